@@ -1,0 +1,175 @@
+/*
+ * cpu.c - the current CPU, the possible CPUs and the CPU -> NUMA node map.
+ *
+ * See cpu.h for the contract.  Everything here is computed once by
+ * cpu_init() and read-only afterwards, except through the test-only
+ * topology override, which tests call while no other thread uses libkmem.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#ifdef HAVE_NUMA
+#include <numa.h>
+#include <numaif.h>
+#endif
+
+#include "cpu.h"
+
+/* Provided by glibc >= 2.35; weak so that older C libraries still link. */
+extern const ptrdiff_t __rseq_offset __attribute__((weak));
+extern const unsigned int __rseq_size __attribute__((weak));
+
+unsigned int cpu_nr_ids = 1;
+unsigned int cpu_nr_nodes = 1;
+bool cpu_rseq_registered;
+ptrdiff_t cpu_rseq_offset;
+static int cpu_single_node_map[1];
+const int *cpu_node_map = cpu_single_node_map;
+
+static int *cpu_real_map;               /* the map found at init */
+static unsigned int cpu_real_nodes = 1;
+static pthread_once_t cpu_once = PTHREAD_ONCE_INIT;
+
+unsigned int
+cpu_parse_list(const char *text)
+{
+	unsigned int highest = 0;
+	bool any = false;
+	const char *p = text;
+
+	while (*p != '\0' && *p != '\n') {
+		char *end;
+		unsigned long lo, hi;
+
+		errno = 0;
+		lo = strtoul(p, &end, 10);
+		if (end == p || errno != 0)
+			return (0);
+		hi = lo;
+		p = end;
+		if (*p == '-') {
+			p++;
+			hi = strtoul(p, &end, 10);
+			if (end == p || errno != 0 || hi < lo)
+				return (0);
+			p = end;
+		}
+		if (hi >= 1UL << 20)            /* absurd: not a CPU list */
+			return (0);
+		if (!any || hi + 1 > highest)
+			highest = (unsigned int)hi + 1;
+		any = true;
+		if (*p == ',')
+			p++;
+		else if (*p != '\0' && *p != '\n')
+			return (0);
+	}
+	return (any ? highest : 0);
+}
+
+static unsigned int
+cpu_possible_ids(void)
+{
+	char buf[4096];
+	unsigned int n = 0;
+	int fd = open("/sys/devices/system/cpu/possible", O_RDONLY | O_CLOEXEC);
+
+	if (fd >= 0) {
+		ssize_t len = read(fd, buf, sizeof (buf) - 1);
+		if (len > 0) {
+			buf[len] = '\0';
+			n = cpu_parse_list(buf);
+		}
+		(void) close(fd);
+	}
+	if (n == 0) {
+		long conf = sysconf(_SC_NPROCESSORS_CONF);
+		n = conf > 0 ? (unsigned int)conf : 1;
+	}
+	return (n);
+}
+
+static void
+cpu_init_once(void)
+{
+	unsigned int nodes = 1;
+	int *map;
+
+	cpu_nr_ids = cpu_possible_ids();
+
+	/*
+	 * rseq is usable when glibc registered an area big enough to hold
+	 * cpu_id (the original 32-byte ABI reports __rseq_size 20 or 32).
+	 */
+	if (&__rseq_size != NULL && &__rseq_offset != NULL &&
+	    __rseq_size >= 20) {
+		cpu_rseq_offset = __rseq_offset;
+		cpu_rseq_registered = true;
+	}
+
+	map = kmem_pages_alloc(cpu_nr_ids * sizeof (int));
+	if (map == NULL)
+		return;                 /* keep the one-node map */
+#ifdef HAVE_NUMA
+	if (numa_available() >= 0) {
+		int max = numa_max_node();
+		nodes = max >= 0 ? (unsigned int)max + 1 : 1;
+		for (unsigned int c = 0; c < cpu_nr_ids; c++) {
+			int node = numa_node_of_cpu((int)c);
+			map[c] = (node >= 0 && (unsigned int)node < nodes) ?
+			    node : 0;
+		}
+	}
+#endif
+	cpu_real_map = map;
+	cpu_real_nodes = nodes;
+	cpu_node_map = map;
+	cpu_nr_nodes = nodes;
+}
+
+void
+cpu_init(void)
+{
+	(void) pthread_once(&cpu_once, cpu_init_once);
+}
+
+unsigned int
+cpu_current_slow(void)
+{
+	int cpu = sched_getcpu();
+
+	return (cpu >= 0 && (unsigned int)cpu < cpu_nr_ids ?
+	    (unsigned int)cpu : 0);
+}
+
+void
+cpu_bind_memory(void *addr, size_t len, int node)
+{
+#ifdef HAVE_NUMA
+	if (cpu_real_nodes > 1 && node >= 0 &&
+	    (unsigned int)node < cpu_real_nodes)
+		numa_tonode_memory(addr, len, node);
+#else
+	(void) addr; (void) len; (void) node;
+#endif
+}
+
+void
+cpu_topology_override(unsigned int nodes, const int *map)
+{
+	cpu_init();
+	if (nodes == 0 || map == NULL) {
+		cpu_node_map = cpu_real_map != NULL ? cpu_real_map :
+		    cpu_single_node_map;
+		cpu_nr_nodes = cpu_real_nodes;
+	} else {
+		cpu_node_map = map;
+		cpu_nr_nodes = nodes;
+	}
+}

@@ -1,0 +1,82 @@
+/*
+ * cpu.h - the current CPU, the possible CPUs and the CPU -> NUMA node map.
+ *
+ * Every per-CPU structure in libkmem is an array indexed by CPU id, sized
+ * cpu_count(): one more than the highest *possible* CPU id (from
+ * /sys/devices/system/cpu/possible), so a CPU brought online later still
+ * has its slot.  cpu_current() is always < cpu_count().
+ *
+ * The current CPU is read from the rseq area that glibc (>= 2.35) registers
+ * for every thread: one load at a fixed offset from the thread pointer.
+ * Without rseq (older glibc, or GLIBC_TUNABLES=glibc.pthread.rseq=0) it
+ * falls back to sched_getcpu().  Either way the answer may be stale by the
+ * time it is used: a thread can migrate right after reading it.  Callers
+ * use it as a placement hint (which slot to try first) and never as a
+ * guarantee of exclusive access; exclusion comes from atomics, an rseq
+ * critical section, or a per-CPU lock.
+ *
+ * cpu_init() runs once (pthread_once) and must be called before the other
+ * functions; every libkmem entry point that needs them calls it.
+ */
+#ifndef KMEM_CPU_H
+#define KMEM_CPU_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <linux/rseq.h>
+
+#include "kmem_impl.h"
+
+/* Set by cpu_init(), read-only afterwards. */
+extern unsigned int cpu_nr_ids;     /* possible CPU ids are 0 .. cpu_nr_ids-1 */
+extern unsigned int cpu_nr_nodes;   /* NUMA nodes are 0 .. cpu_nr_nodes-1 */
+extern bool cpu_rseq_registered;    /* glibc registered an rseq area */
+extern ptrdiff_t cpu_rseq_offset;   /* its offset from the thread pointer */
+extern const int *cpu_node_map;     /* cpu id -> node */
+
+void cpu_init(void);
+unsigned int cpu_current_slow(void);
+
+/* This thread's rseq area; only valid when cpu_rseq_registered. */
+static inline struct rseq *cpu_rseq_area(void)
+{
+	return (struct rseq *)((char *)__builtin_thread_pointer() +
+	    cpu_rseq_offset);
+}
+
+/* The CPU this thread runs on now (a hint: it may migrate at any time). */
+static inline unsigned int cpu_current(void)
+{
+	if (KMEM_LIKELY(cpu_rseq_registered)) {
+		int cpu = (int)*(volatile __u32 *)&cpu_rseq_area()->cpu_id;
+		if (KMEM_LIKELY(cpu >= 0 && (unsigned int)cpu < cpu_nr_ids))
+			return ((unsigned int)cpu);
+	}
+	return (cpu_current_slow());
+}
+
+static inline unsigned int cpu_count(void) { return (cpu_nr_ids); }
+static inline unsigned int cpu_node_count(void) { return (cpu_nr_nodes); }
+static inline int cpu_node(unsigned int cpu) { return (cpu_node_map[cpu]); }
+
+/*
+ * Parse a sysfs CPU list ("0-3,8-11", "0") and return one more than the
+ * highest id in it, or 0 when the text is malformed.  Exposed for tests.
+ */
+unsigned int cpu_parse_list(const char *text);
+
+/*
+ * Bind [addr, addr + len) (page aligned) to NUMA node 'node'.  A no-op
+ * without libnuma or on one node; failure only loses placement, never
+ * memory, so it returns nothing.
+ */
+void cpu_bind_memory(void *addr, size_t len, int node);
+
+/*
+ * Test hook: present a simulated topology of 'nodes' nodes with the given
+ * CPU -> node map (cpu_nr_ids entries), or restore the real one with
+ * nodes == 0.  Not part of the public API; used by the test suite only.
+ */
+void cpu_topology_override(unsigned int nodes, const int *map);
+
+#endif /* KMEM_CPU_H */

@@ -1,0 +1,65 @@
+/*
+ * kmem_impl.h - small definitions shared by every libkmem source file:
+ * branch hints, cache-line alignment, symbol export and internal
+ * assertions.  Nothing here allocates or locks.
+ */
+#ifndef KMEM_IMPL_H
+#define KMEM_IMPL_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/mman.h>
+
+#define KMEM_LIKELY(x)          __builtin_expect(!!(x), 1)
+#define KMEM_UNLIKELY(x)        __builtin_expect(!!(x), 0)
+
+/* Public entry points are exported; everything else stays hidden. */
+#define KMEM_EXPORT             __attribute__((visibility("default")))
+
+#define KMEM_CACHE_LINE         64
+#define KMEM_ALIGNED_LINE       __attribute__((aligned(KMEM_CACHE_LINE)))
+
+#define KMEM_P2ROUNDUP(x, a)    (((x) + ((a) - 1)) & ~((uintptr_t)(a) - 1))
+#define KMEM_IS_P2(x)           ((x) != 0 && ((x) & ((x) - 1)) == 0)
+#define KMEM_MIN(a, b)          ((a) < (b) ? (a) : (b))
+#define KMEM_MAX(a, b)          ((a) > (b) ? (a) : (b))
+
+/* Smallest power of two >= x (x >= 1, x <= 2^63). */
+static inline uint64_t kmem_p2roundup64(uint64_t x)
+{
+	return (x <= 1 ? 1 : (uint64_t)1 << (64 - __builtin_clzll(x - 1)));
+}
+
+/*
+ * Internal bookkeeping memory comes straight from mmap, never from the C
+ * heap: libkmem can itself be the process's malloc (libkmem_malloc.so), and
+ * its own structures must not recurse into it.  The pages come zeroed.
+ */
+static inline void *kmem_pages_alloc(size_t len)
+{
+	void *p = mmap(NULL, len, PROT_READ | PROT_WRITE,
+	    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	return (p == MAP_FAILED ? NULL : p);
+}
+
+static inline void kmem_pages_free(void *p, size_t len)
+{
+	if (p != NULL)
+		(void) munmap(p, len);
+}
+
+#ifdef KMEM_INTERNAL_DEBUG
+#include <stdio.h>
+#include <stdlib.h>
+#define KMEM_ASSERT(cond) do {                                          \
+	if (!(cond)) {                                                  \
+		fprintf(stderr, "libkmem: assertion failed: %s (%s:%d)\n", \
+		    #cond, __FILE__, __LINE__);                         \
+		abort();                                                \
+	}                                                               \
+} while (0)
+#else
+#define KMEM_ASSERT(cond)       ((void)0)
+#endif
+
+#endif /* KMEM_IMPL_H */

@@ -1,0 +1,93 @@
+/*
+ * testutil.h - helpers shared by the Check suites: CPU pinning, a fast
+ * per-thread random generator, test durations from the environment.
+ */
+#ifndef KMEM_TESTUTIL_H
+#define KMEM_TESTUTIL_H
+
+#include <check.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <time.h>
+
+/*
+ * Stress tests run for KMEM_TEST_SECONDS seconds (default 'dflt'); CI uses
+ * shorter runs under sanitizers, and soak runs use longer ones.
+ */
+static inline double test_seconds(double dflt)
+{
+	const char *s = getenv("KMEM_TEST_SECONDS");
+	double v = s != NULL ? atof(s) : 0;
+
+	return (v > 0 ? v : dflt);
+}
+
+static inline double test_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ((double)ts.tv_sec + (double)ts.tv_nsec * 1e-9);
+}
+
+/* Pin the calling thread to one CPU; returns 0 or an errno. */
+static inline int test_pin(int cpu)
+{
+	cpu_set_t set;
+
+	CPU_ZERO(&set);
+	CPU_SET(cpu, &set);
+	return (pthread_setaffinity_np(pthread_self(), sizeof (set), &set));
+}
+
+static inline int test_online_cpus(void)
+{
+	cpu_set_t set;
+
+	if (sched_getaffinity(0, sizeof (set), &set) != 0)
+		return (1);
+	return (CPU_COUNT(&set));
+}
+
+/* The n-th CPU this process may run on. */
+static inline int test_nth_cpu(int n)
+{
+	cpu_set_t set;
+	int seen = 0;
+
+	if (sched_getaffinity(0, sizeof (set), &set) != 0)
+		return (0);
+	for (int c = 0; c < CPU_SETSIZE; c++) {
+		if (CPU_ISSET(c, &set) && seen++ == n)
+			return (c);
+	}
+	return (0);
+}
+
+/* xorshift64*: per-thread, no shared state. */
+static inline uint64_t test_rand(uint64_t *state)
+{
+	uint64_t x = *state;
+
+	x ^= x >> 12;
+	x ^= x << 25;
+	x ^= x >> 27;
+	*state = x;
+	return (x * 0x2545F4914F6CDD1DULL);
+}
+
+/* Run a suite (forking each test) and return the process exit status. */
+static inline int test_run_suite(Suite *s)
+{
+	SRunner *sr = srunner_create(s);
+	int failed;
+
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return (failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE);
+}
+
+#endif /* KMEM_TESTUTIL_H */
