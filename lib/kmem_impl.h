@@ -48,6 +48,31 @@ static inline void kmem_pages_free(void *p, size_t len)
 		(void) munmap(p, len);
 }
 
+/* One line on stderr, "libkmem: <message>"; never allocates.  report.c */
+void kmem_report(const char *fmt, ...)
+    __attribute__((format(printf, 1, 2)));
+
+/* Raise an atomic high-water mark to at least v (slow paths only). */
+#include <stdatomic.h>
+static inline void kmem_note_max(_Atomic uint64_t *max, uint64_t v)
+{
+	uint64_t cur = atomic_load_explicit(max, memory_order_relaxed);
+
+	while (v > cur && !atomic_compare_exchange_weak_explicit(max, &cur, v,
+	    memory_order_relaxed, memory_order_relaxed))
+		;
+}
+
+/* CLOCK_MONOTONIC in nanoseconds. */
+#include <time.h>
+static inline int64_t kmem_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ((int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec);
+}
+
 #ifdef KMEM_INTERNAL_DEBUG
 #include <stdio.h>
 #include <stdlib.h>

@@ -1,0 +1,89 @@
+/*
+ * libkmem/kmem.h - Solaris-style object caches for applications.
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ *
+ * A cache hands out objects of one size.  Objects come back from it
+ * already constructed: the constructor runs when an object enters the
+ * cache's constructed set and the destructor when it leaves it, not on
+ * every allocation, so expensive initialisation (mutexes, condition
+ * variables, buffers) is paid once per object, not once per use.
+ * See kmem_cache_create(3).
+ */
+#ifndef LIBKMEM_KMEM_H
+#define LIBKMEM_KMEM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct kmem_cache kmem_cache_t;
+typedef struct vmem vmem_t;
+typedef int kmem_ctor_t(void *buf, void *priv, int kmflags);    /* 0 = ok */
+typedef void kmem_dtor_t(void *buf, void *priv);
+typedef void kmem_reclaim_t(void *priv);
+
+/* Allocation flags (kmflags). */
+#define KM_SLEEP        0x0000  /* may wait; never returns NULL */
+#define KM_NOSLEEP      0x0001  /* never waits for memory; may return NULL */
+#define KM_PUSHPAGE     0x0004  /* never NULL, never waits for growth */
+#define KM_ZERO         0x1000  /* zero the memory (kmem_alloc family) */
+
+/* Cache flags (cflags). */
+#define KMC_NODEBUG     0x0001  /* never apply KMEM_DEBUG checks */
+#define KMC_NOMAGAZINE  0x0002  /* no per-CPU magazine layer */
+#define KMC_KVMEM       0x0004  /* large (>= 2 MiB) mmap-backed slabs */
+#define KMC_RECLAIMABLE 0x0008  /* objects are freed by its reclaim callback */
+#define KMC_NOTOUCH     0x0010  /* Solaris: never touch free objects (always so) */
+#define KMC_NOHASH      0x0020  /* Solaris: no buffer hash (never used) */
+#define KMC_QCACHE      0x0040  /* Solaris: quantum cache (accepted, no effect) */
+
+#define KMEM_CACHE_NAMELEN      32      /* bytes, with the terminating NUL */
+#define KMEM_ALIGN              8       /* default and minimum alignment */
+
+/*
+ * A cache's statistics.  Counters are totals since the cache was created;
+ * *_max are high-water marks.
+ */
+struct kmem_cache_stats {
+	char name[KMEM_CACHE_NAMELEN];
+	uint64_t obj_size;      /* size asked for at creation */
+	uint64_t obj_align;     /* alignment of every object */
+	uint64_t slab_size;     /* bytes per slab */
+	uint64_t objs_per_slab;
+	uint64_t slab_total;    /* slabs */
+	uint64_t slab_alloc;    /* slabs with at least one object out */
+	uint64_t slab_max;
+	uint64_t obj_total;     /* objects in all slabs, plus emergency ones */
+	uint64_t obj_alloc;     /* objects out of the slab layer */
+	uint64_t obj_max;
+	uint64_t obj_emergency; /* emergency objects now */
+	uint64_t obj_emergency_max;
+	uint64_t obj_deadlock;  /* times growth was too slow */
+	uint64_t alloc;         /* successful kmem_cache_alloc calls */
+	uint64_t alloc_fail;    /* kmem_cache_alloc calls that returned NULL */
+	uint64_t free;          /* kmem_cache_free calls */
+	uint64_t ctor_calls;
+	uint64_t dtor_calls;
+	uint64_t obj_cached;    /* constructed objects kept for reuse */
+	uint64_t mem_total;     /* bytes mapped for slabs and emergency objects */
+	uint64_t mem_meta;      /* bytes of libkmem metadata describing them */
+};
+
+kmem_cache_t *kmem_cache_create(const char *name, size_t size, size_t align,
+    kmem_ctor_t *ctor, kmem_dtor_t *dtor, kmem_reclaim_t *reclaim,
+    void *priv, vmem_t *vmp, int cflags);
+void kmem_cache_destroy(kmem_cache_t *cp);
+void *kmem_cache_alloc(kmem_cache_t *cp, int kmflags);
+void kmem_cache_free(kmem_cache_t *cp, void *buf);
+void kmem_cache_reap_now(kmem_cache_t *cp);
+int kmem_cache_stats(kmem_cache_t *cp, struct kmem_cache_stats *st);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* LIBKMEM_KMEM_H */

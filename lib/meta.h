@@ -1,0 +1,20 @@
+/*
+ * meta.h - fixed-size blocks for libkmem's own metadata (slab descriptors,
+ * free-span records, emergency-object nodes).  See meta.c.
+ */
+#ifndef KMEM_META_H
+#define KMEM_META_H
+
+#include <stddef.h>
+
+#define META_BLOCK_SIZE 128
+
+void *meta_alloc(void);         /* a zeroed block, or NULL */
+void meta_free(void *block);
+size_t meta_bytes(void);        /* bytes mapped for metadata */
+
+/* Compile-time check that a metadata type fits a block. */
+#define META_FITS(type) \
+	_Static_assert(sizeof (type) <= META_BLOCK_SIZE, #type " too big")
+
+#endif /* KMEM_META_H */

@@ -1,0 +1,374 @@
+/*
+ * slab.c - the slab layer: slabs carved into objects, kept on per-node
+ * lists by fullness; slab sizing.
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ *
+ * A slab is one span of the arena (vmem.c) holding objs_per_slab objects
+ * at a fixed stride, the first at the span's start.  Objects carry no
+ * header and no footer: the slab's descriptor lives off-slab (meta.c), and
+ * the arena's page map leads from any object address to it in O(1).
+ *
+ * Objects in the slab layer are NOT constructed (the cache's constructor
+ * runs when an object leaves this layer, its destructor when it comes
+ * back), so a free object's first word may hold the free-list link.  A new
+ * slab is not written at all: objects [fresh, nobjs) are carved in order
+ * as they are first needed, so growing a cache costs no page faults until
+ * the memory is used, and a returned object goes on the slab's free list.
+ *
+ * FULLNESS LISTS (zsmalloc's fullness groups).  Each node keeps its slabs
+ * on four lists: ALMOST_FULL (more than 3/4 out), ALMOST_EMPTY, EMPTY and
+ * FULL.  Allocation takes from ALMOST_FULL, then ALMOST_EMPTY, then the
+ * newest EMPTY slab, so objects pack into few slabs and the other slabs
+ * drain; empty slabs gather on EMPTY, newest at the head, and reaping
+ * frees them from the tail, oldest first (by the time they became empty).
+ *
+ * SIZING.  For objects of 'chunk' bytes, slab sizes are tried from the
+ * smallest that holds the objects-per-slab target (kmem_cache_obj_per_slab)
+ * to about twice that, and the one with the least waste per object wins,
+ * the smaller on ties (seed: zsmalloc's pages-per-zspage choice).  Objects
+ * too large for the target within the largest slab (kmem_cache_max_size)
+ * get as many per slab as fit.
+ *
+ * INVARIANTS.  A slab is on exactly one list of its node, the one its
+ * inuse count selects.  inuse == fresh - |freelist|.  Per node,
+ * slab_total/obj_total/obj_inuse are the sums over its slabs; the layer's
+ * atomic slab_total/obj_inuse are the sums over its nodes.
+ *
+ * LOCKING.  Each node's lock protects its lists, its slabs' descriptors
+ * and its counters.  Only one node lock is held at a time.  Growing and
+ * freeing spans call into the arena (its own lock) without a node lock
+ * held, so a syscall never runs under a node lock.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cache.h"
+#include "meta.h"
+#include "slab.h"
+#include "tunables.h"
+#include "vmem.h"
+
+META_FITS(struct kmem_slab);
+
+#define SLAB_KVMEM_MIN  ((size_t)2 << 20)
+
+static size_t
+slab_page(void)
+{
+	return ((size_t)1 << vmem_page_shift);
+}
+
+size_t
+slab_max_object(void)
+{
+	return ((size_t)tunable(KT_CACHE_MAX_SIZE) << 20);
+}
+
+size_t
+slab_size_for(size_t chunk, int cflags, uint32_t *objs)
+{
+	size_t page = slab_page();
+	size_t maxpages = slab_max_object() / page;
+	size_t want = (size_t)tunable(KT_CACHE_OBJ_PER_SLAB);
+	size_t lo, hi, best = 0;
+	double best_waste = 0;
+
+	if (chunk == 0 || chunk > maxpages * page)
+		return (0);
+	if (chunk * want > maxpages * page)
+		want = (maxpages * page) / chunk;       /* >= 1 */
+	lo = (chunk * want + page - 1) / page;
+	if ((cflags & KMC_KVMEM) && lo < SLAB_KVMEM_MIN / page)
+		lo = KMEM_MIN(SLAB_KVMEM_MIN / page, maxpages);
+	hi = KMEM_MIN(maxpages, 2 * lo + 16);
+	for (size_t p = lo; p <= hi; p++) {
+		size_t n = p * page / chunk;
+		double waste = (double)(p * page - n * chunk) / (double)n;
+
+		if (n < want)
+			continue;
+		if (best == 0 || waste < best_waste) {
+			best = p;
+			best_waste = waste;
+			if (waste == 0)
+				break;
+		}
+	}
+	*objs = (uint32_t)(best * page / chunk);
+	return (best * page);
+}
+
+int
+slab_layer_init(struct slab_layer *sl, size_t chunk, int cflags,
+    struct slab_node *nodes, unsigned int nnodes)
+{
+	memset(sl, 0, sizeof (*sl));
+	sl->chunk = chunk;
+	sl->slab_size = slab_size_for(chunk, cflags, &sl->objs_per_slab);
+	if (sl->slab_size == 0) {
+		errno = EINVAL;
+		return (-1);
+	}
+	sl->nodes = nodes;
+	sl->nnodes = nnodes;
+	for (unsigned int n = 0; n < nnodes; n++) {
+		memset(&nodes[n], 0, sizeof (nodes[n]));
+		pthread_mutex_init(&nodes[n].lock, NULL);
+	}
+	return (0);
+}
+
+/* ------------------------------------------------------------ lists */
+
+static void
+slab_list_remove(struct slab_node *sn, struct kmem_slab *s)
+{
+	struct slab_list_head *l = &sn->lists[s->list];
+
+	if (s->prev != NULL)
+		s->prev->next = s->next;
+	else
+		l->head = s->next;
+	if (s->next != NULL)
+		s->next->prev = s->prev;
+	else
+		l->tail = s->prev;
+	l->count--;
+}
+
+static void
+slab_list_push(struct slab_node *sn, struct kmem_slab *s, enum slab_list which)
+{
+	struct slab_list_head *l = &sn->lists[which];
+
+	s->list = (uint8_t)which;
+	s->prev = NULL;
+	s->next = l->head;
+	if (l->head != NULL)
+		l->head->prev = s;
+	else
+		l->tail = s;
+	l->head = s;
+	l->count++;
+}
+
+static inline enum slab_list
+slab_fullness(const struct kmem_slab *s)
+{
+	if (s->inuse == 0)
+		return (SLAB_EMPTY);
+	if (s->inuse == s->nobjs)
+		return (SLAB_FULL);
+	return ((uint64_t)s->inuse * 4 > (uint64_t)s->nobjs * 3 ?
+	    SLAB_ALMOST_FULL : SLAB_ALMOST_EMPTY);
+}
+
+/* Move s to the list its fullness selects, if that changed. */
+static void
+slab_relist(struct slab_node *sn, struct kmem_slab *s)
+{
+	enum slab_list want = slab_fullness(s);
+
+	if (want == s->list)
+		return;
+	slab_list_remove(sn, s);
+	if (want == SLAB_EMPTY)
+		s->empty_since = kmem_now_ns();
+	slab_list_push(sn, s, want);
+}
+
+/* ------------------------------------------------------------ objects */
+
+/* Take up to n objects from one node's slabs.  Node lock held. */
+static unsigned int
+slab_alloc_node(struct slab_node *sn, size_t chunk, void **objs,
+    unsigned int n)
+{
+	static const enum slab_list order[] = {
+		SLAB_ALMOST_FULL, SLAB_ALMOST_EMPTY, SLAB_EMPTY
+	};
+	unsigned int got = 0;
+
+	for (unsigned int i = 0; i < 3 && got < n; i++) {
+		struct kmem_slab *s;
+
+		while (got < n && (s = sn->lists[order[i]].head) != NULL) {
+			unsigned int before = got;
+
+			while (got < n && s->inuse < s->nobjs) {
+				void *obj = s->freelist;
+				if (obj != NULL)
+					s->freelist = *(void **)obj;
+				else
+					obj = s->base + (size_t)s->fresh++ *
+					    chunk;
+				objs[got++] = obj;
+				s->inuse++;
+			}
+			sn->obj_inuse += got - before;
+			slab_relist(sn, s);
+		}
+	}
+	return (got);
+}
+
+unsigned int
+slab_alloc(struct kmem_cache *cp, int node, void **objs, unsigned int n)
+{
+	struct slab_layer *sl = &cp->sl;
+	unsigned int got = 0;
+
+	for (unsigned int i = 0; i < sl->nnodes && got < n; i++) {
+		struct slab_node *sn = &sl->nodes[((unsigned int)node + i) %
+		    sl->nnodes];
+
+		pthread_mutex_lock(&sn->lock);
+		got += slab_alloc_node(sn, sl->chunk, objs + got, n - got);
+		pthread_mutex_unlock(&sn->lock);
+	}
+	atomic_fetch_add_explicit(&sl->obj_inuse, got, memory_order_relaxed);
+	return (got);
+}
+
+int
+slab_grow(struct kmem_cache *cp, int node)
+{
+	struct slab_layer *sl = &cp->sl;
+	struct slab_node *sn = &sl->nodes[(unsigned int)node % sl->nnodes];
+	struct kmem_slab *s = meta_alloc();
+
+	if (s == NULL) {
+		errno = ENOMEM;
+		return (-1);
+	}
+	s->kind = KMEM_OWNER_SLAB;
+	s->node = (uint16_t)node;
+	s->nobjs = sl->objs_per_slab;
+	s->cache = cp;
+	s->base = vmem_span_alloc(sl->slab_size,
+	    sl->nnodes > 1 ? node : -1, s);
+	if (s->base == NULL) {
+		meta_free(s);
+		errno = ENOMEM;
+		return (-1);
+	}
+	s->empty_since = kmem_now_ns();
+	pthread_mutex_lock(&sn->lock);
+	slab_list_push(sn, s, SLAB_EMPTY);
+	sn->slab_total++;
+	sn->obj_total += s->nobjs;
+	pthread_mutex_unlock(&sn->lock);
+	kmem_note_max(&sl->slab_max, atomic_fetch_add_explicit(
+	    &sl->slab_total, 1, memory_order_relaxed) + 1);
+	return (0);
+}
+
+struct kmem_slab *
+slab_of(struct kmem_cache *cp, const void *obj)
+{
+	struct kmem_slab *s = vmem_owner(obj);
+	size_t off;
+
+	if (s == NULL || s->kind != KMEM_OWNER_SLAB || s->cache != cp)
+		return (NULL);
+	off = (size_t)((const char *)obj - s->base);
+	if (off % cp->sl.chunk != 0 || off / cp->sl.chunk >= s->nobjs)
+		return (NULL);
+	return (s);
+}
+
+unsigned int
+slab_free(struct kmem_cache *cp, void **objs, unsigned int n)
+{
+	struct slab_layer *sl = &cp->sl;
+	struct slab_node *locked = NULL;
+	unsigned int taken = 0;
+
+	for (unsigned int i = 0; i < n; i++) {
+		char *obj = objs[i];
+		struct kmem_slab *s = slab_of(cp, obj);
+		struct slab_node *sn;
+
+		if (s == NULL) {
+			kmem_report("cache %s: %p is not an object of this "
+			    "cache; ignored", cp->name, (void *)obj);
+			continue;
+		}
+		sn = &sl->nodes[s->node % sl->nnodes];
+		if (sn != locked) {
+			if (locked != NULL)
+				pthread_mutex_unlock(&locked->lock);
+			pthread_mutex_lock(&sn->lock);
+			locked = sn;
+		}
+		*(void **)obj = s->freelist;
+		s->freelist = obj;
+		s->inuse--;
+		sn->obj_inuse--;
+		slab_relist(sn, s);
+		taken++;
+	}
+	if (locked != NULL)
+		pthread_mutex_unlock(&locked->lock);
+	atomic_fetch_sub_explicit(&sl->obj_inuse, taken, memory_order_relaxed);
+	return (taken);
+}
+
+uint64_t
+slab_reap(struct kmem_cache *cp, int64_t before)
+{
+	struct slab_layer *sl = &cp->sl;
+	uint64_t freed = 0;
+
+	for (unsigned int n = 0; n < sl->nnodes; n++) {
+		struct slab_node *sn = &sl->nodes[n];
+		struct kmem_slab *victims = NULL, *s;
+
+		/* Unlink the old empty slabs under the lock ... */
+		pthread_mutex_lock(&sn->lock);
+		while ((s = sn->lists[SLAB_EMPTY].tail) != NULL &&
+		    (before == 0 || s->empty_since < before)) {
+			slab_list_remove(sn, s);
+			sn->slab_total--;
+			sn->obj_total -= s->nobjs;
+			s->next = victims;
+			victims = s;
+		}
+		pthread_mutex_unlock(&sn->lock);
+		/* ... and give their memory back without it. */
+		while ((s = victims) != NULL) {
+			victims = s->next;
+			vmem_span_free(s->base, sl->slab_size);
+			meta_free(s);
+			freed++;
+		}
+	}
+	atomic_fetch_sub_explicit(&sl->slab_total, freed, memory_order_relaxed);
+	return (freed);
+}
+
+void
+slab_counts(struct kmem_cache *cp, struct slab_counts *c)
+{
+	struct slab_layer *sl = &cp->sl;
+
+	memset(c, 0, sizeof (*c));
+	for (unsigned int n = 0; n < sl->nnodes; n++) {
+		struct slab_node *sn = &sl->nodes[n];
+
+		pthread_mutex_lock(&sn->lock);
+		c->slab_total += sn->slab_total;
+		c->obj_total += sn->obj_total;
+		c->obj_inuse += sn->obj_inuse;
+		c->almost_full += sn->lists[SLAB_ALMOST_FULL].count;
+		c->almost_empty += sn->lists[SLAB_ALMOST_EMPTY].count;
+		c->empty += sn->lists[SLAB_EMPTY].count;
+		c->full += sn->lists[SLAB_FULL].count;
+		pthread_mutex_unlock(&sn->lock);
+	}
+	c->slab_alloc = c->slab_total - c->empty;
+}

@@ -1,0 +1,107 @@
+/*
+ * slab.h - the slab layer: slabs carved into objects, per-node lists by
+ * fullness, slab sizing.  See slab.c.
+ */
+#ifndef KMEM_SLAB_H
+#define KMEM_SLAB_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "kmem_impl.h"
+
+struct kmem_cache;
+
+/* Kinds of arena owner (first byte of every owner descriptor). */
+#define KMEM_OWNER_SLAB         1
+#define KMEM_OWNER_LARGE        2
+
+enum slab_list {
+	SLAB_ALMOST_FULL,       /* more than 3/4 of its objects out */
+	SLAB_ALMOST_EMPTY,      /* some out, at most 3/4 */
+	SLAB_EMPTY,             /* none out: reapable */
+	SLAB_FULL,              /* all out */
+	SLAB_NLISTS
+};
+
+/* Off-slab descriptor: objects carry no header. */
+struct kmem_slab {
+	uint8_t kind;           /* KMEM_OWNER_SLAB */
+	uint8_t list;           /* enum slab_list it is on */
+	uint16_t node;
+	uint32_t nobjs;         /* objects in this slab */
+	uint32_t inuse;         /* objects out of it */
+	uint32_t fresh;         /* objects [fresh, nobjs) never handed out */
+	struct kmem_cache *cache;
+	char *base;             /* first object = start of the slab */
+	void *freelist;         /* returned objects, linked through word 0 */
+	struct kmem_slab *next, *prev;
+	int64_t empty_since;    /* CLOCK_MONOTONIC ns when it became empty */
+};
+
+struct slab_list_head {
+	struct kmem_slab *head, *tail;
+	uint64_t count;
+};
+
+struct slab_node {
+	pthread_mutex_t lock;
+	struct slab_list_head lists[SLAB_NLISTS];
+	uint64_t slab_total;    /* slabs on this node */
+	uint64_t obj_total;     /* objects in them */
+	uint64_t obj_inuse;     /* objects out of them */
+} KMEM_ALIGNED_LINE;
+
+struct slab_layer {
+	size_t chunk;           /* object stride: size rounded to alignment */
+	size_t slab_size;       /* bytes */
+	uint32_t objs_per_slab;
+	unsigned int nnodes;
+	struct slab_node *nodes;
+	/* Cache-wide sums of the node counters, for high-water marks. */
+	_Atomic uint64_t slab_total, obj_inuse;
+	_Atomic uint64_t slab_max;
+};
+
+/*
+ * Slab size for objects of 'chunk' bytes: the size from the objects-per-
+ * slab target up that wastes least per object (at least 2 MiB for
+ * KMC_KVMEM).  0 when the object is larger than the largest slab.
+ */
+size_t slab_size_for(size_t chunk, int cflags, uint32_t *objs);
+
+/* Largest object a cache can hold (the largest slab). */
+size_t slab_max_object(void);
+
+int slab_layer_init(struct slab_layer *sl, size_t chunk, int cflags,
+    struct slab_node *nodes, unsigned int nnodes);
+
+/* Take up to n objects from existing slabs, node 'node' first. */
+unsigned int slab_alloc(struct kmem_cache *cp, int node, void **objs,
+    unsigned int n);
+
+/* Add one empty slab on 'node'; 0, or -1 with errno ENOMEM. */
+int slab_grow(struct kmem_cache *cp, int node);
+
+/*
+ * Return objects (destructed) to their slabs.  An object that is not
+ * from one of cp's slabs is reported and left alone; returns how many
+ * were taken back.
+ */
+unsigned int slab_free(struct kmem_cache *cp, void **objs, unsigned int n);
+
+/* Free empty slabs that became empty before 'before' (ns; 0: all). */
+uint64_t slab_reap(struct kmem_cache *cp, int64_t before);
+
+/* The slab holding obj if obj is the start of one of cp's objects. */
+struct kmem_slab *slab_of(struct kmem_cache *cp, const void *obj);
+
+struct slab_counts {
+	uint64_t slab_total, slab_alloc, obj_total, obj_inuse;
+	uint64_t almost_full, almost_empty, empty, full;
+};
+void slab_counts(struct kmem_cache *cp, struct slab_counts *c);
+
+#endif /* KMEM_SLAB_H */

@@ -1,0 +1,34 @@
+/*
+ * tunables.h - libkmem's tunables: one table, read from the environment
+ * once (KMEM_<NAME>), read on the slow paths with tunable().  See
+ * tunables.c.
+ */
+#ifndef KMEM_TUNABLES_H
+#define KMEM_TUNABLES_H
+
+#include <stdatomic.h>
+#include <stdint.h>
+
+enum tunable_id {
+	KT_CACHE_OBJ_PER_SLAB,  /* objects-per-slab target */
+	KT_CACHE_MAX_SIZE,      /* largest slab, MiB (= largest object) */
+	KT_COUNT
+};
+
+extern _Atomic int64_t tunable_values[KT_COUNT];
+
+void tunables_init(void);
+
+static inline int64_t tunable(enum tunable_id id)
+{
+	return (atomic_load_explicit(&tunable_values[id],
+	    memory_order_relaxed));
+}
+
+/* Set a value (range-checked); 0 or -1 with errno EINVAL/ERANGE. */
+int tunable_set_id(enum tunable_id id, int64_t value);
+
+/* Test hook: parse 'text' as if it were tunable 'id''s variable. */
+int tunable_parse_env(enum tunable_id id, const char *text);
+
+#endif /* KMEM_TUNABLES_H */

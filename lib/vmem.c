@@ -1,0 +1,419 @@
+/*
+ * vmem.c - the arena: page-granular spans of address space for slabs and
+ * large buffers, and the owner of any address in O(1).
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ *
+ * REGIONS.  Address space is reserved from the kernel in regions aligned
+ * to 1 GiB (mmap with MAP_NORESERVE: a page costs memory only once it is
+ * touched).  An ordinary region is 1 GiB and is carved into spans; a
+ * request bigger than that gets a dedicated region of its own size,
+ * unmapped when the span is freed.  Ordinary regions are kept for the life
+ * of the process (their freed pages are returned, their address space is
+ * reused).
+ *
+ * ADDRESS -> OWNER.  Every region has a page map: one word per page.  For
+ * a page inside an allocated span the word is the span's owner (a slab
+ * descriptor, say); for the first and last page of a free span it is the
+ * free-span record with bit 0 set (a boundary tag); otherwise 0.  The
+ * static top table vmem_top[] has one entry per 1 GiB of the 47-bit user
+ * address space pointing at that gigabyte's part of a page map.  So
+ * vmem_owner() is two dependent loads and needs no lock, and any address
+ * the arena does not own - another allocator's, the stack's - reads as
+ * NULL.  The top table is 1 MiB of zero BSS; page maps are NORESERVE
+ * mappings (2 MiB per GiB) touched only where spans are.
+ *
+ * FREE SPANS.  Free spans are kept in bins by floor(log2(pages)).  An
+ * allocation looks for a fit in its own bin (a few entries), then takes
+ * the first span of any higher bin (every span there is large enough);
+ * the remainder of a split stays free.  A freed span is coalesced with
+ * free neighbours found through the boundary tags, so the arena does not
+ * fragment into unusable pieces.  Pages of a freed span are returned with
+ * madvise(MADV_DONTNEED) before the span becomes reusable: RSS falls at
+ * once and a reused page reads as zero.
+ *
+ * INVARIANTS.  Spans never overlap; every page of an allocated span maps
+ * to its owner; a free span's first and last pages carry its tag and its
+ * other pages read 0; no two free spans are adjacent.
+ *
+ * LOCKING.  vmem_lock protects regions, bins, free-span records and page
+ * map writes.  Page map and top table entries are written with release
+ * stores and read locklessly (acquire) by vmem_owner(); an owner is
+ * published before any object of its span is handed out and cleared only
+ * after the span's objects have all come back, so lookups never race a
+ * change for a live object.  The madvise of a freed span runs outside the
+ * lock.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "cpu.h"
+#include "kmem_impl.h"
+#include "meta.h"
+#include "vmem.h"
+
+#define VMEM_NBINS      32
+#define VMEM_FIT_SCAN   8       /* spans examined in the exact bin */
+
+struct vmem_region {
+	char *base;
+	size_t npages;
+	_Atomic uintptr_t *map;         /* npages words */
+	size_t map_len;
+	bool dedicated;                 /* holds one span; unmapped with it */
+	struct vmem_region *next;
+};
+META_FITS(struct vmem_region);
+
+struct vmem_free {
+	struct vmem_region *region;
+	size_t first;                   /* page index in region */
+	size_t npages;
+	struct vmem_free *next, *prev;  /* in bin */
+	unsigned int bin;
+};
+META_FITS(struct vmem_free);
+
+_Atomic(_Atomic uintptr_t *) vmem_top[VMEM_TOP_SLOTS];
+static struct vmem_region *vmem_slot_region[VMEM_TOP_SLOTS];
+unsigned int vmem_page_shift = 12;
+
+static pthread_mutex_t vmem_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct vmem_free *vmem_bins[VMEM_NBINS];
+static struct vmem_region *vmem_regions;
+static size_t vmem_reserved, vmem_inuse, vmem_nregions, vmem_nfree;
+static _Atomic int vmem_inject;
+static pthread_once_t vmem_once = PTHREAD_ONCE_INIT;
+
+static void
+vmem_init_once(void)
+{
+	long page = sysconf(_SC_PAGESIZE);
+
+	vmem_page_shift = (unsigned int)__builtin_ctzl((unsigned long)page);
+	cpu_init();
+}
+
+void
+vmem_init(void)
+{
+	(void) pthread_once(&vmem_once, vmem_init_once);
+}
+
+static inline unsigned int
+vmem_bin_of(size_t npages)
+{
+	unsigned int b = 63U - (unsigned int)__builtin_clzll(npages);
+
+	return (b < VMEM_NBINS ? b : VMEM_NBINS - 1);
+}
+
+static inline void
+vmem_map_set(struct vmem_region *r, size_t page, uintptr_t v)
+{
+	atomic_store_explicit(&r->map[page], v, memory_order_release);
+}
+
+static void
+vmem_bin_insert(struct vmem_free *f)
+{
+	f->bin = vmem_bin_of(f->npages);
+	f->prev = NULL;
+	f->next = vmem_bins[f->bin];
+	if (f->next != NULL)
+		f->next->prev = f;
+	vmem_bins[f->bin] = f;
+	vmem_nfree++;
+}
+
+static void
+vmem_bin_remove(struct vmem_free *f)
+{
+	if (f->prev != NULL)
+		f->prev->next = f->next;
+	else
+		vmem_bins[f->bin] = f->next;
+	if (f->next != NULL)
+		f->next->prev = f->prev;
+	vmem_nfree--;
+}
+
+/* Tag the boundary pages of a free span. */
+static void
+vmem_tag(struct vmem_free *f)
+{
+	uintptr_t tag = (uintptr_t)f | 1;
+
+	vmem_map_set(f->region, f->first, tag);
+	vmem_map_set(f->region, f->first + f->npages - 1, tag);
+}
+
+/*
+ * Reserve 'len' bytes of address space aligned to 1 GiB and its page map,
+ * and make its slots of the top table point at the map.
+ */
+static struct vmem_region *
+vmem_region_create(size_t len, bool dedicated)
+{
+	struct vmem_region *r = meta_alloc();
+	size_t span = len + VMEM_SLOT_SIZE;
+	char *raw, *base;
+	size_t head, tail, npages, map_len;
+	_Atomic uintptr_t *map;
+
+	if (r == NULL)
+		return (NULL);
+	raw = mmap(NULL, span, PROT_READ | PROT_WRITE,
+	    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (raw == MAP_FAILED) {
+		meta_free(r);
+		return (NULL);
+	}
+	base = (char *)KMEM_P2ROUNDUP((uintptr_t)raw, VMEM_SLOT_SIZE);
+	head = (size_t)(base - raw);
+	tail = span - head - len;
+	if (head != 0)
+		(void) munmap(raw, head);
+	if (tail != 0)
+		(void) munmap(base + len, tail);
+	if ((uintptr_t)(base + len - 1) >> VMEM_ADDR_BITS) {
+		(void) munmap(base, len);       /* beyond what the map covers */
+		meta_free(r);
+		return (NULL);
+	}
+
+	npages = len >> vmem_page_shift;
+	map_len = KMEM_P2ROUNDUP(KMEM_P2ROUNDUP(npages, VMEM_SLOT_SIZE >>
+	    vmem_page_shift) * sizeof (uintptr_t),
+	    (size_t)1 << vmem_page_shift);
+	map = kmem_pages_alloc(map_len);
+	if (map == NULL) {
+		(void) munmap(base, len);
+		meta_free(r);
+		return (NULL);
+	}
+	r->base = base;
+	r->npages = npages;
+	r->map = map;
+	r->map_len = map_len;
+	r->dedicated = dedicated;
+	r->next = vmem_regions;
+	vmem_regions = r;
+	vmem_reserved += len;
+	vmem_nregions++;
+
+	for (size_t s = 0; s * VMEM_SLOT_SIZE < len; s++) {
+		size_t slot = ((uintptr_t)base >> VMEM_SLOT_SHIFT) + s;
+		vmem_slot_region[slot] = r;
+		atomic_store_explicit(&vmem_top[slot],
+		    map + (s << (VMEM_SLOT_SHIFT - vmem_page_shift)),
+		    memory_order_release);
+	}
+	return (r);
+}
+
+/* Unmap a dedicated region whose one span was freed. */
+static void
+vmem_region_destroy(struct vmem_region *r)
+{
+	struct vmem_region **pp;
+	size_t len = r->npages << vmem_page_shift;
+
+	for (size_t s = 0; s * VMEM_SLOT_SIZE < len; s++) {
+		size_t slot = ((uintptr_t)r->base >> VMEM_SLOT_SHIFT) + s;
+		atomic_store_explicit(&vmem_top[slot], NULL,
+		    memory_order_release);
+		vmem_slot_region[slot] = NULL;
+	}
+	for (pp = &vmem_regions; *pp != r; pp = &(*pp)->next)
+		;
+	*pp = r->next;
+	vmem_reserved -= len;
+	vmem_nregions--;
+	(void) munmap(r->base, len);
+	/*
+	 * The page map stays mapped (its pages returned): a lookup that read
+	 * the top-table entry just before it was cleared still finds a
+	 * readable, zero map.  Its address space is small (2 MiB per GiB).
+	 */
+	(void) madvise(r->map, r->map_len, MADV_DONTNEED);
+	meta_free(r);
+}
+
+/* A free span of at least npages, or NULL. */
+static struct vmem_free *
+vmem_find_free(size_t npages)
+{
+	unsigned int b = vmem_bin_of(npages);
+	int scanned = 0;
+
+	for (struct vmem_free *f = vmem_bins[b]; f != NULL &&
+	    scanned < VMEM_FIT_SCAN; f = f->next, scanned++) {
+		if (f->npages >= npages)
+			return (f);
+	}
+	for (b++; b < VMEM_NBINS; b++) {
+		if (vmem_bins[b] != NULL)
+			return (vmem_bins[b]);
+	}
+	return (NULL);
+}
+
+void *
+vmem_span_alloc(size_t len, int node, void *owner)
+{
+	size_t npages = len >> vmem_page_shift;
+	struct vmem_region *r;
+	struct vmem_free *f;
+	size_t first;
+	char *addr;
+
+	vmem_init();
+	if (KMEM_UNLIKELY(atomic_load_explicit(&vmem_inject,
+	    memory_order_relaxed) != 0)) {
+		int n = atomic_load(&vmem_inject);
+		if (n < 0 || (n > 0 && atomic_compare_exchange_strong(
+		    &vmem_inject, &n, n - 1))) {
+			errno = ENOMEM;
+			return (NULL);
+		}
+	}
+	if (npages == 0 || (npages << vmem_page_shift) != len) {
+		errno = EINVAL;
+		return (NULL);
+	}
+
+	pthread_mutex_lock(&vmem_lock);
+	if (len > VMEM_SLOT_SIZE) {
+		r = vmem_region_create(len, true);
+		if (r == NULL)
+			goto nomem;
+		first = 0;
+	} else {
+		f = vmem_find_free(npages);
+		if (f == NULL) {
+			r = vmem_region_create(VMEM_SLOT_SIZE, false);
+			if (r == NULL || (f = meta_alloc()) == NULL)
+				goto nomem;
+			f->region = r;
+			f->first = 0;
+			f->npages = r->npages;
+			vmem_bin_insert(f);
+			vmem_tag(f);
+		}
+		r = f->region;
+		first = f->first;
+		vmem_bin_remove(f);
+		if (f->npages > npages) {
+			f->first += npages;
+			f->npages -= npages;
+			vmem_bin_insert(f);
+			vmem_tag(f);
+		} else {
+			meta_free(f);
+		}
+	}
+	for (size_t p = first; p < first + npages; p++)
+		vmem_map_set(r, p, (uintptr_t)owner);
+	vmem_inuse += len;
+	pthread_mutex_unlock(&vmem_lock);
+
+	addr = r->base + (first << vmem_page_shift);
+	if (node >= 0 && cpu_node_count() > 1)
+		cpu_bind_memory(addr, len, node);
+	return (addr);
+nomem:
+	pthread_mutex_unlock(&vmem_lock);
+	errno = ENOMEM;
+	return (NULL);
+}
+
+void
+vmem_span_free(void *addr, size_t len)
+{
+	uintptr_t a = (uintptr_t)addr;
+	size_t npages = len >> vmem_page_shift;
+	struct vmem_region *r;
+	struct vmem_free *f;
+	size_t first, end;
+	uintptr_t e;
+
+	if (addr == NULL || npages == 0)
+		return;
+	r = vmem_slot_region[a >> VMEM_SLOT_SHIFT];
+	if (r == NULL || r->dedicated) {
+		/* Dedicated: the whole region goes, no madvise needed. */
+		pthread_mutex_lock(&vmem_lock);
+		if (r != NULL) {
+			vmem_inuse -= len;
+			vmem_region_destroy(r);
+		}
+		pthread_mutex_unlock(&vmem_lock);
+		return;
+	}
+	(void) madvise(addr, len, MADV_DONTNEED);
+
+	pthread_mutex_lock(&vmem_lock);
+	first = (size_t)(addr - (void *)r->base) >> vmem_page_shift;
+	end = first + npages;
+	for (size_t p = first; p < end; p++)
+		vmem_map_set(r, p, 0);
+	vmem_inuse -= len;
+
+	/* Coalesce with a free span ending just before us ... */
+	if (first > 0 && ((e = atomic_load_explicit(&r->map[first - 1],
+	    memory_order_relaxed)) & 1)) {
+		struct vmem_free *left = (struct vmem_free *)(e & ~(uintptr_t)1);
+		vmem_bin_remove(left);
+		vmem_map_set(r, first - 1, 0);
+		vmem_map_set(r, left->first, 0);
+		first = left->first;
+		meta_free(left);
+	}
+	/* ... and one starting just after. */
+	if (end < r->npages && ((e = atomic_load_explicit(&r->map[end],
+	    memory_order_relaxed)) & 1)) {
+		struct vmem_free *right = (struct vmem_free *)(e & ~(uintptr_t)1);
+		vmem_bin_remove(right);
+		vmem_map_set(r, end, 0);
+		vmem_map_set(r, right->first + right->npages - 1, 0);
+		end = right->first + right->npages;
+		meta_free(right);
+	}
+	f = meta_alloc();
+	if (f != NULL) {
+		f->region = r;
+		f->first = first;
+		f->npages = end - first;
+		vmem_bin_insert(f);
+		vmem_tag(f);
+	}
+	/*
+	 * Without a record (metadata exhausted) the span's pages stay
+	 * returned and unreachable: address space is lost, never memory.
+	 */
+	pthread_mutex_unlock(&vmem_lock);
+}
+
+void
+vmem_usage(struct vmem_usage *u)
+{
+	pthread_mutex_lock(&vmem_lock);
+	u->reserved = vmem_reserved;
+	u->inuse = vmem_inuse;
+	u->regions = vmem_nregions;
+	u->free_spans = vmem_nfree;
+	pthread_mutex_unlock(&vmem_lock);
+}
+
+void
+vmem_inject_failures(int n)
+{
+	atomic_store(&vmem_inject, n);
+}

@@ -1,0 +1,72 @@
+/*
+ * vmem.h - the arena: page-granular spans of address space, and the owner
+ * of any address in O(1).  See vmem.c.
+ */
+#ifndef KMEM_VMEM_H
+#define KMEM_VMEM_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define VMEM_SLOT_SHIFT         30      /* 1 GiB: one top-table slot */
+#define VMEM_SLOT_SIZE          ((size_t)1 << VMEM_SLOT_SHIFT)
+#define VMEM_ADDR_BITS          47      /* user address space (x86-64, arm64) */
+#define VMEM_TOP_SLOTS          ((size_t)1 << (VMEM_ADDR_BITS - VMEM_SLOT_SHIFT))
+
+/* Per 1 GiB slot of address space: its page map, NULL when not ours. */
+extern _Atomic(_Atomic uintptr_t *) vmem_top[VMEM_TOP_SLOTS];
+extern unsigned int vmem_page_shift;
+
+void vmem_init(void);
+
+/*
+ * A span of 'len' bytes (a multiple of the page size), page aligned, its
+ * pages unpopulated (zero when first touched).  Every page of it maps to
+ * 'owner' (at least 2-byte aligned) until it is freed.  Bound to NUMA node
+ * 'node' when node >= 0 and there is more than one node.  NULL (errno
+ * ENOMEM) when no address space can be had.
+ */
+void *vmem_span_alloc(size_t len, int node, void *owner);
+
+/* Give a span back: its pages return to the system at once. */
+void vmem_span_free(void *addr, size_t len);
+
+/* The owner of the page holding addr, or NULL if the arena does not own it. */
+static inline void *
+vmem_owner(const void *addr)
+{
+	uintptr_t a = (uintptr_t)addr;
+	_Atomic uintptr_t *map;
+	uintptr_t e;
+
+	if (a >> VMEM_ADDR_BITS)
+		return (NULL);
+	map = atomic_load_explicit(&vmem_top[a >> VMEM_SLOT_SHIFT],
+	    memory_order_acquire);
+	if (map == NULL)
+		return (NULL);
+	e = atomic_load_explicit(&map[(a & (VMEM_SLOT_SIZE - 1)) >>
+	    vmem_page_shift], memory_order_acquire);
+	return ((e & 1) ? NULL : (void *)e);
+}
+
+static inline bool
+vmem_contains(const void *addr)
+{
+	return (vmem_owner(addr) != NULL);
+}
+
+struct vmem_usage {
+	size_t reserved;        /* address space held in regions */
+	size_t inuse;           /* bytes in allocated spans */
+	size_t regions;
+	size_t free_spans;
+};
+void vmem_usage(struct vmem_usage *u);
+
+/* Test hook: make the next n span allocations fail (n < 0: all of them). */
+void vmem_inject_failures(int n);
+
+#endif /* KMEM_VMEM_H */

@@ -1,0 +1,496 @@
+/*
+ * check_cache.c - the kmem cache API: small and large caches, alignment,
+ * contents, constructor caching and failure, invalid arguments, destroy
+ * with objects out, emergency objects under injected mmap failure,
+ * reaping, statistics, and 16 threads on shared caches.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdatomic.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "libkmem/kmem.h"
+#include "emergency.h"
+#include "vmem.h"
+#include "testutil.h"
+
+struct counts {
+	_Atomic long ctor, dtor, reclaim;
+	_Atomic long calls;     /* ctor calls, failed ones included */
+	void *priv_seen;
+	int fail_every;         /* ctor fails on every n-th call (0: never) */
+};
+
+static int
+count_ctor(void *buf, void *priv, int kmflags)
+{
+	struct counts *c = priv;
+	long n = atomic_fetch_add(&c->calls, 1) + 1;
+
+	(void) buf; (void) kmflags;
+	c->priv_seen = priv;
+	if (c->fail_every != 0 && n % c->fail_every == 0)
+		return (ENOMEM);        /* not constructed */
+	atomic_fetch_add(&c->ctor, 1);
+	return (0);
+}
+
+static void
+count_dtor(void *buf, void *priv)
+{
+	struct counts *c = priv;
+
+	(void) buf;
+	atomic_fetch_add(&c->dtor, 1);
+}
+
+static struct kmem_cache_stats
+stats_of(kmem_cache_t *cp)
+{
+	struct kmem_cache_stats st;
+
+	ck_assert_int_eq(kmem_cache_stats(cp, &st), 0);
+	return (st);
+}
+
+/* ------------------------------------------------------------ basics */
+
+/*
+ * Random sizes from 8 B to 16 MiB and alignments from 8 to a page, each
+ * cache filled with three slabs' worth of objects: every object aligned,
+ * every object's contents intact after all were written, ctor == dtor
+ * after destroy.
+ */
+START_TEST(test_random_caches)
+{
+	size_t page = (size_t)sysconf(_SC_PAGESIZE);
+	uint64_t seed = 12345;
+
+	for (int round = 0; round < 24; round++) {
+		struct counts c = { 0 };
+		int shift = 3 + (int)(test_rand(&seed) % 22);   /* 8 B..16 MiB */
+		size_t size = ((size_t)1 << shift) +
+		    (test_rand(&seed) % ((size_t)1 << shift));
+		size_t align = (size_t)8 << (test_rand(&seed) % 10);
+		char name[32];
+		kmem_cache_t *cp;
+		struct kmem_cache_stats st;
+		size_t n;
+		char **objs;
+
+		if (size > ((size_t)16 << 20))
+			size = (size_t)16 << 20;
+		if (align > page)
+			align = page;
+		snprintf(name, sizeof (name), "test_%d_%zu", round, size);
+		cp = kmem_cache_create(name, size, align, count_ctor,
+		    count_dtor, NULL, &c, NULL, 0);
+		ck_assert_ptr_nonnull(cp);
+		st = stats_of(cp);
+		ck_assert_str_eq(st.name, name);
+		ck_assert_uint_eq(st.obj_size, size);
+		ck_assert_uint_ge(st.obj_align, align);
+		n = 3 * st.objs_per_slab;
+		while (n > 4 && n * size > ((size_t)192 << 20))
+			n--;            /* keep the test's memory modest */
+		objs = calloc(n, sizeof (*objs));
+		for (size_t i = 0; i < n; i++) {
+			objs[i] = kmem_cache_alloc(cp, KM_SLEEP);
+			ck_assert_ptr_nonnull(objs[i]);
+			ck_assert_uint_eq((uintptr_t)objs[i] % align, 0);
+			memset(objs[i], (int)(i & 0xff), size);
+		}
+		ck_assert_ptr_eq(c.priv_seen, &c);
+		for (size_t i = 0; i < n; i++) {
+			ck_assert_int_eq(objs[i][0], (char)(i & 0xff));
+			ck_assert_int_eq(objs[i][size / 2], (char)(i & 0xff));
+			ck_assert_int_eq(objs[i][size - 1], (char)(i & 0xff));
+		}
+		st = stats_of(cp);
+		ck_assert_uint_eq(st.alloc, n);
+		ck_assert_uint_ge(st.slab_total, (n + st.objs_per_slab - 1) /
+		    st.objs_per_slab);
+		ck_assert_uint_ge(st.obj_alloc, n);
+		for (size_t i = 0; i < n; i++)
+			kmem_cache_free(cp, objs[i]);
+		st = stats_of(cp);
+		ck_assert_uint_eq(st.alloc - st.free, 0);
+		kmem_cache_destroy(cp);
+		ck_assert_int_eq(atomic_load(&c.ctor), atomic_load(&c.dtor));
+		ck_assert_int_eq(atomic_load(&c.ctor), (long)n);
+		free(objs);
+	}
+}
+END_TEST
+
+/* Solaris semantics: an object that cycles stays constructed. */
+START_TEST(test_constructor_caching)
+{
+	struct counts c = { 0 };
+	kmem_cache_t *cp = kmem_cache_create("cycle", 200, 0, count_ctor,
+	    count_dtor, NULL, &c, NULL, 0);
+	struct kmem_cache_stats st;
+
+	ck_assert_ptr_nonnull(cp);
+	for (int i = 0; i < 1000000; i++) {
+		void *p = kmem_cache_alloc(cp, KM_SLEEP);
+		ck_assert_ptr_nonnull(p);
+		kmem_cache_free(cp, p);
+	}
+	ck_assert_int_le(atomic_load(&c.ctor), 4);
+	ck_assert_int_eq(atomic_load(&c.dtor), 0);
+	st = stats_of(cp);
+	ck_assert_uint_eq(st.alloc, 1000000);
+	ck_assert_uint_eq(st.free, 1000000);
+	ck_assert_uint_eq(st.ctor_calls, (uint64_t)atomic_load(&c.calls));
+	kmem_cache_destroy(cp);
+	ck_assert_int_eq(atomic_load(&c.ctor), atomic_load(&c.dtor));
+}
+END_TEST
+
+START_TEST(test_constructor_failure)
+{
+	struct counts c = { .fail_every = 3 };
+	kmem_cache_t *cp = kmem_cache_create("ctorfail", 64, 0, count_ctor,
+	    count_dtor, NULL, &c, NULL, 0);
+	void *objs[30];
+	int got = 0, failed = 0;
+	struct kmem_cache_stats st;
+
+	ck_assert_ptr_nonnull(cp);
+	for (int i = 0; i < 30; i++) {
+		objs[got] = kmem_cache_alloc(cp, KM_SLEEP);
+		if (objs[got] != NULL)
+			got++;
+		else
+			failed++;
+	}
+	ck_assert_int_eq(failed, 10);
+	st = stats_of(cp);
+	ck_assert_uint_eq(st.alloc_fail, 10);
+	ck_assert_uint_eq(st.alloc, 20);
+	/* The failed objects went back to the slabs: nothing leaked. */
+	ck_assert_uint_eq(st.obj_alloc, 20);
+	for (int i = 0; i < got; i++)
+		kmem_cache_free(cp, objs[i]);
+	kmem_cache_destroy(cp);
+	ck_assert_int_eq(atomic_load(&c.ctor), atomic_load(&c.dtor));
+}
+END_TEST
+
+START_TEST(test_invalid_arguments)
+{
+	char longname[KMEM_CACHE_NAMELEN + 1];
+	struct kmem_cache_stats st;
+	int x;
+
+	memset(longname, 'x', sizeof (longname) - 1);
+	longname[sizeof (longname) - 1] = '\0';
+#define BAD(expr) do {                                                  \
+	errno = 0;                                                      \
+	ck_assert_ptr_null(expr);                                       \
+	ck_assert_int_eq(errno, EINVAL);                                \
+} while (0)
+	BAD(kmem_cache_create(NULL, 64, 0, NULL, NULL, NULL, NULL, NULL, 0));
+	BAD(kmem_cache_create("", 64, 0, NULL, NULL, NULL, NULL, NULL, 0));
+	BAD(kmem_cache_create(longname, 64, 0, NULL, NULL, NULL, NULL, NULL,
+	    0));
+	BAD(kmem_cache_create("z", 0, 0, NULL, NULL, NULL, NULL, NULL, 0));
+	BAD(kmem_cache_create("big", ((size_t)32 << 20) + 1, 0, NULL, NULL,
+	    NULL, NULL, NULL, 0));
+	BAD(kmem_cache_create("big", SIZE_MAX, 0, NULL, NULL, NULL, NULL,
+	    NULL, 0));
+	BAD(kmem_cache_create("a3", 64, 3, NULL, NULL, NULL, NULL, NULL, 0));
+	BAD(kmem_cache_create("a2p", 64, 2 * (size_t)sysconf(_SC_PAGESIZE),
+	    NULL, NULL, NULL, NULL, NULL, 0));
+	BAD(kmem_cache_create("fl", 64, 0, NULL, NULL, NULL, NULL, NULL,
+	    0x40000000));
+	BAD(kmem_cache_create("vm", 64, 0, NULL, NULL, NULL, NULL,
+	    (vmem_t *)&x, 0));
+	BAD(kmem_cache_alloc(NULL, KM_SLEEP));
+	longname[KMEM_CACHE_NAMELEN - 1] = '\0';        /* exactly fits */
+	kmem_cache_t *cp = kmem_cache_create(longname, 64, 0, NULL, NULL,
+	    NULL, NULL, NULL, KMC_NODEBUG | KMC_NOTOUCH);
+	ck_assert_ptr_nonnull(cp);
+	BAD(kmem_cache_alloc(cp, 0x4000));              /* unknown kmflags */
+	errno = 0;
+	ck_assert_int_eq(kmem_cache_stats(cp, NULL), -1);
+	ck_assert_int_eq(errno, EINVAL);
+	ck_assert_int_eq(kmem_cache_stats(NULL, &st), -1);
+	kmem_cache_free(cp, NULL);                      /* no-op */
+	kmem_cache_free(NULL, &x);                      /* reported */
+	kmem_cache_free(cp, &x);                        /* foreign: reported */
+	kmem_cache_reap_now(NULL);
+	kmem_cache_destroy(NULL);
+	ck_assert_uint_eq(stats_of(cp).free, 0);
+	kmem_cache_destroy(cp);
+#undef BAD
+}
+END_TEST
+
+/* A pointer into the middle of an object, or another cache's object. */
+START_TEST(test_wrong_pointer_rejected)
+{
+	kmem_cache_t *a = kmem_cache_create("a", 64, 0, NULL, NULL, NULL,
+	    NULL, NULL, 0);
+	kmem_cache_t *b = kmem_cache_create("b", 64, 0, NULL, NULL, NULL,
+	    NULL, NULL, 0);
+	char *pa = kmem_cache_alloc(a, KM_SLEEP);
+	char *pb = kmem_cache_alloc(b, KM_SLEEP);
+
+	kmem_cache_free(a, pa + 8);
+	kmem_cache_free(a, pb);
+	ck_assert_uint_eq(stats_of(a).free, 0);
+	ck_assert_uint_eq(stats_of(b).free, 0);
+	kmem_cache_free(a, pa);
+	kmem_cache_free(b, pb);
+	kmem_cache_destroy(a);
+	kmem_cache_destroy(b);
+}
+END_TEST
+
+START_TEST(test_destroy_with_objects_out)
+{
+	struct counts c = { 0 };
+	kmem_cache_t *cp = kmem_cache_create("leaky", 128, 0, count_ctor,
+	    count_dtor, NULL, &c, NULL, 0);
+	char *keep = kmem_cache_alloc(cp, KM_SLEEP);
+	void *back = kmem_cache_alloc(cp, KM_SLEEP);
+
+	kmem_cache_free(cp, back);
+	kmem_cache_destroy(cp);         /* reports; the process goes on */
+	memset(keep, 0x77, 128);        /* the memory is still mapped */
+	ck_assert_int_eq(atomic_load(&c.dtor), 1);      /* the cached one */
+	kmem_cache_free(cp, keep);      /* still a working cache */
+	kmem_cache_destroy(cp);         /* now it goes */
+	ck_assert_int_eq(atomic_load(&c.ctor), atomic_load(&c.dtor));
+}
+END_TEST
+
+/* ------------------------------------------------------------ memory */
+
+START_TEST(test_emergency_under_mmap_failure)
+{
+	struct counts c = { 0 };
+	kmem_cache_t *cp = kmem_cache_create("emerg", 512, 0, count_ctor,
+	    count_dtor, NULL, &c, NULL, 0);
+	struct kmem_cache_stats st;
+	void *e1, *e2, *p;
+
+	vmem_inject_failures(-1);       /* no slab can be had */
+	e1 = kmem_cache_alloc(cp, KM_NOSLEEP);
+	e2 = kmem_cache_alloc(cp, KM_SLEEP);
+	ck_assert_ptr_nonnull(e1);
+	ck_assert_ptr_nonnull(e2);
+	ck_assert(!vmem_contains(e1));
+	st = stats_of(cp);
+	ck_assert_uint_eq(st.obj_emergency, 2);
+	ck_assert_uint_eq(st.obj_emergency_max, 2);
+	ck_assert_uint_eq(st.slab_total, 0);
+	ck_assert_uint_eq(st.obj_total, 2);
+	memset(e1, 1, 512);
+
+	/* Emergency mappings fail too: KM_NOSLEEP gets NULL, ENOMEM. */
+	emergency_inject_failures(-1);
+	errno = 0;
+	p = kmem_cache_alloc(cp, KM_NOSLEEP);
+	ck_assert_ptr_null(p);
+	ck_assert_int_eq(errno, ENOMEM);
+	ck_assert_uint_eq(stats_of(cp).alloc_fail, 1);
+	emergency_inject_failures(0);
+	vmem_inject_failures(0);
+
+	/* Freed emergency objects are destructed and unmapped at once. */
+	kmem_cache_free(cp, e1);
+	kmem_cache_free(cp, e2);
+	st = stats_of(cp);
+	ck_assert_uint_eq(st.obj_emergency, 0);
+	ck_assert_uint_eq(st.obj_emergency_max, 2);
+	ck_assert_uint_eq(st.obj_total, 0);
+	ck_assert_int_eq(atomic_load(&c.dtor), 2);
+
+	/* With memory back, objects come from slabs again. */
+	p = kmem_cache_alloc(cp, KM_NOSLEEP);
+	ck_assert(vmem_contains(p));
+	kmem_cache_free(cp, p);
+	kmem_cache_destroy(cp);
+	ck_assert_int_eq(atomic_load(&c.ctor), atomic_load(&c.dtor));
+}
+END_TEST
+
+/* KM_SLEEP never returns NULL: it waits until memory comes back. */
+static void *
+release_later(void *arg)
+{
+	(void) arg;
+	usleep(50000);
+	emergency_inject_failures(0);
+	return (NULL);
+}
+
+START_TEST(test_sleep_waits_for_memory)
+{
+	kmem_cache_t *cp = kmem_cache_create("sleepy", 64, 0, NULL, NULL,
+	    NULL, NULL, NULL, 0);
+	pthread_t t;
+	void *p;
+
+	vmem_inject_failures(-1);
+	emergency_inject_failures(-1);
+	pthread_create(&t, NULL, release_later, NULL);
+	p = kmem_cache_alloc(cp, KM_SLEEP);
+	ck_assert_ptr_nonnull(p);
+	pthread_join(t, NULL);
+	vmem_inject_failures(0);
+	kmem_cache_free(cp, p);
+	kmem_cache_destroy(cp);
+}
+END_TEST
+
+static void
+reclaim_cb(void *priv)
+{
+	struct counts *c = priv;
+
+	atomic_fetch_add(&c->reclaim, 1);
+}
+
+START_TEST(test_reap_frees_slabs)
+{
+	struct counts c = { 0 };
+	kmem_cache_t *cp = kmem_cache_create("reap", 256, 0, count_ctor,
+	    count_dtor, reclaim_cb, &c, NULL, KMC_RECLAIMABLE);
+	enum { N = 10000 };
+	void **objs = calloc(N, sizeof (void *));
+	struct kmem_cache_stats st;
+
+	for (int i = 0; i < N; i++)
+		objs[i] = kmem_cache_alloc(cp, KM_SLEEP);
+	for (int i = 0; i < N; i++)
+		kmem_cache_free(cp, objs[i]);
+	st = stats_of(cp);
+	ck_assert_uint_gt(st.slab_total, 1);
+	ck_assert_uint_eq(st.obj_cached, N);    /* still constructed */
+	ck_assert_uint_eq(st.obj_alloc, N);
+	kmem_cache_reap_now(cp);
+	st = stats_of(cp);
+	ck_assert_int_eq(atomic_load(&c.reclaim), 1);
+	ck_assert_uint_eq(st.slab_total, 0);
+	ck_assert_uint_eq(st.obj_total, 0);
+	ck_assert_uint_eq(st.obj_cached, 0);
+	ck_assert_uint_eq(st.mem_total, 0);
+	ck_assert_uint_ge(st.slab_max, 2);
+	ck_assert_uint_eq(st.obj_max, N);
+	ck_assert_int_eq(atomic_load(&c.dtor), N);
+	free(objs);
+	kmem_cache_destroy(cp);
+}
+END_TEST
+
+/* ------------------------------------------------------------ threads */
+
+struct share {
+	kmem_cache_t *caches[3];
+	double seconds;
+	_Atomic long errors;
+};
+
+static void *
+share_thread(void *arg)
+{
+	struct share *sh = arg;
+	uint64_t seed = (uintptr_t)pthread_self() | 1;
+	uint64_t me = test_rand(&seed) | 1;
+	struct { uint64_t *p; int c; } held[64];
+	int n = 0;
+	double end = test_now() + sh->seconds;
+
+	while (test_now() < end) {
+		if (n < 64 && (n == 0 || test_rand(&seed) % 3 != 0)) {
+			int c = (int)(test_rand(&seed) % 3);
+			uint64_t *p = kmem_cache_alloc(sh->caches[c],
+			    KM_SLEEP);
+			if (p == NULL || p[0] == 0xdead) {
+				atomic_fetch_add(&sh->errors, 1);
+				continue;
+			}
+			p[0] = 0xdead;          /* mine while held */
+			p[1] = me;
+			held[n].p = p;
+			held[n++].c = c;
+		} else {
+			int k = (int)(test_rand(&seed) % (uint64_t)n);
+			if (held[k].p[1] != me)
+				atomic_fetch_add(&sh->errors, 1);
+			held[k].p[0] = 0;
+			kmem_cache_free(sh->caches[held[k].c], held[k].p);
+			held[k] = held[--n];
+		}
+		if ((test_rand(&seed) & 63) == 0)
+			sched_yield();
+	}
+	while (n > 0) {
+		n--;
+		held[n].p[0] = 0;
+		kmem_cache_free(sh->caches[held[n].c], held[n].p);
+	}
+	return (NULL);
+}
+
+START_TEST(test_threads_share_caches)
+{
+	static const size_t sizes[3] = { 24, 200, 3000 };
+	struct share sh = { .seconds = test_seconds(3) };
+	pthread_t t[16];
+
+	for (int c = 0; c < 3; c++) {
+		char name[16];
+		snprintf(name, sizeof (name), "shared%d", c);
+		sh.caches[c] = kmem_cache_create(name, sizes[c], 0, NULL,
+		    NULL, NULL, NULL, NULL, 0);
+		ck_assert_ptr_nonnull(sh.caches[c]);
+	}
+	for (int i = 0; i < 16; i++)
+		ck_assert_int_eq(pthread_create(&t[i], NULL, share_thread,
+		    &sh), 0);
+	for (int i = 0; i < 16; i++)
+		pthread_join(t[i], NULL);
+	ck_assert_int_eq(atomic_load(&sh.errors), 0);
+	for (int c = 0; c < 3; c++) {
+		struct kmem_cache_stats st = stats_of(sh.caches[c]);
+		ck_assert_uint_eq(st.alloc, st.free);
+		ck_assert_uint_eq(st.obj_alloc, st.obj_cached);
+		kmem_cache_destroy(sh.caches[c]);
+	}
+}
+END_TEST
+
+int
+main(void)
+{
+	Suite *s = suite_create("cache");
+	TCase *api = tcase_create("api");
+	TCase *mem = tcase_create("memory");
+	TCase *thr = tcase_create("threads");
+
+	tcase_set_timeout(api, 120);
+	tcase_add_test(api, test_random_caches);
+	tcase_add_test(api, test_constructor_caching);
+	tcase_add_test(api, test_constructor_failure);
+	tcase_add_test(api, test_invalid_arguments);
+	tcase_add_test(api, test_wrong_pointer_rejected);
+	tcase_add_test(api, test_destroy_with_objects_out);
+	suite_add_tcase(s, api);
+	tcase_set_timeout(mem, 60);
+	tcase_add_test(mem, test_emergency_under_mmap_failure);
+	tcase_add_test(mem, test_sleep_waits_for_memory);
+	tcase_add_test(mem, test_reap_frees_slabs);
+	suite_add_tcase(s, mem);
+	tcase_set_timeout(thr, 120);
+	tcase_add_test(thr, test_threads_share_caches);
+	suite_add_tcase(s, thr);
+	return (test_run_suite(s));
+}

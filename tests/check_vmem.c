@@ -1,0 +1,304 @@
+/*
+ * check_vmem.c - the arena (spans, address -> owner, coalescing, pages
+ * returned) and slab sizing.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "libkmem/kmem.h"
+#include "slab.h"
+#include "tunables.h"
+#include "vmem.h"
+#include "testutil.h"
+
+static size_t page;
+
+static void
+setup(void)
+{
+	vmem_init();
+	tunables_init();
+	page = (size_t)sysconf(_SC_PAGESIZE);
+}
+
+/* Resident bytes of [p, p + len) per mincore(2). */
+static size_t
+resident(void *p, size_t len)
+{
+	size_t n = len / page, res = 0;
+	unsigned char *vec = malloc(n);
+
+	ck_assert_int_eq(mincore(p, len, vec), 0);
+	for (size_t i = 0; i < n; i++)
+		res += vec[i] & 1;
+	free(vec);
+	return (res * page);
+}
+
+START_TEST(test_owner_every_page)
+{
+	static char owner_a[8] __attribute__((aligned(8)));
+	static char owner_b[8] __attribute__((aligned(8)));
+	char *a = vmem_span_alloc(5 * page, -1, owner_a);
+	char *b = vmem_span_alloc(3 * page, -1, owner_b);
+
+	ck_assert_ptr_nonnull(a);
+	ck_assert_ptr_nonnull(b);
+	ck_assert_int_eq((uintptr_t)a % page, 0);
+	for (size_t off = 0; off < 5 * page; off += 512)
+		ck_assert_ptr_eq(vmem_owner(a + off), owner_a);
+	for (size_t off = 0; off < 3 * page; off += 512)
+		ck_assert_ptr_eq(vmem_owner(b + off), owner_b);
+	ck_assert(vmem_contains(a + 5 * page - 1));
+	vmem_span_free(a, 5 * page);
+	vmem_span_free(b, 3 * page);
+	ck_assert_ptr_null(vmem_owner(a));
+	ck_assert_ptr_null(vmem_owner(b + page));
+}
+END_TEST
+
+START_TEST(test_foreign_addresses)
+{
+	int on_stack;
+	void *heap = malloc(64);
+	void *map = mmap(NULL, page, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS,
+	    -1, 0);
+
+	ck_assert_ptr_null(vmem_owner(NULL));
+	ck_assert_ptr_null(vmem_owner(&on_stack));
+	ck_assert_ptr_null(vmem_owner(heap));
+	ck_assert_ptr_null(vmem_owner(map));
+	ck_assert_ptr_null(vmem_owner((void *)~(uintptr_t)0));
+	ck_assert_ptr_null(vmem_owner((void *)((uintptr_t)1 << 50)));
+	ck_assert(!vmem_contains(&page));
+	free(heap);
+	munmap(map, page);
+}
+END_TEST
+
+START_TEST(test_coalesce_and_reuse)
+{
+	static char o[8] __attribute__((aligned(8)));
+	struct vmem_usage u0, u1;
+	char *a, *b, *c, *d;
+
+	/* Make the region exist first: it is one free span of its own. */
+	vmem_span_free(vmem_span_alloc(page, -1, o), page);
+	vmem_usage(&u0);
+	a = vmem_span_alloc(4 * page, -1, o);
+	b = vmem_span_alloc(4 * page, -1, o);
+	c = vmem_span_alloc(4 * page, -1, o);
+	ck_assert_ptr_eq(b, a + 4 * page);
+	ck_assert_ptr_eq(c, b + 4 * page);
+	vmem_usage(&u1);
+	ck_assert_uint_eq(u1.inuse - u0.inuse, 12 * page);
+
+	vmem_span_free(b, 4 * page);    /* a hole between a and c */
+	vmem_span_free(a, 4 * page);    /* merges with b's hole */
+	vmem_span_free(c, 4 * page);    /* merges both and the tail */
+	vmem_usage(&u1);
+	ck_assert_uint_eq(u1.inuse, u0.inuse);
+	ck_assert_uint_eq(u1.free_spans, u0.free_spans);
+
+	/* The merged space is reused from its start, zeroed. */
+	d = vmem_span_alloc(12 * page, -1, o);
+	ck_assert_ptr_eq(d, a);
+	for (size_t off = 0; off < 12 * page; off += page)
+		ck_assert_int_eq(d[off], 0);
+	vmem_span_free(d, 12 * page);
+}
+END_TEST
+
+START_TEST(test_pages_returned)
+{
+	static char o[8] __attribute__((aligned(8)));
+	size_t len = 256 * page;
+	char *a = vmem_span_alloc(len, -1, o);
+
+	ck_assert_ptr_nonnull(a);
+	ck_assert_uint_eq(resident(a, len), 0);         /* nothing touched */
+	memset(a, 0x5a, len);
+	ck_assert_uint_eq(resident(a, len), len);
+	vmem_span_free(a, len);
+	ck_assert_uint_eq(resident(a, len), 0);         /* given back */
+}
+END_TEST
+
+START_TEST(test_dedicated_region)
+{
+	static char o[8] __attribute__((aligned(8)));
+	struct vmem_usage u0, u1;
+	size_t len = VMEM_SLOT_SIZE + 16 * page;
+	char *a;
+
+	vmem_usage(&u0);
+	a = vmem_span_alloc(len, -1, o);
+	ck_assert_ptr_nonnull(a);
+	ck_assert_ptr_eq(vmem_owner(a), o);
+	ck_assert_ptr_eq(vmem_owner(a + len - 1), o);
+	a[len - 1] = 1;
+	vmem_usage(&u1);
+	ck_assert_uint_eq(u1.regions, u0.regions + 1);
+	vmem_span_free(a, len);
+	vmem_usage(&u1);
+	ck_assert_uint_eq(u1.regions, u0.regions);      /* unmapped */
+	ck_assert_uint_eq(u1.inuse, u0.inuse);
+	ck_assert_ptr_null(vmem_owner(a));
+}
+END_TEST
+
+START_TEST(test_bad_spans_and_injection)
+{
+	static char o[8] __attribute__((aligned(8)));
+	void *p;
+
+	errno = 0;
+	ck_assert_ptr_null(vmem_span_alloc(0, -1, o));
+	ck_assert_int_eq(errno, EINVAL);
+	ck_assert_ptr_null(vmem_span_alloc(page + 1, -1, o));
+	vmem_inject_failures(2);
+	ck_assert_ptr_null(vmem_span_alloc(page, -1, o));
+	ck_assert_int_eq(errno, ENOMEM);
+	ck_assert_ptr_null(vmem_span_alloc(page, -1, o));
+	p = vmem_span_alloc(page, -1, o);               /* third works */
+	ck_assert_ptr_nonnull(p);
+	vmem_span_free(p, page);
+	vmem_inject_failures(0);
+}
+END_TEST
+
+/* Concurrent span traffic: owners stay exact, nothing overlaps. */
+static void *
+span_thread(void *arg)
+{
+	uint64_t seed = (uintptr_t)arg | 1;
+	struct { char *p; size_t len; } held[16] = { { NULL, 0 } };
+
+	for (int i = 0; i < 3000; i++) {
+		int k = (int)(test_rand(&seed) % 16);
+
+		if (held[k].p != NULL) {
+			ck_assert_ptr_eq(vmem_owner(held[k].p +
+			    held[k].len - 1), arg);
+			ck_assert_int_eq(held[k].p[0], (char)k);
+			vmem_span_free(held[k].p, held[k].len);
+			held[k].p = NULL;
+		} else {
+			held[k].len = (1 + test_rand(&seed) % 64) * page;
+			held[k].p = vmem_span_alloc(held[k].len, -1, arg);
+			ck_assert_ptr_nonnull(held[k].p);
+			held[k].p[0] = (char)k;
+		}
+	}
+	for (int k = 0; k < 16; k++)
+		if (held[k].p != NULL)
+			vmem_span_free(held[k].p, held[k].len);
+	return (NULL);
+}
+
+START_TEST(test_concurrent_spans)
+{
+	static uint64_t owners[8] __attribute__((aligned(8)));
+	pthread_t t[8];
+
+	for (int i = 0; i < 8; i++)
+		ck_assert_int_eq(pthread_create(&t[i], NULL, span_thread,
+		    &owners[i]), 0);
+	for (int i = 0; i < 8; i++)
+		pthread_join(t[i], NULL);
+}
+END_TEST
+
+/* ------------------------------------------------------------ sizing */
+
+START_TEST(test_slab_sizing)
+{
+	static const size_t sizes[] = { 8, 32, 64, 104, 256, 1000, 4096,
+	    5000, 65536, 100000, 1 << 20, 5 << 20, 16 << 20, 32 << 20 };
+
+	for (size_t i = 0; i < sizeof (sizes) / sizeof (sizes[0]); i++) {
+		uint32_t n;
+		size_t chunk = sizes[i];
+		size_t slab = slab_size_for(chunk, 0, &n);
+		double waste;
+
+		ck_assert_uint_gt(slab, 0);
+		ck_assert_uint_eq(slab % page, 0);
+		ck_assert_uint_eq(n, slab / chunk);
+		ck_assert_uint_le(slab, (size_t)32 << 20);
+		if (chunk * 8 <= ((size_t)32 << 20))
+			ck_assert_uint_ge(n, 8);        /* the target */
+		else
+			ck_assert_uint_eq(n, ((size_t)32 << 20) / chunk);
+		waste = (double)(slab - n * chunk) / (double)slab;
+		ck_assert_msg(waste < 0.02, "size %zu: slab %zu wastes %.3f",
+		    chunk, slab, waste);
+	}
+	/* KMC_KVMEM: large slabs. */
+	{
+		uint32_t n;
+		ck_assert_uint_ge(slab_size_for(64, KMC_KVMEM, &n),
+		    (size_t)2 << 20);
+	}
+	/* Larger than the largest slab: no slab size. */
+	{
+		uint32_t n;
+		ck_assert_uint_eq(slab_size_for(((size_t)32 << 20) + 8, 0,
+		    &n), 0);
+	}
+}
+END_TEST
+
+START_TEST(test_sizing_tunables)
+{
+	uint32_t n;
+
+	ck_assert_int_eq(tunable_set_id(KT_CACHE_OBJ_PER_SLAB, 64), 0);
+	(void) slab_size_for(4096, 0, &n);
+	ck_assert_uint_ge(n, 64);
+	ck_assert_int_eq(tunable_set_id(KT_CACHE_OBJ_PER_SLAB, 0), -1);
+	ck_assert_int_eq(errno, ERANGE);
+	ck_assert_int_eq(tunable_set_id(KT_CACHE_OBJ_PER_SLAB, 8), 0);
+	ck_assert_int_eq(tunable_set_id(KT_CACHE_MAX_SIZE, 4), 0);
+	ck_assert_uint_eq(slab_size_for(8 << 20, 0, &n), 0);
+	ck_assert_uint_le(slab_size_for(1 << 20, 0, &n), (size_t)4 << 20);
+	ck_assert_int_eq(tunable_set_id(KT_CACHE_MAX_SIZE, 32), 0);
+	/* Environment parsing: bad values keep the default. */
+	ck_assert_int_eq(tunable_parse_env(KT_CACHE_MAX_SIZE, "64"), 0);
+	ck_assert_int_eq(tunable(KT_CACHE_MAX_SIZE), 64);
+	ck_assert_int_eq(tunable_parse_env(KT_CACHE_MAX_SIZE, "abc"), -1);
+	ck_assert_int_eq(tunable_parse_env(KT_CACHE_MAX_SIZE, "99999"), -1);
+	ck_assert_int_eq(tunable_parse_env(KT_CACHE_MAX_SIZE, "12x"), -1);
+	ck_assert_int_eq(tunable(KT_CACHE_MAX_SIZE), 64);
+	ck_assert_int_eq(tunable_parse_env(KT_CACHE_OBJ_PER_SLAB, "1K"), 0);
+	ck_assert_int_eq(tunable(KT_CACHE_OBJ_PER_SLAB), 1024);
+}
+END_TEST
+
+int
+main(void)
+{
+	Suite *s = suite_create("vmem");
+	TCase *tc = tcase_create("arena");
+	TCase *sz = tcase_create("sizing");
+
+	tcase_add_checked_fixture(tc, setup, NULL);
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, test_owner_every_page);
+	tcase_add_test(tc, test_foreign_addresses);
+	tcase_add_test(tc, test_coalesce_and_reuse);
+	tcase_add_test(tc, test_pages_returned);
+	tcase_add_test(tc, test_dedicated_region);
+	tcase_add_test(tc, test_bad_spans_and_injection);
+	tcase_add_test(tc, test_concurrent_spans);
+	suite_add_tcase(s, tc);
+	tcase_add_checked_fixture(sz, setup, NULL);
+	tcase_add_test(sz, test_slab_sizing);
+	tcase_add_test(sz, test_sizing_tunables);
+	suite_add_tcase(s, sz);
+	return (test_run_suite(s));
+}
