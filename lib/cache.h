@@ -14,28 +14,42 @@
 #include "libkmem/kmem.h"
 #include "emergency.h"
 #include "kmem_impl.h"
+#include "magazine.h"
 #include "slab.h"
 
 #define KMEM_CACHE_MAGIC        0x6b6d656d63616368ULL   /* "kmemcach" */
+#define KMEM_CACHE_FAST_RSEQ    0x6b6d656d72736571ULL   /* "kmemrseq" */
 #define KMC_VALID_FLAGS         (KMC_NODEBUG | KMC_NOMAGAZINE | KMC_KVMEM | \
 	KMC_RECLAIMABLE | KMC_NOTOUCH | KMC_NOHASH | KMC_QCACHE)
 #define KM_VALID_FLAGS          (KM_NOSLEEP | KM_PUSHPAGE | KM_ZERO)
 
-/* Per-CPU counters; summed when read. */
+/*
+ * Per-CPU counters of what the magazine fast path does not count itself:
+ * allocations and frees served by slow paths, and failures.  Summed when
+ * read.
+ */
 struct kmem_cpu_stats {
 	_Atomic uint64_t alloc;
 	_Atomic uint64_t alloc_fail;
 	_Atomic uint64_t free;
 } KMEM_ALIGNED_LINE;
 
-/* Constructed objects not in use, until the magazine layer holds them. */
-struct kmem_cons {
-	pthread_mutex_t lock;
-	void **objs;
-	size_t n, cap, map_len;
-};
+static inline void
+stat_add(_Atomic uint64_t *c, uint64_t n)
+{
+	atomic_fetch_add_explicit(c, n, memory_order_relaxed);
+}
 
 struct kmem_cache {
+	/*
+	 * Line 0 is what the fast path reads.  fastkey is
+	 * KMEM_CACHE_FAST_RSEQ while the cache is alive and in rseq mode, so
+	 * one compare admits a call; mag_cpus is mag.cpu, kept here; the
+	 * slab layer starts with the constants of free's pointer check.
+	 */
+	uint64_t fastkey;
+	struct mag_cpu *mag_cpus;
+	struct slab_layer sl;
 	uint64_t magic;                 /* KMEM_CACHE_MAGIC while alive */
 	char name[KMEM_CACHE_NAMELEN];
 	size_t size;                    /* asked for */
@@ -46,9 +60,8 @@ struct kmem_cache {
 	kmem_reclaim_t *reclaim;
 	void *priv;
 
-	struct slab_layer sl;
+	struct mag_layer mag;
 	struct emergency emerg;
-	struct kmem_cons cons;
 
 	struct kmem_cpu_stats *cpu;     /* cpu_count() entries */
 	_Atomic uint64_t ctor_calls, dtor_calls;
@@ -61,5 +74,15 @@ struct kmem_cache {
 };
 
 void kmem_init(void);
+
+/*
+ * Up to n constructed objects from the slab layer (growing it, or
+ * emergency objects, as needed); 0 with errno set when none can be had.
+ */
+unsigned int cache_fill(struct kmem_cache *cp, void **objs, unsigned int n,
+    int kmflags);
+
+/* Destruct objects and give them back to their slabs or the system. */
+void cache_release(struct kmem_cache *cp, void **objs, unsigned int n);
 
 #endif /* KMEM_CACHE_H */

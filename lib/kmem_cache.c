@@ -6,13 +6,19 @@
  *
  * CONSTRUCTED-STATE CACHING (Solaris semantics, not the SPL's).  An object
  * is in one of three places: in the slab layer, unconstructed; held by the
- * application, constructed; or cached, constructed and free.  The
- * constructor runs when an object leaves the slab layer, the destructor
- * when it goes back (reap, destroy).  kmem_cache_free() keeps the object
- * constructed for the next kmem_cache_alloc(), so an object that cycles
- * between the application and the cache is constructed once.  A
- * constructor that fails sends the object back to the slab layer
- * unconstructed and that allocation returns NULL (counted in alloc_fail).
+ * application, constructed; or cached in the magazine layer (magazine.c),
+ * constructed and free.  The constructor runs when an object leaves the
+ * slab layer, the destructor when it goes back (magazine flush, reap,
+ * destroy), so an object that cycles between the application and the
+ * cache is constructed once.  A constructor that fails sends the object
+ * back to the slab layer unconstructed and that allocation returns NULL
+ * (counted in alloc_fail).  KMC_NOMAGAZINE caches have no magazine layer:
+ * every free destructs, every allocation constructs.
+ *
+ * FAST PATH.  kmem_cache_alloc and kmem_cache_free check their arguments
+ * and, in rseq mode, pop or push one round of this CPU's loaded magazine
+ * in a restartable sequence: no lock, no atomic read-modify-write, no
+ * shared write.  Everything else is the magazine layer's slow path.
  *
  * MEMORY.  Objects come from the slab layer (slab.c), which grows by one
  * slab at a time from the arena (vmem.c).  When no slab can be had the
@@ -20,15 +26,16 @@
  * fail; KM_SLEEP and KM_PUSHPAGE never return NULL for lack of memory:
  * they reap and retry, waiting a little longer each time.
  *
- * COUNTERS.  alloc / alloc_fail / free are per-CPU and summed when read;
- * alloc - free is what the application holds.  Objects out of the slab
- * layer (obj_alloc) = held + cached (+ emergency objects, which are
- * outside slabs).
+ * COUNTERS.  Magazine hits are counted by the magazine layer's per-CPU
+ * commit counters; slow-path allocations, frees and failures in per-CPU
+ * kmem_cpu_stats.  All are summed when read; alloc - free is what the
+ * application holds.  Objects out of the slab layer (obj_alloc) = held +
+ * cached; emergency objects count in both.
  *
- * LOCKING.  kmem_caches_lock protects the registry.  cons.lock protects
- * the constructed-object stack.  The slab layer has per-node locks and
- * emergency objects their own lock; no two of these are held together,
- * and constructors and destructors run with no libkmem lock held.
+ * LOCKING.  kmem_caches_lock protects the registry.  The magazine layer
+ * has a lock per CPU, the slab layer one per node, emergency objects one
+ * per cache; no two of these are held together, and constructors and
+ * destructors run with no libkmem lock held.
  */
 #include "config.h"
 
@@ -77,104 +84,18 @@ cache_ok(const struct kmem_cache *cp, const char *fn)
 	return (false);
 }
 
-static inline struct kmem_cpu_stats *
-cache_cpu(struct kmem_cache *cp)
-{
-	return (&cp->cpu[cpu_current()]);
-}
-
 static inline void
 stat_inc(_Atomic uint64_t *c)
 {
-	atomic_fetch_add_explicit(c, 1, memory_order_relaxed);
-}
-
-/* ------------------------------------------------ constructed objects */
-
-static bool
-cons_push(struct kmem_cache *cp, void *obj)
-{
-	struct kmem_cons *c = &cp->cons;
-
-	pthread_mutex_lock(&c->lock);
-	if (c->n == c->cap) {
-		size_t len = c->map_len != 0 ? c->map_len * 2 :
-		    (size_t)sysconf(_SC_PAGESIZE);
-		void **objs = kmem_pages_alloc(len);
-
-		if (objs == NULL) {
-			pthread_mutex_unlock(&c->lock);
-			return (false);
-		}
-		if (c->objs != NULL)
-			memcpy(objs, c->objs, c->n * sizeof (void *));
-		kmem_pages_free(c->objs, c->map_len);
-		c->objs = objs;
-		c->map_len = len;
-		c->cap = len / sizeof (void *);
-	}
-	c->objs[c->n++] = obj;
-	pthread_mutex_unlock(&c->lock);
-	return (true);
-}
-
-static void *
-cons_pop(struct kmem_cache *cp)
-{
-	struct kmem_cons *c = &cp->cons;
-	void *obj = NULL;
-
-	pthread_mutex_lock(&c->lock);
-	if (c->n > 0)
-		obj = c->objs[--c->n];
-	pthread_mutex_unlock(&c->lock);
-	return (obj);
+	stat_add(c, 1);
 }
 
 /* ------------------------------------------------ leaving the cache */
 
-/*
- * Destruct objects and give them back: slab objects to their slabs,
- * emergency objects to the system.
- */
-static void
-cache_release(struct kmem_cache *cp, void **objs, unsigned int n)
-{
-	unsigned int keep = 0;
-
-	for (unsigned int i = 0; i < n; i++) {
-		if (cp->dtor != NULL) {
-			cp->dtor(objs[i], cp->priv);
-			stat_inc(&cp->dtor_calls);
-		}
-		if (vmem_owner(objs[i]) == NULL &&
-		    emergency_release(&cp->emerg, objs[i]))
-			continue;
-		objs[keep++] = objs[i];
-	}
-	if (keep != 0)
-		(void) slab_free(cp, objs, keep);
-}
-
-/* Destruct every cached object and return it. */
-static void
-cache_flush_constructed(struct kmem_cache *cp)
-{
-	void *batch[128];
-	unsigned int n;
-
-	do {
-		n = 0;
-		while (n < 128 && (batch[n] = cons_pop(cp)) != NULL)
-			n++;
-		cache_release(cp, batch, n);
-	} while (n == 128);
-}
-
 static void
 cache_reap(struct kmem_cache *cp)
 {
-	cache_flush_constructed(cp);
+	mag_flush_all(cp);
 	(void) slab_reap(cp, 0);
 }
 
@@ -191,24 +112,30 @@ cache_backoff(unsigned int tries)
 	(void) nanosleep(&ts, NULL);
 }
 
-/* An unconstructed object from the slab layer, or an emergency one. */
-static void *
-cache_new_object(struct kmem_cache *cp, int kmflags)
+/*
+ * Up to n unconstructed objects from the slab layer, growing it by a slab
+ * when it has none; one emergency object when no slab can be had.
+ */
+static unsigned int
+cache_take(struct kmem_cache *cp, void **objs, unsigned int n, int kmflags)
 {
 	int node = cpu_node(cpu_current());
-	void *obj;
+	unsigned int got;
 
 	for (unsigned int tries = 0;; tries++) {
-		if (slab_alloc(cp, node, &obj, 1) == 1)
+		got = slab_alloc(cp, node, objs, n);
+		if (got != 0)
 			break;
 		if (slab_grow(cp, node) == 0)
 			continue;
-		obj = emergency_alloc(&cp->emerg, cp->sl.chunk);
-		if (obj != NULL)
+		objs[0] = emergency_alloc(&cp->emerg, cp->sl.chunk);
+		if (objs[0] != NULL) {
+			got = 1;
 			break;
+		}
 		if (kmflags & KM_NOSLEEP) {
 			errno = ENOMEM;
-			return (NULL);
+			return (0);
 		}
 		/* KM_SLEEP / KM_PUSHPAGE: never NULL; free memory and wait. */
 		if (tries == 0)
@@ -220,22 +147,70 @@ cache_new_object(struct kmem_cache *cp, int kmflags)
 	kmem_note_max(&cp->obj_max, atomic_load_explicit(&cp->sl.obj_inuse,
 	    memory_order_relaxed) + atomic_load_explicit(&cp->emerg.count,
 	    memory_order_relaxed));
-	return (obj);
+	return (got);
 }
 
-/* Construct obj; on failure give it back and return false. */
-static bool
-cache_construct(struct kmem_cache *cp, void *obj, int kmflags)
+/* Give back objects that were never constructed. */
+static void
+cache_untake(struct kmem_cache *cp, void **objs, unsigned int n)
 {
-	if (cp->ctor == NULL)
-		return (true);
-	stat_inc(&cp->ctor_calls);
-	if (cp->ctor(obj, cp->priv, kmflags) == 0)
-		return (true);
-	if (vmem_owner(obj) == NULL && emergency_release(&cp->emerg, obj))
-		return (false);
-	(void) slab_free(cp, &obj, 1);
-	return (false);
+	unsigned int keep = 0;
+
+	for (unsigned int i = 0; i < n; i++) {
+		if (vmem_owner(objs[i]) == NULL &&
+		    emergency_release(&cp->emerg, objs[i]))
+			continue;
+		objs[keep++] = objs[i];
+	}
+	if (keep != 0)
+		(void) slab_free(cp, objs, keep);
+}
+
+/*
+ * Destruct objects and give them back: slab objects to their slabs,
+ * emergency objects to the system.
+ */
+void
+cache_release(struct kmem_cache *cp, void **objs, unsigned int n)
+{
+	/* Objects leaving magazines were released there (TSan builds). */
+	for (unsigned int i = 0; i < n; i++)
+		KMEM_TSAN_ACQUIRE(objs[i]);
+	if (cp->dtor != NULL) {
+		for (unsigned int i = 0; i < n; i++)
+			cp->dtor(objs[i], cp->priv);
+		stat_add(&cp->dtor_calls, n);
+	}
+	cache_untake(cp, objs, n);
+}
+
+unsigned int
+cache_fill(struct kmem_cache *cp, void **objs, unsigned int n, int kmflags)
+{
+	unsigned int got = cache_take(cp, objs, n, kmflags), ok = 0;
+
+	if (cp->ctor == NULL || got == 0)
+		return (got);
+	/*
+	 * The last object is the caller's: if its constructor fails, so does
+	 * the allocation.  The rest of the batch stops at the first failure;
+	 * what is not constructed goes back unconstructed.
+	 */
+	while (ok < got) {
+		unsigned int i = got - 1 - ok;
+
+		stat_inc(&cp->ctor_calls);
+		if (cp->ctor(objs[i], cp->priv, kmflags) != 0)
+			break;
+		ok++;
+	}
+	if (ok < got) {
+		cache_untake(cp, objs, got - ok);
+		memmove(objs, objs + (got - ok), ok * sizeof (void *));
+	}
+	if (ok == 0)
+		errno = ENOMEM;
+	return (ok);
 }
 
 /* ------------------------------------------------ the API */
@@ -247,7 +222,7 @@ kmem_cache_create(const char *name, size_t size, size_t align,
 {
 	size_t page = (size_t)sysconf(_SC_PAGESIZE);
 	unsigned int nnodes, ncpus;
-	size_t chunk, len, nodes_off, cpu_off;
+	size_t chunk, len, nodes_off, cpu_off, mag_off;
 	struct kmem_cache *cp;
 	const char *why = NULL;
 
@@ -281,8 +256,8 @@ kmem_cache_create(const char *name, size_t size, size_t align,
 	ncpus = cpu_count();
 	nodes_off = KMEM_P2ROUNDUP(sizeof (*cp), KMEM_CACHE_LINE);
 	cpu_off = nodes_off + nnodes * sizeof (struct slab_node);
-	len = KMEM_P2ROUNDUP(cpu_off + ncpus * sizeof (struct kmem_cpu_stats),
-	    page);
+	mag_off = cpu_off + ncpus * sizeof (struct kmem_cpu_stats);
+	len = KMEM_P2ROUNDUP(mag_off + ncpus * sizeof (struct mag_cpu), page);
 	cp = kmem_pages_alloc(len);
 	if (cp == NULL) {
 		errno = ENOMEM;
@@ -298,15 +273,24 @@ kmem_cache_create(const char *name, size_t size, size_t align,
 	cp->priv = priv;
 	cp->map_len = len;
 	cp->cpu = (struct kmem_cpu_stats *)((char *)cp + cpu_off);
+	cp->mag.cpu = (struct mag_cpu *)((char *)cp + mag_off);
+	cp->mag_cpus = cp->mag.cpu;
 	if (slab_layer_init(&cp->sl, chunk, cflags,
 	    (struct slab_node *)((char *)cp + nodes_off), nnodes) != 0) {
 		kmem_pages_free(cp, len);
 		errno = EINVAL;
 		return (NULL);
 	}
+	if (mag_layer_init(cp, (cflags & KMC_NOMAGAZINE) ? MAG_NONE :
+	    mag_default_mode()) != 0) {
+		kmem_pages_free(cp, len);
+		errno = ENOMEM;
+		return (NULL);
+	}
 	emergency_init(&cp->emerg);
-	pthread_mutex_init(&cp->cons.lock, NULL);
 	cp->magic = KMEM_CACHE_MAGIC;
+	if (cp->mag.mode == MAG_RSEQ)
+		cp->fastkey = KMEM_CACHE_FAST_RSEQ;
 
 	pthread_mutex_lock(&kmem_caches_lock);
 	cp->next = kmem_caches;
@@ -317,52 +301,86 @@ kmem_cache_create(const char *name, size_t size, size_t align,
 	return (cp);
 }
 
-KMEM_EXPORT void *
-kmem_cache_alloc(kmem_cache_t *cp, int kmflags)
+/*
+ * Everything but a magazine hit: argument errors, lock mode, the slow
+ * path.  Kept out of line so that the fast path needs no stack frame.
+ */
+static __attribute__((noinline)) void *
+cache_alloc_slow(kmem_cache_t *cp, int kmflags)
 {
 	void *obj;
 
 	if (!cache_ok(cp, "kmem_cache_alloc"))
 		return (NULL);
-	if (KMEM_UNLIKELY(kmflags & ~KM_VALID_FLAGS)) {
+	if (kmflags & ~KM_VALID_FLAGS) {
 		kmem_report("kmem_cache_alloc(%s): unknown kmflags 0x%x",
 		    cp->name, (unsigned int)kmflags);
 		errno = EINVAL;
 		return (NULL);
 	}
-	obj = cons_pop(cp);
-	if (obj == NULL) {
-		obj = cache_new_object(cp, kmflags);
-		if (obj == NULL || !cache_construct(cp, obj, kmflags)) {
-			stat_inc(&cache_cpu(cp)->alloc_fail);
-			if (obj != NULL)
-				errno = ENOMEM;
-			return (NULL);
-		}
-	}
-	stat_inc(&cache_cpu(cp)->alloc);
+	obj = mag_alloc(cp, kmflags);
+	if (KMEM_UNLIKELY(obj == NULL))
+		stat_inc(&cp->cpu[cpu_current()].alloc_fail);
 	return (obj);
+}
+
+KMEM_EXPORT void *
+kmem_cache_alloc(kmem_cache_t *cp, int kmflags)
+{
+	void *obj;
+
+	if (KMEM_LIKELY(cp != NULL && cp->fastkey == KMEM_CACHE_FAST_RSEQ &&
+	    (kmflags & ~KM_VALID_FLAGS) == 0) &&
+	    (obj = mag_rseq_pop(cp->mag_cpus, cpu_rseq_offset)) != NULL) {
+		KMEM_TSAN_ACQUIRE(obj);
+		return (obj);
+	}
+	return (cache_alloc_slow(cp, kmflags));
+}
+
+/*
+ * Everything but a magazine hit.  Emergency objects go straight back to
+ * the system, and a pointer that is not one of the cache's objects is
+ * reported and left alone.
+ */
+static __attribute__((noinline)) void
+cache_free_slow(struct kmem_cache *cp, void *buf)
+{
+	if (buf == NULL || !cache_ok(cp, "kmem_cache_free"))
+		return;
+	if (slab_of(cp, buf) != NULL) {
+		mag_free(cp, buf);
+		return;
+	}
+	if (!emergency_owns(&cp->emerg, buf)) {
+		kmem_report("kmem_cache_free(%s): %p was not allocated from "
+		    "this cache; ignored", cp->name, buf);
+		return;
+	}
+	cache_release(cp, &buf, 1);
+	stat_inc(&cp->cpu[cpu_current()].free);
 }
 
 KMEM_EXPORT void
 kmem_cache_free(kmem_cache_t *cp, void *buf)
 {
-	if (buf == NULL)
-		return;
-	if (!cache_ok(cp, "kmem_cache_free"))
-		return;
-	if (slab_of(cp, buf) == NULL) {
-		if (!emergency_owns(&cp->emerg, buf)) {
-			kmem_report("kmem_cache_free(%s): %p was not allocated "
-			    "from this cache; ignored", cp->name, buf);
+	struct kmem_slab *s;
+
+	/*
+	 * buf must start an object in one of this cache's slabs: an O(1)
+	 * lookup, so a wrong pointer is reported instead of handed out
+	 * later.  Emergency objects (outside the arena) fail it too.
+	 */
+	if (KMEM_LIKELY(buf != NULL && cp != NULL &&
+	    cp->fastkey == KMEM_CACHE_FAST_RSEQ &&
+	    (s = vmem_owner_hint(buf)) != NULL && s->cache == cp &&
+	    slab_obj_ok(&cp->sl, s, buf))) {
+		KMEM_TSAN_RELEASE(buf);
+		if (KMEM_LIKELY(mag_rseq_push(cp->mag_cpus, cpu_rseq_offset,
+		    buf)))
 			return;
-		}
-		/* Emergency objects go straight back to the system. */
-		cache_release(cp, &buf, 1);
-	} else if (!cons_push(cp, buf)) {
-		cache_release(cp, &buf, 1);     /* no room to cache it */
 	}
-	stat_inc(&cache_cpu(cp)->free);
+	cache_free_slow(cp, buf);
 }
 
 KMEM_EXPORT void
@@ -394,6 +412,7 @@ KMEM_EXPORT int
 kmem_cache_stats(kmem_cache_t *cp, struct kmem_cache_stats *st)
 {
 	struct slab_counts c;
+	struct mag_counts m;
 
 	if (!cache_ok(cp, "kmem_cache_stats"))
 		return (-1);
@@ -423,11 +442,19 @@ kmem_cache_stats(kmem_cache_t *cp, struct kmem_cache_stats *st)
 	st->obj_max = atomic_load(&cp->obj_max);
 	st->obj_deadlock = atomic_load(&cp->obj_deadlock);
 	cache_sum_cpu(cp, &st->alloc, &st->alloc_fail, &st->free);
+	mag_counts(cp, &m);
+	st->alloc += m.allocs;
+	st->free += m.frees;
+	st->mag_alloc_hits = m.allocs;
+	st->mag_free_hits = m.frees;
+	st->obj_cached = m.cached;
+	st->mag_size = cp->mag.mode == MAG_NONE ? 0 : cp->mag.magsize;
+	st->depot_full = m.depot_full;
+	st->depot_empty = m.depot_empty;
+	st->depot_contention = c.contended;
+	st->mag_flushes = atomic_load(&cp->mag.flushes);
 	st->ctor_calls = atomic_load(&cp->ctor_calls);
 	st->dtor_calls = atomic_load(&cp->dtor_calls);
-	pthread_mutex_lock(&cp->cons.lock);
-	st->obj_cached = cp->cons.n;
-	pthread_mutex_unlock(&cp->cons.lock);
 	return (0);
 }
 
@@ -436,13 +463,17 @@ kmem_cache_destroy(kmem_cache_t *cp)
 {
 	uint64_t alloc, fail, freed;
 	struct slab_counts c;
+	struct mag_counts m;
 
 	if (cp == NULL)
 		return;
 	if (!cache_ok(cp, "kmem_cache_destroy"))
 		return;
-	cache_sum_cpu(cp, &alloc, &fail, &freed);
 	cache_reap(cp);
+	cache_sum_cpu(cp, &alloc, &fail, &freed);
+	mag_counts(cp, &m);
+	alloc += m.allocs;
+	freed += m.frees;
 	slab_counts(cp, &c);
 	if (alloc != freed || c.slab_total != 0 ||
 	    atomic_load(&cp->emerg.count) != 0) {
@@ -467,6 +498,7 @@ kmem_cache_destroy(kmem_cache_t *cp)
 	pthread_mutex_unlock(&kmem_caches_lock);
 
 	cp->magic = 0;
-	kmem_pages_free(cp->cons.objs, cp->cons.map_len);
+	cp->fastkey = 0;
+	mag_layer_fini(cp);
 	kmem_pages_free(cp, cp->map_len);
 }

@@ -73,6 +73,22 @@ static inline int64_t kmem_now_ns(void)
 	return ((int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec);
 }
 
+/*
+ * ThreadSanitizer cannot see the ordering that restartable sequences give
+ * (an object pushed into a per-CPU magazine by one thread and popped by
+ * another on the same CPU).  In TSan builds these annotations state that
+ * edge; elsewhere they are nothing.
+ */
+#ifdef KMEM_TSAN
+void __tsan_acquire(void *addr);
+void __tsan_release(void *addr);
+#define KMEM_TSAN_ACQUIRE(p)    __tsan_acquire((void *)(p))
+#define KMEM_TSAN_RELEASE(p)    __tsan_release((void *)(p))
+#else
+#define KMEM_TSAN_ACQUIRE(p)    ((void)0)
+#define KMEM_TSAN_RELEASE(p)    ((void)0)
+#endif
+
 #ifdef KMEM_INTERNAL_DEBUG
 #include <stdio.h>
 #include <stdlib.h>

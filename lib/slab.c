@@ -106,6 +106,8 @@ int
 slab_layer_init(struct slab_layer *sl, size_t chunk, int cflags,
     struct slab_node *nodes, unsigned int nnodes)
 {
+	uint64_t odd, inv;
+
 	memset(sl, 0, sizeof (*sl));
 	sl->chunk = chunk;
 	sl->slab_size = slab_size_for(chunk, cflags, &sl->objs_per_slab);
@@ -113,6 +115,14 @@ slab_layer_init(struct slab_layer *sl, size_t chunk, int cflags,
 		errno = EINVAL;
 		return (-1);
 	}
+	sl->objs_bytes = (size_t)sl->objs_per_slab * chunk;
+	sl->chunk_shift = (unsigned int)__builtin_ctzll(chunk);
+	odd = chunk >> sl->chunk_shift;
+	inv = odd;                      /* Newton: each step doubles the bits */
+	for (int i = 0; i < 5; i++)
+		inv *= 2 - odd * inv;
+	sl->chunk_inv = inv;
+	sl->chunk_lim = UINT64_MAX / chunk;
 	sl->nodes = nodes;
 	sl->nnodes = nnodes;
 	for (unsigned int n = 0; n < nnodes; n++) {
@@ -120,6 +130,16 @@ slab_layer_init(struct slab_layer *sl, size_t chunk, int cflags,
 		pthread_mutex_init(&nodes[n].lock, NULL);
 	}
 	return (0);
+}
+
+/* Take a node's lock, counting the times someone else held it. */
+static void
+slab_node_lock(struct slab_node *sn)
+{
+	if (pthread_mutex_trylock(&sn->lock) != 0) {
+		pthread_mutex_lock(&sn->lock);
+		sn->contended++;
+	}
 }
 
 /* ------------------------------------------------------------ lists */
@@ -226,7 +246,7 @@ slab_alloc(struct kmem_cache *cp, int node, void **objs, unsigned int n)
 		struct slab_node *sn = &sl->nodes[((unsigned int)node + i) %
 		    sl->nnodes];
 
-		pthread_mutex_lock(&sn->lock);
+		slab_node_lock(sn);
 		got += slab_alloc_node(sn, sl->chunk, objs + got, n - got);
 		pthread_mutex_unlock(&sn->lock);
 	}
@@ -271,12 +291,9 @@ struct kmem_slab *
 slab_of(struct kmem_cache *cp, const void *obj)
 {
 	struct kmem_slab *s = vmem_owner(obj);
-	size_t off;
 
-	if (s == NULL || s->kind != KMEM_OWNER_SLAB || s->cache != cp)
-		return (NULL);
-	off = (size_t)((const char *)obj - s->base);
-	if (off % cp->sl.chunk != 0 || off / cp->sl.chunk >= s->nobjs)
+	if (s == NULL || s->kind != KMEM_OWNER_SLAB || s->cache != cp ||
+	    !slab_obj_ok(&cp->sl, s, obj))
 		return (NULL);
 	return (s);
 }
@@ -302,7 +319,7 @@ slab_free(struct kmem_cache *cp, void **objs, unsigned int n)
 		if (sn != locked) {
 			if (locked != NULL)
 				pthread_mutex_unlock(&locked->lock);
-			pthread_mutex_lock(&sn->lock);
+			slab_node_lock(sn);
 			locked = sn;
 		}
 		*(void **)obj = s->freelist;
@@ -368,6 +385,7 @@ slab_counts(struct kmem_cache *cp, struct slab_counts *c)
 		c->almost_empty += sn->lists[SLAB_ALMOST_EMPTY].count;
 		c->empty += sn->lists[SLAB_EMPTY].count;
 		c->full += sn->lists[SLAB_FULL].count;
+		c->contended += sn->contended;
 		pthread_mutex_unlock(&sn->lock);
 	}
 	c->slab_alloc = c->slab_total - c->empty;

@@ -52,9 +52,15 @@ struct slab_node {
 	uint64_t slab_total;    /* slabs on this node */
 	uint64_t obj_total;     /* objects in them */
 	uint64_t obj_inuse;     /* objects out of them */
+	uint64_t contended;     /* lock acquisitions that had to wait */
 } KMEM_ALIGNED_LINE;
 
 struct slab_layer {
+	/* "off is a multiple of chunk" without a division (slab_obj_ok) */
+	uint64_t chunk_inv;     /* inverse of chunk's odd part, mod 2^64 */
+	uint64_t chunk_lim;     /* UINT64_MAX / chunk */
+	size_t objs_bytes;      /* objs_per_slab * chunk */
+	unsigned int chunk_shift;       /* trailing zero bits of chunk */
 	size_t chunk;           /* object stride: size rounded to alignment */
 	size_t slab_size;       /* bytes */
 	uint32_t objs_per_slab;
@@ -95,12 +101,30 @@ unsigned int slab_free(struct kmem_cache *cp, void **objs, unsigned int n);
 /* Free empty slabs that became empty before 'before' (ns; 0: all). */
 uint64_t slab_reap(struct kmem_cache *cp, int64_t before);
 
+/*
+ * Whether obj is the start of an object of slab s, in O(1) without a
+ * division: off = d0 * 2^k * q exactly when rotr(off * inv(d0), k) <=
+ * UINT64_MAX / chunk (Granlund & Montgomery's divisibility test).
+ */
+static inline bool
+slab_obj_ok(const struct slab_layer *sl, const struct kmem_slab *s,
+    const void *obj)
+{
+	uint64_t off = (uint64_t)((const char *)obj - s->base);
+	uint64_t x = off * sl->chunk_inv;
+
+	if (sl->chunk_shift != 0)
+		x = (x >> sl->chunk_shift) | (x << (64 - sl->chunk_shift));
+	return (off < sl->objs_bytes && x <= sl->chunk_lim);
+}
+
 /* The slab holding obj if obj is the start of one of cp's objects. */
 struct kmem_slab *slab_of(struct kmem_cache *cp, const void *obj);
 
 struct slab_counts {
 	uint64_t slab_total, slab_alloc, obj_total, obj_inuse;
 	uint64_t almost_full, almost_empty, empty, full;
+	uint64_t contended;
 };
 void slab_counts(struct kmem_cache *cp, struct slab_counts *c);
 

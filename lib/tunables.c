@@ -3,7 +3,8 @@
  *
  * A tunable has a name (the SPL's where one exists), an environment
  * variable KMEM_<NAME> (the name without its "kmem_" prefix, upper-cased),
- * a default and an inclusive range.  tunables_init() reads the environment
+ * a default and an inclusive range.  An enum tunable takes one of a list
+ * of words (KMEM_PERCPU=lock) and stores the word's index.  tunables_init() reads the environment
  * once; a malformed or out-of-range value is rejected with one line on
  * stderr naming the variable, the value and the allowed range, and the
  * default is kept.  The process is never aborted for a bad value.
@@ -27,11 +28,20 @@
 struct tunable_def {
 	const char *name;
 	int64_t dflt, min, max;
+	const char *const *words;       /* enum tunables: value = index */
 };
 
+static const char *const percpu_words[] = { "rseq", "lock", NULL };
+
 static const struct tunable_def tunable_defs[KT_COUNT] = {
-	[KT_CACHE_OBJ_PER_SLAB] = { "kmem_cache_obj_per_slab", 8, 1, 4096 },
-	[KT_CACHE_MAX_SIZE]     = { "kmem_cache_max_size", 32, 1, 1024 },
+	[KT_CACHE_OBJ_PER_SLAB]  = { "kmem_cache_obj_per_slab", 8, 1, 4096,
+	    NULL },
+	[KT_CACHE_MAX_SIZE]      = { "kmem_cache_max_size", 32, 1, 1024,
+	    NULL },
+	[KT_CACHE_MAGAZINE_SIZE] = { "kmem_cache_magazine_size", 0, 0, 256,
+	    NULL },
+	[KT_PERCPU]              = { "kmem_percpu", KMEM_PERCPU_RSEQ,
+	    KMEM_PERCPU_RSEQ, KMEM_PERCPU_LOCK, percpu_words },
 };
 
 _Atomic int64_t tunable_values[KT_COUNT];
@@ -95,6 +105,30 @@ tunable_set_id(enum tunable_id id, int64_t value)
 	return (0);
 }
 
+const char *
+tunable_value_name(enum tunable_id id, int64_t value)
+{
+	const struct tunable_def *def = &tunable_defs[id];
+
+	if (def->words == NULL || value < def->min || value > def->max)
+		return (NULL);
+	return (def->words[value]);
+}
+
+/* Parse an enum tunable's word; -1 if it is not one of them. */
+static int
+tunable_parse_word(const struct tunable_def *def, const char *text,
+    int64_t *out)
+{
+	for (int64_t i = 0; def->words[i] != NULL; i++) {
+		if (strcmp(text, def->words[i]) == 0) {
+			*out = i;
+			return (0);
+		}
+	}
+	return (-1);
+}
+
 int
 tunable_parse_env(enum tunable_id id, const char *text)
 {
@@ -103,6 +137,21 @@ tunable_parse_env(enum tunable_id id, const char *text)
 	int64_t v;
 
 	tunable_env_name(def, var, sizeof (var));
+	if (def->words != NULL) {
+		if (tunable_parse_word(def, text, &v) == 0 &&
+		    tunable_set_id(id, v) == 0)
+			return (0);
+		char allowed[128] = "";
+		for (int i = 0; def->words[i] != NULL; i++) {
+			strncat(allowed, i ? "|" : "", sizeof (allowed) -
+			    strlen(allowed) - 1);
+			strncat(allowed, def->words[i], sizeof (allowed) -
+			    strlen(allowed) - 1);
+		}
+		kmem_report("%s='%s' rejected: expected one of %s; keeping the "
+		    "default %s", var, text, allowed, def->words[def->dflt]);
+		return (-1);
+	}
 	if (tunable_parse_int(text, &v) != 0 || tunable_set_id(id, v) != 0) {
 		kmem_report("%s='%s' rejected: expected an integer in "
 		    "%lld..%lld; keeping the default %lld", var, text,

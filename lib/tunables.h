@@ -12,8 +12,13 @@
 enum tunable_id {
 	KT_CACHE_OBJ_PER_SLAB,  /* objects-per-slab target */
 	KT_CACHE_MAX_SIZE,      /* largest slab, MiB (= largest object) */
+	KT_CACHE_MAGAZINE_SIZE, /* rounds per magazine, 0 = by object size */
+	KT_PERCPU,              /* enum kmem_percpu_mode */
 	KT_COUNT
 };
+
+/* Values of the enum tunable kmem_percpu. */
+enum kmem_percpu_mode { KMEM_PERCPU_RSEQ, KMEM_PERCPU_LOCK };
 
 extern _Atomic int64_t tunable_values[KT_COUNT];
 
@@ -27,6 +32,9 @@ static inline int64_t tunable(enum tunable_id id)
 
 /* Set a value (range-checked); 0 or -1 with errno EINVAL/ERANGE. */
 int tunable_set_id(enum tunable_id id, int64_t value);
+
+/* Name of an enum tunable's value, or NULL. */
+const char *tunable_value_name(enum tunable_id id, int64_t value);
 
 /* Test hook: parse 'text' as if it were tunable 'id''s variable. */
 int tunable_parse_env(enum tunable_id id, const char *text);

@@ -48,6 +48,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdlib.h>
 #include <stdbool.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -82,7 +83,9 @@ META_FITS(struct vmem_free);
 
 _Atomic(_Atomic uintptr_t *) vmem_top[VMEM_TOP_SLOTS];
 static struct vmem_region *vmem_slot_region[VMEM_TOP_SLOTS];
+#if !defined(__x86_64__)
 unsigned int vmem_page_shift = 12;
+#endif
 
 static pthread_mutex_t vmem_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct vmem_free *vmem_bins[VMEM_NBINS];
@@ -96,7 +99,14 @@ vmem_init_once(void)
 {
 	long page = sysconf(_SC_PAGESIZE);
 
+#if defined(__x86_64__)
+	if (page != 1L << vmem_page_shift) {
+		kmem_report("unexpected page size %ld on x86-64", page);
+		abort();
+	}
+#else
 	vmem_page_shift = (unsigned int)__builtin_ctzl((unsigned long)page);
+#endif
 	cpu_init();
 }
 

@@ -17,7 +17,11 @@
 
 /* Per 1 GiB slot of address space: its page map, NULL when not ours. */
 extern _Atomic(_Atomic uintptr_t *) vmem_top[VMEM_TOP_SLOTS];
+#if defined(__x86_64__)
+#define vmem_page_shift 12U     /* x86-64 pages are 4 KiB */
+#else
 extern unsigned int vmem_page_shift;
+#endif
 
 void vmem_init(void);
 
@@ -33,7 +37,29 @@ void *vmem_span_alloc(size_t len, int node, void *owner);
 /* Give a span back: its pages return to the system at once. */
 void vmem_span_free(void *addr, size_t len);
 
-/* The owner of the page holding addr, or NULL if the arena does not own it. */
+/*
+ * The owner of the page holding addr, or NULL if the arena does not own
+ * it.  vmem_owner_hint() masks the slot index instead of rejecting
+ * addresses above 2^47, so such an address may alias an owned page: only
+ * for callers that then check the address against the owner's range
+ * (kmem_cache_free's fast path does).
+ */
+static inline void *
+vmem_owner_hint(const void *addr)
+{
+	uintptr_t a = (uintptr_t)addr;
+	_Atomic uintptr_t *map;
+	uintptr_t e;
+
+	map = atomic_load_explicit(&vmem_top[(a >> VMEM_SLOT_SHIFT) &
+	    (VMEM_TOP_SLOTS - 1)], memory_order_acquire);
+	if (map == NULL)
+		return (NULL);
+	e = atomic_load_explicit(&map[(a & (VMEM_SLOT_SIZE - 1)) >>
+	    vmem_page_shift], memory_order_acquire);
+	return ((e & 1) ? NULL : (void *)e);
+}
+
 static inline void *
 vmem_owner(const void *addr)
 {

@@ -14,7 +14,7 @@ for page in man*/*.[0-9]; do
 		[ -f "$target" ] || { echo "$page: links to missing $target"; status=1; }
 		continue ;;
 	esac
-	out=$(groff -ww -z -man "$page" 2>&1)
+	out=$(groff -t -ww -z -man "$page" 2>&1)
 	if [ -n "$out" ]; then
 		echo "$page: groff: $out"; status=1
 	fi

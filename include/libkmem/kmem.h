@@ -71,6 +71,14 @@ struct kmem_cache_stats {
 	uint64_t obj_cached;    /* constructed objects kept for reuse */
 	uint64_t mem_total;     /* bytes mapped for slabs and emergency objects */
 	uint64_t mem_meta;      /* bytes of libkmem metadata describing them */
+	/* magazine layer */
+	uint64_t mag_size;      /* rounds per magazine; 0: KMC_NOMAGAZINE */
+	uint64_t mag_alloc_hits;        /* allocations served by magazines */
+	uint64_t mag_free_hits;         /* frees taken by magazines */
+	uint64_t depot_full;    /* full magazines in the depot */
+	uint64_t depot_empty;   /* empty magazines in the depot */
+	uint64_t depot_contention;      /* refills/flushes that waited */
+	uint64_t mag_flushes;   /* magazines' worth flushed to slabs */
 };
 
 kmem_cache_t *kmem_cache_create(const char *name, size_t size, size_t align,

@@ -1,0 +1,76 @@
+/*
+ * depot.c - the magazine depot: a cache's spare magazines, full and empty,
+ * in two objpool rings.
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ *
+ * Every CPU always owns exactly two magazines (loaded and previous); the
+ * depot owns a fixed number more, nmags.  A CPU that runs out exchanges
+ * one of its magazines for one of the depot's - an empty one for a full
+ * one, or the reverse - so the depot always holds exactly nmags magazines
+ * and each ring needs room for nmags, whatever the number of CPUs.  (A ring
+ * sized for "every magazine of every CPU" would grow with CPUs squared:
+ * an objpool ring has room for the pool's whole capacity on every CPU.)
+ * Exchanges take no lock: objpool push and pop are lockless and correct
+ * under preemption and migration.
+ *
+ * INVARIANTS.  A magazine in 'full' holds exactly cap rounds, one in
+ * 'empty' holds none; |full| + |empty| + magazines in transit between a
+ * get and a put = nmags.  Because of that count a put never finds its
+ * ring full; if it did, the invariant is broken and we stop loudly rather
+ * than lose a magazine of objects.
+ *
+ * LOCKING: none here (objpool).  Callers hold their CPU's magazine lock
+ * around an exchange, which keeps a magazine's rounds stable while it
+ * moves.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <stdlib.h>
+
+#include "depot.h"
+#include "kmem_impl.h"
+
+int
+depot_init(struct depot *d, char *first, size_t stride, int nmags)
+{
+	int rc;
+
+	d->nmags = nmags;
+	rc = objpool_init_ring(&d->full, nmags, NULL, NULL);
+	if (rc == 0 && (rc = objpool_init_ring(&d->empty, nmags, NULL,
+	    NULL)) != 0)
+		objpool_fini(&d->full);
+	if (rc != 0) {
+		errno = -rc;
+		return (-1);
+	}
+	for (int i = 0; i < nmags; i++)
+		depot_put_empty(d, (struct mag *)(first + (size_t)i * stride));
+	return (0);
+}
+
+void
+depot_fini(struct depot *d)
+{
+	objpool_fini(&d->full);
+	objpool_fini(&d->empty);
+}
+
+static void
+depot_put(struct objpool_head *ring, struct mag *m)
+{
+	if (KMEM_UNLIKELY(objpool_push(m, ring) != 0)) {
+		kmem_report("depot: magazine ring overflow (%d magazines); "
+		    "internal invariant broken", ring->nr_objs);
+		abort();
+	}
+}
+
+struct mag *depot_get_full(struct depot *d) { return (objpool_pop(&d->full)); }
+struct mag *depot_get_empty(struct depot *d) { return (objpool_pop(&d->empty)); }
+void depot_put_full(struct depot *d, struct mag *m) { depot_put(&d->full, m); }
+void depot_put_empty(struct depot *d, struct mag *m) { depot_put(&d->empty, m); }
+int depot_full_count(const struct depot *d) { return (objpool_count(&d->full)); }
+int depot_empty_count(const struct depot *d) { return (objpool_count(&d->empty)); }

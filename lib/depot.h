@@ -1,0 +1,33 @@
+/*
+ * depot.h - a cache's depot: full and empty magazines in two lockless
+ * objpool rings.  See depot.c.
+ */
+#ifndef KMEM_DEPOT_H
+#define KMEM_DEPOT_H
+
+#include "libkmem/objpool.h"
+
+struct mag;
+
+struct depot {
+	struct objpool_head full;       /* magazines with cap rounds */
+	struct objpool_head empty;      /* magazines with no rounds */
+	int nmags;                      /* magazines that live here */
+};
+
+/*
+ * nmags magazines at first, first + stride, ... start in the empty ring.
+ * Returns 0 or -1 with errno.
+ */
+int depot_init(struct depot *d, char *first, size_t stride, int nmags);
+void depot_fini(struct depot *d);
+
+struct mag *depot_get_full(struct depot *d);
+struct mag *depot_get_empty(struct depot *d);
+void depot_put_full(struct depot *d, struct mag *m);
+void depot_put_empty(struct depot *d, struct mag *m);
+
+int depot_full_count(const struct depot *d);
+int depot_empty_count(const struct depot *d);
+
+#endif /* KMEM_DEPOT_H */
