@@ -21,7 +21,8 @@
  *   struct mag_cpu: loaded at 0, allocs at 8, frees at 16, cap at 24
  *   struct mag:     base at 0, rounds[] at 8
  *   rounds in the loaded magazine n = frees - allocs + base (mod 2^64);
- *   cap 0 sends every operation to the slow path (a flush is running).
+ *   cap 0 sends every operation to the slow path (a flush is running),
+ *   and pop and push read cap before anything else (see magazine.c).
  *   struct rseq:    cpu_id at 4, rseq_cs at 8
  *
  * pop returns the round or NULL, push true or false: NULL / false mean
@@ -111,13 +112,14 @@ mag_rseq_pop(void *cpus, intptr_t rseq_off)
 
 	__asm__ __volatile__(
 	    MAG_RSEQ_FAST_ENTER("4f")
+	    "movq 24(%%rdx), %%r10\n\t"         /* cap, first: see magazine.c */
 	    "movq (%%rdx), %%r8\n\t"            /* loaded */
 	    "movq 8(%%rdx), %%r9\n\t"           /* allocs */
 	    "movq 16(%%rdx), %%rcx\n\t"         /* frees */
 	    "subq %%r9, %%rcx\n\t"
 	    "addq (%%r8), %%rcx\n\t"            /* n = frees - allocs + base */
 	    "subq $1, %%rcx\n\t"
-	    "cmpq 24(%%rdx), %%rcx\n\t"         /* n - 1 >= cap: empty */
+	    "cmpq %%r10, %%rcx\n\t"             /* n - 1 >= cap: empty */
 	    "jae 4f\n\t"
 	    "movq 8(%%r8, %%rcx, 8), %[obj]\n\t"
 	    "addq $1, %%r9\n\t"
@@ -132,7 +134,7 @@ mag_rseq_pop(void *cpus, intptr_t rseq_off)
 	    ".popsection\n\t"
 	    : [obj] "=&a" (obj)
 	    : [rs] "r" (rseq_off), [cpus] "r" (cpus)
-	    : "rcx", "rdx", "r8", "r9", "memory", "cc");
+	    : "rcx", "rdx", "r8", "r9", "r10", "memory", "cc");
 	return (obj);
 }
 
@@ -142,12 +144,13 @@ mag_rseq_push(void *cpus, intptr_t rseq_off, void *obj)
 {
 	__asm__ __volatile__ goto(
 	    MAG_RSEQ_FAST_ENTER("4f")
+	    "movq 24(%%rdx), %%r10\n\t"         /* cap, first: see magazine.c */
 	    "movq (%%rdx), %%r8\n\t"            /* loaded */
 	    "movq 16(%%rdx), %%r9\n\t"          /* frees */
 	    "movq %%r9, %%rcx\n\t"
 	    "subq 8(%%rdx), %%rcx\n\t"
 	    "addq (%%r8), %%rcx\n\t"            /* n = frees - allocs + base */
-	    "cmpq 24(%%rdx), %%rcx\n\t"         /* n >= cap: full */
+	    "cmpq %%r10, %%rcx\n\t"             /* n >= cap: full */
 	    "jae %l[slow]\n\t"
 	    "movq %[obj], 8(%%r8, %%rcx, 8)\n\t"
 	    "addq $1, %%r9\n\t"
@@ -161,7 +164,7 @@ mag_rseq_push(void *cpus, intptr_t rseq_off, void *obj)
 	    ".popsection\n\t"
 	    :
 	    : [rs] "r" (rseq_off), [cpus] "r" (cpus), [obj] "r" (obj)
-	    : "rcx", "rdx", "r8", "r9", "memory", "cc"
+	    : "rcx", "rdx", "r8", "r9", "r10", "memory", "cc"
 	    : slow);
 	return (true);
 slow:

@@ -45,10 +45,19 @@
  * the CPU's mutex keeps slow paths out; in rseq mode the flusher then sets
  * the CPU's cap to 0, which sends every new fast path on that CPU to the
  * slow path (and so to the mutex), and calls membarrier(RSEQ) on that CPU,
- * which restarts any critical section that read the old state and has not
+ * which restarts any critical section that read the old cap and has not
  * committed.  After that nothing on the CPU can commit, the counters are
  * final, and the flusher empties both magazines, sets base so the loaded
- * count is 0 and restores cap.
+ * count is 0 and only then restores cap.
+ *
+ * The fast paths must read cap FIRST, before loaded, the counters and
+ * base.  A section that reads cap last could start after the membarrier,
+ * read the old base, and then read the restored cap and commit on a
+ * magazine the flusher just emptied (x86 keeps loads in order and stores
+ * in order, which allows "old base, new cap"; it forbids only "new base,
+ * old cap").  Reading cap first leaves two cases: cap read before it was
+ * set to 0, so the section was in flight at the membarrier and restarts;
+ * or cap read after it was restored, and then base is already the new one.
  *
  * INVARIANTS.  Every CPU owns exactly two magazines; the depot owns the
  * rest, a fixed number (depot.c).  0 <= rounds(loaded) <= magsize and
@@ -86,6 +95,7 @@ _Static_assert(sizeof (struct mag_cpu) == 128, "rseq layout: cpu << 7");
 #define MAG_MAX         256
 
 enum mag_slow { MAG_RETRY, MAG_NEED_SLAB, MAG_NEED_FLUSH };
+
 
 static enum mag_mode mag_mode_dflt = MAG_LOCK;
 static bool mag_membarrier_cpu = true;          /* FLAG_CPU accepted */
@@ -295,6 +305,7 @@ mag_install(struct mag_layer *ml, struct mag_cpu *pc, uint32_t cpu,
 		    &old, old_rounds) != MAG_RSEQ_OK)
 			return (false);
 		*oldp = old;
+		KMEM_ASSERT(*old_rounds <= ml->magsize);
 		return (true);
 	}
 #else

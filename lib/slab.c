@@ -322,6 +322,13 @@ slab_free(struct kmem_cache *cp, void **objs, unsigned int n)
 			slab_node_lock(sn);
 			locked = sn;
 		}
+		if (KMEM_UNLIKELY(s->inuse == 0)) {
+			/* Its slab has nothing out: a double free. */
+			kmem_report("cache %s: %p freed twice (its slab has no "
+			    "object out); ignored", cp->name, (void *)obj);
+			KMEM_ASSERT(s->inuse != 0);
+			continue;
+		}
 		*(void **)obj = s->freelist;
 		s->freelist = obj;
 		s->inuse--;

@@ -302,9 +302,14 @@ reaper_thread(void *arg)
 {
 	struct churn *c = arg;
 
+	/*
+	 * Often: a fast path that read a magazine's state before a flush
+	 * and committed after it was a real bug once (magazine.c, REMOTE
+	 * FLUSH); frequent flushes are what exposed it.
+	 */
 	while (!atomic_load(&c->stop)) {
 		kmem_cache_reap_now(c->cp);     /* flushes every CPU */
-		usleep(2000);
+		usleep(200);
 	}
 	return (NULL);
 }
@@ -312,7 +317,9 @@ reaper_thread(void *arg)
 static void
 run_churn(enum mag_mode mode, bool with_reaper)
 {
-	struct churn c = { .seconds = test_seconds(3) / 2 };
+	/* Flushing under load gets longer: its race needs an unlucky IRQ. */
+	struct churn c = { .seconds = test_seconds(3) * (with_reaper ? 1.5 :
+	    0.5) };
 	pthread_t t[NTHREADS], r;
 
 	c.cp = make_cache(mode_names[mode], mode, sizeof (struct tobj));
@@ -356,6 +363,82 @@ END_TEST
 START_TEST(test_flush_under_load_lock)
 {
 	run_churn(MAG_LOCK, true);
+}
+END_TEST
+
+/*
+ * The flush race itself: 16 threads cycling objects through the fast
+ * path while another thread flushes their CPUs back to back.  A fast path
+ * that read a magazine's state before a flush and committed after it
+ * would hand out (or cache) an object the flush also took.
+ */
+struct race {
+	kmem_cache_t *cp;
+	_Atomic bool stop;
+	_Atomic long errors, flushes;
+};
+
+static void *
+race_worker(void *arg)
+{
+	struct race *r = arg;
+	uint64_t me = (uintptr_t)pthread_self() | 1;
+	struct tobj *held[4];
+
+	while (!atomic_load_explicit(&r->stop, memory_order_relaxed)) {
+		for (int i = 0; i < 4; i++) {
+			held[i] = kmem_cache_alloc(r->cp, KM_SLEEP);
+			if (!claim(held[i], me)) {
+				atomic_fetch_add(&r->errors, 1);
+				held[i] = NULL;
+			}
+		}
+		for (int i = 3; i >= 0; i--) {
+			if (held[i] == NULL)
+				continue;
+			if (!release(held[i], me))
+				atomic_fetch_add(&r->errors, 1);
+			kmem_cache_free(r->cp, held[i]);
+		}
+	}
+	return (NULL);
+}
+
+static void
+run_flush_race(enum mag_mode mode)
+{
+	struct race r = { 0 };
+	pthread_t t[NTHREADS];
+	double end = test_now() + test_seconds(3) / 2;
+
+	r.cp = make_cache("race", mode, sizeof (struct tobj));
+	for (int i = 0; i < NTHREADS; i++)
+		ck_assert_int_eq(pthread_create(&t[i], NULL, race_worker, &r),
+		    0);
+	while (test_now() < end) {
+		for (unsigned int c = 0; c < cpu_count(); c++)
+			mag_flush_cpu(r.cp, c);
+		atomic_fetch_add(&r.flushes, 1);
+	}
+	atomic_store(&r.stop, true);
+	for (int i = 0; i < NTHREADS; i++)
+		pthread_join(t[i], NULL);
+	ck_assert_int_gt(atomic_load(&r.flushes), 0);
+	ck_assert_int_eq(atomic_load(&r.errors), 0);
+	check_quiescent(r.cp);
+	kmem_cache_destroy(r.cp);
+	ck_assert_int_eq(atomic_load(&n_ctor), atomic_load(&n_dtor));
+}
+
+START_TEST(test_flush_race_rseq)
+{
+	run_flush_race(MAG_RSEQ);
+}
+END_TEST
+
+START_TEST(test_flush_race_lock)
+{
+	run_flush_race(MAG_LOCK);
 }
 END_TEST
 
@@ -621,6 +704,8 @@ main(void)
 	tcase_add_test(thr, test_conservation_lock);
 	tcase_add_test(thr, test_flush_under_load_rseq);
 	tcase_add_test(thr, test_flush_under_load_lock);
+	tcase_add_test(thr, test_flush_race_rseq);
+	tcase_add_test(thr, test_flush_race_lock);
 	tcase_add_test(thr, test_remote_free_pipeline);
 	tcase_add_test(thr, test_constructor_bound);
 	suite_add_tcase(s, thr);

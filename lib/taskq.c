@@ -1,0 +1,1215 @@
+/*
+ * taskq.c - Solaris/SPL-style task queues on POSIX threads, without malloc.
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ *
+ * WHAT IT DOES
+ *
+ * A queue owns worker threads that run dispatched tasks, func(arg), in
+ * dispatch order: tasks dispatched with TQ_FRONT first (in their own
+ * dispatch order), then the others.  A delayed task waits on its own list,
+ * sorted by due time, and joins the ready tasks when it is due.  Every
+ * dispatch gets a new id from a per-queue counter that starts at 1 and only
+ * grows (64 bits: it never wraps), so ids order tasks by dispatch time.
+ *
+ * MEMORY
+ *
+ * Nothing here calls malloc(): libkmem can be the process's malloc, and a
+ * task queue is one of its internals.  The queue structure is a mapping of
+ * its own (kmem_pages_alloc).  Task entries are carved from mapped chunks
+ * (one page, then growing to 16 pages) onto a per-queue free list, and the
+ * chunks are kept until taskq_destroy().  A worker's record (struct
+ * taskq_thread) lives on that worker's stack.  pthread_create() may
+ * allocate; that is the C library's business, and happens only when a
+ * thread is created.
+ *
+ * ENTRIES AND THEIR INVARIANTS
+ *
+ * An entry is queue-owned (carved here, TQENT_F_QUEUE) or caller-owned
+ * (taskq_dispatch_ent()).  A queue-owned entry is in exactly one state:
+ *
+ *   FREE     on tq_free;
+ *   QUEUED   on tq_prio (TQENT_F_FRONT) or tq_pend, and on the id list;
+ *   DELAYED  on tq_delay, and on the id list;
+ *   RUNNING  held by the one worker running it (tqt_ent), on no list.
+ *
+ * A caller-owned entry is QUEUED or DELAYED as above while the queue has
+ * it, and IDLE (the caller's) otherwise.  The worker that starts it makes
+ * it IDLE before calling the function and never touches it again, so a
+ * task may re-dispatch or free its own entry.
+ *
+ * The id list links every QUEUED and DELAYED entry in increasing id order
+ * (appending keeps it sorted: ids are taken in dispatch order under the
+ * lock).  Its head, with the ids the workers are running, gives the lowest
+ * outstanding id for taskq_wait_outstanding() without a scan.  A running
+ * task is known only by its worker's tqt_id: its entry may already be the
+ * caller's again.  tq_ninuse counts queue-owned entries not FREE (the
+ * count maxalloc bounds); tq_nalloc counts every entry carved.
+ *
+ * THREADS
+ *
+ * tq_nthreads counts threads created and not yet exited, including those
+ * still starting (tq_nstarting).  A fixed queue creates all its threads in
+ * taskq_create().  A TASKQ_DYNAMIC queue creates one, the "first", which
+ * never exits; whoever makes more tasks ready than there are idle and
+ * starting threads (a dispatcher, or a worker taking a task) reserves a
+ * thread under the lock and creates it after unlocking, up to the queue's
+ * maximum.  A dynamic thread other than the first exits after
+ * tq_idle_timeout ns without work.
+ *
+ * An exiting thread cannot be joined by the queue while it still holds the
+ * queue's lock, and detached threads could still be running when
+ * taskq_destroy() unmaps the queue.  So threads are joined in a chain: each
+ * exiting thread records itself as the queue's "zombie" and joins the
+ * previous zombie after unlocking; taskq_destroy() joins the last one, and
+ * by induction every thread has then returned.  At most one exited thread
+ * is ever left unjoined.
+ *
+ * DELAYED TASKS need no timer thread: an idle worker waits on tq_work_cv
+ * with a timeout at the earliest due time (tq_delay's head), and every
+ * worker moves due entries to the ready lists before looking for work.  A
+ * dispatch that makes a new earliest delayed entry wakes the idle workers
+ * so that they shorten their wait.  The first thread of a dynamic queue
+ * never exits, so a queue always has a thread to notice due tasks.
+ *
+ * LOCKING
+ *
+ * tq_lock protects every field of the queue, the lists and the entries on
+ * them, and every worker's record.  It is never held while a task runs,
+ * nor across pthread_create() or pthread_join().  Entry states are stored
+ * with release semantics (under the lock) so that taskq_empty_ent() can
+ * read one without the lock.  Condition variables, all used with tq_lock:
+ *
+ *   tq_work_cv  idle workers: a task became ready, the earliest delayed
+ *               task or the idle timeout changed, or the queue is dying;
+ *   tq_wait_cv  taskq_wait*() and taskq_cancel_id(): a task finished or
+ *               was cancelled (broadcast only when tq_nwaiters > 0);
+ *   tq_ent_cv   TQ_SLEEP dispatchers: a queue-owned entry became free;
+ *   tq_exit_cv  taskq_destroy(): a thread exited or a blocked caller left.
+ *
+ * The registry lock (taskq_reg_lock) protects the list of live queues and
+ * comes before any queue's lock; no path takes it with a queue lock held.
+ *
+ * DESTROY stops accepting work (dispatch returns 0 with ESHUTDOWN) and,
+ * in the same critical section, makes due delayed tasks ready and discards
+ * the rest: a worker that sees tq_destroying can never miss a delayed task
+ * becoming due after it exits.  The workers drain the ready lists and
+ * exit; destroy waits for them and for callers blocked inside the queue
+ * (TQ_SLEEP dispatchers, waiters) to leave, joins the threads and unmaps
+ * everything.  A task of the queue cannot do this (it would wait for
+ * itself): taskq_destroy() from one reports it on stderr and returns.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "libkmem/taskq.h"
+#include "kmem_impl.h"
+#include "taskq_impl.h"
+
+#define TASKQ_IDLE_TIMEOUT_NS   1000000000LL    /* 1 s */
+#define TASKQ_CHUNK_PAGES_MAX   16
+#define NS_PER_SEC              1000000000LL
+
+/* tqent_state */
+enum {
+	TQENT_IDLE = 0,         /* caller-owned, not queued */
+	TQENT_FREE,             /* queue-owned, on the free list */
+	TQENT_QUEUED,           /* on tq_prio or tq_pend */
+	TQENT_DELAYED,          /* on tq_delay */
+	TQENT_RUNNING,          /* queue-owned, held by its worker */
+};
+
+/* tqent_flags */
+#define TQENT_F_FRONT           0x1u    /* ready on tq_prio, not tq_pend */
+#define TQENT_F_QUEUE           0x2u    /* queue-owned */
+
+#define TQ_VALID_FLAGS          (TQ_NOSLEEP | TQ_FRONT)
+#define TASKQ_VALID_FLAGS       (TASKQ_PREPOPULATE | TASKQ_DYNAMIC | \
+	TASKQ_THREADS_CPU_PCT)
+
+struct taskq_list {
+	taskq_ent_t *head;
+	taskq_ent_t *tail;
+	uint64_t count;
+};
+
+/* A worker, on its own stack. */
+struct taskq_thread {
+	struct taskq_thread *tqt_next;
+	struct taskq_thread *tqt_prev;
+	taskq_t *tqt_tq;
+	pthread_t tqt_tid;
+	taskqid_t tqt_id;               /* the task it runs, 0 when none */
+	taskq_ent_t *tqt_ent;           /* that task's queue-owned entry */
+	bool tqt_first;                 /* a dynamic queue's permanent one */
+};
+
+/* Header of a mapped chunk of entries. */
+struct taskq_chunk {
+	struct taskq_chunk *next;
+	size_t len;
+};
+
+struct taskq {
+	pthread_mutex_t tq_lock;
+	pthread_cond_t tq_work_cv;
+	pthread_cond_t tq_wait_cv;
+	pthread_cond_t tq_ent_cv;
+	pthread_cond_t tq_exit_cv;
+
+	char tq_name[TASKQ_NAMELEN + 1];
+	unsigned int tq_flags;
+	int tq_pri;
+	int tq_minalloc;
+	int tq_maxalloc;                /* 0: no limit */
+	int tq_maxthreads;
+	size_t tq_map_len;
+	size_t tq_page;
+
+	bool tq_destroying;
+	bool tq_registered;
+	bool tq_have_first;
+	bool tq_have_zombie;
+	pthread_t tq_zombie;            /* last exited thread, unjoined */
+
+	int tq_nthreads;                /* created, not exited */
+	int tq_nstarting;               /* created, not yet in their loop */
+	int tq_nidle;                   /* waiting on tq_work_cv */
+	int tq_nactive;                 /* running a task */
+	int tq_nwaiters;                /* waiting on tq_wait_cv */
+	int tq_nentwait;                /* waiting on tq_ent_cv */
+	int tq_nblocked;                /* callers asleep in the queue */
+	int64_t tq_idle_timeout;
+	struct taskq_thread *tq_threads;
+
+	taskqid_t tq_next_id;
+	struct taskq_list tq_prio;      /* ready, TQ_FRONT */
+	struct taskq_list tq_pend;      /* ready */
+	struct taskq_list tq_delay;     /* by due time */
+	taskq_ent_t *tq_ids_head;       /* QUEUED + DELAYED by id */
+	taskq_ent_t *tq_ids_tail;
+
+	taskq_ent_t *tq_free;
+	struct taskq_chunk *tq_chunks;
+	unsigned int tq_nchunks;
+	uint64_t tq_nalloc;             /* entries carved */
+	uint64_t tq_ninuse;             /* queue-owned entries not FREE */
+
+	uint64_t tq_dispatched;
+	uint64_t tq_executed;
+	uint64_t tq_cancelled;
+
+	taskq_t *tq_reg_next;           /* registry, under taskq_reg_lock */
+	taskq_t *tq_reg_prev;
+};
+
+static pthread_mutex_t taskq_reg_lock = PTHREAD_MUTEX_INITIALIZER;
+static taskq_t *taskq_reg_head;
+static taskq_t *taskq_reg_tail;
+
+/*
+ * The calling thread's worker record, NULL outside workers.  initial-exec:
+ * no lazy TLS allocation (which could call malloc) on first use.
+ */
+static __thread struct taskq_thread *taskq_self
+    __attribute__((tls_model("initial-exec")));
+
+/* ------------------------------------------------------------ helpers */
+
+KMEM_EXPORT int64_t
+taskq_now(void)
+{
+	struct timespec ts;
+
+	(void) clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ((int64_t)ts.tv_sec * NS_PER_SEC + ts.tv_nsec);
+}
+
+static struct timespec
+taskq_timespec(int64_t ns)
+{
+	struct timespec ts;
+
+	if (ns < 0)
+		ns = 0;
+	ts.tv_sec = (time_t)(ns / NS_PER_SEC);
+	ts.tv_nsec = (long)(ns % NS_PER_SEC);
+	return (ts);
+}
+
+/* The caller's worker record when it is one of tq's workers. */
+static inline struct taskq_thread *
+taskq_self_in(const taskq_t *tq)
+{
+	struct taskq_thread *self = taskq_self;
+
+	return (self != NULL && self->tqt_tq == tq ? self : NULL);
+}
+
+static inline void
+tqent_set_state(taskq_ent_t *ent, unsigned int state)
+{
+	__atomic_store_n(&ent->tqent_state, state, __ATOMIC_RELEASE);
+}
+
+/* Queue lists (tqent_next/tqent_prev). */
+static void
+tql_insert_after(struct taskq_list *l, taskq_ent_t *after, taskq_ent_t *ent)
+{
+	taskq_ent_t *next = after != NULL ? after->tqent_next : l->head;
+
+	ent->tqent_prev = after;
+	ent->tqent_next = next;
+	if (after != NULL)
+		after->tqent_next = ent;
+	else
+		l->head = ent;
+	if (next != NULL)
+		next->tqent_prev = ent;
+	else
+		l->tail = ent;
+	l->count++;
+}
+
+static void
+tql_remove(struct taskq_list *l, taskq_ent_t *ent)
+{
+	if (ent->tqent_prev != NULL)
+		ent->tqent_prev->tqent_next = ent->tqent_next;
+	else
+		l->head = ent->tqent_next;
+	if (ent->tqent_next != NULL)
+		ent->tqent_next->tqent_prev = ent->tqent_prev;
+	else
+		l->tail = ent->tqent_prev;
+	ent->tqent_next = ent->tqent_prev = NULL;
+	l->count--;
+}
+
+/* The id list (tqent_id_next/tqent_id_prev): append and remove. */
+static void
+taskq_ids_append(taskq_t *tq, taskq_ent_t *ent)
+{
+	ent->tqent_id_next = NULL;
+	ent->tqent_id_prev = tq->tq_ids_tail;
+	if (tq->tq_ids_tail != NULL)
+		tq->tq_ids_tail->tqent_id_next = ent;
+	else
+		tq->tq_ids_head = ent;
+	tq->tq_ids_tail = ent;
+}
+
+static void
+taskq_ids_remove(taskq_t *tq, taskq_ent_t *ent)
+{
+	if (ent->tqent_id_prev != NULL)
+		ent->tqent_id_prev->tqent_id_next = ent->tqent_id_next;
+	else
+		tq->tq_ids_head = ent->tqent_id_next;
+	if (ent->tqent_id_next != NULL)
+		ent->tqent_id_next->tqent_id_prev = ent->tqent_id_prev;
+	else
+		tq->tq_ids_tail = ent->tqent_id_prev;
+	ent->tqent_id_next = ent->tqent_id_prev = NULL;
+}
+
+/* The QUEUED or DELAYED entry with this id, or NULL. */
+static taskq_ent_t *
+taskq_find(const taskq_t *tq, taskqid_t id)
+{
+	for (taskq_ent_t *e = tq->tq_ids_head; e != NULL && e->tqent_id <= id;
+	    e = e->tqent_id_next) {
+		if (e->tqent_id == id)
+			return (e);
+	}
+	return (NULL);
+}
+
+/* Is a worker other than 'except' running task id? */
+static bool
+taskq_running(const taskq_t *tq, taskqid_t id,
+    const struct taskq_thread *except)
+{
+	for (const struct taskq_thread *t = tq->tq_threads; t != NULL;
+	    t = t->tqt_next) {
+		if (t != except && t->tqt_id == id)
+			return (true);
+	}
+	return (false);
+}
+
+/* The lowest id queued, delayed or running (but by 'except'). */
+static taskqid_t
+taskq_lowest_id(const taskq_t *tq, const struct taskq_thread *except)
+{
+	taskqid_t lowest = tq->tq_ids_head != NULL ?
+	    tq->tq_ids_head->tqent_id : UINTPTR_MAX;
+
+	for (const struct taskq_thread *t = tq->tq_threads; t != NULL;
+	    t = t->tqt_next) {
+		if (t != except && t->tqt_id != 0 && t->tqt_id < lowest)
+			lowest = t->tqt_id;
+	}
+	return (lowest);
+}
+
+/* Sleep on cv as a caller of the queue (not a worker waiting for work). */
+static void
+taskq_block(taskq_t *tq, pthread_cond_t *cv)
+{
+	tq->tq_nblocked++;
+	(void) pthread_cond_wait(cv, &tq->tq_lock);
+	tq->tq_nblocked--;
+	if (tq->tq_destroying)
+		(void) pthread_cond_broadcast(&tq->tq_exit_cv);
+}
+
+static void
+taskq_wait_cv(taskq_t *tq)
+{
+	tq->tq_nwaiters++;
+	taskq_block(tq, &tq->tq_wait_cv);
+	tq->tq_nwaiters--;
+}
+
+static void
+taskq_wake_waiters(taskq_t *tq)
+{
+	if (tq->tq_nwaiters > 0)
+		(void) pthread_cond_broadcast(&tq->tq_wait_cv);
+}
+
+/* ------------------------------------------------------------ entries */
+
+/* Map one more chunk of entries onto the free list. */
+static bool
+taskq_grow(taskq_t *tq)
+{
+	unsigned int shift = KMEM_MIN(tq->tq_nchunks, 4u);
+	size_t len = tq->tq_page * KMEM_MIN((size_t)1 << shift,
+	    (size_t)TASKQ_CHUNK_PAGES_MAX);
+	size_t off = KMEM_P2ROUNDUP(sizeof (struct taskq_chunk),
+	    _Alignof(taskq_ent_t));
+	struct taskq_chunk *c = kmem_pages_alloc(len);
+	taskq_ent_t *ents;
+	size_t n;
+
+	if (c == NULL)
+		return (false);
+	c->next = tq->tq_chunks;
+	c->len = len;
+	tq->tq_chunks = c;
+	tq->tq_nchunks++;
+	ents = (taskq_ent_t *)((char *)c + off);
+	n = (len - off) / sizeof (taskq_ent_t);
+	for (size_t i = n; i-- > 0; ) {
+		ents[i].tqent_flags = TQENT_F_QUEUE;
+		ents[i].tqent_state = TQENT_FREE;
+		ents[i].tqent_next = tq->tq_free;
+		tq->tq_free = &ents[i];
+	}
+	tq->tq_nalloc += n;
+	return (true);
+}
+
+/*
+ * A free queue-owned entry, waiting for one (TQ_SLEEP) while maxalloc are
+ * in use.  A worker of this queue does not wait: the entries it waits for
+ * may need its thread to run and be freed.  NULL with errno on failure.
+ */
+static taskq_ent_t *
+taskq_ent_get(taskq_t *tq, unsigned int flags)
+{
+	taskq_ent_t *ent;
+
+	for (;;) {
+		if (tq->tq_destroying) {
+			errno = ESHUTDOWN;
+			return (NULL);
+		}
+		if (tq->tq_maxalloc == 0 ||
+		    tq->tq_ninuse < (uint64_t)tq->tq_maxalloc ||
+		    taskq_self_in(tq) != NULL)
+			break;
+		if (flags & TQ_NOSLEEP) {
+			errno = EAGAIN;
+			return (NULL);
+		}
+		tq->tq_nentwait++;
+		taskq_block(tq, &tq->tq_ent_cv);
+		tq->tq_nentwait--;
+	}
+	if (tq->tq_free == NULL && !taskq_grow(tq)) {
+		errno = ENOMEM;
+		return (NULL);
+	}
+	ent = tq->tq_free;
+	tq->tq_free = ent->tqent_next;
+	ent->tqent_next = NULL;
+	tq->tq_ninuse++;
+	return (ent);
+}
+
+static void
+taskq_ent_put(taskq_t *tq, taskq_ent_t *ent)
+{
+	ent->tqent_flags = TQENT_F_QUEUE;
+	ent->tqent_func = NULL;
+	ent->tqent_arg = NULL;
+	tqent_set_state(ent, TQENT_FREE);
+	ent->tqent_next = tq->tq_free;
+	tq->tq_free = ent;
+	tq->tq_ninuse--;
+	if (tq->tq_nentwait > 0)
+		(void) pthread_cond_signal(&tq->tq_ent_cv);
+}
+
+/* An entry taken off the lists without running: back to its owner. */
+static void
+taskq_ent_release(taskq_t *tq, taskq_ent_t *ent)
+{
+	if (ent->tqent_flags & TQENT_F_QUEUE)
+		taskq_ent_put(tq, ent);
+	else
+		tqent_set_state(ent, TQENT_IDLE);
+}
+
+/* ------------------------------------------------------------ queueing */
+
+static void
+taskq_make_ready(taskq_t *tq, taskq_ent_t *ent)
+{
+	struct taskq_list *l = (ent->tqent_flags & TQENT_F_FRONT) ?
+	    &tq->tq_prio : &tq->tq_pend;
+
+	tql_insert_after(l, l->tail, ent);
+	tqent_set_state(ent, TQENT_QUEUED);
+	if (tq->tq_nidle > 0)
+		(void) pthread_cond_signal(&tq->tq_work_cv);
+}
+
+/* Move every delayed entry due by 'now' to the ready lists. */
+static void
+taskq_promote(taskq_t *tq, int64_t now)
+{
+	taskq_ent_t *ent;
+
+	while ((ent = tq->tq_delay.head) != NULL && ent->tqent_expire <= now) {
+		tql_remove(&tq->tq_delay, ent);
+		taskq_make_ready(tq, ent);
+	}
+}
+
+static void
+taskq_delay_insert(taskq_t *tq, taskq_ent_t *ent)
+{
+	taskq_ent_t *after = tq->tq_delay.tail;
+
+	/* After every entry due at the same time or earlier. */
+	while (after != NULL && after->tqent_expire > ent->tqent_expire)
+		after = after->tqent_prev;
+	tql_insert_after(&tq->tq_delay, after, ent);
+	tqent_set_state(ent, TQENT_DELAYED);
+	/* A new earliest due time: idle workers must wait less. */
+	if (after == NULL && tq->tq_nidle > 0)
+		(void) pthread_cond_broadcast(&tq->tq_work_cv);
+}
+
+/* ------------------------------------------------------------ threads */
+
+static void *taskq_thread(void *arg);
+
+/*
+ * Should a dynamic queue get one more thread?  If so, count it (the
+ * caller then calls taskq_spawn() after unlocking).
+ */
+static bool
+taskq_spawn_reserve(taskq_t *tq)
+{
+	if (!(tq->tq_flags & TASKQ_DYNAMIC) || tq->tq_destroying ||
+	    tq->tq_nthreads >= tq->tq_maxthreads)
+		return (false);
+	if (tq->tq_prio.count + tq->tq_pend.count <=
+	    (uint64_t)(tq->tq_nidle + tq->tq_nstarting))
+		return (false);
+	tq->tq_nthreads++;
+	tq->tq_nstarting++;
+	return (true);
+}
+
+/* Create a thread counted by taskq_spawn_reserve(); tq_lock not held. */
+static int
+taskq_spawn(taskq_t *tq)
+{
+	pthread_t tid;
+	int rc = pthread_create(&tid, NULL, taskq_thread, tq);
+
+	if (rc != 0) {
+		(void) pthread_mutex_lock(&tq->tq_lock);
+		tq->tq_nthreads--;
+		tq->tq_nstarting--;
+		if (tq->tq_destroying)
+			(void) pthread_cond_broadcast(&tq->tq_exit_cv);
+		(void) pthread_mutex_unlock(&tq->tq_lock);
+	}
+	return (rc);
+}
+
+/*
+ * Run the ready entry at the head of list l.  Called and returns with
+ * tq_lock held; drops it while the task runs.
+ */
+static void
+taskq_run(taskq_t *tq, struct taskq_thread *self, struct taskq_list *l)
+{
+	taskq_ent_t *ent = l->head;
+	task_func_t *func = ent->tqent_func;
+	void *arg = ent->tqent_arg;
+	bool spawn;
+
+	tql_remove(l, ent);
+	taskq_ids_remove(tq, ent);
+	self->tqt_id = ent->tqent_id;
+	if (ent->tqent_flags & TQENT_F_QUEUE) {
+		self->tqt_ent = ent;
+		tqent_set_state(ent, TQENT_RUNNING);
+	} else {
+		self->tqt_ent = NULL;
+		tqent_set_state(ent, TQENT_IDLE);       /* the caller's again */
+	}
+	tq->tq_nactive++;
+	spawn = taskq_spawn_reserve(tq);
+	(void) pthread_mutex_unlock(&tq->tq_lock);
+
+	if (spawn)
+		(void) taskq_spawn(tq);
+	func(arg);
+
+	(void) pthread_mutex_lock(&tq->tq_lock);
+	tq->tq_nactive--;
+	tq->tq_executed++;
+	if (self->tqt_ent != NULL)
+		taskq_ent_put(tq, self->tqt_ent);
+	self->tqt_ent = NULL;
+	self->tqt_id = 0;
+	taskq_wake_waiters(tq);
+}
+
+static void
+taskq_thread_link(taskq_t *tq, struct taskq_thread *t)
+{
+	t->tqt_prev = NULL;
+	t->tqt_next = tq->tq_threads;
+	if (tq->tq_threads != NULL)
+		tq->tq_threads->tqt_prev = t;
+	tq->tq_threads = t;
+}
+
+static void
+taskq_thread_unlink(taskq_t *tq, struct taskq_thread *t)
+{
+	if (t->tqt_prev != NULL)
+		t->tqt_prev->tqt_next = t->tqt_next;
+	else
+		tq->tq_threads = t->tqt_next;
+	if (t->tqt_next != NULL)
+		t->tqt_next->tqt_prev = t->tqt_prev;
+}
+
+static void *
+taskq_thread(void *arg)
+{
+	taskq_t *tq = arg;
+	struct taskq_thread self;
+	char name[16];
+	pthread_t prev;
+	bool have_prev;
+	int64_t idle_since;
+
+	memset(&self, 0, sizeof (self));
+	self.tqt_tq = tq;
+	self.tqt_tid = pthread_self();
+	/* The name is immutable after create: read without the lock. */
+	memcpy(name, tq->tq_name, sizeof (name) - 1);
+	name[sizeof (name) - 1] = '\0';
+	(void) pthread_setname_np(pthread_self(), name);
+	taskq_self = &self;
+
+	(void) pthread_mutex_lock(&tq->tq_lock);
+	tq->tq_nstarting--;
+	self.tqt_first = !tq->tq_have_first;
+	tq->tq_have_first = true;
+	taskq_thread_link(tq, &self);
+	idle_since = taskq_now();
+	for (;;) {
+		int64_t deadline = INT64_MAX;
+
+		if (tq->tq_delay.head != NULL)
+			taskq_promote(tq, taskq_now());
+		if (tq->tq_prio.head != NULL || tq->tq_pend.head != NULL) {
+			taskq_run(tq, &self, tq->tq_prio.head != NULL ?
+			    &tq->tq_prio : &tq->tq_pend);
+			idle_since = taskq_now();
+			continue;
+		}
+		if (tq->tq_destroying)
+			break;          /* drained */
+		if (tq->tq_delay.head != NULL)
+			deadline = tq->tq_delay.head->tqent_expire;
+		if ((tq->tq_flags & TASKQ_DYNAMIC) && !self.tqt_first) {
+			int64_t idle_end = idle_since + tq->tq_idle_timeout;
+
+			if (taskq_now() >= idle_end)
+				break;  /* idle too long */
+			deadline = KMEM_MIN(deadline, idle_end);
+		}
+		tq->tq_nidle++;
+		if (deadline == INT64_MAX) {
+			(void) pthread_cond_wait(&tq->tq_work_cv, &tq->tq_lock);
+		} else {
+			struct timespec ts = taskq_timespec(deadline);
+
+			(void) pthread_cond_timedwait(&tq->tq_work_cv,
+			    &tq->tq_lock, &ts);
+		}
+		tq->tq_nidle--;
+	}
+
+	taskq_thread_unlink(tq, &self);
+	tq->tq_nthreads--;
+	have_prev = tq->tq_have_zombie;
+	prev = tq->tq_zombie;
+	tq->tq_zombie = pthread_self();
+	tq->tq_have_zombie = true;
+	if (tq->tq_destroying)
+		(void) pthread_cond_broadcast(&tq->tq_exit_cv);
+	(void) pthread_mutex_unlock(&tq->tq_lock);
+	/*
+	 * No access to tq from here on.  It stays mapped until this thread
+	 * has been joined, by the next thread to exit or by taskq_destroy().
+	 */
+
+	taskq_self = NULL;
+	if (have_prev)
+		(void) pthread_join(prev, NULL);
+	return (NULL);
+}
+
+/* ------------------------------------------------------------ registry */
+
+static void
+taskq_register(taskq_t *tq)
+{
+	(void) pthread_mutex_lock(&taskq_reg_lock);
+	tq->tq_reg_next = NULL;
+	tq->tq_reg_prev = taskq_reg_tail;
+	if (taskq_reg_tail != NULL)
+		taskq_reg_tail->tq_reg_next = tq;
+	else
+		taskq_reg_head = tq;
+	taskq_reg_tail = tq;
+	tq->tq_registered = true;
+	(void) pthread_mutex_unlock(&taskq_reg_lock);
+}
+
+static void
+taskq_unregister(taskq_t *tq)
+{
+	(void) pthread_mutex_lock(&taskq_reg_lock);
+	if (tq->tq_registered) {
+		if (tq->tq_reg_prev != NULL)
+			tq->tq_reg_prev->tq_reg_next = tq->tq_reg_next;
+		else
+			taskq_reg_head = tq->tq_reg_next;
+		if (tq->tq_reg_next != NULL)
+			tq->tq_reg_next->tq_reg_prev = tq->tq_reg_prev;
+		else
+			taskq_reg_tail = tq->tq_reg_prev;
+		tq->tq_registered = false;
+	}
+	(void) pthread_mutex_unlock(&taskq_reg_lock);
+}
+
+void
+taskq_walk(void (*fn)(taskq_t *, void *), void *arg)
+{
+	if (fn == NULL)
+		return;
+	(void) pthread_mutex_lock(&taskq_reg_lock);
+	for (taskq_t *tq = taskq_reg_head; tq != NULL; tq = tq->tq_reg_next)
+		fn(tq, arg);
+	(void) pthread_mutex_unlock(&taskq_reg_lock);
+}
+
+void
+taskq_set_idle_timeout(taskq_t *tq, int64_t ns)
+{
+	if (tq == NULL)
+		return;
+	(void) pthread_mutex_lock(&tq->tq_lock);
+	/* Capped so that idle_since + timeout cannot overflow. */
+	tq->tq_idle_timeout = ns <= 0 ? TASKQ_IDLE_TIMEOUT_NS :
+	    KMEM_MIN(ns, INT64_MAX / 4);
+	(void) pthread_cond_broadcast(&tq->tq_work_cv);
+	(void) pthread_mutex_unlock(&tq->tq_lock);
+}
+
+/* ------------------------------------------------------------ create */
+
+/*
+ * Stop accepting work: make the due delayed tasks ready and discard the
+ * others, in the same critical section that sets tq_destroying, so that a
+ * worker that sees the flag finds no delayed task that could become due
+ * after it has exited.  Then wake everyone.  tq_lock held.
+ */
+static void
+taskq_stop(taskq_t *tq)
+{
+	taskq_ent_t *ent;
+
+	tq->tq_destroying = true;
+	taskq_promote(tq, taskq_now());
+	while ((ent = tq->tq_delay.head) != NULL) {     /* not yet due */
+		tql_remove(&tq->tq_delay, ent);
+		taskq_ids_remove(tq, ent);
+		taskq_ent_release(tq, ent);
+		tq->tq_cancelled++;
+	}
+	(void) pthread_cond_broadcast(&tq->tq_work_cv);
+	(void) pthread_cond_broadcast(&tq->tq_ent_cv);
+	(void) pthread_cond_broadcast(&tq->tq_wait_cv);
+}
+
+/*
+ * Stop tq if not yet stopped, wait for its threads to drain the ready
+ * lists and exit, and free it.  Called by taskq_destroy() and by a failed
+ * taskq_create(); never by one of tq's workers.
+ */
+static void
+taskq_teardown(taskq_t *tq)
+{
+	pthread_t zombie;
+	bool have_zombie;
+
+	taskq_unregister(tq);
+	(void) pthread_mutex_lock(&tq->tq_lock);
+	if (!tq->tq_destroying)
+		taskq_stop(tq);
+	while (tq->tq_nthreads > 0 || tq->tq_nblocked > 0)
+		(void) pthread_cond_wait(&tq->tq_exit_cv, &tq->tq_lock);
+	have_zombie = tq->tq_have_zombie;
+	zombie = tq->tq_zombie;
+	(void) pthread_mutex_unlock(&tq->tq_lock);
+	if (have_zombie)
+		(void) pthread_join(zombie, NULL);
+
+	/* No thread is left; the ready lists were drained by the workers. */
+	KMEM_ASSERT(tq->tq_ids_head == NULL && tq->tq_ninuse == 0);
+	(void) pthread_cond_destroy(&tq->tq_exit_cv);
+	(void) pthread_cond_destroy(&tq->tq_ent_cv);
+	(void) pthread_cond_destroy(&tq->tq_wait_cv);
+	(void) pthread_cond_destroy(&tq->tq_work_cv);
+	(void) pthread_mutex_destroy(&tq->tq_lock);
+	while (tq->tq_chunks != NULL) {
+		struct taskq_chunk *c = tq->tq_chunks;
+
+		tq->tq_chunks = c->next;
+		kmem_pages_free(c, c->len);
+	}
+	kmem_pages_free(tq, tq->tq_map_len);
+}
+
+KMEM_EXPORT taskq_t *
+taskq_create(const char *name, int nthreads, int pri, int minalloc,
+    int maxalloc, unsigned int flags)
+{
+	size_t page = (size_t)sysconf(_SC_PAGESIZE);
+	size_t len = KMEM_P2ROUNDUP(sizeof (taskq_t), page);
+	pthread_condattr_t mono;
+	taskq_t *tq;
+	int nstart, rc;
+
+	if (name == NULL || name[0] == '\0' ||
+	    strnlen(name, TASKQ_NAMELEN + 1) > TASKQ_NAMELEN ||
+	    (flags & ~(unsigned int)TASKQ_VALID_FLAGS) != 0 ||
+	    pri < maxclsyspri || pri > minclsyspri ||
+	    minalloc < 0 || maxalloc < 0 ||
+	    (maxalloc > 0 && maxalloc < minalloc)) {
+		errno = EINVAL;
+		return (NULL);
+	}
+	if (flags & TASKQ_THREADS_CPU_PCT) {
+		long online = sysconf(_SC_NPROCESSORS_ONLN);
+
+		if (nthreads < 0 || nthreads > 100) {
+			errno = EINVAL;
+			return (NULL);
+		}
+		if (online < 1)
+			online = 1;
+		nthreads = (int)KMEM_MIN((long)TASKQ_THREADS_MAX,
+		    KMEM_MAX(1L, online * nthreads / 100));
+	} else if (nthreads < 1 || nthreads > TASKQ_THREADS_MAX) {
+		errno = EINVAL;
+		return (NULL);
+	}
+
+	tq = kmem_pages_alloc(len);
+	if (tq == NULL) {
+		errno = ENOMEM;
+		return (NULL);
+	}
+	tq->tq_map_len = len;
+	tq->tq_page = page;
+	memcpy(tq->tq_name, name, strlen(name) + 1);
+	tq->tq_flags = flags;
+	tq->tq_pri = pri;
+	tq->tq_minalloc = minalloc;
+	tq->tq_maxalloc = maxalloc;
+	tq->tq_maxthreads = nthreads;
+	tq->tq_idle_timeout = TASKQ_IDLE_TIMEOUT_NS;
+	tq->tq_next_id = 1;
+
+	(void) pthread_mutex_init(&tq->tq_lock, NULL);
+	(void) pthread_condattr_init(&mono);
+	(void) pthread_condattr_setclock(&mono, CLOCK_MONOTONIC);
+	(void) pthread_cond_init(&tq->tq_work_cv, &mono);
+	(void) pthread_condattr_destroy(&mono);
+	(void) pthread_cond_init(&tq->tq_wait_cv, NULL);
+	(void) pthread_cond_init(&tq->tq_ent_cv, NULL);
+	(void) pthread_cond_init(&tq->tq_exit_cv, NULL);
+
+	if (flags & TASKQ_PREPOPULATE) {
+		while (tq->tq_nalloc < (uint64_t)minalloc) {
+			if (!taskq_grow(tq)) {
+				taskq_teardown(tq);
+				errno = ENOMEM;
+				return (NULL);
+			}
+		}
+	}
+
+	nstart = (flags & TASKQ_DYNAMIC) ? 1 : nthreads;
+	for (int i = 0; i < nstart; i++) {
+		(void) pthread_mutex_lock(&tq->tq_lock);
+		tq->tq_nthreads++;
+		tq->tq_nstarting++;
+		(void) pthread_mutex_unlock(&tq->tq_lock);
+		rc = taskq_spawn(tq);
+		if (rc != 0) {
+			taskq_teardown(tq);
+			errno = rc;
+			return (NULL);
+		}
+	}
+	taskq_register(tq);
+	return (tq);
+}
+
+KMEM_EXPORT void
+taskq_destroy(taskq_t *tq)
+{
+	char msg[128];
+	int n;
+
+	if (tq == NULL) {
+		errno = EINVAL;
+		return;
+	}
+	if (taskq_self_in(tq) != NULL) {
+		/* It would wait for its own task to finish: forever. */
+		n = snprintf(msg, sizeof (msg), "libkmem: taskq_destroy(\"%s\") "
+		    "called from one of its own tasks; not destroyed\n",
+		    tq->tq_name);
+		if (n > 0) {
+			ssize_t w = write(STDERR_FILENO, msg,
+			    KMEM_MIN((size_t)n, sizeof (msg) - 1));
+			(void) w;
+		}
+		errno = EDEADLK;
+		return;
+	}
+	(void) pthread_mutex_lock(&tq->tq_lock);
+	if (tq->tq_destroying) {                /* a concurrent destroy */
+		(void) pthread_mutex_unlock(&tq->tq_lock);
+		errno = EBUSY;
+		return;
+	}
+	taskq_stop(tq);
+	(void) pthread_mutex_unlock(&tq->tq_lock);
+	taskq_teardown(tq);
+}
+
+/* ------------------------------------------------------------ dispatch */
+
+/*
+ * Queue func(arg) on ent (caller-owned) or on a queue-owned entry (ent ==
+ * NULL), ready now or, when delayed, at expire.  Returns its id, or 0 with
+ * errno set.
+ */
+static taskqid_t
+taskq_dispatch_impl(taskq_t *tq, task_func_t *func, void *arg,
+    unsigned int flags, bool delayed, int64_t expire, taskq_ent_t *ent)
+{
+	taskqid_t id;
+	bool spawn;
+
+	(void) pthread_mutex_lock(&tq->tq_lock);
+	if (ent == NULL) {
+		ent = taskq_ent_get(tq, flags);
+		if (ent == NULL) {
+			(void) pthread_mutex_unlock(&tq->tq_lock);
+			return (0);
+		}
+	} else if (tq->tq_destroying) {
+		(void) pthread_mutex_unlock(&tq->tq_lock);
+		errno = ESHUTDOWN;
+		return (0);
+	} else if (__atomic_load_n(&ent->tqent_state, __ATOMIC_ACQUIRE) !=
+	    TQENT_IDLE) {
+		(void) pthread_mutex_unlock(&tq->tq_lock);
+		errno = EBUSY;          /* still queued: a caller bug */
+		return (0);
+	} else {
+		ent->tqent_flags = 0;   /* caller-owned */
+	}
+
+	id = tq->tq_next_id++;
+	ent->tqent_id = id;
+	ent->tqent_func = func;
+	ent->tqent_arg = arg;
+	ent->tqent_expire = expire;
+	ent->tqent_flags = (ent->tqent_flags & TQENT_F_QUEUE) |
+	    ((flags & TQ_FRONT) ? TQENT_F_FRONT : 0);
+	taskq_ids_append(tq, ent);
+	tq->tq_dispatched++;
+	if (delayed && expire > taskq_now())
+		taskq_delay_insert(tq, ent);
+	else
+		taskq_make_ready(tq, ent);
+	spawn = taskq_spawn_reserve(tq);
+	(void) pthread_mutex_unlock(&tq->tq_lock);
+
+	if (spawn)
+		(void) taskq_spawn(tq);
+	return (id);
+}
+
+KMEM_EXPORT taskqid_t
+taskq_dispatch(taskq_t *tq, task_func_t func, void *arg, unsigned int flags)
+{
+	if (tq == NULL || func == NULL ||
+	    (flags & ~(unsigned int)TQ_VALID_FLAGS) != 0) {
+		errno = EINVAL;
+		return (0);
+	}
+	return (taskq_dispatch_impl(tq, func, arg, flags, false, 0, NULL));
+}
+
+KMEM_EXPORT taskqid_t
+taskq_dispatch_delay(taskq_t *tq, task_func_t func, void *arg,
+    unsigned int flags, int64_t expire_ns)
+{
+	if (tq == NULL || func == NULL ||
+	    (flags & ~(unsigned int)TQ_VALID_FLAGS) != 0) {
+		errno = EINVAL;
+		return (0);
+	}
+	return (taskq_dispatch_impl(tq, func, arg, flags, true, expire_ns,
+	    NULL));
+}
+
+KMEM_EXPORT void
+taskq_dispatch_ent(taskq_t *tq, task_func_t func, void *arg,
+    unsigned int flags, taskq_ent_t *ent)
+{
+	if (tq == NULL || func == NULL || ent == NULL ||
+	    (flags & ~(unsigned int)TQ_VALID_FLAGS) != 0) {
+		errno = EINVAL;
+		return;
+	}
+	(void) taskq_dispatch_impl(tq, func, arg, flags, false, 0, ent);
+}
+
+KMEM_EXPORT void
+taskq_init_ent(taskq_ent_t *ent)
+{
+	if (ent == NULL) {
+		errno = EINVAL;
+		return;
+	}
+	memset(ent, 0, sizeof (*ent));
+}
+
+KMEM_EXPORT int
+taskq_empty_ent(taskq_ent_t *ent)
+{
+	unsigned int state;
+
+	if (ent == NULL) {
+		errno = EINVAL;
+		return (0);
+	}
+	state = __atomic_load_n(&ent->tqent_state, __ATOMIC_ACQUIRE);
+	return (state != TQENT_QUEUED && state != TQENT_DELAYED);
+}
+
+/* ------------------------------------------------------------ cancel, wait */
+
+KMEM_EXPORT int
+taskq_cancel_id(taskq_t *tq, taskqid_t id)
+{
+	struct taskq_thread *self;
+	taskq_ent_t *ent;
+
+	if (tq == NULL) {
+		errno = EINVAL;
+		return (EINVAL);
+	}
+	if (id == 0)
+		return (ENOENT);
+	self = taskq_self_in(tq);
+	(void) pthread_mutex_lock(&tq->tq_lock);
+	ent = taskq_find(tq, id);
+	if (ent != NULL) {
+		if (ent->tqent_state == TQENT_DELAYED)
+			tql_remove(&tq->tq_delay, ent);
+		else
+			tql_remove((ent->tqent_flags & TQENT_F_FRONT) ?
+			    &tq->tq_prio : &tq->tq_pend, ent);
+		taskq_ids_remove(tq, ent);
+		taskq_ent_release(tq, ent);
+		tq->tq_cancelled++;
+		taskq_wake_waiters(tq);
+		(void) pthread_mutex_unlock(&tq->tq_lock);
+		return (0);
+	}
+	if (self != NULL && self->tqt_id == id) {
+		/* A task cancelling itself: it cannot wait for itself. */
+		(void) pthread_mutex_unlock(&tq->tq_lock);
+		return (EBUSY);
+	}
+	if (taskq_running(tq, id, NULL)) {
+		while (taskq_running(tq, id, NULL))
+			taskq_wait_cv(tq);
+		(void) pthread_mutex_unlock(&tq->tq_lock);
+		return (EBUSY);
+	}
+	(void) pthread_mutex_unlock(&tq->tq_lock);
+	return (ENOENT);
+}
+
+KMEM_EXPORT void
+taskq_wait(taskq_t *tq)
+{
+	struct taskq_thread *self;
+	int own;
+
+	if (tq == NULL) {
+		errno = EINVAL;
+		return;
+	}
+	self = taskq_self_in(tq);
+	own = self != NULL && self->tqt_id != 0 ? 1 : 0;
+	(void) pthread_mutex_lock(&tq->tq_lock);
+	while (tq->tq_ids_head != NULL || tq->tq_nactive > own)
+		taskq_wait_cv(tq);
+	(void) pthread_mutex_unlock(&tq->tq_lock);
+}
+
+KMEM_EXPORT void
+taskq_wait_id(taskq_t *tq, taskqid_t id)
+{
+	struct taskq_thread *self;
+
+	if (tq == NULL) {
+		errno = EINVAL;
+		return;
+	}
+	if (id == 0)
+		return;
+	self = taskq_self_in(tq);
+	(void) pthread_mutex_lock(&tq->tq_lock);
+	while (taskq_find(tq, id) != NULL || taskq_running(tq, id, self))
+		taskq_wait_cv(tq);
+	(void) pthread_mutex_unlock(&tq->tq_lock);
+}
+
+KMEM_EXPORT void
+taskq_wait_outstanding(taskq_t *tq, taskqid_t id)
+{
+	struct taskq_thread *self;
+
+	if (tq == NULL) {
+		errno = EINVAL;
+		return;
+	}
+	self = taskq_self_in(tq);
+	(void) pthread_mutex_lock(&tq->tq_lock);
+	if (id == 0 || id >= tq->tq_next_id)
+		id = tq->tq_next_id - 1;        /* ids not issued: up to now */
+	while (taskq_lowest_id(tq, self) <= id)
+		taskq_wait_cv(tq);
+	(void) pthread_mutex_unlock(&tq->tq_lock);
+}
+
+/* ------------------------------------------------------------ queries */
+
+KMEM_EXPORT int
+taskq_member(taskq_t *tq, pthread_t thread)
+{
+	bool found = false;
+
+	if (tq == NULL) {
+		errno = EINVAL;
+		return (0);
+	}
+	(void) pthread_mutex_lock(&tq->tq_lock);
+	for (const struct taskq_thread *t = tq->tq_threads; t != NULL;
+	    t = t->tqt_next) {
+		if (pthread_equal(t->tqt_tid, thread)) {
+			found = true;
+			break;
+		}
+	}
+	(void) pthread_mutex_unlock(&tq->tq_lock);
+	return (found);
+}
+
+KMEM_EXPORT taskq_t *
+taskq_of_curthread(void)
+{
+	struct taskq_thread *self = taskq_self;
+
+	return (self != NULL ? self->tqt_tq : NULL);
+}
+
+KMEM_EXPORT int
+taskq_stats(taskq_t *tq, struct taskq_stats *st)
+{
+	if (tq == NULL || st == NULL) {
+		errno = EINVAL;
+		return (EINVAL);
+	}
+	memset(st, 0, sizeof (*st));
+	(void) pthread_mutex_lock(&tq->tq_lock);
+	memcpy(st->name, tq->tq_name, sizeof (st->name));
+	st->threads = (uint64_t)tq->tq_nthreads;
+	st->threads_max = (uint64_t)tq->tq_maxthreads;
+	st->threads_idle = (uint64_t)tq->tq_nidle;
+	st->tasks_pending = tq->tq_prio.count + tq->tq_pend.count +
+	    tq->tq_delay.count;
+	st->tasks_delayed = tq->tq_delay.count;
+	st->tasks_dispatched = tq->tq_dispatched;
+	st->tasks_executed = tq->tq_executed;
+	st->tasks_cancelled = tq->tq_cancelled;
+	st->entries_allocated = tq->tq_nalloc;
+	(void) pthread_mutex_unlock(&tq->tq_lock);
+	return (0);
+}

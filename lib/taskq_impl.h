@@ -1,0 +1,32 @@
+/*
+ * taskq_impl.h - libkmem-internal interfaces of the task queue (taskq.c):
+ * the registry of live queues and a test hook.  Nothing here is exported
+ * from libkmem.so or declared in the public <libkmem/taskq.h>.
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#ifndef KMEM_TASKQ_IMPL_H
+#define KMEM_TASKQ_IMPL_H
+
+#include <stdint.h>
+
+#include "libkmem/taskq.h"
+
+/*
+ * Call fn(tq, arg) for every live queue (created and not yet being
+ * destroyed), in creation order, with the registry lock held: a queue
+ * cannot be destroyed, nor one created, while fn runs.  fn may call
+ * taskq_stats() and the other functions that take only a queue's lock; it
+ * must not call taskq_create() or taskq_destroy() (they take the registry
+ * lock: deadlock).  Lock order: registry lock, then a queue's lock.
+ */
+void taskq_walk(void (*fn)(taskq_t *tq, void *arg), void *arg);
+
+/*
+ * Test hook: how long (ns) an idle dynamic thread other than the first
+ * waits for work before it exits; 1 s by default.  ns <= 0 restores the
+ * default.  Idle threads re-read it at once.
+ */
+void taskq_set_idle_timeout(taskq_t *tq, int64_t ns);
+
+#endif /* KMEM_TASKQ_IMPL_H */

@@ -1,0 +1,1246 @@
+/*
+ * check_taskq.c - the task queue: ordering (FIFO, TQ_FRONT), dynamic
+ * threads growing and shrinking, delayed tasks, cancel, the three waits,
+ * destroy with work queued, dispatch from tasks and from many threads,
+ * maxalloc with TQ_NOSLEEP and TQ_SLEEP, caller-owned entries, membership,
+ * statistics, the registry, and bad arguments.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "libkmem/taskq.h"
+#include "taskq_impl.h"
+#include "testutil.h"
+
+#define MS      1000000LL       /* ns */
+
+static void
+sleep_ms(long ms)
+{
+	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+
+	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+		;
+}
+
+/* Poll until *v >= want or 'ms' pass; returns the last value seen. */
+static int
+wait_for_int(_Atomic int *v, int want, long ms)
+{
+	double end = test_now() + (double)ms / 1000;
+	int got;
+
+	while ((got = atomic_load(v)) < want && test_now() < end)
+		sleep_ms(1);
+	return (got);
+}
+
+static struct taskq_stats
+stats_of(taskq_t *tq)
+{
+	struct taskq_stats st;
+
+	ck_assert_int_eq(taskq_stats(tq, &st), 0);
+	return (st);
+}
+
+/* Poll until stats.threads == want or 'ms' pass; returns the last count. */
+static uint64_t
+wait_for_threads(taskq_t *tq, uint64_t want, long ms)
+{
+	double end = test_now() + (double)ms / 1000;
+	uint64_t got;
+
+	while ((got = stats_of(tq).threads) != want && test_now() < end)
+		sleep_ms(5);
+	return (got);
+}
+
+/* ------------------------------------------------------------ tasks */
+
+/* A gate: tasks entering it block until it opens. */
+struct gate {
+	pthread_mutex_t lock;
+	pthread_cond_t cv;
+	bool open;
+	_Atomic int entered;
+	_Atomic int passed;
+};
+
+static void
+gate_init(struct gate *g)
+{
+	memset(g, 0, sizeof (*g));
+	pthread_mutex_init(&g->lock, NULL);
+	pthread_cond_init(&g->cv, NULL);
+}
+
+static void
+gate_open(struct gate *g)
+{
+	pthread_mutex_lock(&g->lock);
+	g->open = true;
+	pthread_cond_broadcast(&g->cv);
+	pthread_mutex_unlock(&g->lock);
+}
+
+static void
+gate_task(void *arg)
+{
+	struct gate *g = arg;
+
+	atomic_fetch_add(&g->entered, 1);
+	pthread_mutex_lock(&g->lock);
+	while (!g->open)
+		pthread_cond_wait(&g->cv, &g->lock);
+	pthread_mutex_unlock(&g->lock);
+	atomic_fetch_add(&g->passed, 1);
+}
+
+static void
+count_task(void *arg)
+{
+	atomic_fetch_add((_Atomic int *)arg, 1);
+}
+
+static void
+sleep100_task(void *arg)
+{
+	(void) arg;
+	sleep_ms(100);
+}
+
+/* Records values in run order. */
+struct rec {
+	pthread_mutex_t lock;
+	int n;
+	int v[256];
+};
+
+struct rec_arg {
+	struct rec *r;
+	int v;
+};
+
+static void
+rec_task(void *arg)
+{
+	struct rec_arg *a = arg;
+
+	pthread_mutex_lock(&a->r->lock);
+	if (a->r->n < 256)
+		a->r->v[a->r->n++] = a->v;
+	pthread_mutex_unlock(&a->r->lock);
+}
+
+/* A task that takes a while and says when it started and finished. */
+struct slow {
+	long ms;
+	_Atomic int started;
+	_Atomic int done;
+	_Atomic int64_t ran_at;
+};
+
+static void
+slow_task(void *arg)
+{
+	struct slow *s = arg;
+
+	atomic_store(&s->ran_at, taskq_now());
+	atomic_store(&s->started, 1);
+	if (s->ms > 0)
+		sleep_ms(s->ms);
+	atomic_store(&s->done, 1);
+}
+
+/* ------------------------------------------------------------ ordering */
+
+START_TEST(test_fifo_one_thread)
+{
+	taskq_t *tq = taskq_create("fifo", 1, defclsyspri, 0, 0, 0);
+	struct rec r = { .n = 0 };
+	struct rec_arg args[100];
+	struct gate g;
+
+	ck_assert_ptr_nonnull(tq);
+	pthread_mutex_init(&r.lock, NULL);
+	gate_init(&g);
+	ck_assert_uint_ne(taskq_dispatch(tq, gate_task, &g, TQ_SLEEP), 0);
+	ck_assert_int_eq(wait_for_int(&g.entered, 1, 5000), 1);
+	for (int i = 0; i < 100; i++) {
+		args[i] = (struct rec_arg){ &r, i };
+		ck_assert_uint_ne(taskq_dispatch(tq, rec_task, &args[i],
+		    TQ_SLEEP), 0);
+	}
+	ck_assert_uint_eq(stats_of(tq).tasks_pending, 100);
+	gate_open(&g);
+	taskq_wait(tq);
+	ck_assert_int_eq(r.n, 100);
+	for (int i = 0; i < 100; i++)
+		ck_assert_int_eq(r.v[i], i);
+	ck_assert_uint_eq(stats_of(tq).tasks_executed, 101);
+	ck_assert_uint_eq(stats_of(tq).tasks_pending, 0);
+	taskq_destroy(tq);
+}
+END_TEST
+
+START_TEST(test_front_first)
+{
+	taskq_t *tq = taskq_create("front", 1, defclsyspri, 0, 0, 0);
+	struct rec r = { .n = 0 };
+	struct rec_arg args[5];
+	struct gate g;
+	static const int want[5] = { 100, 101, 0, 1, 2 };
+
+	ck_assert_ptr_nonnull(tq);
+	pthread_mutex_init(&r.lock, NULL);
+	gate_init(&g);
+	ck_assert_uint_ne(taskq_dispatch(tq, gate_task, &g, TQ_SLEEP), 0);
+	ck_assert_int_eq(wait_for_int(&g.entered, 1, 5000), 1);
+	for (int i = 0; i < 3; i++) {
+		args[i] = (struct rec_arg){ &r, i };
+		ck_assert_uint_ne(taskq_dispatch(tq, rec_task, &args[i],
+		    TQ_SLEEP), 0);
+	}
+	for (int i = 0; i < 2; i++) {
+		args[3 + i] = (struct rec_arg){ &r, 100 + i };
+		ck_assert_uint_ne(taskq_dispatch(tq, rec_task, &args[3 + i],
+		    TQ_FRONT), 0);
+	}
+	gate_open(&g);
+	taskq_wait(tq);
+	ck_assert_int_eq(r.n, 5);
+	for (int i = 0; i < 5; i++)
+		ck_assert_int_eq(r.v[i], want[i]);
+	taskq_destroy(tq);
+}
+END_TEST
+
+/* ------------------------------------------------------------ threads */
+
+START_TEST(test_dynamic_grow_shrink)
+{
+	taskq_t *tq = taskq_create("dynamic", 4, defclsyspri, 0, 0,
+	    TASKQ_DYNAMIC);
+	struct taskq_stats st;
+	struct gate g, g2;
+
+	ck_assert_ptr_nonnull(tq);
+	taskq_set_idle_timeout(tq, 100 * MS);
+	st = stats_of(tq);
+	ck_assert_uint_eq(st.threads, 1);
+	ck_assert_uint_eq(st.threads_max, 4);
+
+	/* Four blocking tasks can only all start on four threads. */
+	gate_init(&g);
+	for (int i = 0; i < 4; i++)
+		ck_assert_uint_ne(taskq_dispatch(tq, gate_task, &g, 0), 0);
+	ck_assert_int_eq(wait_for_int(&g.entered, 4, 5000), 4);
+	st = stats_of(tq);
+	ck_assert_uint_eq(st.threads, 4);
+	ck_assert_uint_eq(st.threads_idle, 0);
+
+	/* Never more than the maximum: two more wait. */
+	for (int i = 0; i < 2; i++)
+		ck_assert_uint_ne(taskq_dispatch(tq, gate_task, &g, 0), 0);
+	sleep_ms(50);
+	st = stats_of(tq);
+	ck_assert_uint_eq(st.threads, 4);
+	ck_assert_uint_eq(st.tasks_pending, 2);
+	ck_assert_int_eq(atomic_load(&g.entered), 4);
+
+	gate_open(&g);
+	taskq_wait(tq);
+	ck_assert_int_eq(atomic_load(&g.passed), 6);
+
+	/* Idle threads go after the timeout; the first one stays. */
+	ck_assert_uint_eq(wait_for_threads(tq, 1, 3000), 1);
+	sleep_ms(400);
+	ck_assert_uint_eq(stats_of(tq).threads, 1);
+
+	/* And it grows again. */
+	gate_init(&g2);
+	for (int i = 0; i < 2; i++)
+		ck_assert_uint_ne(taskq_dispatch(tq, gate_task, &g2, 0), 0);
+	ck_assert_int_eq(wait_for_int(&g2.entered, 2, 5000), 2);
+	ck_assert_uint_ge(stats_of(tq).threads, 2);
+	gate_open(&g2);
+	taskq_destroy(tq);
+	ck_assert_int_eq(atomic_load(&g2.passed), 2);
+}
+END_TEST
+
+START_TEST(test_threads_cpu_pct)
+{
+	long online = sysconf(_SC_NPROCESSORS_ONLN);
+	static const int pct[] = { 0, 1, 50, 100 };
+	taskq_t *tq;
+
+	ck_assert_int_ge(online, 1);
+	for (unsigned int i = 0; i < sizeof (pct) / sizeof (pct[0]); i++) {
+		long want = online * pct[i] / 100;
+
+		if (want < 1)
+			want = 1;
+		tq = taskq_create("pct", pct[i], defclsyspri, 0, 0,
+		    TASKQ_THREADS_CPU_PCT);
+		ck_assert_ptr_nonnull(tq);
+		ck_assert_uint_eq(stats_of(tq).threads_max, (uint64_t)want);
+		ck_assert_uint_eq(stats_of(tq).threads, (uint64_t)want);
+		taskq_destroy(tq);
+	}
+	tq = taskq_create("pctdyn", 100, defclsyspri, 0, 0,
+	    TASKQ_THREADS_CPU_PCT | TASKQ_DYNAMIC);
+	ck_assert_ptr_nonnull(tq);
+	ck_assert_uint_eq(stats_of(tq).threads_max, (uint64_t)online);
+	ck_assert_uint_eq(stats_of(tq).threads, 1);
+	taskq_destroy(tq);
+}
+END_TEST
+
+/* ------------------------------------------------------------ delay */
+
+START_TEST(test_delay)
+{
+	taskq_t *tq = taskq_create("delay", 1, defclsyspri, 0, 0, 0);
+	struct slow s = { .ms = 0 }, past = { .ms = 0 };
+	struct rec r = { .n = 0 };
+	struct rec_arg a1, a2;
+	struct taskq_stats st;
+	int64_t expire, now;
+	taskqid_t id;
+	struct gate g;
+	int started;
+
+	ck_assert_ptr_nonnull(tq);
+	expire = taskq_now() + 200 * MS;
+	id = taskq_dispatch_delay(tq, slow_task, &s, TQ_SLEEP, expire);
+	ck_assert_uint_ne(id, 0);
+	st = stats_of(tq);
+	ck_assert_uint_eq(st.tasks_delayed, 1);
+	ck_assert_uint_eq(st.tasks_pending, 1);
+
+	sleep_ms(100);
+	/* Started, if it has, at or after its time (a slow host may lag). */
+	started = atomic_load(&s.started);
+	now = taskq_now();
+	ck_assert_msg(started == 0 || now >= expire,
+	    "delayed task ran %lld ns early", (long long)(expire - now));
+	taskq_wait_id(tq, id);
+	now = taskq_now();
+	ck_assert_int_eq(atomic_load(&s.done), 1);
+	ck_assert_int_ge(atomic_load(&s.ran_at), expire);
+	ck_assert_int_lt(now - expire, 2000 * MS);
+	ck_assert_uint_eq(stats_of(tq).tasks_delayed, 0);
+
+	/* Already due: runs at once. */
+	id = taskq_dispatch_delay(tq, slow_task, &past, 0, taskq_now() - MS);
+	ck_assert_uint_ne(id, 0);
+	taskq_wait_id(tq, id);
+	ck_assert_int_eq(atomic_load(&past.done), 1);
+
+	/*
+	 * Due order, not dispatch order: both become due while the only
+	 * thread is held in a gate, and it then takes them by due time.
+	 */
+	pthread_mutex_init(&r.lock, NULL);
+	gate_init(&g);
+	ck_assert_uint_ne(taskq_dispatch(tq, gate_task, &g, 0), 0);
+	ck_assert_int_eq(wait_for_int(&g.entered, 1, 5000), 1);
+	now = taskq_now();
+	a1 = (struct rec_arg){ &r, 1 };
+	a2 = (struct rec_arg){ &r, 2 };
+	ck_assert_uint_ne(taskq_dispatch_delay(tq, rec_task, &a1, 0,
+	    now + 200 * MS), 0);
+	ck_assert_uint_ne(taskq_dispatch_delay(tq, rec_task, &a2, 0,
+	    now + 100 * MS), 0);
+	ck_assert_uint_eq(stats_of(tq).tasks_delayed, 2);
+	sleep_ms(250);
+	gate_open(&g);
+	taskq_wait(tq);
+	ck_assert_int_eq(r.n, 2);
+	ck_assert_int_eq(r.v[0], 2);
+	ck_assert_int_eq(r.v[1], 1);
+	ck_assert_int_ge(taskq_now() - now, 200 * MS);
+	taskq_destroy(tq);
+}
+END_TEST
+
+/* ------------------------------------------------------------ cancel */
+
+START_TEST(test_cancel_pending)
+{
+	taskq_t *tq = taskq_create("cancel", 1, defclsyspri, 0, 0, 0);
+	_Atomic int ran = 0, ran_delayed = 0, ran_other = 0;
+	struct gate g;
+	taskqid_t id, did;
+
+	ck_assert_ptr_nonnull(tq);
+	gate_init(&g);
+	ck_assert_uint_ne(taskq_dispatch(tq, gate_task, &g, 0), 0);
+	ck_assert_int_eq(wait_for_int(&g.entered, 1, 5000), 1);
+	id = taskq_dispatch(tq, count_task, &ran, 0);
+	ck_assert_uint_ne(taskq_dispatch(tq, count_task, &ran_other, 0), 0);
+	did = taskq_dispatch_delay(tq, count_task, &ran_delayed, 0,
+	    taskq_now() + 50 * MS);
+	ck_assert_uint_ne(id, 0);
+	ck_assert_uint_ne(did, 0);
+	ck_assert_int_eq(taskq_cancel_id(tq, id), 0);
+	ck_assert_int_eq(taskq_cancel_id(tq, id), ENOENT);
+	ck_assert_int_eq(taskq_cancel_id(tq, did), 0);
+	ck_assert_uint_eq(stats_of(tq).tasks_pending, 1);
+	gate_open(&g);
+	taskq_wait(tq);
+	sleep_ms(100);                  /* past the delayed one's time */
+	ck_assert_int_eq(atomic_load(&ran), 0);
+	ck_assert_int_eq(atomic_load(&ran_delayed), 0);
+	ck_assert_int_eq(atomic_load(&ran_other), 1);
+	ck_assert_uint_eq(stats_of(tq).tasks_cancelled, 2);
+	ck_assert_uint_eq(stats_of(tq).tasks_executed, 2);
+	taskq_destroy(tq);
+}
+END_TEST
+
+START_TEST(test_cancel_running_and_done)
+{
+	taskq_t *tq = taskq_create("cancelrun", 2, defclsyspri, 0, 0, 0);
+	struct slow s = { .ms = 200 };
+	_Atomic int ran = 0;
+	taskqid_t id, quick;
+
+	ck_assert_ptr_nonnull(tq);
+	id = taskq_dispatch(tq, slow_task, &s, 0);
+	ck_assert_uint_ne(id, 0);
+	ck_assert_int_eq(wait_for_int(&s.started, 1, 5000), 1);
+	ck_assert_int_eq(taskq_cancel_id(tq, id), EBUSY);
+	ck_assert_int_eq(atomic_load(&s.done), 1);      /* waited for it */
+	ck_assert_int_eq(taskq_cancel_id(tq, id), ENOENT);
+
+	quick = taskq_dispatch(tq, count_task, &ran, 0);
+	taskq_wait_id(tq, quick);
+	ck_assert_int_eq(atomic_load(&ran), 1);
+	ck_assert_int_eq(taskq_cancel_id(tq, quick), ENOENT);
+	ck_assert_int_eq(taskq_cancel_id(tq, quick + 1000), ENOENT);
+	ck_assert_int_eq(taskq_cancel_id(tq, 0), ENOENT);
+	ck_assert_int_eq(taskq_cancel_id(NULL, id), EINVAL);
+	ck_assert_uint_eq(stats_of(tq).tasks_cancelled, 0);
+	taskq_destroy(tq);
+}
+END_TEST
+
+/* ------------------------------------------------------------ waits */
+
+START_TEST(test_wait_id)
+{
+	taskq_t *tq = taskq_create("waitid", 2, defclsyspri, 0, 0, 0);
+	struct slow s = { .ms = 150 };
+	_Atomic int ran = 0;
+	struct gate g;
+	taskqid_t id, qid;
+	double t0;
+
+	ck_assert_ptr_nonnull(tq);
+	id = taskq_dispatch(tq, slow_task, &s, 0);
+	ck_assert_uint_ne(id, 0);
+	taskq_wait_id(tq, id);
+	ck_assert_int_eq(atomic_load(&s.done), 1);
+
+	/* Finished, unknown and 0 ids return at once. */
+	t0 = test_now();
+	taskq_wait_id(tq, id);
+	taskq_wait_id(tq, id + 1000);
+	taskq_wait_id(tq, 0);
+	ck_assert_double_lt(test_now() - t0, 1.0);
+
+	/* It waits for that task only, not for a blocked one. */
+	gate_init(&g);
+	ck_assert_uint_ne(taskq_dispatch(tq, gate_task, &g, 0), 0);
+	ck_assert_int_eq(wait_for_int(&g.entered, 1, 5000), 1);
+	qid = taskq_dispatch(tq, count_task, &ran, 0);
+	taskq_wait_id(tq, qid);
+	ck_assert_int_eq(atomic_load(&ran), 1);
+	ck_assert_int_eq(atomic_load(&g.passed), 0);
+	gate_open(&g);
+	taskq_destroy(tq);
+}
+END_TEST
+
+struct outstanding_arg {
+	taskq_t *tq;
+	_Atomic int returned;
+};
+
+static void *
+wait_outstanding_thread(void *arg)
+{
+	struct outstanding_arg *a = arg;
+
+	taskq_wait_outstanding(a->tq, 0);
+	atomic_store(&a->returned, 1);
+	return (NULL);
+}
+
+START_TEST(test_wait_outstanding)
+{
+	taskq_t *tq = taskq_create("outstanding", 2, defclsyspri, 0, 0, 0);
+	struct slow a = { .ms = 100 };
+	_Atomic int ran = 0;
+	struct outstanding_arg oa;
+	struct gate g;
+	pthread_t th;
+	taskqid_t ida, idb, idc;
+
+	ck_assert_ptr_nonnull(tq);
+	ida = taskq_dispatch(tq, slow_task, &a, 0);
+	gate_init(&g);
+	idb = taskq_dispatch(tq, gate_task, &g, 0);
+	ck_assert_uint_gt(idb, ida);
+	ck_assert_int_eq(wait_for_int(&g.entered, 1, 5000), 1);
+
+	/* Up to ida: does not wait for the blocked later task. */
+	taskq_wait_outstanding(tq, ida);
+	ck_assert_int_eq(atomic_load(&a.done), 1);
+	ck_assert_int_eq(atomic_load(&g.passed), 0);
+
+	/* Up to now (0): waits for the blocked task too. */
+	idc = taskq_dispatch(tq, count_task, &ran, 0);
+	ck_assert_uint_gt(idc, idb);
+	oa.tq = tq;
+	atomic_init(&oa.returned, 0);
+	ck_assert_int_eq(pthread_create(&th, NULL, wait_outstanding_thread,
+	    &oa), 0);
+	sleep_ms(100);
+	ck_assert_int_eq(atomic_load(&oa.returned), 0);
+	gate_open(&g);
+	pthread_join(th, NULL);
+	ck_assert_int_eq(atomic_load(&oa.returned), 1);
+	ck_assert_int_eq(atomic_load(&g.passed), 1);
+	ck_assert_int_eq(atomic_load(&ran), 1);
+
+	/* An id never issued means "up to now": nothing left, returns. */
+	taskq_wait_outstanding(tq, UINTPTR_MAX);
+	taskq_destroy(tq);
+}
+END_TEST
+
+/* ------------------------------------------------------------ destroy */
+
+START_TEST(test_destroy_runs_queued)
+{
+	taskq_t *tq = taskq_create("destroy", 1, defclsyspri, 0, 0, 0);
+	_Atomic int count = 0, delayed = 0;
+	taskq_ent_t ent;
+	double t0;
+
+	ck_assert_ptr_nonnull(tq);
+	ck_assert_uint_ne(taskq_dispatch(tq, sleep100_task, NULL, 0), 0);
+	for (int i = 0; i < 50; i++)
+		ck_assert_uint_ne(taskq_dispatch(tq, count_task, &count, 0),
+		    0);
+	taskq_init_ent(&ent);
+	taskq_dispatch_ent(tq, count_task, &count, 0, &ent);
+	ck_assert_uint_ne(taskq_dispatch_delay(tq, count_task, &delayed, 0,
+	    taskq_now() + 10000 * MS), 0);
+	t0 = test_now();
+	taskq_destroy(tq);
+	ck_assert_double_lt(test_now() - t0, 5.0);      /* no 10 s wait */
+	ck_assert_int_eq(atomic_load(&count), 51);
+	ck_assert_int_eq(atomic_load(&delayed), 0);
+	ck_assert(taskq_empty_ent(&ent));
+}
+END_TEST
+
+/*
+ * Delayed tasks due when destroy starts run; those due only after it
+ * returns never do.  Due times are spread around the destroy call.
+ */
+START_TEST(test_destroy_due_delayed)
+{
+	enum { N = 50 };
+	static _Atomic int ran[N];
+	int64_t expire[N], start, before, after;
+
+	for (int round = 0; round < 20; round++) {
+		taskq_t *tq = taskq_create("duedestroy", 1 + round % 2,
+		    defclsyspri, 0, 0, (round & 2) ? TASKQ_DYNAMIC : 0);
+
+		ck_assert_ptr_nonnull(tq);
+		start = taskq_now();
+		for (int i = 0; i < N; i++) {
+			atomic_init(&ran[i], 0);
+			expire[i] = start + (int64_t)i * 200000;    /* 0-10 ms */
+			ck_assert_uint_ne(taskq_dispatch_delay(tq, count_task,
+			    &ran[i], 0, expire[i]), 0);
+		}
+		sleep_ms(5);
+		before = taskq_now();
+		taskq_destroy(tq);
+		after = taskq_now();
+		for (int i = 0; i < N; i++) {
+			if (expire[i] <= before)
+				ck_assert_int_eq(atomic_load(&ran[i]), 1);
+			else if (expire[i] > after)
+				ck_assert_int_eq(atomic_load(&ran[i]), 0);
+			else
+				ck_assert_int_le(atomic_load(&ran[i]), 1);
+		}
+	}
+}
+END_TEST
+
+START_TEST(test_create_destroy_churn)
+{
+	_Atomic int count = 0;
+	int want = 0;
+
+	for (int i = 0; i < 50; i++) {
+		taskq_t *tq = taskq_create("churn", 1 + i % 4, defclsyspri,
+		    i % 3, 0, (i & 1) ? TASKQ_DYNAMIC : TASKQ_PREPOPULATE);
+
+		ck_assert_ptr_nonnull(tq);
+		for (int j = 0; j < i % 7; j++, want++)
+			ck_assert_uint_ne(taskq_dispatch(tq, count_task,
+			    &count, 0), 0);
+		taskq_destroy(tq);
+		ck_assert_int_eq(atomic_load(&count), want);
+	}
+}
+END_TEST
+
+struct self_destroy {
+	taskq_t *tq;
+	_Atomic int err;
+};
+
+static void
+self_destroy_task(void *arg)
+{
+	struct self_destroy *sd = arg;
+
+	errno = 0;
+	taskq_destroy(sd->tq);
+	atomic_store(&sd->err, errno);
+}
+
+START_TEST(test_destroy_from_own_task)
+{
+	taskq_t *tq = taskq_create("selfdestroy", 1, defclsyspri, 0, 0, 0);
+	struct self_destroy sd;
+	_Atomic int ran = 0;
+	char buf[512];
+	int fds[2], saved;
+	ssize_t n;
+
+	ck_assert_ptr_nonnull(tq);
+	ck_assert_int_eq(pipe(fds), 0);
+	saved = dup(STDERR_FILENO);
+	ck_assert_int_ge(saved, 0);
+	ck_assert_int_ge(dup2(fds[1], STDERR_FILENO), 0);
+	sd.tq = tq;
+	atomic_init(&sd.err, 0);
+	ck_assert_uint_ne(taskq_dispatch(tq, self_destroy_task, &sd, 0), 0);
+	taskq_wait(tq);
+	dup2(saved, STDERR_FILENO);
+	close(saved);
+	close(fds[1]);
+	n = read(fds[0], buf, sizeof (buf) - 1);
+	close(fds[0]);
+	ck_assert_int_gt(n, 0);
+	buf[n] = '\0';
+	ck_assert_ptr_nonnull(strstr(buf, "selfdestroy"));
+	ck_assert_ptr_nonnull(strstr(buf, "not destroyed"));
+	ck_assert_int_eq(atomic_load(&sd.err), EDEADLK);
+
+	/* The queue still works, and an outside destroy still works. */
+	ck_assert_uint_ne(taskq_dispatch(tq, count_task, &ran, 0), 0);
+	taskq_wait(tq);
+	ck_assert_int_eq(atomic_load(&ran), 1);
+	taskq_destroy(tq);
+}
+END_TEST
+
+/* ------------------------------------------------------------ from tasks */
+
+struct nest {
+	taskq_t *tq;
+	_Atomic int parent_ok;
+	_Atomic int child_ran;
+	taskq_ent_t ent;
+	_Atomic int rounds;
+};
+
+static void
+child_task(void *arg)
+{
+	struct nest *n = arg;
+
+	atomic_store(&n->child_ran, 1);
+}
+
+static void
+parent_task(void *arg)
+{
+	struct nest *n = arg;
+	int ok = taskq_of_curthread() == n->tq &&
+	    taskq_member(n->tq, pthread_self());
+
+	if (taskq_dispatch(n->tq, child_task, n, TQ_SLEEP) == 0)
+		ok = 0;
+	atomic_store(&n->parent_ok, ok);
+}
+
+/* Re-dispatches itself on its own entry, SPL style, 100 times. */
+static void
+redispatch_task(void *arg)
+{
+	struct nest *n = arg;
+
+	if (atomic_fetch_add(&n->rounds, 1) + 1 < 100 &&
+	    taskq_empty_ent(&n->ent))
+		taskq_dispatch_ent(n->tq, redispatch_task, n, 0, &n->ent);
+}
+
+START_TEST(test_dispatch_from_task)
+{
+	taskq_t *tq = taskq_create("nested", 1, defclsyspri, 0, 0, 0);
+	struct nest n;
+
+	ck_assert_ptr_nonnull(tq);
+	memset(&n, 0, sizeof (n));
+	n.tq = tq;
+	ck_assert_uint_ne(taskq_dispatch(tq, parent_task, &n, 0), 0);
+	taskq_wait(tq);
+	ck_assert_int_eq(atomic_load(&n.parent_ok), 1);
+	ck_assert_int_eq(atomic_load(&n.child_ran), 1);
+
+	taskq_init_ent(&n.ent);
+	taskq_dispatch_ent(tq, redispatch_task, &n, 0, &n.ent);
+	taskq_wait(tq);
+	ck_assert_int_eq(atomic_load(&n.rounds), 100);
+	ck_assert(taskq_empty_ent(&n.ent));
+	ck_assert_uint_eq(stats_of(tq).tasks_executed, 102);
+	taskq_destroy(tq);
+}
+END_TEST
+
+#define MANY_TASKS      10000
+#define MANY_THREADS    8
+
+struct many_arg {
+	taskq_t *tq;
+	_Atomic int *counts;
+	int first;
+	_Atomic int *failures;
+};
+
+static void *
+many_dispatcher(void *arg)
+{
+	struct many_arg *a = arg;
+	taskqid_t last = 0;
+
+	for (int i = a->first; i < a->first + MANY_TASKS / MANY_THREADS; i++) {
+		taskqid_t id = taskq_dispatch(a->tq, count_task,
+		    &a->counts[i], TQ_SLEEP);
+		if (id == 0 || id <= last)
+			atomic_fetch_add(a->failures, 1);
+		last = id;
+	}
+	return (NULL);
+}
+
+START_TEST(test_many_dispatchers)
+{
+	taskq_t *tq = taskq_create("many", 4, defclsyspri, 0, 0,
+	    TASKQ_DYNAMIC);
+	static _Atomic int counts[MANY_TASKS];
+	_Atomic int failures = 0;
+	struct many_arg args[MANY_THREADS];
+	pthread_t th[MANY_THREADS];
+	struct taskq_stats st;
+
+	ck_assert_ptr_nonnull(tq);
+	for (int i = 0; i < MANY_TASKS; i++)
+		atomic_init(&counts[i], 0);
+	for (int t = 0; t < MANY_THREADS; t++) {
+		args[t] = (struct many_arg){ tq, counts,
+		    t * (MANY_TASKS / MANY_THREADS), &failures };
+		ck_assert_int_eq(pthread_create(&th[t], NULL, many_dispatcher,
+		    &args[t]), 0);
+	}
+	for (int t = 0; t < MANY_THREADS; t++)
+		pthread_join(th[t], NULL);
+	taskq_wait(tq);
+	ck_assert_int_eq(atomic_load(&failures), 0);
+	for (int i = 0; i < MANY_TASKS; i++)
+		ck_assert_msg(atomic_load(&counts[i]) == 1,
+		    "task %d ran %d times", i, atomic_load(&counts[i]));
+	st = stats_of(tq);
+	ck_assert_uint_eq(st.tasks_dispatched, MANY_TASKS);
+	ck_assert_uint_eq(st.tasks_executed, MANY_TASKS);
+	ck_assert_uint_eq(st.tasks_pending, 0);
+	ck_assert_uint_le(st.threads, 4);
+	taskq_destroy(tq);
+}
+END_TEST
+
+/* ------------------------------------------------------------ maxalloc */
+
+START_TEST(test_nosleep_maxalloc)
+{
+	taskq_t *tq = taskq_create("nosleep", 1, defclsyspri, 0, 3, 0);
+	_Atomic int ran = 0;
+	struct gate g;
+
+	ck_assert_ptr_nonnull(tq);
+	gate_init(&g);
+	/* The running gate task holds one of the three entries. */
+	ck_assert_uint_ne(taskq_dispatch(tq, gate_task, &g, TQ_NOSLEEP), 0);
+	ck_assert_int_eq(wait_for_int(&g.entered, 1, 5000), 1);
+	ck_assert_uint_ne(taskq_dispatch(tq, count_task, &ran, TQ_NOSLEEP), 0);
+	ck_assert_uint_ne(taskq_dispatch(tq, count_task, &ran, TQ_NOSLEEP), 0);
+	errno = 0;
+	ck_assert_uint_eq(taskq_dispatch(tq, count_task, &ran, TQ_NOSLEEP), 0);
+	ck_assert_int_eq(errno, EAGAIN);
+	errno = 0;
+	ck_assert_uint_eq(taskq_dispatch_delay(tq, count_task, &ran,
+	    TQ_NOSLEEP, taskq_now() + MS), 0);
+	ck_assert_int_eq(errno, EAGAIN);
+	ck_assert_uint_eq(stats_of(tq).tasks_dispatched, 3);
+	gate_open(&g);
+	taskq_wait(tq);
+	ck_assert_int_eq(atomic_load(&ran), 2);
+	ck_assert_uint_ne(taskq_dispatch(tq, count_task, &ran, TQ_NOSLEEP), 0);
+	taskq_wait(tq);
+	ck_assert_int_eq(atomic_load(&ran), 3);
+	taskq_destroy(tq);
+}
+END_TEST
+
+struct sleeper_arg {
+	taskq_t *tq;
+	_Atomic int *ran;
+	_Atomic int returned;
+	taskqid_t id;
+};
+
+static void *
+sleep_dispatcher(void *arg)
+{
+	struct sleeper_arg *a = arg;
+
+	a->id = taskq_dispatch(a->tq, count_task, a->ran, TQ_SLEEP);
+	atomic_store(&a->returned, 1);
+	return (NULL);
+}
+
+struct member_sleep {
+	taskq_t *tq;
+	_Atomic int *ran;
+	_Atomic int ok;
+};
+
+/* A task dispatching TQ_SLEEP on its own exhausted queue must not hang. */
+static void
+member_sleep_task(void *arg)
+{
+	struct member_sleep *m = arg;
+
+	atomic_store(&m->ok, taskq_dispatch(m->tq, count_task, m->ran,
+	    TQ_SLEEP) != 0);
+}
+
+START_TEST(test_sleep_maxalloc)
+{
+	taskq_t *tq = taskq_create("sleep", 1, defclsyspri, 0, 2, 0);
+	_Atomic int ran = 0;
+	struct sleeper_arg sa;
+	struct member_sleep ms;
+	struct gate g;
+	pthread_t th;
+
+	ck_assert_ptr_nonnull(tq);
+	gate_init(&g);
+	ck_assert_uint_ne(taskq_dispatch(tq, gate_task, &g, 0), 0);
+	ck_assert_int_eq(wait_for_int(&g.entered, 1, 5000), 1);
+	ck_assert_uint_ne(taskq_dispatch(tq, count_task, &ran, 0), 0);
+	/* Both entries in use: a TQ_SLEEP dispatcher waits. */
+	sa.tq = tq;
+	sa.ran = &ran;
+	sa.id = 0;
+	atomic_init(&sa.returned, 0);
+	ck_assert_int_eq(pthread_create(&th, NULL, sleep_dispatcher, &sa), 0);
+	sleep_ms(150);
+	ck_assert_int_eq(atomic_load(&sa.returned), 0);
+	gate_open(&g);
+	pthread_join(th, NULL);
+	ck_assert_int_eq(atomic_load(&sa.returned), 1);
+	ck_assert_uint_ne(sa.id, 0);
+	taskq_wait(tq);
+	ck_assert_int_eq(atomic_load(&ran), 2);
+
+	taskq_destroy(tq);
+
+	/*
+	 * From one of its own tasks, TQ_SLEEP goes beyond maxalloc: the
+	 * running task holds the only entry, and waiting for it would hang.
+	 */
+	tq = taskq_create("sleep1", 1, defclsyspri, 0, 1, 0);
+	ck_assert_ptr_nonnull(tq);
+	ms.tq = tq;
+	ms.ran = &ran;
+	atomic_init(&ms.ok, 0);
+	ck_assert_uint_ne(taskq_dispatch(tq, member_sleep_task, &ms, 0), 0);
+	taskq_wait(tq);
+	ck_assert_int_eq(atomic_load(&ms.ok), 1);
+	ck_assert_int_eq(atomic_load(&ran), 3);
+	taskq_destroy(tq);
+}
+END_TEST
+
+START_TEST(test_dispatch_ent_never_fails)
+{
+	taskq_t *tq = taskq_create("ent", 1, defclsyspri, 0, 1, 0);
+	static taskq_ent_t zeroed;      /* all-zero: initialized too */
+	taskq_ent_t ents[100];
+	_Atomic int ran = 0;
+	struct gate g, g2;
+
+	ck_assert_ptr_nonnull(tq);
+	gate_init(&g);
+	ck_assert_uint_ne(taskq_dispatch(tq, gate_task, &g, 0), 0);
+	ck_assert_int_eq(wait_for_int(&g.entered, 1, 5000), 1);
+	/* The only entry is in use ... */
+	ck_assert_uint_eq(taskq_dispatch(tq, count_task, &ran, TQ_NOSLEEP), 0);
+	/* ... but caller-owned entries need none. */
+	for (int i = 0; i < 100; i++) {
+		taskq_init_ent(&ents[i]);
+		ck_assert(taskq_empty_ent(&ents[i]));
+		taskq_dispatch_ent(tq, count_task, &ran, TQ_NOSLEEP, &ents[i]);
+		ck_assert(!taskq_empty_ent(&ents[i]));
+	}
+	ck_assert(taskq_empty_ent(&zeroed));
+	taskq_dispatch_ent(tq, count_task, &ran, TQ_FRONT, &zeroed);
+	ck_assert(!taskq_empty_ent(&zeroed));
+	/* A queued entry cannot be dispatched again. */
+	errno = 0;
+	taskq_dispatch_ent(tq, count_task, &ran, 0, &ents[0]);
+	ck_assert_int_eq(errno, EBUSY);
+	ck_assert_uint_eq(stats_of(tq).tasks_pending, 101);
+	gate_open(&g);
+	taskq_wait(tq);
+	ck_assert_int_eq(atomic_load(&ran), 101);
+	for (int i = 0; i < 100; i++)
+		ck_assert(taskq_empty_ent(&ents[i]));
+	ck_assert(taskq_empty_ent(&zeroed));
+
+	/* A cancelled caller entry is the caller's again. */
+	gate_init(&g2);
+	ck_assert_uint_ne(taskq_dispatch(tq, gate_task, &g2, 0), 0);
+	ck_assert_int_eq(wait_for_int(&g2.entered, 1, 5000), 1);
+	taskq_dispatch_ent(tq, count_task, &ran, 0, &ents[0]);
+	ck_assert(!taskq_empty_ent(&ents[0]));
+	ck_assert_int_eq(taskq_cancel_id(tq, ents[0].tqent_id), 0);
+	ck_assert(taskq_empty_ent(&ents[0]));
+	gate_open(&g2);
+	taskq_wait(tq);
+	ck_assert_int_eq(atomic_load(&ran), 101);
+	taskq_destroy(tq);
+}
+END_TEST
+
+/* ------------------------------------------------------------ membership */
+
+struct member_arg {
+	taskq_t *tq1;
+	taskq_t *tq2;
+	_Atomic int in1;
+	_Atomic int in2;
+	_Atomic int cur_ok;
+};
+
+static void
+member_task(void *arg)
+{
+	struct member_arg *m = arg;
+
+	atomic_store(&m->in1, taskq_member(m->tq1, pthread_self()));
+	atomic_store(&m->in2, taskq_member(m->tq2, pthread_self()));
+	atomic_store(&m->cur_ok, taskq_of_curthread() == m->tq1);
+}
+
+START_TEST(test_member)
+{
+	struct member_arg m;
+
+	memset(&m, 0, sizeof (m));
+	m.tq1 = taskq_create("member1", 2, defclsyspri, 0, 0, 0);
+	m.tq2 = taskq_create("member2", 2, defclsyspri, 0, 0, 0);
+	ck_assert_ptr_nonnull(m.tq1);
+	ck_assert_ptr_nonnull(m.tq2);
+	ck_assert_uint_ne(taskq_dispatch(m.tq1, member_task, &m, 0), 0);
+	taskq_wait(m.tq1);
+	ck_assert_int_ne(atomic_load(&m.in1), 0);
+	ck_assert_int_eq(atomic_load(&m.in2), 0);
+	ck_assert_int_eq(atomic_load(&m.cur_ok), 1);
+	ck_assert_int_eq(taskq_member(m.tq1, pthread_self()), 0);
+	ck_assert_ptr_null(taskq_of_curthread());
+	ck_assert_int_eq(taskq_member(NULL, pthread_self()), 0);
+	taskq_destroy(m.tq1);
+	taskq_destroy(m.tq2);
+}
+END_TEST
+
+/* ------------------------------------------------------------ stats, walk */
+
+START_TEST(test_stats_prepopulate)
+{
+	taskq_t *tq = taskq_create("prepop", 2, maxclsyspri, 100, 200,
+	    TASKQ_PREPOPULATE);
+	taskq_t *lazy = taskq_create("lazy", 1, minclsyspri, 100, 0, 0);
+	struct taskq_stats st;
+	_Atomic int ran = 0;
+
+	ck_assert_ptr_nonnull(tq);
+	ck_assert_ptr_nonnull(lazy);
+	st = stats_of(tq);
+	ck_assert_str_eq(st.name, "prepop");
+	ck_assert_uint_ge(st.entries_allocated, 100);
+	ck_assert_uint_eq(st.threads, 2);
+	ck_assert_uint_eq(st.threads_max, 2);
+	ck_assert_uint_eq(st.tasks_dispatched, 0);
+	ck_assert_uint_eq(stats_of(lazy).entries_allocated, 0);
+
+	for (int i = 0; i < 10; i++)
+		ck_assert_uint_ne(taskq_dispatch(lazy, count_task, &ran, 0),
+		    0);
+	taskq_wait(lazy);
+	st = stats_of(lazy);
+	ck_assert_uint_gt(st.entries_allocated, 0);
+	ck_assert_uint_eq(st.tasks_dispatched, 10);
+	ck_assert_uint_eq(st.tasks_executed, 10);
+	ck_assert_uint_eq(st.tasks_pending, 0);
+	/* The idle worker is eventually counted idle. */
+	for (int i = 0; i < 500 && stats_of(lazy).threads_idle != 1; i++)
+		sleep_ms(2);
+	ck_assert_uint_eq(stats_of(lazy).threads_idle, 1);
+	taskq_destroy(lazy);
+	taskq_destroy(tq);
+}
+END_TEST
+
+struct walk_seen {
+	int a, b, total;
+};
+
+static void
+walk_fn(taskq_t *tq, void *arg)
+{
+	struct walk_seen *w = arg;
+	struct taskq_stats st;
+
+	if (taskq_stats(tq, &st) != 0)
+		return;
+	w->total++;
+	if (strcmp(st.name, "walk-a") == 0)
+		w->a++;
+	if (strcmp(st.name, "walk-b") == 0)
+		w->b++;
+}
+
+START_TEST(test_walk)
+{
+	taskq_t *a = taskq_create("walk-a", 1, defclsyspri, 0, 0, 0);
+	taskq_t *b = taskq_create("walk-b", 1, defclsyspri, 0, 0, 0);
+	struct walk_seen w = { 0, 0, 0 };
+
+	ck_assert_ptr_nonnull(a);
+	ck_assert_ptr_nonnull(b);
+	taskq_walk(walk_fn, &w);
+	ck_assert_int_eq(w.a, 1);
+	ck_assert_int_eq(w.b, 1);
+	taskq_destroy(a);
+	memset(&w, 0, sizeof (w));
+	taskq_walk(walk_fn, &w);
+	ck_assert_int_eq(w.a, 0);
+	ck_assert_int_eq(w.b, 1);
+	taskq_destroy(b);
+	memset(&w, 0, sizeof (w));
+	taskq_walk(walk_fn, &w);
+	ck_assert_int_eq(w.total, 0);
+	taskq_walk(NULL, NULL);
+}
+END_TEST
+
+/* ------------------------------------------------------------ bad input */
+
+static void
+expect_einval(const char *name, int nthreads, int pri, int minalloc,
+    int maxalloc, unsigned int flags)
+{
+	taskq_t *tq;
+
+	errno = 0;
+	tq = taskq_create(name, nthreads, pri, minalloc, maxalloc, flags);
+	ck_assert_msg(tq == NULL && errno == EINVAL,
+	    "taskq_create(%s, %d, %d, %d, %d, %#x): %p errno %d",
+	    name != NULL ? name : "NULL", nthreads, pri, minalloc, maxalloc,
+	    flags, (void *)tq, errno);
+}
+
+START_TEST(test_create_bad_args)
+{
+	char longname[TASKQ_NAMELEN + 2];
+	taskq_t *tq;
+
+	memset(longname, 'x', sizeof (longname) - 1);
+	longname[sizeof (longname) - 1] = '\0';         /* 32 characters */
+	expect_einval(NULL, 1, defclsyspri, 0, 0, 0);
+	expect_einval("", 1, defclsyspri, 0, 0, 0);
+	expect_einval(longname, 1, defclsyspri, 0, 0, 0);
+	expect_einval("t", 0, defclsyspri, 0, 0, 0);
+	expect_einval("t", -1, defclsyspri, 0, 0, 0);
+	expect_einval("t", TASKQ_THREADS_MAX + 1, defclsyspri, 0, 0, 0);
+	expect_einval("t", 101, defclsyspri, 0, 0, TASKQ_THREADS_CPU_PCT);
+	expect_einval("t", -1, defclsyspri, 0, 0, TASKQ_THREADS_CPU_PCT);
+	expect_einval("t", 1, defclsyspri, -1, 0, 0);
+	expect_einval("t", 1, defclsyspri, 0, -1, 0);
+	expect_einval("t", 1, defclsyspri, 5, 2, 0);
+	expect_einval("t", 1, defclsyspri, 0, 0, 0x100);
+	expect_einval("t", 1, defclsyspri, 0, 0, TASKQ_DYNAMIC | 0x2);
+	expect_einval("t", 1, maxclsyspri - 1, 0, 0, 0);
+	expect_einval("t", 1, minclsyspri + 1, 0, 0, 0);
+
+	/* The limits themselves are fine. */
+	longname[TASKQ_NAMELEN] = '\0';                 /* 31 characters */
+	tq = taskq_create(longname, 1, maxclsyspri, 5, 0, 0);
+	ck_assert_ptr_nonnull(tq);
+	ck_assert_str_eq(stats_of(tq).name, longname);
+	taskq_destroy(tq);
+	tq = taskq_create("t", 1, minclsyspri, 5, 5, TASKQ_PREPOPULATE);
+	ck_assert_ptr_nonnull(tq);
+	taskq_destroy(tq);
+}
+END_TEST
+
+START_TEST(test_bad_calls)
+{
+	taskq_t *tq = taskq_create("bad", 1, defclsyspri, 0, 0, 0);
+	struct taskq_stats st;
+	taskq_ent_t ent;
+	_Atomic int ran = 0;
+
+	ck_assert_ptr_nonnull(tq);
+	errno = 0;
+	ck_assert_uint_eq(taskq_dispatch(NULL, count_task, &ran, 0), 0);
+	ck_assert_int_eq(errno, EINVAL);
+	errno = 0;
+	ck_assert_uint_eq(taskq_dispatch(tq, NULL, &ran, 0), 0);
+	ck_assert_int_eq(errno, EINVAL);
+	errno = 0;
+	ck_assert_uint_eq(taskq_dispatch(tq, count_task, &ran, 0x40), 0);
+	ck_assert_int_eq(errno, EINVAL);
+	errno = 0;
+	ck_assert_uint_eq(taskq_dispatch_delay(NULL, count_task, &ran, 0, 0),
+	    0);
+	ck_assert_int_eq(errno, EINVAL);
+	errno = 0;
+	ck_assert_uint_eq(taskq_dispatch_delay(tq, NULL, &ran, 0, 0), 0);
+	ck_assert_int_eq(errno, EINVAL);
+
+	taskq_init_ent(&ent);
+	errno = 0;
+	taskq_dispatch_ent(NULL, count_task, &ran, 0, &ent);
+	ck_assert_int_eq(errno, EINVAL);
+	errno = 0;
+	taskq_dispatch_ent(tq, NULL, &ran, 0, &ent);
+	ck_assert_int_eq(errno, EINVAL);
+	errno = 0;
+	taskq_dispatch_ent(tq, count_task, &ran, 0, NULL);
+	ck_assert_int_eq(errno, EINVAL);
+	ck_assert(taskq_empty_ent(&ent));
+	errno = 0;
+	ck_assert_int_eq(taskq_empty_ent(NULL), 0);
+	ck_assert_int_eq(errno, EINVAL);
+	taskq_init_ent(NULL);
+
+	ck_assert_int_eq(taskq_stats(NULL, &st), EINVAL);
+	ck_assert_int_eq(taskq_stats(tq, NULL), EINVAL);
+	errno = 0;
+	taskq_wait(NULL);
+	ck_assert_int_eq(errno, EINVAL);
+	taskq_wait_id(NULL, 1);
+	taskq_wait_outstanding(NULL, 0);
+	errno = 0;
+	taskq_destroy(NULL);
+	ck_assert_int_eq(errno, EINVAL);
+	ck_assert_int_eq(taskq_member(NULL, pthread_self()), 0);
+
+	/* None of that reached the queue. */
+	taskq_wait(tq);
+	ck_assert_int_eq(atomic_load(&ran), 0);
+	ck_assert_uint_eq(stats_of(tq).tasks_dispatched, 0);
+	taskq_destroy(tq);
+}
+END_TEST
+
+int
+main(void)
+{
+	Suite *s = suite_create("taskq");
+	TCase *order = tcase_create("order");
+	TCase *threads = tcase_create("threads");
+	TCase *timing = tcase_create("delay_cancel_wait");
+	TCase *life = tcase_create("lifecycle");
+	TCase *alloc = tcase_create("entries");
+	TCase *api = tcase_create("api");
+
+	tcase_set_timeout(order, 10);
+	tcase_add_test(order, test_fifo_one_thread);
+	tcase_add_test(order, test_front_first);
+	suite_add_tcase(s, order);
+
+	tcase_set_timeout(threads, 20);
+	tcase_add_test(threads, test_dynamic_grow_shrink);
+	tcase_add_test(threads, test_threads_cpu_pct);
+	tcase_add_test(threads, test_many_dispatchers);
+	tcase_add_test(threads, test_member);
+	suite_add_tcase(s, threads);
+
+	tcase_set_timeout(timing, 10);
+	tcase_add_test(timing, test_delay);
+	tcase_add_test(timing, test_cancel_pending);
+	tcase_add_test(timing, test_cancel_running_and_done);
+	tcase_add_test(timing, test_wait_id);
+	tcase_add_test(timing, test_wait_outstanding);
+	suite_add_tcase(s, timing);
+
+	tcase_set_timeout(life, 10);
+	tcase_add_test(life, test_destroy_runs_queued);
+	tcase_add_test(life, test_destroy_due_delayed);
+	tcase_add_test(life, test_create_destroy_churn);
+	tcase_add_test(life, test_destroy_from_own_task);
+	tcase_add_test(life, test_dispatch_from_task);
+	suite_add_tcase(s, life);
+
+	tcase_set_timeout(alloc, 10);
+	tcase_add_test(alloc, test_nosleep_maxalloc);
+	tcase_add_test(alloc, test_sleep_maxalloc);
+	tcase_add_test(alloc, test_dispatch_ent_never_fails);
+	suite_add_tcase(s, alloc);
+
+	tcase_set_timeout(api, 10);
+	tcase_add_test(api, test_create_bad_args);
+	tcase_add_test(api, test_bad_calls);
+	tcase_add_test(api, test_stats_prepopulate);
+	tcase_add_test(api, test_walk);
+	suite_add_tcase(s, api);
+	return (test_run_suite(s));
+}
