@@ -36,11 +36,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <libkmem/kmem.h>
+
+#include "peers.h"
 
 #define LIFO_BATCH      256
 #define RING            1024
@@ -53,13 +54,12 @@ static const size_t sizes_all[] = { 64, 1024, 16384, 262144 };
 static const int threads_all[] = { 1, 2, 8 };
 #define NTHR (int)(sizeof (threads_all) / sizeof (threads_all[0]))
 
-struct peer { const char *name, *lib; };
-static const struct peer peers[] = {
-	{ "libkmem", NULL },
-	{ "glibc", NULL },
-	{ "jemalloc", "libjemalloc.so.2" },
-	{ "mimalloc", "libmimalloc.so.2" },
-	{ "tcmalloc", "libtcmalloc_minimal.so.4" },
+static const struct bench_peer peers[] = {
+	{ "libkmem", NULL, NULL },
+	{ "glibc", NULL, NULL },
+	{ "jemalloc", "libjemalloc.so.2", NULL },
+	{ "mimalloc", "libmimalloc.so.2", NULL },
+	{ "tcmalloc", "libtcmalloc_minimal.so.4", NULL },
 };
 #define NPEERS (int)(sizeof (peers) / sizeof (peers[0]))
 
@@ -368,80 +368,30 @@ struct result {
 static struct result results[NPEERS * NSC * NSIZES * NTHR];
 static int nresults;
 
-static const char *
-find_lib(const char *lib)
+static void
+collect(const char *line, void *arg)
 {
-	static char path[512];
-	static const char *const dirs[] = {
-		"/usr/lib/x86_64-linux-gnu", "/usr/lib/aarch64-linux-gnu",
-		"/usr/lib64", "/usr/lib", "/usr/local/lib",
-	};
+	struct result *r = &results[nresults];
+	char sc[16];
 
-	for (size_t i = 0; i < sizeof (dirs) / sizeof (dirs[0]); i++) {
-		snprintf(path, sizeof (path), "%s/%s", dirs[i], lib);
-		if (access(path, R_OK) == 0)
-			return (path);
-	}
-	return (NULL);
+	if (sscanf(line, "{\"allocator\":\"%*[^\"]\",\"scenario\":"
+	    "\"%15[^\"]\",\"size\":%zu,\"threads\":%d,\"ns_per_pair\":"
+	    "%lf,\"min\":%lf,\"max\":%lf", sc, &r->size, &r->threads,
+	    &r->ns, &r->min, &r->max) != 6)
+		return;
+	r->peer = *(int *)arg;
+	for (int s = 0; s < NSC; s++)
+		if (strcmp(sc, sc_names[s]) == 0)
+			r->sc = (enum scenario)s;
+	nresults++;
+	fprintf(stderr, ".");
 }
 
 static bool
 run_peer(int p, char **argv_child)
 {
-	int fds[2];
-	pid_t pid;
-	FILE *in;
-	char line[1024];
-	int status;
-	const char *lib = NULL;
-
-	if (peers[p].lib != NULL && (lib = find_lib(peers[p].lib)) == NULL) {
-		fprintf(stderr, "kmembench: %s not found (%s); skipped\n",
-		    peers[p].name, peers[p].lib);
-		return (false);
-	}
-	if (pipe(fds) != 0)
-		return (false);
-	pid = fork();
-	if (pid == 0) {
-		dup2(fds[1], STDOUT_FILENO);
-		close(fds[0]);
-		close(fds[1]);
-		if (lib != NULL)
-			setenv("LD_PRELOAD", lib, 1);
-		else
-			unsetenv("LD_PRELOAD");
-		argv_child[2] = (char *)peers[p].name;
-		execv("/proc/self/exe", argv_child);
-		perror("kmembench: exec");
-		_exit(127);
-	}
-	close(fds[1]);
-	in = fdopen(fds[0], "r");
-	while (fgets(line, sizeof (line), in) != NULL) {
-		struct result *r = &results[nresults];
-		char sc[16];
-
-		if (sscanf(line, "{\"allocator\":\"%*[^\"]\",\"scenario\":"
-		    "\"%15[^\"]\",\"size\":%zu,\"threads\":%d,\"ns_per_pair\":"
-		    "%lf,\"min\":%lf,\"max\":%lf", sc, &r->size, &r->threads,
-		    &r->ns, &r->min, &r->max) != 6)
-			continue;
-		r->peer = p;
-		for (int s = 0; s < NSC; s++)
-			if (strcmp(sc, sc_names[s]) == 0)
-				r->sc = (enum scenario)s;
-		nresults++;
-		fprintf(stderr, ".");
-	}
-	fclose(in);
-	waitpid(pid, &status, 0);
-	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-		fprintf(stderr, "kmembench: %s child failed (status %d)\n",
-		    peers[p].name, status);
-		return (false);
-	}
-	return (true);
+	argv_child[2] = (char *)peers[p].name;
+	return (bench_run_peer(&peers[p], argv_child, collect, &p) == 0);
 }
 
 static const struct result *

@@ -13,6 +13,7 @@
 
 #include "libkmem/kmem.h"
 #include "emergency.h"
+#include "grow.h"
 #include "kmem_impl.h"
 #include "magazine.h"
 #include "slab.h"
@@ -32,6 +33,7 @@ struct kmem_cpu_stats {
 	_Atomic uint64_t alloc;
 	_Atomic uint64_t alloc_fail;
 	_Atomic uint64_t free;
+	uint64_t reap_seen;             /* aging: magazine ops last seen */
 } KMEM_ALIGNED_LINE;
 
 static inline void
@@ -62,6 +64,7 @@ struct kmem_cache {
 
 	struct mag_layer mag;
 	struct emergency emerg;
+	struct grow_state grow;
 
 	struct kmem_cpu_stats *cpu;     /* cpu_count() entries */
 	_Atomic uint64_t ctor_calls, dtor_calls;
@@ -70,6 +73,8 @@ struct kmem_cache {
 	bool destroyed;                 /* destroy found objects still out */
 
 	struct kmem_cache *next, *prev; /* registry */
+	int refs;                       /* cache_walk() users (registry lock) */
+	bool dying;                     /* destroy waits for refs == 0 */
 	size_t map_len;                 /* this struct and its arrays */
 };
 
@@ -84,5 +89,11 @@ unsigned int cache_fill(struct kmem_cache *cp, void **objs, unsigned int n,
 
 /* Destruct objects and give them back to their slabs or the system. */
 void cache_release(struct kmem_cache *cp, void **objs, unsigned int n);
+
+/*
+ * Call fn for every live cache, holding a reference on it (so that it is
+ * not destroyed meanwhile) but no lock.
+ */
+void cache_walk(void (*fn)(struct kmem_cache *, void *), void *arg);
 
 #endif /* KMEM_CACHE_H */

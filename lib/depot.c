@@ -20,6 +20,12 @@
  * ring full; if it did, the invariant is broken and we stop loudly rather
  * than lose a magazine of objects.
  *
+ * WORKING SET.  full_n counts the full magazines and full_min the fewest
+ * there were since the aging pass last asked (depot_idle_full): those sat
+ * unused for a whole interval, and aging flushes that many (Bonwick's
+ * working-set rule).  Both are maintained on the exchange path with
+ * relaxed atomics - an estimate, which is all the rule needs.
+ *
  * LOCKING: none here (objpool).  Callers hold their CPU's magazine lock
  * around an exchange, which keeps a magazine's rounds stable while it
  * moves.
@@ -68,9 +74,42 @@ depot_put(struct objpool_head *ring, struct mag *m)
 	}
 }
 
-struct mag *depot_get_full(struct depot *d) { return (objpool_pop(&d->full)); }
+struct mag *
+depot_get_full(struct depot *d)
+{
+	struct mag *m = objpool_pop(&d->full);
+
+	if (m != NULL) {
+		int n = atomic_fetch_sub_explicit(&d->full_n, 1,
+		    memory_order_relaxed) - 1;
+		int min = atomic_load_explicit(&d->full_min,
+		    memory_order_relaxed);
+		while (n < min && !atomic_compare_exchange_weak_explicit(
+		    &d->full_min, &min, n, memory_order_relaxed,
+		    memory_order_relaxed))
+			;
+	}
+	return (m);
+}
+
+void
+depot_put_full(struct depot *d, struct mag *m)
+{
+	depot_put(&d->full, m);
+	atomic_fetch_add_explicit(&d->full_n, 1, memory_order_relaxed);
+}
+
+int
+depot_idle_full(struct depot *d)
+{
+	int min = atomic_exchange_explicit(&d->full_min,
+	    atomic_load_explicit(&d->full_n, memory_order_relaxed),
+	    memory_order_relaxed);
+
+	return (min > 0 ? min : 0);
+}
+
 struct mag *depot_get_empty(struct depot *d) { return (objpool_pop(&d->empty)); }
-void depot_put_full(struct depot *d, struct mag *m) { depot_put(&d->full, m); }
 void depot_put_empty(struct depot *d, struct mag *m) { depot_put(&d->empty, m); }
 int depot_full_count(const struct depot *d) { return (objpool_count(&d->full)); }
 int depot_empty_count(const struct depot *d) { return (objpool_count(&d->empty)); }

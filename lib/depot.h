@@ -13,6 +13,8 @@ struct depot {
 	struct objpool_head full;       /* magazines with cap rounds */
 	struct objpool_head empty;      /* magazines with no rounds */
 	int nmags;                      /* magazines that live here */
+	_Atomic int full_n;             /* full magazines now */
+	_Atomic int full_min;           /* fewest since depot_idle_full() */
 };
 
 /*
@@ -28,6 +30,12 @@ void depot_put_full(struct depot *d, struct mag *m);
 void depot_put_empty(struct depot *d, struct mag *m);
 
 int depot_full_count(const struct depot *d);
+
+/*
+ * Full magazines that stayed in the depot since the last call (the
+ * fewest there were): the ones the working set did not need.
+ */
+int depot_idle_full(struct depot *d);
 int depot_empty_count(const struct depot *d);
 
 #endif /* KMEM_DEPOT_H */

@@ -48,10 +48,12 @@
 #include "cache.h"
 #include "cpu.h"
 #include "meta.h"
+#include "reap.h"
 #include "tunables.h"
 #include "vmem.h"
 
 static pthread_mutex_t kmem_caches_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t kmem_caches_cv = PTHREAD_COND_INITIALIZER;
 static struct kmem_cache *kmem_caches;
 static pthread_once_t kmem_once = PTHREAD_ONCE_INIT;
 
@@ -113,8 +115,12 @@ cache_backoff(unsigned int tries)
 }
 
 /*
- * Up to n unconstructed objects from the slab layer, growing it by a slab
- * when it has none; one emergency object when no slab can be had.
+ * Up to n unconstructed objects from the slab layer.  When it has none,
+ * background growth (grow.c) adds a slab, and the caller may wait for it;
+ * when growth is too slow (or the caller cannot wait) the caller gets one
+ * emergency object.  When even that cannot be mapped, memory is short:
+ * every cache is reaped and the cache tries to grow once more before
+ * KM_NOSLEEP fails; KM_SLEEP and KM_PUSHPAGE wait and retry.
  */
 static unsigned int
 cache_take(struct kmem_cache *cp, void **objs, unsigned int n, int kmflags)
@@ -124,24 +130,27 @@ cache_take(struct kmem_cache *cp, void **objs, unsigned int n, int kmflags)
 
 	for (unsigned int tries = 0;; tries++) {
 		got = slab_alloc(cp, node, objs, n);
-		if (got != 0)
+		if (got != 0) {
+			grow_ahead(cp, node);
 			break;
-		if (slab_grow(cp, node) == 0)
+		}
+		if (grow_wait(cp, node, kmflags) == 0)
 			continue;
 		objs[0] = emergency_alloc(&cp->emerg, cp->sl.chunk);
 		if (objs[0] != NULL) {
 			got = 1;
 			break;
 		}
+		reap_pressure();
+		if (slab_grow(cp, node, 1) != 0)
+			continue;
 		if (kmflags & KM_NOSLEEP) {
 			errno = ENOMEM;
 			return (0);
 		}
-		/* KM_SLEEP / KM_PUSHPAGE: never NULL; free memory and wait. */
 		if (tries == 0)
 			kmem_report("kmem_cache_alloc(%s): out of memory; "
 			    "waiting for memory to be freed", cp->name);
-		cache_reap(cp);
 		cache_backoff(tries);
 	}
 	kmem_note_max(&cp->obj_max, atomic_load_explicit(&cp->sl.obj_inuse,
@@ -288,6 +297,7 @@ kmem_cache_create(const char *name, size_t size, size_t align,
 		return (NULL);
 	}
 	emergency_init(&cp->emerg);
+	grow_init(cp);
 	cp->magic = KMEM_CACHE_MAGIC;
 	if (cp->mag.mode == MAG_RSEQ)
 		cp->fastkey = KMEM_CACHE_FAST_RSEQ;
@@ -298,7 +308,26 @@ kmem_cache_create(const char *name, size_t size, size_t align,
 		kmem_caches->prev = cp;
 	kmem_caches = cp;
 	pthread_mutex_unlock(&kmem_caches_lock);
+	reap_start();
 	return (cp);
+}
+
+void
+cache_walk(void (*fn)(struct kmem_cache *, void *), void *arg)
+{
+	pthread_mutex_lock(&kmem_caches_lock);
+	for (struct kmem_cache *cp = kmem_caches; cp != NULL; cp = cp->next) {
+		if (cp->dying)
+			continue;
+		cp->refs++;
+		pthread_mutex_unlock(&kmem_caches_lock);
+		fn(cp, arg);
+		pthread_mutex_lock(&kmem_caches_lock);
+		/* cp stays linked while referenced: cp->next is valid. */
+		if (--cp->refs == 0 && cp->dying)
+			pthread_cond_broadcast(&kmem_caches_cv);
+	}
+	pthread_mutex_unlock(&kmem_caches_lock);
 }
 
 /*
@@ -390,6 +419,7 @@ kmem_cache_reap_now(kmem_cache_t *cp)
 		return;
 	if (cp->reclaim != NULL)
 		cp->reclaim(cp->priv);
+	grow_quiesce(cp);
 	cache_reap(cp);
 }
 
@@ -453,6 +483,8 @@ kmem_cache_stats(kmem_cache_t *cp, struct kmem_cache_stats *st)
 	st->depot_empty = m.depot_empty;
 	st->depot_contention = c.contended;
 	st->mag_flushes = atomic_load(&cp->mag.flushes);
+	st->slab_grows = atomic_load(&cp->grow.slabs);
+	st->grow_waits = atomic_load(&cp->grow.waits);
 	st->ctor_calls = atomic_load(&cp->ctor_calls);
 	st->dtor_calls = atomic_load(&cp->dtor_calls);
 	return (0);
@@ -469,6 +501,7 @@ kmem_cache_destroy(kmem_cache_t *cp)
 		return;
 	if (!cache_ok(cp, "kmem_cache_destroy"))
 		return;
+	grow_quiesce(cp);          /* no slab arrives after the count below */
 	cache_reap(cp);
 	cache_sum_cpu(cp, &alloc, &fail, &freed);
 	mag_counts(cp, &m);
@@ -488,7 +521,11 @@ kmem_cache_destroy(kmem_cache_t *cp)
 		return;
 	}
 
+	/* No walker (aging, kmem_reap) may be inside it when it goes. */
 	pthread_mutex_lock(&kmem_caches_lock);
+	cp->dying = true;
+	while (cp->refs > 0)
+		pthread_cond_wait(&kmem_caches_cv, &kmem_caches_lock);
 	if (cp->prev != NULL)
 		cp->prev->next = cp->next;
 	else

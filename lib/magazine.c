@@ -565,34 +565,44 @@ void
 mag_flush_cpu(struct kmem_cache *cp, unsigned int cpu)
 {
 	struct mag_layer *ml = &cp->mag;
+	struct mag_cpu *pc = &ml->cpu[cpu];
 	void *out[2 * MAG_MAX];
-	unsigned int n;
+	unsigned int n = 0;
 
 	if (ml->mode == MAG_NONE)
 		return;
-	pthread_mutex_lock(&ml->cpu[cpu].lock);
-	n = mag_take_cpu(ml, cpu, out);
-	pthread_mutex_unlock(&ml->cpu[cpu].lock);
+	pthread_mutex_lock(&pc->lock);
+	/* Nothing cached there: no need to stop the CPU. */
+	if (pc->prounds != 0 || mag_loaded_rounds(pc, atomic_load_explicit(
+	    &pc->loaded, memory_order_relaxed)) != 0)
+		n = mag_take_cpu(ml, cpu, out);
+	pthread_mutex_unlock(&pc->lock);
 	if (n != 0)
 		cache_release(cp, out, n);
 }
 
 void
-mag_flush_all(struct kmem_cache *cp)
+mag_depot_flush(struct kmem_cache *cp, unsigned int limit)
 {
 	struct mag_layer *ml = &cp->mag;
 	struct mag *m;
 
 	if (ml->mode == MAG_NONE)
 		return;
-	for (unsigned int c = 0; c < cpu_count(); c++)
-		mag_flush_cpu(cp, c);
-	while ((m = depot_get_full(&ml->depot)) != NULL) {
+	while (limit-- > 0 && (m = depot_get_full(&ml->depot)) != NULL) {
 		cache_release(cp, m->rounds, ml->magsize);
 		depot_put_empty(&ml->depot, m);
 		atomic_fetch_add_explicit(&ml->flushes, 1,
 		    memory_order_relaxed);
 	}
+}
+
+void
+mag_flush_all(struct kmem_cache *cp)
+{
+	for (unsigned int c = 0; c < cpu_count(); c++)
+		mag_flush_cpu(cp, c);
+	mag_depot_flush(cp, UINT32_MAX);
 }
 
 uint64_t

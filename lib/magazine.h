@@ -74,6 +74,9 @@ void mag_flush_all(struct kmem_cache *cp);
 /* Destruct one CPU's cached rounds (from any thread). */
 void mag_flush_cpu(struct kmem_cache *cp, unsigned int cpu);
 
+/* Destruct the rounds of up to 'limit' full magazines of the depot. */
+void mag_depot_flush(struct kmem_cache *cp, unsigned int limit);
+
 /* Operations served by one CPU's magazines so far (idle detection). */
 uint64_t mag_cpu_ops(struct kmem_cache *cp, unsigned int cpu);
 

@@ -5,7 +5,8 @@
  * the things it tracks - slab descriptors, free spans of the arena,
  * emergency-object tree nodes - are small, fixed-size and created and
  * destroyed off the hot path.  This is the simplest allocator that serves
- * them: 64 KiB chunks from mmap cut into 128-byte blocks, a free list
+ * them: 1 MiB chunks from mmap (few mmap calls while caches grow: each
+ * takes the address-space lock) cut into 128-byte blocks, a free list
  * threaded through free blocks, one mutex.
  *
  * Invariants: a block is either on the free list or handed out, never
@@ -20,7 +21,7 @@
 #include "kmem_impl.h"
 #include "meta.h"
 
-#define META_CHUNK      (64 * 1024)
+#define META_CHUNK      (1024 * 1024)
 
 static pthread_mutex_t meta_lock = PTHREAD_MUTEX_INITIALIZER;
 static void *meta_freelist;

@@ -254,37 +254,51 @@ slab_alloc(struct kmem_cache *cp, int node, void **objs, unsigned int n)
 	return (got);
 }
 
-int
-slab_grow(struct kmem_cache *cp, int node)
+unsigned int
+slab_grow(struct kmem_cache *cp, int node, unsigned int count)
 {
 	struct slab_layer *sl = &cp->sl;
 	struct slab_node *sn = &sl->nodes[(unsigned int)node % sl->nnodes];
-	struct kmem_slab *s = meta_alloc();
+	struct kmem_slab *batch = NULL, *s;
+	unsigned int made = 0;
+	int64_t now = kmem_now_ns();
 
-	if (s == NULL) {
-		errno = ENOMEM;
-		return (-1);
+	/* Map them first, with no node lock held ... */
+	while (made < count) {
+		s = meta_alloc();
+		if (s == NULL)
+			break;
+		s->kind = KMEM_OWNER_SLAB;
+		s->node = (uint16_t)node;
+		s->nobjs = sl->objs_per_slab;
+		s->cache = cp;
+		s->base = vmem_span_alloc(sl->slab_size,
+		    sl->nnodes > 1 ? node : -1, s);
+		if (s->base == NULL) {
+			meta_free(s);
+			break;
+		}
+		s->empty_since = now;
+		s->next = batch;
+		batch = s;
+		made++;
 	}
-	s->kind = KMEM_OWNER_SLAB;
-	s->node = (uint16_t)node;
-	s->nobjs = sl->objs_per_slab;
-	s->cache = cp;
-	s->base = vmem_span_alloc(sl->slab_size,
-	    sl->nnodes > 1 ? node : -1, s);
-	if (s->base == NULL) {
-		meta_free(s);
+	if (made == 0) {
 		errno = ENOMEM;
-		return (-1);
+		return (0);
 	}
-	s->empty_since = kmem_now_ns();
-	pthread_mutex_lock(&sn->lock);
-	slab_list_push(sn, s, SLAB_EMPTY);
-	sn->slab_total++;
-	sn->obj_total += s->nobjs;
+	/* ... then link them all under one lock acquisition. */
+	slab_node_lock(sn);
+	while ((s = batch) != NULL) {
+		batch = s->next;
+		slab_list_push(sn, s, SLAB_EMPTY);
+	}
+	sn->slab_total += made;
+	sn->obj_total += (uint64_t)made * sl->objs_per_slab;
 	pthread_mutex_unlock(&sn->lock);
 	kmem_note_max(&sl->slab_max, atomic_fetch_add_explicit(
-	    &sl->slab_total, 1, memory_order_relaxed) + 1);
-	return (0);
+	    &sl->slab_total, made, memory_order_relaxed) + made);
+	return (made);
 }
 
 struct kmem_slab *

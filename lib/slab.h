@@ -88,8 +88,11 @@ int slab_layer_init(struct slab_layer *sl, size_t chunk, int cflags,
 unsigned int slab_alloc(struct kmem_cache *cp, int node, void **objs,
     unsigned int n);
 
-/* Add one empty slab on 'node'; 0, or -1 with errno ENOMEM. */
-int slab_grow(struct kmem_cache *cp, int node);
+/*
+ * Add up to 'count' empty slabs on 'node', linked under one lock
+ * acquisition; returns how many (0 with errno ENOMEM: none could be had).
+ */
+unsigned int slab_grow(struct kmem_cache *cp, int node, unsigned int count);
 
 /*
  * Return objects (destructed) to their slabs.  An object that is not

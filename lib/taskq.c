@@ -63,7 +63,8 @@
  * exiting thread records itself as the queue's "zombie" and joins the
  * previous zombie after unlocking; taskq_destroy() joins the last one, and
  * by induction every thread has then returned.  At most one exited thread
- * is ever left unjoined.
+ * is ever left unjoined, and not for long: a worker about to go idle joins
+ * it, and so does a destructor at process exit.
  *
  * DELAYED TASKS need no timer thread: an idle worker waits on tq_work_cv
  * with a timeout at the earliest due time (tq_delay's head), and every
@@ -177,6 +178,7 @@ struct taskq {
 	bool tq_have_first;
 	bool tq_have_zombie;
 	pthread_t tq_zombie;            /* last exited thread, unjoined */
+	pid_t tq_pid;                   /* the process whose threads these are */
 
 	int tq_nthreads;                /* created, not exited */
 	int tq_nstarting;               /* created, not yet in their loop */
@@ -601,6 +603,25 @@ taskq_run(taskq_t *tq, struct taskq_thread *self, struct taskq_list *l)
 	taskq_wake_waiters(tq);
 }
 
+/*
+ * Join the last exited thread, if there is one, so that an idle dynamic
+ * queue does not keep one finished thread unjoined.  Called and returns
+ * with tq_lock held; drops it for the join.
+ */
+static void
+taskq_join_zombie(taskq_t *tq)
+{
+	pthread_t z;
+
+	if (!tq->tq_have_zombie)
+		return;
+	z = tq->tq_zombie;
+	tq->tq_have_zombie = false;
+	(void) pthread_mutex_unlock(&tq->tq_lock);
+	(void) pthread_join(z, NULL);
+	(void) pthread_mutex_lock(&tq->tq_lock);
+}
+
 static void
 taskq_thread_link(taskq_t *tq, struct taskq_thread *t)
 {
@@ -668,6 +689,10 @@ taskq_thread(void *arg)
 			if (taskq_now() >= idle_end)
 				break;  /* idle too long */
 			deadline = KMEM_MIN(deadline, idle_end);
+		}
+		if (tq->tq_have_zombie) {
+			taskq_join_zombie(tq);
+			continue;       /* the lock was dropped: look again */
 		}
 		tq->tq_nidle++;
 		if (deadline == INT64_MAX) {
@@ -745,6 +770,27 @@ taskq_walk(void (*fn)(taskq_t *, void *), void *arg)
 	for (taskq_t *tq = taskq_reg_head; tq != NULL; tq = tq->tq_reg_next)
 		fn(tq, arg);
 	(void) pthread_mutex_unlock(&taskq_reg_lock);
+}
+
+static void
+taskq_exit_join(taskq_t *tq, void *arg)
+{
+	(void) arg;
+	(void) pthread_mutex_lock(&tq->tq_lock);
+	if (tq->tq_pid == getpid())     /* a forked child has none of these */
+		taskq_join_zombie(tq);
+	(void) pthread_mutex_unlock(&tq->tq_lock);
+}
+
+/*
+ * At exit, join the last exited thread of every queue still alive (a
+ * queue that lives as long as the process, as libkmem's own does, is
+ * never destroyed), so that no finished thread is left unjoined.
+ */
+static void __attribute__((destructor))
+taskq_at_exit(void)
+{
+	taskq_walk(taskq_exit_join, NULL);
 }
 
 void
@@ -869,6 +915,7 @@ taskq_create(const char *name, int nthreads, int pri, int minalloc,
 	tq->tq_page = page;
 	memcpy(tq->tq_name, name, strlen(name) + 1);
 	tq->tq_flags = flags;
+	tq->tq_pid = getpid();
 	tq->tq_pri = pri;
 	tq->tq_minalloc = minalloc;
 	tq->tq_maxalloc = maxalloc;

@@ -32,6 +32,7 @@ struct tunable_def {
 };
 
 static const char *const percpu_words[] = { "rseq", "lock", NULL };
+static const char *const reclaim_words[] = { "target", "once", NULL };
 
 static const struct tunable_def tunable_defs[KT_COUNT] = {
 	[KT_CACHE_OBJ_PER_SLAB]  = { "kmem_cache_obj_per_slab", 8, 1, 4096,
@@ -42,6 +43,15 @@ static const struct tunable_def tunable_defs[KT_COUNT] = {
 	    NULL },
 	[KT_PERCPU]              = { "kmem_percpu", KMEM_PERCPU_RSEQ,
 	    KMEM_PERCPU_RSEQ, KMEM_PERCPU_LOCK, percpu_words },
+	[KT_CACHE_KMEM_THREADS]  = { "kmem_cache_kmem_threads", 4, 1, 256,
+	    NULL },
+	[KT_REAP_INTERVAL]       = { "kmem_reap_interval", 5, 0, 3600, NULL },
+	[KT_CACHE_EXPIRE]        = { "kmem_cache_expire", 10, 0, 86400, NULL },
+	[KT_CACHE_RECLAIM]       = { "kmem_cache_reclaim", KMEM_RECLAIM_TARGET,
+	    KMEM_RECLAIM_TARGET, KMEM_RECLAIM_ONCE, reclaim_words },
+	[KT_MEMORY_LIMIT]        = { "kmem_memory_limit", 0, 0,
+	    (int64_t)1 << 60, NULL },
+	[KT_CACHE_GROW_AHEAD]    = { "kmem_cache_grow_ahead", 1, 0, 1, NULL },
 };
 
 _Atomic int64_t tunable_values[KT_COUNT];
@@ -86,8 +96,9 @@ tunable_parse_int(const char *text, int64_t *out)
 	return (0);
 }
 
-int
-tunable_set_id(enum tunable_id id, int64_t value)
+/* Range-check and store; no initialisation (the environment parser). */
+static int
+tunable_store(enum tunable_id id, int64_t value)
 {
 	const struct tunable_def *def;
 
@@ -103,6 +114,13 @@ tunable_set_id(enum tunable_id id, int64_t value)
 	atomic_store_explicit(&tunable_values[id], value,
 	    memory_order_relaxed);
 	return (0);
+}
+
+int
+tunable_set_id(enum tunable_id id, int64_t value)
+{
+	tunables_init();        /* defaults first, or they would overwrite */
+	return (tunable_store(id, value));
 }
 
 const char *
@@ -139,7 +157,7 @@ tunable_parse_env(enum tunable_id id, const char *text)
 	tunable_env_name(def, var, sizeof (var));
 	if (def->words != NULL) {
 		if (tunable_parse_word(def, text, &v) == 0 &&
-		    tunable_set_id(id, v) == 0)
+		    tunable_store(id, v) == 0)
 			return (0);
 		char allowed[128] = "";
 		for (int i = 0; def->words[i] != NULL; i++) {
@@ -152,7 +170,7 @@ tunable_parse_env(enum tunable_id id, const char *text)
 		    "default %s", var, text, allowed, def->words[def->dflt]);
 		return (-1);
 	}
-	if (tunable_parse_int(text, &v) != 0 || tunable_set_id(id, v) != 0) {
+	if (tunable_parse_int(text, &v) != 0 || tunable_store(id, v) != 0) {
 		kmem_report("%s='%s' rejected: expected an integer in "
 		    "%lld..%lld; keeping the default %lld", var, text,
 		    (long long)def->min, (long long)def->max,

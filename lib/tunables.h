@@ -14,8 +14,17 @@ enum tunable_id {
 	KT_CACHE_MAX_SIZE,      /* largest slab, MiB (= largest object) */
 	KT_CACHE_MAGAZINE_SIZE, /* rounds per magazine, 0 = by object size */
 	KT_PERCPU,              /* enum kmem_percpu_mode */
+	KT_CACHE_KMEM_THREADS,  /* threads of the kmem taskq */
+	KT_REAP_INTERVAL,       /* seconds between aging passes, 0 = none */
+	KT_CACHE_EXPIRE,        /* seconds an empty slab is kept */
+	KT_CACHE_RECLAIM,       /* enum kmem_reclaim_mode */
+	KT_MEMORY_LIMIT,        /* bytes; 0 = none */
+	KT_CACHE_GROW_AHEAD,    /* grow before caches run dry */
 	KT_COUNT
 };
+
+/* Values of kmem_cache_reclaim: how hard memory pressure reclaims. */
+enum kmem_reclaim_mode { KMEM_RECLAIM_TARGET, KMEM_RECLAIM_ONCE };
 
 /* Values of the enum tunable kmem_percpu. */
 enum kmem_percpu_mode { KMEM_PERCPU_RSEQ, KMEM_PERCPU_LOCK };

@@ -79,6 +79,9 @@ struct kmem_cache_stats {
 	uint64_t depot_empty;   /* empty magazines in the depot */
 	uint64_t depot_contention;      /* refills/flushes that waited */
 	uint64_t mag_flushes;   /* magazines' worth flushed to slabs */
+	/* background work */
+	uint64_t slab_grows;    /* slabs added by background growth */
+	uint64_t grow_waits;    /* allocations that waited for growth */
 };
 
 kmem_cache_t *kmem_cache_create(const char *name, size_t size, size_t align,
@@ -89,6 +92,7 @@ void *kmem_cache_alloc(kmem_cache_t *cp, int kmflags);
 void kmem_cache_free(kmem_cache_t *cp, void *buf);
 void kmem_cache_reap_now(kmem_cache_t *cp);
 int kmem_cache_stats(kmem_cache_t *cp, struct kmem_cache_stats *st);
+void kmem_reap(void);
 
 #ifdef __cplusplus
 }

@@ -1,0 +1,28 @@
+/*
+ * peers.h - running a benchmark's measurements in child processes, one
+ * per allocator: libkmem, glibc malloc, and jemalloc, mimalloc and
+ * tcmalloc loaded with LD_PRELOAD (Debian's libjemalloc2, libmimalloc2.0,
+ * libtcmalloc-minimal4), all in the same run.
+ */
+#ifndef BENCH_PEERS_H
+#define BENCH_PEERS_H
+
+#include <stdbool.h>
+
+struct bench_peer {
+	const char *name;       /* what tables and JSON call it */
+	const char *lib;        /* library to preload, or NULL */
+	const char *env;        /* NAME=value for the child, or NULL */
+};
+
+/*
+ * Run argv (argv[0] should be the benchmark itself, /proc/self/exe is
+ * executed) with the peer's library preloaded and its environment
+ * variable set, and pass each line the child prints to line().  A peer
+ * whose library is not installed is skipped with a note on stderr.
+ * Returns 0, or -1 when the peer was skipped or its child failed.
+ */
+int bench_run_peer(const struct bench_peer *peer, char *const argv[],
+    void (*line)(const char *text, void *arg), void *arg);
+
+#endif /* BENCH_PEERS_H */

@@ -1,0 +1,255 @@
+/*
+ * grow.c - growing a cache off the allocation path.
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ *
+ * ASYNCHRONOUS GROWTH (as the SPL does).  When the slab layer has no free
+ * object, the allocating thread does not map memory itself: it marks the
+ * cache GROWING and dispatches one grow task to the shared kmem taskq
+ * (reap.c), using an entry embedded in the cache so that the dispatch
+ * cannot fail, and waits up to 100 ms for the task to finish.  If it does
+ * not, the cache is marked DEADLOCKED and obj_deadlock counts it: the
+ * caller, and every KM_SLEEP caller after it until the grow finishes,
+ * gets an emergency object (emergency.c) instead of waiting.  KM_NOSLEEP
+ * and KM_PUSHPAGE callers never wait.  The grow task adds a slab; if the
+ * arena cannot map one it reaps every cache (memory pressure) and tries
+ * once more.
+ *
+ * GROW-AHEAD.  So that allocations do not wait for growth at all, an
+ * allocation from the slab layer that leaves fewer than 'low' free
+ * objects dispatches the same task early, and the task keeps adding slabs
+ * until 'high' objects are free (at most 64 MiB a run).  low is two refill
+ * batches per CPU, but no more than 1 MiB of objects (and at least one
+ * slab's worth); high is sixteen times low, but no more than 8 MiB of
+ * objects (and at least twice low).  New slabs cost address space, not memory,
+ * until their objects are used, so growing ahead this far is cheap and
+ * keeps a fast allocator from catching up with the grower; the byte caps
+ * keep caches of large objects from reserving hundreds of megabytes that
+ * would show in their statistics and count against kmem_memory_limit.  Waiters are woken as soon as the first
+ * slab is in, and after every batch; a batch of slabs is mapped first and
+ * then linked under one acquisition of the slab lock, which allocations'
+ * refills need too.  When an allocation has to wait although the cache
+ * has slabs (grow-ahead did not keep up: the grower was slow to be
+ * scheduled), the cache doubles its watermarks, up to 16 MiB of objects,
+ * so that only caches that grow fast reserve more.  kmem_cache_grow_ahead=0 turns
+ * grow-ahead off.
+ *
+ * INVARIANTS.  At most one grow task per cache is queued or running:
+ * 'growing' is set by whoever dispatches it and cleared by the task when
+ * it finishes.  'gen' changes whenever the task has added slabs (or
+ * failed to), so a waiter knows there is something to retry; the first
+ * such change clears 'deadlocked'.
+ *
+ * LOCKING.  grow_state.lock protects everything but 'growing' and 'slabs'
+ * (atomics, read without it to keep allocations cheap).  The task grows
+ * the slab layer with no grow lock held.  grow_quiesce() waits for a task
+ * in flight: destroy uses it so that a cache is never freed under its
+ * grow task, reap_now so that no slab arrives after it freed the empty
+ * ones.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cache.h"
+#include "reap.h"
+#include "tunables.h"
+
+#define GROW_WAIT_NS            (100 * 1000000LL)       /* 100 ms */
+#define GROW_AHEAD_MAX_BYTES    ((size_t)64 << 20)      /* per task run */
+#define GROW_BATCH              8       /* slabs linked per lock acquisition */
+#define GROW_LOW_BYTES          ((uint64_t)1 << 20)     /* low, at first */
+#define GROW_HIGH_BYTES         ((uint64_t)8 << 20)     /* high, at most */
+#define GROW_LOW_MAX_BYTES      ((uint64_t)16 << 20)    /* adaptive cap */
+
+static _Atomic bool grow_stalled;
+
+void
+grow_stall(bool stall)
+{
+	atomic_store(&grow_stalled, stall);
+}
+
+/*
+ * Set the watermarks for a given low (see GROW-AHEAD): high is 16 x low
+ * up to 8 MiB of objects, but always at least 2 x low, so that a grow run
+ * is always worth the wakeup that starts it.
+ */
+static void
+grow_set_low(struct kmem_cache *cp, uint64_t low)
+{
+	struct grow_state *g = &cp->grow;
+
+	atomic_store(&g->low, low);
+	atomic_store(&g->high, KMEM_MAX(2 * low, KMEM_MIN(16 * low,
+	    GROW_HIGH_BYTES / cp->sl.chunk)));
+}
+
+void
+grow_init(struct kmem_cache *cp)
+{
+	struct grow_state *g = &cp->grow;
+	uint64_t batch = cp->mag.mode == MAG_NONE ? 1 :
+	    KMEM_MAX(cp->mag.magsize / 2, 1U);
+
+	pthread_condattr_t ca;
+
+	pthread_mutex_init(&g->lock, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&g->cv, &ca);
+	pthread_condattr_destroy(&ca);
+	taskq_init_ent(&g->ent);
+	grow_set_low(cp, KMEM_MAX((uint64_t)cp->sl.objs_per_slab,
+	    KMEM_MIN(2 * (uint64_t)cpu_count() * batch,
+	    GROW_LOW_BYTES / cp->sl.chunk)));
+}
+
+void
+grow_quiesce(struct kmem_cache *cp)
+{
+	struct grow_state *g = &cp->grow;
+
+	pthread_mutex_lock(&g->lock);
+	while (atomic_load(&g->growing))
+		pthread_cond_wait(&g->cv, &g->lock);
+	pthread_mutex_unlock(&g->lock);
+}
+
+/* Free objects in the cache's slabs (a snapshot). */
+static uint64_t
+grow_free_objects(struct kmem_cache *cp)
+{
+	uint64_t total = atomic_load_explicit(&cp->sl.slab_total,
+	    memory_order_relaxed) * cp->sl.objs_per_slab;
+	uint64_t inuse = atomic_load_explicit(&cp->sl.obj_inuse,
+	    memory_order_relaxed);
+
+	return (total > inuse ? total - inuse : 0);
+}
+
+/* Tell waiters the task made progress (or failed). */
+static void
+grow_progress(struct grow_state *g, bool failed, bool done)
+{
+	pthread_mutex_lock(&g->lock);
+	g->failed = failed;
+	g->deadlocked = false;
+	g->gen++;
+	if (done)
+		atomic_store(&g->growing, false);
+	pthread_cond_broadcast(&g->cv);
+	pthread_mutex_unlock(&g->lock);
+}
+
+static void
+grow_task(void *arg)
+{
+	struct kmem_cache *cp = arg;
+	struct grow_state *g = &cp->grow;
+	size_t budget = KMEM_MAX(GROW_AHEAD_MAX_BYTES / cp->sl.slab_size, 1);
+	uint64_t added;
+	int node;
+
+	while (atomic_load(&grow_stalled))
+		usleep(1000);
+	pthread_mutex_lock(&g->lock);
+	node = g->node;
+	pthread_mutex_unlock(&g->lock);
+
+	added = slab_grow(cp, node, 1);
+	if (added == 0) {
+		reap_pressure();                /* mmap failed: reap, retry */
+		added = slab_grow(cp, node, 1);
+	}
+	if (added != 0) {
+		if (tunable(KT_CACHE_GROW_AHEAD) != 0) {
+			unsigned int n;
+
+			grow_progress(g, false, false); /* waiters go on */
+			while (added < budget && grow_free_objects(cp) <
+			    atomic_load_explicit(&g->high,
+			    memory_order_relaxed) && (n = slab_grow(cp, node,
+			    GROW_BATCH)) != 0) {
+				added += n;
+				grow_progress(g, false, false);
+			}
+		}
+		atomic_fetch_add(&g->slabs, added);
+		reap_check_limit();
+	}
+	grow_progress(g, added == 0, true);
+}
+
+/* Dispatch the grow task unless it is on its way.  g->lock held. */
+static void
+grow_dispatch_locked(struct kmem_cache *cp, int node)
+{
+	struct grow_state *g = &cp->grow;
+
+	if (atomic_load(&g->growing))
+		return;
+	atomic_store(&g->growing, true);
+	g->node = node;
+	taskq_dispatch_ent(kmem_taskq(), grow_task, cp, TQ_SLEEP, &g->ent);
+}
+
+int
+grow_wait(struct kmem_cache *cp, int node, int kmflags)
+{
+	struct grow_state *g = &cp->grow;
+	struct timespec deadline;
+	uint64_t gen;
+	int rc = -1;
+
+	pthread_mutex_lock(&g->lock);
+	grow_dispatch_locked(cp, node);
+	if ((kmflags & (KM_NOSLEEP | KM_PUSHPAGE)) || g->deadlocked) {
+		pthread_mutex_unlock(&g->lock);
+		return (-1);
+	}
+	clock_gettime(CLOCK_MONOTONIC, &deadline);
+	deadline.tv_nsec += GROW_WAIT_NS;
+	if (deadline.tv_nsec >= 1000000000L) {
+		deadline.tv_sec++;
+		deadline.tv_nsec -= 1000000000L;
+	}
+	gen = g->gen;
+	atomic_fetch_add_explicit(&g->waits, 1, memory_order_relaxed);
+	if (atomic_load_explicit(&cp->sl.slab_total, memory_order_relaxed) !=
+	    0 && atomic_load(&g->low) * cp->sl.chunk < GROW_LOW_MAX_BYTES) {
+		/* Grow-ahead was too late: start earlier from now on. */
+		grow_set_low(cp, 2 * atomic_load(&g->low));
+	}
+	while (g->gen == gen) {
+		if (pthread_cond_timedwait(&g->cv, &g->lock, &deadline) ==
+		    ETIMEDOUT && g->gen == gen) {
+			/* Growth is too slow for this caller. */
+			g->deadlocked = true;
+			atomic_fetch_add_explicit(&cp->obj_deadlock, 1,
+			    memory_order_relaxed);
+			pthread_mutex_unlock(&g->lock);
+			return (-1);
+		}
+	}
+	rc = g->failed ? -1 : 0;
+	pthread_mutex_unlock(&g->lock);
+	return (rc);
+}
+
+void
+grow_ahead(struct kmem_cache *cp, int node)
+{
+	struct grow_state *g = &cp->grow;
+
+	if (atomic_load_explicit(&g->growing, memory_order_relaxed) ||
+	    tunable(KT_CACHE_GROW_AHEAD) == 0 ||
+	    grow_free_objects(cp) >= atomic_load_explicit(&g->low,
+	    memory_order_relaxed))
+		return;
+	pthread_mutex_lock(&g->lock);
+	grow_dispatch_locked(cp, node);
+	pthread_mutex_unlock(&g->lock);
+}

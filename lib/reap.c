@@ -1,0 +1,347 @@
+/*
+ * reap.c - giving memory back without the application asking: the
+ * shared kmem taskq, periodic aging, kmem_reap(), memory pressure.
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ *
+ * THE KMEM TASKQ.  One task queue of kmem_cache_kmem_threads threads runs
+ * every cache's grow tasks (grow.c), the aging pass and pressure reaps.
+ * It is created on first use and lives as long as the process; its
+ * threads are fixed (they sleep when idle), so none is ever left exited
+ * and unjoined.
+ *
+ * AGING.  Every kmem_reap_interval seconds a delayed task walks every
+ * cache and
+ *   - trims the depot to its working set (Bonwick): the full magazines
+ *     that stayed in the depot for the whole interval were not needed, so
+ *     they are flushed to the slab layer;
+ *   - flushes the magazines of every CPU that did not allocate or free
+ *     from the cache during the whole interval;
+ *   - frees the empty slabs that have been empty for kmem_cache_expire
+ *     seconds.
+ * So after a burst the memory goes back to the system within about
+ * interval + expire seconds, with no call from the application.
+ *
+ * MEMORY PRESSURE.  reap_pressure() calls every cache's reclaim callback
+ * (once, or until it stops freeing objects: kmem_cache_reclaim) and then
+ * reaps every cache completely.  It runs when the arena cannot map memory
+ * (grow.c, kmem_cache.c), when the memory libkmem has mapped crosses
+ * kmem_memory_limit, and when the kernel's pressure stall information
+ * reports memory stalls: a monitor thread holds a PSI trigger on this
+ * cgroup's memory.pressure (or /proc/pressure/memory) and polls it.
+ *
+ * LOCKING.  Caches are walked with cache_walk() (kmem_cache.c), which
+ * holds a reference on each cache while its callback runs, so destroy
+ * waits; no libkmem lock is held while a cache is reaped.  The pressure
+ * reap is not re-entered by a thread already inside it (a reclaim
+ * callback that allocates).
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cache.h"
+#include "reap.h"
+#include "tunables.h"
+#include "vmem.h"
+
+#define NS_PER_SEC              1000000000LL
+#define RECLAIM_ROUNDS_MAX      16
+
+static taskq_t *reap_tq;
+static pthread_once_t reap_tq_once = PTHREAD_ONCE_INIT;
+static pthread_once_t reap_start_once = PTHREAD_ONCE_INIT;
+static _Atomic bool reap_limit_pending;
+static _Atomic bool reap_psi_on;
+static _Atomic uint64_t reap_npasses;
+static __thread bool reap_in_pressure __attribute__((tls_model("initial-exec")));
+
+static void
+reap_tq_create(void)
+{
+	tunables_init();
+	reap_tq = taskq_create("kmem_taskq",
+	    (int)tunable(KT_CACHE_KMEM_THREADS), defclsyspri, 0, 0, 0);
+	if (reap_tq == NULL)
+		kmem_report("cannot create the kmem taskq (%s); caches grow "
+		    "synchronously and are not aged", strerror(errno));
+}
+
+taskq_t *
+kmem_taskq(void)
+{
+	(void) pthread_once(&reap_tq_once, reap_tq_create);
+	return (reap_tq);
+}
+
+/* ------------------------------------------------------------ aging */
+
+void
+reap_age_cache(struct kmem_cache *cp, int64_t now_ns)
+{
+	int64_t expire = tunable(KT_CACHE_EXPIRE) * NS_PER_SEC;
+
+	if (cp->mag.mode != MAG_NONE) {
+		/* Full magazines nobody took during the interval. */
+		mag_depot_flush(cp, (unsigned int)depot_idle_full(
+		    &cp->mag.depot));
+		/* CPUs that did not touch the cache during the interval. */
+		for (unsigned int c = 0; c < cpu_count(); c++) {
+			uint64_t ops = mag_cpu_ops(cp, c);
+			if (ops == cp->cpu[c].reap_seen)
+				mag_flush_cpu(cp, c);
+			cp->cpu[c].reap_seen = ops;
+		}
+	}
+	(void) slab_reap(cp, now_ns - expire);
+}
+
+static void
+reap_age_walk(struct kmem_cache *cp, void *arg)
+{
+	reap_age_cache(cp, *(int64_t *)arg);
+}
+
+static void
+reap_tick(void *arg)
+{
+	int64_t interval = tunable(KT_REAP_INTERVAL);
+	int64_t now = kmem_now_ns();
+
+	(void) arg;
+	if (interval > 0) {
+		cache_walk(reap_age_walk, &now);
+		atomic_fetch_add(&reap_npasses, 1);
+	}
+	/* With aging off, look again in a second in case it is turned on. */
+	(void) taskq_dispatch_delay(kmem_taskq(), reap_tick, NULL, TQ_SLEEP,
+	    now + (interval > 0 ? interval : 1) * NS_PER_SEC);
+}
+
+uint64_t
+reap_passes(void)
+{
+	return (atomic_load(&reap_npasses));
+}
+
+/* ------------------------------------------------------------ pressure */
+
+/* Objects the application holds plus cached, for reclaim progress. */
+static uint64_t
+reap_objects(struct kmem_cache *cp)
+{
+	return (atomic_load_explicit(&cp->sl.obj_inuse, memory_order_relaxed));
+}
+
+static bool
+reap_over_limit(void)
+{
+	int64_t limit = tunable(KT_MEMORY_LIMIT);
+	struct vmem_usage u;
+
+	if (limit == 0)
+		return (false);
+	vmem_usage(&u);
+	return (u.inuse > (uint64_t)limit);
+}
+
+static void
+reap_pressure_cache(struct kmem_cache *cp, void *arg)
+{
+	(void) arg;
+	if (cp->reclaim != NULL) {
+		bool once = tunable(KT_CACHE_RECLAIM) == KMEM_RECLAIM_ONCE;
+		for (int round = 0; round < RECLAIM_ROUNDS_MAX; round++) {
+			uint64_t before = reap_objects(cp);
+
+			cp->reclaim(cp->priv);
+			mag_flush_all(cp);
+			/* Until it stops freeing, or the limit is met. */
+			if (once || reap_objects(cp) >= before ||
+			    (tunable(KT_MEMORY_LIMIT) != 0 &&
+			    !reap_over_limit()))
+				break;
+		}
+	}
+	mag_flush_all(cp);
+	(void) slab_reap(cp, 0);
+}
+
+void
+reap_pressure(void)
+{
+	if (reap_in_pressure)
+		return;                 /* a reclaim callback allocating */
+	reap_in_pressure = true;
+	cache_walk(reap_pressure_cache, NULL);
+	reap_in_pressure = false;
+}
+
+static void
+reap_pressure_task(void *arg)
+{
+	(void) arg;
+	reap_pressure();
+	atomic_store(&reap_limit_pending, false);
+}
+
+/* Reap in the background, unless such a reap is already on its way. */
+static void
+reap_pressure_async(void)
+{
+	bool no = false;
+	taskq_t *tq = kmem_taskq();
+
+	if (tq != NULL && atomic_compare_exchange_strong(&reap_limit_pending,
+	    &no, true) && taskq_dispatch(tq, reap_pressure_task, NULL,
+	    TQ_NOSLEEP) == 0)
+		atomic_store(&reap_limit_pending, false);
+}
+
+void
+reap_check_limit(void)
+{
+	if (reap_over_limit())
+		reap_pressure_async();
+}
+
+/*
+ * The PSI file of this process's cgroup (cgroup v2), else the system's.
+ * The trigger asks to hear of 150 ms of memory stall within 2 s, the
+ * smallest window an unprivileged process may use.
+ */
+static int
+reap_psi_open(void)
+{
+	static const char trigger[] = "some 150000 2000000";
+	char buf[1024], path[1100];
+	int fd = open("/proc/self/cgroup", O_RDONLY | O_CLOEXEC);
+	ssize_t len = fd >= 0 ? read(fd, buf, sizeof (buf) - 1) : -1;
+
+	if (fd >= 0)
+		close(fd);
+	fd = -1;
+	path[0] = '\0';
+	if (len > 0) {
+		char *line = buf;
+
+		buf[len] = '\0';
+		while (line != NULL && *line != '\0') {
+			char *next = strchr(line, '\n');
+			if (next != NULL)
+				*next++ = '\0';
+			if (strncmp(line, "0::", 3) == 0) {
+				snprintf(path, sizeof (path),
+				    "/sys/fs/cgroup%s/memory.pressure", line + 3);
+				break;
+			}
+			line = next;
+		}
+	}
+	if (path[0] != '\0')
+		fd = open(path, O_RDWR | O_NONBLOCK | O_CLOEXEC);
+	if (fd >= 0 && write(fd, trigger, sizeof (trigger)) < 0) {
+		close(fd);
+		fd = -1;
+	}
+	if (fd < 0) {
+		fd = open("/proc/pressure/memory", O_RDWR | O_NONBLOCK |
+		    O_CLOEXEC);
+		if (fd >= 0 && write(fd, trigger, sizeof (trigger)) < 0) {
+			close(fd);
+			fd = -1;
+		}
+	}
+	return (fd);
+}
+
+static void *
+reap_psi_thread(void *arg)
+{
+	int fd = (int)(intptr_t)arg;
+	struct pollfd pfd = { .fd = fd, .events = POLLPRI };
+
+	for (;;) {
+		int n = poll(&pfd, 1, -1);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 || (pfd.revents & (POLLERR | POLLNVAL)))
+			break;
+		if (pfd.revents & POLLPRI)
+			reap_pressure_async();
+	}
+	atomic_store(&reap_psi_on, false);
+	close(fd);
+	return (NULL);
+}
+
+bool
+reap_psi_active(void)
+{
+	return (atomic_load(&reap_psi_on));
+}
+
+void
+reap_psi_event(void)
+{
+	reap_pressure_async();
+}
+
+/* ------------------------------------------------------------ start */
+
+static void
+reap_start_once_fn(void)
+{
+	taskq_t *tq = kmem_taskq();
+	pthread_attr_t attr;
+	pthread_t tid;
+	int fd;
+
+	if (tq == NULL)
+		return;
+	(void) taskq_dispatch_delay(tq, reap_tick, NULL, TQ_SLEEP,
+	    kmem_now_ns() + KMEM_MAX(tunable(KT_REAP_INTERVAL), 1) *
+	    NS_PER_SEC);
+	fd = reap_psi_open();
+	if (fd < 0)
+		return;                 /* no PSI here: limit and mmap only */
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	pthread_attr_setstacksize(&attr, 64 * 1024);
+	if (pthread_create(&tid, &attr, reap_psi_thread,
+	    (void *)(intptr_t)fd) == 0) {
+		(void) pthread_setname_np(tid, "kmem_psi");
+		atomic_store(&reap_psi_on, true);
+	} else {
+		close(fd);
+	}
+	pthread_attr_destroy(&attr);
+}
+
+void
+reap_start(void)
+{
+	(void) pthread_once(&reap_start_once, reap_start_once_fn);
+}
+
+static void
+reap_now_walk(struct kmem_cache *cp, void *arg)
+{
+	(void) arg;
+	kmem_cache_reap_now(cp);
+}
+
+KMEM_EXPORT void
+kmem_reap(void)
+{
+	kmem_init();
+	cache_walk(reap_now_walk, NULL);
+}

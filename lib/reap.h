@@ -1,0 +1,35 @@
+/*
+ * reap.h - giving memory back: the kmem taskq, periodic aging, kmem_reap,
+ * memory pressure.  See reap.c.
+ */
+#ifndef KMEM_REAP_H
+#define KMEM_REAP_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "libkmem/taskq.h"
+
+struct kmem_cache;
+
+/* The shared kmem taskq (created on first use). */
+taskq_t *kmem_taskq(void);
+
+/* Start periodic aging and the pressure monitor (once; idempotent). */
+void reap_start(void);
+
+/* One aging pass over one cache. */
+void reap_age_cache(struct kmem_cache *cp, int64_t now_ns);
+
+/* Memory is short: reclaim callbacks, then reap every cache. */
+void reap_pressure(void);
+
+/* Over kmem_memory_limit?  Then reap, in the background. */
+void reap_check_limit(void);
+
+/* Test hooks: the pressure monitor's state and a simulated event. */
+bool reap_psi_active(void);
+void reap_psi_event(void);
+uint64_t reap_passes(void);     /* aging passes run so far */
+
+#endif /* KMEM_REAP_H */

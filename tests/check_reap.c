@@ -1,0 +1,506 @@
+/*
+ * check_reap.c - background work: reclaim callbacks and reap_now,
+ * periodic aging, RSS after a burst, asynchronous growth and its deadlock
+ * path, grow-ahead, memory pressure (mmap failure, the memory limit, PSI),
+ * kmem_reap().
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "libkmem/kmem.h"
+#include "cache.h"
+#include "grow.h"
+#include "reap.h"
+#include "tunables.h"
+#include "vmem.h"
+#include "testutil.h"
+
+static struct kmem_cache_stats
+stats_of(kmem_cache_t *cp)
+{
+	struct kmem_cache_stats st;
+
+	ck_assert_int_eq(kmem_cache_stats(cp, &st), 0);
+	return (st);
+}
+
+/* Resident bytes of this process (/proc/self/statm). */
+static size_t
+rss_bytes(void)
+{
+	char buf[128];
+	long pages = 0, res = 0;
+	int fd = open("/proc/self/statm", O_RDONLY);
+	ssize_t n = read(fd, buf, sizeof (buf) - 1);
+
+	close(fd);
+	ck_assert_int_gt(n, 0);
+	buf[n] = '\0';
+	ck_assert_int_eq(sscanf(buf, "%ld %ld", &pages, &res), 2);
+	return ((size_t)res * (size_t)sysconf(_SC_PAGESIZE));
+}
+
+/* Poll a cache until its slabs are gone, up to 'seconds'. */
+static double
+wait_no_slabs(kmem_cache_t *cp, double seconds)
+{
+	double t0 = test_now();
+
+	while (test_now() - t0 < seconds) {
+		if (stats_of(cp).slab_total == 0)
+			return (test_now() - t0);
+		usleep(50000);
+	}
+	return (-1);
+}
+
+/* ------------------------------------------------ reclaim and reap_now */
+
+/*
+ * The test's own objects, which the reclaim callback frees 32 at a time.
+ * The callback may run on the kmem taskq: the pile has a lock.
+ */
+struct pile {
+	pthread_mutex_t lock;
+	kmem_cache_t *cp;
+	void *objs[4096];
+	int n;
+	_Atomic int calls;
+	int per_call;
+};
+
+static void
+pile_reclaim(void *priv)
+{
+	struct pile *p = priv;
+
+	atomic_fetch_add(&p->calls, 1);
+	pthread_mutex_lock(&p->lock);
+	for (int i = 0; i < p->per_call && p->n > 0; i++)
+		kmem_cache_free(p->cp, p->objs[--p->n]);
+	pthread_mutex_unlock(&p->lock);
+}
+
+static void
+pile_fill(struct pile *p, int n)
+{
+	pthread_mutex_lock(&p->lock);
+	for (p->n = 0; p->n < n; p->n++)
+		p->objs[p->n] = kmem_cache_alloc(p->cp, KM_SLEEP);
+	pthread_mutex_unlock(&p->lock);
+}
+
+static int
+pile_count(struct pile *p)
+{
+	int n;
+
+	pthread_mutex_lock(&p->lock);
+	n = p->n;
+	pthread_mutex_unlock(&p->lock);
+	return (n);
+}
+
+static void
+pile_empty(struct pile *p)
+{
+	pthread_mutex_lock(&p->lock);
+	while (p->n > 0)
+		kmem_cache_free(p->cp, p->objs[--p->n]);
+	pthread_mutex_unlock(&p->lock);
+}
+
+START_TEST(test_reclaim_reap_now_empties)
+{
+	static struct pile p = { .lock = PTHREAD_MUTEX_INITIALIZER,
+	    .per_call = 32 };
+	int calls = 0;
+
+	p.cp = kmem_cache_create("pile", 512, 0, NULL, NULL, pile_reclaim,
+	    &p, NULL, KMC_RECLAIMABLE);
+	pile_fill(&p, 4096);
+	while (stats_of(p.cp).slab_total != 0 && calls < 1000) {
+		kmem_cache_reap_now(p.cp);
+		calls++;
+	}
+	ck_assert_int_eq(pile_count(&p), 0);
+	ck_assert_int_eq(calls, 4096 / 32);     /* 32 per call, as asked */
+	ck_assert_int_eq(atomic_load(&p.calls), calls);
+	ck_assert_uint_eq(stats_of(p.cp).obj_alloc, 0);
+	kmem_cache_destroy(p.cp);
+}
+END_TEST
+
+static _Atomic int reap_all_calls[3];
+
+static void reclaim0(void *p) { (void) p; atomic_fetch_add(&reap_all_calls[0], 1); }
+static void reclaim1(void *p) { (void) p; atomic_fetch_add(&reap_all_calls[1], 1); }
+
+START_TEST(test_kmem_reap_every_cache)
+{
+	kmem_cache_t *a = kmem_cache_create("ra", 64, 0, NULL, NULL,
+	    reclaim0, NULL, NULL, 0);
+	kmem_cache_t *b = kmem_cache_create("rb", 4000, 0, NULL, NULL,
+	    reclaim1, NULL, NULL, 0);
+
+	for (int i = 0; i < 1000; i++) {
+		kmem_cache_free(a, kmem_cache_alloc(a, KM_SLEEP));
+		kmem_cache_free(b, kmem_cache_alloc(b, KM_SLEEP));
+	}
+	ck_assert_uint_gt(stats_of(a).slab_total, 0);
+	kmem_reap();
+	ck_assert_int_eq(atomic_load(&reap_all_calls[0]), 1);
+	ck_assert_int_eq(atomic_load(&reap_all_calls[1]), 1);
+	ck_assert_uint_eq(stats_of(a).slab_total, 0);
+	ck_assert_uint_eq(stats_of(b).slab_total, 0);
+	kmem_cache_destroy(a);
+	kmem_cache_destroy(b);
+}
+END_TEST
+
+/* ------------------------------------------------ aging */
+
+static void
+fast_aging(void)
+{
+	ck_assert_int_eq(tunable_set_id(KT_REAP_INTERVAL, 1), 0);
+	ck_assert_int_eq(tunable_set_id(KT_CACHE_EXPIRE, 1), 0);
+}
+
+/*
+ * 131,072 objects of 256 bytes allocated and freed; with a 1 s interval
+ * the cache goes back to zero slabs on its own.
+ */
+START_TEST(test_aging_returns_slabs)
+{
+	enum { N = 131072 };
+	void **v = malloc(N * sizeof (void *));
+	kmem_cache_t *cp;
+	double took;
+
+	fast_aging();
+	cp = kmem_cache_create("aging", 256, 0, NULL, NULL, NULL, NULL, NULL,
+	    0);
+	for (int i = 0; i < N; i++)
+		v[i] = kmem_cache_alloc(cp, KM_SLEEP);
+	for (int i = 0; i < N; i++)
+		kmem_cache_free(cp, v[i]);
+	ck_assert_uint_gt(stats_of(cp).slab_total, 100);
+	took = wait_no_slabs(cp, 6.0);
+	ck_assert_msg(took >= 0, "still %llu slabs after 6 intervals",
+	    (unsigned long long)stats_of(cp).slab_total);
+	fprintf(stderr, "aging: 131072 x 256 B freed; zero slabs %.2f s "
+	    "later (interval 1 s, expire 1 s)\n", took);
+	ck_assert_uint_eq(stats_of(cp).obj_cached, 0);
+	ck_assert_uint_ge(reap_passes(), 1);
+	kmem_cache_destroy(cp);
+	free(v);
+}
+END_TEST
+
+/*
+ * 1 GiB of 4 KiB objects, every one written, then freed: RSS falls below
+ * 64 MiB within 3 reap intervals.
+ */
+START_TEST(test_rss_after_burst)
+{
+	enum { N = 262144 };            /* x 4 KiB = 1 GiB */
+	char **v = malloc(N * sizeof (char *));
+	kmem_cache_t *cp;
+	size_t peak;
+	double t0;
+
+#ifdef KMEM_TSAN
+	/* TSan's shadow of every page counts in RSS and is not returned. */
+	return;
+#endif
+	fast_aging();
+	cp = kmem_cache_create("burst", 4096, 0, NULL, NULL, NULL, NULL,
+	    NULL, 0);
+	for (int i = 0; i < N; i++) {
+		v[i] = kmem_cache_alloc(cp, KM_SLEEP);
+		v[i][0] = (char)i;
+	}
+	peak = rss_bytes();
+	ck_assert_uint_gt(peak, (size_t)900 << 20);
+	for (int i = 0; i < N; i++)
+		kmem_cache_free(cp, v[i]);
+	free(v);
+	t0 = test_now();
+	while (rss_bytes() >= ((size_t)64 << 20) && test_now() - t0 < 3.0)
+		usleep(50000);
+	ck_assert_msg(rss_bytes() < ((size_t)64 << 20), "RSS %zu MiB after "
+	    "3 intervals (peak %zu MiB)", rss_bytes() >> 20, peak >> 20);
+	fprintf(stderr, "rss: peak %zu MiB, %zu MiB %.2f s after the frees "
+	    "(interval 1 s, expire 1 s)\n", peak >> 20, rss_bytes() >> 20,
+	    test_now() - t0);
+	kmem_cache_destroy(cp);
+}
+END_TEST
+
+/* ------------------------------------------------ growth */
+
+/*
+ * The grow task stalls: KM_SLEEP callers wait 100 ms once, the cache is
+ * marked deadlocked, and they get emergency objects - promptly - until the
+ * grow finishes; then objects come from slabs again.
+ */
+START_TEST(test_deadlock_path)
+{
+	kmem_cache_t *cp = kmem_cache_create("stall", 1024, 0, NULL, NULL,
+	    NULL, NULL, NULL, 0);
+	void *e[20], *p;
+	struct kmem_cache_stats st;
+	double t0;
+
+	grow_stall(true);
+	t0 = test_now();
+	for (int i = 0; i < 20; i++) {
+		e[i] = kmem_cache_alloc(cp, KM_SLEEP);
+		ck_assert_ptr_nonnull(e[i]);
+		ck_assert(!vmem_contains(e[i]));        /* emergency */
+		memset(e[i], i, 1024);
+	}
+	/* One 100 ms wait, not twenty. */
+	ck_assert_double_lt(test_now() - t0, 1.0);
+	ck_assert_double_ge(test_now() - t0, 0.09);
+	st = stats_of(cp);
+	ck_assert_uint_ge(st.obj_deadlock, 1);
+	ck_assert_uint_eq(st.obj_emergency, 20);
+	ck_assert_uint_eq(st.alloc, 20);
+
+	/* KM_NOSLEEP never waits either. */
+	t0 = test_now();
+	p = kmem_cache_alloc(cp, KM_NOSLEEP);
+	ck_assert_ptr_nonnull(p);
+	ck_assert_double_lt(test_now() - t0, 0.05);
+	kmem_cache_free(cp, p);
+
+	grow_stall(false);
+	t0 = test_now();
+	do {
+		p = kmem_cache_alloc(cp, KM_SLEEP);
+		if (!vmem_contains(p))
+			kmem_cache_free(cp, p);         /* still growing */
+	} while (!vmem_contains(p) && test_now() - t0 < 5);
+	ck_assert(vmem_contains(p));
+	kmem_cache_free(cp, p);
+	for (int i = 0; i < 20; i++) {
+		for (int k = 0; k < 1024; k++)
+			ck_assert_int_eq(((char *)e[i])[k], (char)i);
+		kmem_cache_free(cp, e[i]);
+	}
+	st = stats_of(cp);
+	ck_assert_uint_eq(st.obj_emergency, 0);
+	ck_assert_uint_eq(st.obj_emergency_max, 21);    /* and KM_NOSLEEP's */
+	ck_assert_uint_eq(st.alloc, st.free);
+	kmem_cache_destroy(cp);
+}
+END_TEST
+
+/* Grow-ahead: allocations do not wait for growth (one wait at first). */
+static struct kmem_cache_stats
+grow_run(bool ahead)
+{
+	enum { N = 200000 };
+	void **v = malloc(N * sizeof (void *));
+	kmem_cache_t *cp;
+	struct kmem_cache_stats st;
+
+	ck_assert_int_eq(tunable_set_id(KT_CACHE_GROW_AHEAD, ahead), 0);
+	cp = kmem_cache_create(ahead ? "ahead" : "behind", 256, 0, NULL,
+	    NULL, NULL, NULL, NULL, 0);
+	for (int i = 0; i < N; i++) {
+		v[i] = kmem_cache_alloc(cp, KM_SLEEP);
+		ck_assert(vmem_contains(v[i]));
+		/* Give the grow task a chance, as real work would. */
+		if ((i & 255) == 0)
+			usleep(50);
+	}
+	st = stats_of(cp);
+	for (int i = 0; i < N; i++)
+		kmem_cache_free(cp, v[i]);
+	kmem_cache_destroy(cp);
+	free(v);
+	return (st);
+}
+
+START_TEST(test_grow_ahead)
+{
+	struct kmem_cache_stats ahead = grow_run(true);
+	struct kmem_cache_stats behind = grow_run(false);
+
+	ck_assert_uint_gt(ahead.slab_grows, 100);
+	ck_assert_uint_gt(behind.slab_grows, 100);
+	ck_assert_uint_eq(ahead.obj_emergency_max, 0);
+	/* Without grow-ahead about one wait per slab; with it, very few. */
+	ck_assert_msg(ahead.grow_waits * 20 < behind.grow_waits,
+	    "waits: %llu with grow-ahead, %llu without",
+	    (unsigned long long)ahead.grow_waits,
+	    (unsigned long long)behind.grow_waits);
+}
+END_TEST
+
+/* ------------------------------------------------ memory pressure */
+
+static _Atomic int victim_calls;
+
+static void
+victim_reclaim(void *priv)
+{
+	(void) priv;
+	atomic_fetch_add(&victim_calls, 1);
+}
+
+/* An mmap failure reaps every cache and retries before going emergency. */
+START_TEST(test_mmap_failure_reaps_all)
+{
+	kmem_cache_t *a = kmem_cache_create("victim", 2048, 0, NULL, NULL,
+	    victim_reclaim, NULL, NULL, 0);
+	kmem_cache_t *b = kmem_cache_create("needy", 2048, 0, NULL, NULL,
+	    NULL, NULL, NULL, 0);
+	void *p;
+
+	for (int i = 0; i < 2000; i++)
+		kmem_cache_free(a, kmem_cache_alloc(a, KM_SLEEP));
+	ck_assert_uint_gt(stats_of(a).slab_total, 0);
+	grow_quiesce(a);                /* a's grow-ahead must not eat it */
+	vmem_inject_failures(1);        /* b's first slab cannot be mapped */
+	p = kmem_cache_alloc(b, KM_SLEEP);
+	ck_assert(vmem_contains(p));    /* ... the retry after reaping can */
+	ck_assert_int_ge(atomic_load(&victim_calls), 1);
+	ck_assert_uint_eq(stats_of(a).slab_total, 0);
+	kmem_cache_free(b, p);
+	kmem_cache_destroy(a);
+	kmem_cache_destroy(b);
+}
+END_TEST
+
+/* Crossing kmem_memory_limit reaps, calling reclaim callbacks. */
+START_TEST(test_memory_limit)
+{
+	static struct pile p = { .lock = PTHREAD_MUTEX_INITIALIZER,
+	    .per_call = 32 };
+	kmem_cache_t *big;
+	void *v[64];
+	double t0;
+
+	ck_assert_int_eq(tunable_set_id(KT_MEMORY_LIMIT, 16 << 20), 0);
+	ck_assert_int_eq(tunable_set_id(KT_CACHE_RECLAIM, KMEM_RECLAIM_TARGET),
+	    0);
+	p.cp = kmem_cache_create("limited", 4096, 0, NULL, NULL,
+	    pile_reclaim, &p, NULL, KMC_RECLAIMABLE);
+	pile_fill(&p, 4096);                    /* 16 MiB held */
+	big = kmem_cache_create("over", 1 << 20, 0, NULL, NULL, NULL, NULL,
+	    NULL, 0);
+	for (int i = 0; i < 64; i++)            /* 64 MiB more */
+		v[i] = kmem_cache_alloc(big, KM_SLEEP);
+	/* "target": called again and again while it frees objects. */
+	t0 = test_now();
+	while (atomic_load(&p.calls) < 2 && test_now() - t0 < 5)
+		usleep(10000);
+	ck_assert_int_gt(atomic_load(&p.calls), 1);
+	ck_assert_int_lt(pile_count(&p), 4096);
+	for (int i = 0; i < 64; i++)
+		kmem_cache_free(big, v[i]);
+	pile_empty(&p);
+	kmem_cache_destroy(big);
+	kmem_cache_destroy(p.cp);
+}
+END_TEST
+
+/* kmem_cache_reclaim=once: one callback per pressure event. */
+START_TEST(test_reclaim_once)
+{
+	static struct pile p = { .lock = PTHREAD_MUTEX_INITIALIZER,
+	    .per_call = 1 };
+
+	ck_assert_int_eq(tunable_set_id(KT_CACHE_RECLAIM, KMEM_RECLAIM_ONCE),
+	    0);
+	p.cp = kmem_cache_create("once", 256, 0, NULL, NULL, pile_reclaim,
+	    &p, NULL, 0);
+	pile_fill(&p, 100);
+	reap_pressure();
+	ck_assert_int_eq(atomic_load(&p.calls), 1);
+	ck_assert_int_eq(pile_count(&p), 99);
+	ck_assert_int_eq(tunable_set_id(KT_CACHE_RECLAIM, KMEM_RECLAIM_TARGET),
+	    0);
+	reap_pressure();                /* until it stops freeing: 16 max */
+	ck_assert_int_eq(atomic_load(&p.calls), 1 + 16);
+	pile_empty(&p);
+	kmem_cache_destroy(p.cp);
+}
+END_TEST
+
+/* The PSI monitor is armed where the kernel offers it; events reap. */
+START_TEST(test_psi)
+{
+	kmem_cache_t *cp = kmem_cache_create("psi", 64, 0, NULL, NULL,
+	    victim_reclaim, NULL, NULL, 0);
+	int fd = open("/proc/pressure/memory", O_RDWR);
+	double t0;
+
+	if (fd >= 0) {
+		/* We may write a trigger here, so libkmem could too. */
+		close(fd);
+		ck_assert(reap_psi_active());
+	}
+	atomic_store(&victim_calls, 0);
+	reap_psi_event();
+	t0 = test_now();
+	while (atomic_load(&victim_calls) == 0 && test_now() - t0 < 5)
+		usleep(10000);
+	ck_assert_int_ge(atomic_load(&victim_calls), 1);
+	kmem_cache_destroy(cp);
+}
+END_TEST
+
+/* Destroy while the aging pass is running on the same cache. */
+START_TEST(test_destroy_while_aging)
+{
+	fast_aging();
+	ck_assert_int_eq(tunable_set_id(KT_REAP_INTERVAL, 1), 0);
+	for (int round = 0; round < 30; round++) {
+		kmem_cache_t *cp = kmem_cache_create("brief", 128, 0, NULL,
+		    NULL, NULL, NULL, NULL, 0);
+		for (int i = 0; i < 3000; i++)
+			kmem_cache_free(cp, kmem_cache_alloc(cp, KM_SLEEP));
+		usleep(30000 + (useconds_t)(round * 1000));
+		kmem_cache_destroy(cp);
+	}
+}
+END_TEST
+
+int
+main(void)
+{
+	Suite *s = suite_create("reap");
+	TCase *tc = tcase_create("reap");
+	TCase *gr = tcase_create("grow");
+	TCase *pr = tcase_create("pressure");
+
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, test_reclaim_reap_now_empties);
+	tcase_add_test(tc, test_kmem_reap_every_cache);
+	tcase_add_test(tc, test_aging_returns_slabs);
+	tcase_add_test(tc, test_rss_after_burst);
+	tcase_add_test(tc, test_destroy_while_aging);
+	suite_add_tcase(s, tc);
+	tcase_set_timeout(gr, 60);
+	tcase_add_test(gr, test_deadlock_path);
+	tcase_add_test(gr, test_grow_ahead);
+	suite_add_tcase(s, gr);
+	tcase_set_timeout(pr, 60);
+	tcase_add_test(pr, test_mmap_failure_reaps_all);
+	tcase_add_test(pr, test_memory_limit);
+	tcase_add_test(pr, test_reclaim_once);
+	tcase_add_test(pr, test_psi);
+	suite_add_tcase(s, pr);
+	return (test_run_suite(s));
+}
