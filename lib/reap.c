@@ -59,6 +59,8 @@ static taskq_t *reap_tq;
 static pthread_once_t reap_tq_once = PTHREAD_ONCE_INIT;
 static pthread_once_t reap_start_once = PTHREAD_ONCE_INIT;
 static _Atomic bool reap_limit_pending;
+static _Atomic bool reap_limit_again;   /* a crossing came while pending */
+static _Atomic uint64_t reap_npressure, reap_ndispatch, reap_ndropped;
 static _Atomic bool reap_psi_on;
 static _Atomic uint64_t reap_npasses;
 static __thread bool reap_in_pressure __attribute__((tls_model("initial-exec")));
@@ -131,7 +133,25 @@ reap_passes(void)
 	return (atomic_load(&reap_npasses));
 }
 
+void
+reap_pressure_counts(uint64_t *runs, uint64_t *dispatched, uint64_t *dropped)
+{
+	*runs = atomic_load(&reap_npressure);
+	*dispatched = atomic_load(&reap_ndispatch);
+	*dropped = atomic_load(&reap_ndropped);
+}
+
 /* ------------------------------------------------------------ pressure */
+
+/* Bytes of slabs (and large buffers) mapped by the arena. */
+static size_t
+reap_mapped(void)
+{
+	struct vmem_usage u;
+
+	vmem_usage(&u);
+	return (u.inuse);
+}
 
 /* Objects the application holds plus cached, for reclaim progress. */
 static uint64_t
@@ -144,18 +164,15 @@ static bool
 reap_over_limit(void)
 {
 	int64_t limit = tunable(KT_MEMORY_LIMIT);
-	struct vmem_usage u;
 
-	if (limit == 0)
-		return (false);
-	vmem_usage(&u);
-	return (u.inuse > (uint64_t)limit);
+	return (limit != 0 && reap_mapped() > (uint64_t)limit);
 }
 
 static void
 reap_pressure_cache(struct kmem_cache *cp, void *arg)
 {
-	(void) arg;
+	uint64_t *freed = arg;
+
 	if (cp->reclaim != NULL) {
 		bool once = tunable(KT_CACHE_RECLAIM) == KMEM_RECLAIM_ONCE;
 		for (int round = 0; round < RECLAIM_ROUNDS_MAX; round++) {
@@ -171,25 +188,44 @@ reap_pressure_cache(struct kmem_cache *cp, void *arg)
 		}
 	}
 	mag_flush_all(cp);
-	(void) slab_reap(cp, 0);
+	*freed += slab_reap(cp, 0) * cp->sl.slab_size;
 }
 
-void
+uint64_t
 reap_pressure(void)
 {
+	uint64_t freed = 0;
+
 	if (reap_in_pressure)
-		return;                 /* a reclaim callback allocating */
+		return (0);             /* a reclaim callback allocating */
+	atomic_fetch_add(&reap_npressure, 1);
 	reap_in_pressure = true;
-	cache_walk(reap_pressure_cache, NULL);
+	cache_walk(reap_pressure_cache, &freed);
 	reap_in_pressure = false;
+	return (freed);
 }
 
+static void reap_pressure_async(void);
+
+/*
+ * A background pressure reap.  Crossings of the memory limit while it ran
+ * were not dispatched (one reap at a time) but remembered, so when it is
+ * done it looks again: still over the limit and either it freed memory
+ * (another pass may too) or a crossing came meanwhile (new growth), it
+ * goes again.  An unreachable limit with no growth does not keep it
+ * spinning.
+ */
 static void
 reap_pressure_task(void *arg)
 {
+	uint64_t freed;
+
 	(void) arg;
-	reap_pressure();
+	freed = reap_pressure();
 	atomic_store(&reap_limit_pending, false);
+	if ((atomic_exchange(&reap_limit_again, false) || freed != 0) &&
+	    reap_over_limit())
+		reap_pressure_async();
 }
 
 /* Reap in the background, unless such a reap is already on its way. */
@@ -199,9 +235,15 @@ reap_pressure_async(void)
 	bool no = false;
 	taskq_t *tq = kmem_taskq();
 
-	if (tq != NULL && atomic_compare_exchange_strong(&reap_limit_pending,
-	    &no, true) && taskq_dispatch(tq, reap_pressure_task, NULL,
-	    TQ_NOSLEEP) == 0)
+	if (tq == NULL)
+		return;
+	if (!atomic_compare_exchange_strong(&reap_limit_pending, &no, true)) {
+		atomic_store(&reap_limit_again, true);  /* see the task */
+		atomic_fetch_add(&reap_ndropped, 1);
+		return;
+	}
+	atomic_fetch_add(&reap_ndispatch, 1);
+	if (taskq_dispatch(tq, reap_pressure_task, NULL, TQ_NOSLEEP) == 0)
 		atomic_store(&reap_limit_pending, false);
 }
 

@@ -21,8 +21,11 @@ void reap_start(void);
 /* One aging pass over one cache. */
 void reap_age_cache(struct kmem_cache *cp, int64_t now_ns);
 
-/* Memory is short: reclaim callbacks, then reap every cache. */
-void reap_pressure(void);
+/*
+ * Memory is short: reclaim callbacks, then reap every cache.  Returns the
+ * bytes of slabs it gave back.
+ */
+uint64_t reap_pressure(void);
 
 /* Over kmem_memory_limit?  Then reap, in the background. */
 void reap_check_limit(void);
@@ -31,5 +34,7 @@ void reap_check_limit(void);
 bool reap_psi_active(void);
 void reap_psi_event(void);
 uint64_t reap_passes(void);     /* aging passes run so far */
+void reap_pressure_counts(uint64_t *runs, uint64_t *dispatched,
+    uint64_t *dropped);         /* pressure reaps: run, async, coalesced */
 
 #endif /* KMEM_REAP_H */
