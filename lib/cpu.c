@@ -36,6 +36,62 @@ static int *cpu_real_map;               /* the map found at init */
 static unsigned int cpu_real_nodes = 1;
 static pthread_once_t cpu_once = PTHREAD_ONCE_INIT;
 
+/* Per node, the nodes by distance; real and simulated tables. */
+static int cpu_real_order[KMEM_MAX_NODES][KMEM_MAX_NODES];
+static int cpu_sim_order[KMEM_MAX_NODES][KMEM_MAX_NODES];
+static int (*cpu_order)[KMEM_MAX_NODES] = cpu_real_order;
+
+/*
+ * Fill order[n] with the nodes sorted by dist(n, m), nearest first (the
+ * node itself has the smallest distance), ties by node number.
+ */
+static void
+cpu_fill_order(int order[][KMEM_MAX_NODES], unsigned int nodes,
+    int (*dist)(unsigned int, unsigned int, const void *), const void *arg)
+{
+	for (unsigned int n = 0; n < nodes; n++) {
+		for (unsigned int i = 0; i < nodes; i++)
+			order[n][i] = (int)i;
+		/* Insertion sort: at most KMEM_MAX_NODES entries, once. */
+		for (unsigned int i = 1; i < nodes; i++) {
+			int v = order[n][i];
+			unsigned int j = i;
+			while (j > 0 && (dist(n, (unsigned int)order[n][j - 1],
+			    arg) > dist(n, (unsigned int)v, arg))) {
+				order[n][j] = order[n][j - 1];
+				j--;
+			}
+			order[n][j] = v;
+		}
+	}
+}
+
+static int
+cpu_dist_linear(unsigned int a, unsigned int b, const void *arg)
+{
+	(void) arg;
+	return (a == b ? 0 : 10 + (int)(a > b ? a - b : b - a));
+}
+
+static int
+cpu_dist_table(unsigned int a, unsigned int b, const void *arg)
+{
+	const int *d = ((const int *const *)arg)[0];
+	unsigned int nodes = (unsigned int)(uintptr_t)((const void *const *)
+	    arg)[1];
+
+	return (a == b ? 0 : d[a * nodes + b]);
+}
+
+#ifdef HAVE_NUMA
+static int
+cpu_dist_numa(unsigned int a, unsigned int b, const void *arg)
+{
+	(void) arg;
+	return (a == b ? 0 : numa_distance((int)a, (int)b));
+}
+#endif
+
 unsigned int
 cpu_parse_list(const char *text)
 {
@@ -120,13 +176,17 @@ cpu_init_once(void)
 	if (numa_available() >= 0) {
 		int max = numa_max_node();
 		nodes = max >= 0 ? (unsigned int)max + 1 : 1;
+		if (nodes > KMEM_MAX_NODES)
+			nodes = KMEM_MAX_NODES;         /* folded, below */
 		for (unsigned int c = 0; c < cpu_nr_ids; c++) {
 			int node = numa_node_of_cpu((int)c);
-			map[c] = (node >= 0 && (unsigned int)node < nodes) ?
-			    node : 0;
+			map[c] = node >= 0 ? node % (int)nodes : 0;
 		}
+		cpu_fill_order(cpu_real_order, nodes, cpu_dist_numa, NULL);
 	}
 #endif
+	if (nodes == 1)
+		cpu_real_order[0][0] = 0;
 	cpu_real_map = map;
 	cpu_real_nodes = nodes;
 	cpu_node_map = map;
@@ -148,28 +208,36 @@ cpu_current_slow(void)
 	    (unsigned int)cpu : 0);
 }
 
-void
-cpu_bind_memory(void *addr, size_t len, int node)
+const int *
+cpu_node_order(int node)
 {
-#ifdef HAVE_NUMA
-	if (cpu_real_nodes > 1 && node >= 0 &&
-	    (unsigned int)node < cpu_real_nodes)
-		numa_tonode_memory(addr, len, node);
-#else
-	(void) addr; (void) len; (void) node;
-#endif
+	return (cpu_order[(unsigned int)node % cpu_nr_nodes]);
+}
+
+bool
+cpu_numa_real(void)
+{
+	return (cpu_real_nodes > 1 && cpu_node_map == cpu_real_map);
 }
 
 void
-cpu_topology_override(unsigned int nodes, const int *map)
+cpu_topology_override(unsigned int nodes, const int *map,
+    const int *distance)
 {
 	cpu_init();
-	if (nodes == 0 || map == NULL) {
+	if (nodes == 0 || map == NULL || nodes > KMEM_MAX_NODES) {
 		cpu_node_map = cpu_real_map != NULL ? cpu_real_map :
 		    cpu_single_node_map;
 		cpu_nr_nodes = cpu_real_nodes;
+		cpu_order = cpu_real_order;
 	} else {
+		const void *arg[2] = { distance,
+		    (const void *)(uintptr_t)nodes };
+
+		cpu_fill_order(cpu_sim_order, nodes, distance != NULL ?
+		    cpu_dist_table : cpu_dist_linear, arg);
 		cpu_node_map = map;
 		cpu_nr_nodes = nodes;
+		cpu_order = cpu_sim_order;
 	}
 }

@@ -15,6 +15,10 @@
  * guarantee of exclusive access; exclusion comes from atomics, an rseq
  * critical section, or a per-CPU lock.
  *
+ * Nodes: cpu_node_count() nodes (at most KMEM_MAX_NODES; more are folded
+ * onto them), and for each node the nodes in order of distance, nearest
+ * (itself) first, from libnuma's distance table.
+ *
  * cpu_init() runs once (pthread_once) and must be called before the other
  * functions; every libkmem entry point that needs them calls it.
  */
@@ -59,6 +63,12 @@ static inline unsigned int cpu_count(void) { return (cpu_nr_ids); }
 static inline unsigned int cpu_node_count(void) { return (cpu_nr_nodes); }
 static inline int cpu_node(unsigned int cpu) { return (cpu_node_map[cpu]); }
 
+/* The nodes by distance from 'node', nearest (node itself) first. */
+const int *cpu_node_order(int node);
+
+/* Whether the machine really has more than one node (not a simulation). */
+bool cpu_numa_real(void);
+
 /*
  * Parse a sysfs CPU list ("0-3,8-11", "0") and return one more than the
  * highest id in it, or 0 when the text is malformed.  Exposed for tests.
@@ -66,17 +76,13 @@ static inline int cpu_node(unsigned int cpu) { return (cpu_node_map[cpu]); }
 unsigned int cpu_parse_list(const char *text);
 
 /*
- * Bind [addr, addr + len) (page aligned) to NUMA node 'node'.  A no-op
- * without libnuma or on one node; failure only loses placement, never
- * memory, so it returns nothing.
- */
-void cpu_bind_memory(void *addr, size_t len, int node);
-
-/*
  * Test hook: present a simulated topology of 'nodes' nodes with the given
- * CPU -> node map (cpu_nr_ids entries), or restore the real one with
- * nodes == 0.  Not part of the public API; used by the test suite only.
+ * CPU -> node map (cpu_nr_ids entries) and, optionally, a nodes x nodes
+ * distance table (NULL: distance grows with |a - b|), or restore the real
+ * one with nodes == 0.  Memory is never bound to simulated nodes.  Not
+ * part of the public API; used by the test suite only.
  */
-void cpu_topology_override(unsigned int nodes, const int *map);
+void cpu_topology_override(unsigned int nodes, const int *map,
+    const int *distance);
 
 #endif /* KMEM_CPU_H */

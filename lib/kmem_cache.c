@@ -48,6 +48,7 @@
 #include "cache.h"
 #include "cpu.h"
 #include "meta.h"
+#include "place.h"
 #include "reap.h"
 #include "tunables.h"
 #include "vmem.h"
@@ -231,7 +232,7 @@ kmem_cache_create(const char *name, size_t size, size_t align,
 {
 	size_t page = (size_t)sysconf(_SC_PAGESIZE);
 	unsigned int nnodes, ncpus;
-	size_t chunk, len, nodes_off, cpu_off, mag_off;
+	size_t chunk, len, nodes_off, cpu_off, mag_off, granule;
 	struct kmem_cache *cp;
 	const char *why = NULL;
 
@@ -261,11 +262,15 @@ kmem_cache_create(const char *name, size_t size, size_t align,
 	if (align < KMEM_ALIGN)
 		align = KMEM_ALIGN;
 	chunk = KMEM_P2ROUNDUP(size, align);
-	nnodes = cpu_node_count();
+	nnodes = place_cache_nodes();
 	ncpus = cpu_count();
+	/* Per-CPU arrays start on pages of their own on NUMA machines. */
+	granule = cpu_numa_real() ? page : KMEM_CACHE_LINE;
 	nodes_off = KMEM_P2ROUNDUP(sizeof (*cp), KMEM_CACHE_LINE);
-	cpu_off = nodes_off + nnodes * sizeof (struct slab_node);
-	mag_off = cpu_off + ncpus * sizeof (struct kmem_cpu_stats);
+	cpu_off = KMEM_P2ROUNDUP(nodes_off + nnodes * sizeof (struct slab_node),
+	    granule);
+	mag_off = KMEM_P2ROUNDUP(cpu_off + ncpus *
+	    sizeof (struct kmem_cpu_stats), granule);
 	len = KMEM_P2ROUNDUP(mag_off + ncpus * sizeof (struct mag_cpu), page);
 	cp = kmem_pages_alloc(len);
 	if (cp == NULL) {
@@ -283,6 +288,8 @@ kmem_cache_create(const char *name, size_t size, size_t align,
 	cp->map_len = len;
 	cp->cpu = (struct kmem_cpu_stats *)((char *)cp + cpu_off);
 	cp->mag.cpu = (struct mag_cpu *)((char *)cp + mag_off);
+	place_percpu(cp->cpu, sizeof (struct kmem_cpu_stats), ncpus);
+	place_percpu(cp->mag.cpu, sizeof (struct mag_cpu), ncpus);
 	cp->mag_cpus = cp->mag.cpu;
 	if (slab_layer_init(&cp->sl, chunk, cflags,
 	    (struct slab_node *)((char *)cp + nodes_off), nnodes) != 0) {
@@ -456,7 +463,8 @@ kmem_cache_stats(kmem_cache_t *cp, struct kmem_cache_stats *st)
 	st->obj_align = cp->align;
 	st->slab_size = cp->sl.slab_size;
 	st->objs_per_slab = cp->sl.objs_per_slab;
-	slab_counts(cp, &c);
+	slab_counts(cp, &c, st->node);
+	st->nr_nodes = cp->sl.nnodes;
 	st->slab_total = c.slab_total;
 	st->slab_alloc = c.slab_alloc;
 	st->slab_max = atomic_load(&cp->sl.slab_max);
@@ -507,7 +515,7 @@ kmem_cache_destroy(kmem_cache_t *cp)
 	mag_counts(cp, &m);
 	alloc += m.allocs;
 	freed += m.frees;
-	slab_counts(cp, &c);
+	slab_counts(cp, &c, NULL);
 	if (alloc != freed || c.slab_total != 0 ||
 	    atomic_load(&cp->emerg.count) != 0) {
 		/*

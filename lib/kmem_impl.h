@@ -10,6 +10,8 @@
 #include <stdint.h>
 #include <sys/mman.h>
 
+#include "libkmem/kmem.h"
+
 #define KMEM_LIKELY(x)          __builtin_expect(!!(x), 1)
 #define KMEM_UNLIKELY(x)        __builtin_expect(!!(x), 0)
 
@@ -17,6 +19,7 @@
 #define KMEM_EXPORT             __attribute__((visibility("default")))
 
 #define KMEM_CACHE_LINE         64
+#define KMEM_MAX_NODES          KMEM_STATS_NODES /* NUMA nodes told apart */
 #define KMEM_ALIGNED_LINE       __attribute__((aligned(KMEM_CACHE_LINE)))
 
 #define KMEM_P2ROUNDUP(x, a)    (((x) + ((a) - 1)) & ~((uintptr_t)(a) - 1))

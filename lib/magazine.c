@@ -80,6 +80,7 @@
 
 #include "cache.h"
 #include "magazine.h"
+#include "place.h"
 #include "tunables.h"
 
 _Static_assert(offsetof(struct mag_cpu, loaded) == 0, "rseq layout");
@@ -191,10 +192,12 @@ mag_size_for(size_t chunk)
 	return (256);
 }
 
+/* CPU c's magazine j (0 or 1). */
 static inline struct mag *
-mag_at(struct mag_layer *ml, size_t i)
+mag_of_cpu(struct mag_layer *ml, unsigned int c, unsigned int j)
 {
-	return ((struct mag *)(ml->mags + i * ml->mag_bytes));
+	return ((struct mag *)(ml->mags + c * ml->pair_bytes +
+	    j * ml->mag_bytes));
 }
 
 int
@@ -202,8 +205,8 @@ mag_layer_init(struct kmem_cache *cp, enum mag_mode mode)
 {
 	struct mag_layer *ml = &cp->mag;
 	unsigned int ncpus = cpu_count();
+	size_t page = (size_t)sysconf(_SC_PAGESIZE);
 	int depot_mags;
-	size_t nmags;
 
 	ml->mode = mode;
 	if (mode == MAG_NONE)
@@ -211,11 +214,14 @@ mag_layer_init(struct kmem_cache *cp, enum mag_mode mode)
 	ml->magsize = mag_size_for(cp->sl.chunk);
 	depot_mags = (int)KMEM_MIN(KMEM_MAX(2 * ncpus, MAG_DEPOT_MIN),
 	    MAG_DEPOT_MAX);
-	nmags = 2 * (size_t)ncpus + (size_t)depot_mags;
 	ml->mag_bytes = KMEM_P2ROUNDUP(sizeof (struct mag) +
 	    ml->magsize * sizeof (void *), KMEM_CACHE_LINE);
-	ml->mags_len = KMEM_P2ROUNDUP(nmags * ml->mag_bytes,
-	    (size_t)sysconf(_SC_PAGESIZE));
+	/* On NUMA machines each CPU's pair sits on pages of its own node. */
+	ml->pair_bytes = 2 * ml->mag_bytes;
+	if (cpu_numa_real())
+		ml->pair_bytes = KMEM_P2ROUNDUP(ml->pair_bytes, page);
+	ml->mags_len = KMEM_P2ROUNDUP(ncpus * ml->pair_bytes +
+	    (size_t)depot_mags * ml->mag_bytes, page);
 	ml->mags = kmem_pages_alloc(ml->mags_len);     /* bases start 0 */
 	if (ml->mags == NULL) {
 		errno = ENOMEM;
@@ -224,13 +230,16 @@ mag_layer_init(struct kmem_cache *cp, enum mag_mode mode)
 	for (unsigned int c = 0; c < ncpus; c++) {
 		struct mag_cpu *pc = &ml->cpu[c];
 
-		atomic_store(&pc->loaded, mag_at(ml, 2 * (size_t)c));
+		if (cpu_numa_real())
+			place_local(mag_of_cpu(ml, c, 0), ml->pair_bytes,
+			    cpu_node(c));
+		atomic_store(&pc->loaded, mag_of_cpu(ml, c, 0));
 		atomic_store(&pc->cap, ml->magsize);
-		pc->prev = mag_at(ml, 2 * (size_t)c + 1);
+		pc->prev = mag_of_cpu(ml, c, 1);
 		pc->prounds = 0;
 		pthread_mutex_init(&pc->lock, NULL);
 	}
-	if (depot_init(&ml->depot, (char *)mag_at(ml, 2 * (size_t)ncpus),
+	if (depot_init(&ml->depot, ml->mags + ncpus * ml->pair_bytes,
 	    ml->mag_bytes, depot_mags) != 0) {
 		kmem_pages_free(ml->mags, ml->mags_len);
 		return (-1);

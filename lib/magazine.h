@@ -51,6 +51,8 @@ struct mag_layer {
 	struct depot depot;
 	char *mags;                     /* every magazine of the cache */
 	size_t mag_bytes, mags_len;
+	size_t pair_bytes;              /* a CPU's two magazines (a page
+					   multiple on NUMA machines) */
 	_Atomic uint64_t flushes;       /* magazines flushed to slabs */
 };
 

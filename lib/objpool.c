@@ -8,11 +8,12 @@
  * One anonymous mapping holds a small header (the reference count) and one
  * ring per possible CPU, at a fixed stride.  A ring is a head counter and a
  * tail counter on cache lines of their own, then 'capacity' cells, then
- * (for a pool that owns its objects) that CPU's share of the objects.  With
- * more than one NUMA node every ring starts on a page boundary and its pages
- * are bound to its CPU's node.  capacity is a power of two >= nr_objs (and
- * >= 2), so one ring can hold every object of the pool and push never runs
- * out of room unless the caller pushes more than the pool was sized for.
+ * (for a pool that owns its objects) that CPU's share of the objects.  On a
+ * machine with more than one NUMA node every ring starts on a page boundary
+ * and its pages are bound to its CPU's node (place.c).  capacity is a power
+ * of two >= nr_objs (and >= 2), so one ring can hold every object of the
+ * pool and push never runs out of room unless the caller pushes more than
+ * the pool was sized for.
  *
  * THE USERSPACE PROBLEM
  *
@@ -91,6 +92,7 @@
 #include "libkmem/objpool.h"
 #include "cpu.h"
 #include "kmem_impl.h"
+#include "place.h"
 
 struct objpool_cell {
 	_Atomic uint64_t seq;           /* last position pushed here + 1 */
@@ -182,19 +184,20 @@ objpool_setup(struct objpool_head *pool, int nr_objs, int obj_size,
     void *context, objpool_init_obj_cb objinit, objpool_fini_cb release)
 {
 	size_t page = (size_t)sysconf(_SC_PAGESIZE);
-	unsigned int ncpus, nodes;
+	unsigned int ncpus;
+	bool numa;
 	uint64_t capacity;
 	size_t granule, per_ring, objs_off, stride, len;
 	char *map;
 
 	cpu_init();
 	ncpus = cpu_count();
-	nodes = cpu_node_count();
+	numa = cpu_numa_real();
 	capacity = kmem_p2roundup64(nr_objs < 2 ? 2 : (uint64_t)nr_objs);
 	per_ring = obj_size == 0 ? 0 : (nr_objs + ncpus - 1) / ncpus;
 
 	/* Rings on their own pages only where pages go to different nodes. */
-	granule = nodes > 1 ? page : KMEM_CACHE_LINE;
+	granule = numa ? page : KMEM_CACHE_LINE;
 	objs_off = KMEM_P2ROUNDUP(offsetof(struct objpool_ring, cells) +
 	    capacity * sizeof (struct objpool_cell), KMEM_CACHE_LINE);
 	stride = KMEM_P2ROUNDUP(objs_off + per_ring * (size_t)obj_size,
@@ -226,8 +229,8 @@ objpool_setup(struct objpool_head *pool, int nr_objs, int obj_size,
 		char *obj = (char *)ring + objs_off;
 		int n = left / (int)(ncpus - cpu);
 
-		if (nodes > 1)
-			cpu_bind_memory(ring, stride, cpu_node(cpu));
+		if (numa)
+			place_local(ring, stride, cpu_node(cpu));
 		if ((unsigned int)(left % (int)(ncpus - cpu)) != 0)
 			n++;            /* earlier CPUs take the remainder */
 		for (int i = 0; i < n; i++, obj += obj_size) {

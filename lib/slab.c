@@ -35,6 +35,12 @@
  * slab_total/obj_total/obj_inuse are the sums over its slabs; the layer's
  * atomic slab_total/obj_inuse are the sums over its nodes.
  *
+ * NODES.  Under kmem_numa_policy=local a cache has a list set per NUMA
+ * node: a slab is grown for (and bound to) the node of the CPU that needs
+ * it, an allocation takes from its CPU's node first and then from the
+ * others nearest first (distance order from cpu.c), and a freed object
+ * goes back to its own slab, on its own node, wherever it is freed.
+ *
  * LOCKING.  Each node's lock protects its lists, its slabs' descriptors
  * and its counters.  Only one node lock is held at a time.  Growing and
  * freeing spans call into the arena (its own lock) without a node lock
@@ -47,6 +53,7 @@
 #include <unistd.h>
 
 #include "cache.h"
+#include "cpu.h"
 #include "meta.h"
 #include "slab.h"
 #include "tunables.h"
@@ -240,10 +247,14 @@ unsigned int
 slab_alloc(struct kmem_cache *cp, int node, void **objs, unsigned int n)
 {
 	struct slab_layer *sl = &cp->sl;
+	/* The local node first, then the others nearest first. */
+	const int *order = sl->nnodes == cpu_node_count() ?
+	    cpu_node_order(node) : NULL;
 	unsigned int got = 0;
 
 	for (unsigned int i = 0; i < sl->nnodes && got < n; i++) {
-		struct slab_node *sn = &sl->nodes[((unsigned int)node + i) %
+		struct slab_node *sn = &sl->nodes[order != NULL ?
+		    (unsigned int)order[i] : ((unsigned int)node + i) %
 		    sl->nnodes];
 
 		slab_node_lock(sn);
@@ -272,8 +283,7 @@ slab_grow(struct kmem_cache *cp, int node, unsigned int count)
 		s->node = (uint16_t)node;
 		s->nobjs = sl->objs_per_slab;
 		s->cache = cp;
-		s->base = vmem_span_alloc(sl->slab_size,
-		    sl->nnodes > 1 ? node : -1, s);
+		s->base = vmem_span_alloc(sl->slab_size, node, s);
 		if (s->base == NULL) {
 			meta_free(s);
 			break;
@@ -390,7 +400,8 @@ slab_reap(struct kmem_cache *cp, int64_t before)
 }
 
 void
-slab_counts(struct kmem_cache *cp, struct slab_counts *c)
+slab_counts(struct kmem_cache *cp, struct slab_counts *c,
+    struct kmem_node_stats *node)
 {
 	struct slab_layer *sl = &cp->sl;
 
@@ -399,6 +410,13 @@ slab_counts(struct kmem_cache *cp, struct slab_counts *c)
 		struct slab_node *sn = &sl->nodes[n];
 
 		pthread_mutex_lock(&sn->lock);
+		if (node != NULL) {
+			node[n].slab_total = sn->slab_total;
+			node[n].slab_alloc = sn->slab_total -
+			    sn->lists[SLAB_EMPTY].count;
+			node[n].obj_total = sn->obj_total;
+			node[n].obj_alloc = sn->obj_inuse;
+		}
 		c->slab_total += sn->slab_total;
 		c->obj_total += sn->obj_total;
 		c->obj_inuse += sn->obj_inuse;

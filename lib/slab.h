@@ -124,11 +124,13 @@ slab_obj_ok(const struct slab_layer *sl, const struct kmem_slab *s,
 /* The slab holding obj if obj is the start of one of cp's objects. */
 struct kmem_slab *slab_of(struct kmem_cache *cp, const void *obj);
 
+/* Totals over the nodes; each node's share goes to node[] if not NULL. */
 struct slab_counts {
 	uint64_t slab_total, slab_alloc, obj_total, obj_inuse;
 	uint64_t almost_full, almost_empty, empty, full;
 	uint64_t contended;
 };
-void slab_counts(struct kmem_cache *cp, struct slab_counts *c);
+void slab_counts(struct kmem_cache *cp, struct slab_counts *c,
+    struct kmem_node_stats *node);
 
 #endif /* KMEM_SLAB_H */

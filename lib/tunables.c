@@ -33,6 +33,7 @@ struct tunable_def {
 
 static const char *const percpu_words[] = { "rseq", "lock", NULL };
 static const char *const reclaim_words[] = { "target", "once", NULL };
+static const char *const numa_words[] = { "local", "interleave", "none", NULL };
 
 static const struct tunable_def tunable_defs[KT_COUNT] = {
 	[KT_CACHE_OBJ_PER_SLAB]  = { "kmem_cache_obj_per_slab", 8, 1, 4096,
@@ -52,6 +53,7 @@ static const struct tunable_def tunable_defs[KT_COUNT] = {
 	[KT_MEMORY_LIMIT]        = { "kmem_memory_limit", 0, 0,
 	    (int64_t)1 << 60, NULL },
 	[KT_CACHE_GROW_AHEAD]    = { "kmem_cache_grow_ahead", 1, 0, 1, NULL },
+	[KT_NUMA_POLICY]         = { "kmem_numa_policy", 0, 0, 2, numa_words },
 };
 
 _Atomic int64_t tunable_values[KT_COUNT];

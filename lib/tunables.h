@@ -20,6 +20,7 @@ enum tunable_id {
 	KT_CACHE_RECLAIM,       /* enum kmem_reclaim_mode */
 	KT_MEMORY_LIMIT,        /* bytes; 0 = none */
 	KT_CACHE_GROW_AHEAD,    /* grow before caches run dry */
+	KT_NUMA_POLICY,         /* enum kmem_numa_policy (place.h) */
 	KT_COUNT
 };
 

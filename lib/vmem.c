@@ -57,6 +57,7 @@
 #include "cpu.h"
 #include "kmem_impl.h"
 #include "meta.h"
+#include "place.h"
 #include "vmem.h"
 
 #define VMEM_NBINS      32
@@ -335,8 +336,7 @@ vmem_span_alloc(size_t len, int node, void *owner)
 	pthread_mutex_unlock(&vmem_lock);
 
 	addr = r->base + (first << vmem_page_shift);
-	if (node >= 0 && cpu_node_count() > 1)
-		cpu_bind_memory(addr, len, node);
+	place_slab(addr, len, node);
 	return (addr);
 nomem:
 	pthread_mutex_unlock(&vmem_lock);

@@ -28,9 +28,9 @@ void vmem_init(void);
 /*
  * A span of 'len' bytes (a multiple of the page size), page aligned, its
  * pages unpopulated (zero when first touched).  Every page of it maps to
- * 'owner' (at least 2-byte aligned) until it is freed.  Bound to NUMA node
- * 'node' when node >= 0 and there is more than one node.  NULL (errno
- * ENOMEM) when no address space can be had.
+ * 'owner' (at least 2-byte aligned) until it is freed.  Placed for NUMA
+ * node 'node' by the NUMA policy (place.c; node < 0: not placed).  NULL
+ * (errno ENOMEM) when no address space can be had.
  */
 void *vmem_span_alloc(size_t len, int node, void *owner);
 

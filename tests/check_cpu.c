@@ -67,12 +67,48 @@ START_TEST(test_topology_override)
 	cpu_init();
 	for (unsigned int c = 0; c < cpu_count() && c < 4096; c++)
 		map[c] = (int)(c % 2);
-	cpu_topology_override(2, map);
+	cpu_topology_override(2, map, NULL);
 	ck_assert_uint_eq(cpu_node_count(), 2);
+	ck_assert(!cpu_numa_real());
 	if (cpu_count() > 1)
 		ck_assert_int_eq(cpu_node(1), 1);
-	cpu_topology_override(0, NULL);
+	ck_assert_int_eq(cpu_node_order(1)[0], 1);
+	ck_assert_int_eq(cpu_node_order(1)[1], 0);
+	cpu_topology_override(0, NULL, NULL);
 	ck_assert_int_eq(cpu_node(0), 0);
+	ck_assert_int_eq(cpu_node_order(0)[0], 0);
+}
+END_TEST
+
+/* Nodes sorted by a distance table, nearest first. */
+START_TEST(test_node_order)
+{
+	static int map[4096];
+	/* 4 nodes: from node 0, node 3 (12) is nearer than 1 (20) and 2 (30). */
+	static const int dist[16] = {
+		10, 20, 30, 12,
+		20, 10, 12, 30,
+		30, 12, 10, 20,
+		12, 30, 20, 10,
+	};
+	const int *o;
+
+	cpu_init();
+	cpu_topology_override(4, map, dist);
+	o = cpu_node_order(0);
+	ck_assert_int_eq(o[0], 0);
+	ck_assert_int_eq(o[1], 3);
+	ck_assert_int_eq(o[2], 1);
+	ck_assert_int_eq(o[3], 2);
+	o = cpu_node_order(2);
+	ck_assert_int_eq(o[0], 2);
+	ck_assert_int_eq(o[1], 1);
+	ck_assert_int_eq(o[2], 3);
+	ck_assert_int_eq(o[3], 0);
+	cpu_topology_override(0, NULL, NULL);
+	/* The real machine: every node first in its own order. */
+	for (unsigned int n = 0; n < cpu_node_count(); n++)
+		ck_assert_int_eq(cpu_node_order((int)n)[0], (int)n);
 }
 END_TEST
 
@@ -87,6 +123,7 @@ main(void)
 	tcase_add_test(tc, test_current_matches_pin);
 	tcase_add_test(tc, test_rseq_detected);
 	tcase_add_test(tc, test_topology_override);
+	tcase_add_test(tc, test_node_order);
 	suite_add_tcase(s, tc);
 	return (test_run_suite(s));
 }

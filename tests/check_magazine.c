@@ -415,11 +415,11 @@ run_flush_race(enum mag_mode mode)
 	for (int i = 0; i < NTHREADS; i++)
 		ck_assert_int_eq(pthread_create(&t[i], NULL, race_worker, &r),
 		    0);
-	while (test_now() < end) {
+	do {    /* at least one round, however slow the start was */
 		for (unsigned int c = 0; c < cpu_count(); c++)
 			mag_flush_cpu(r.cp, c);
 		atomic_fetch_add(&r.flushes, 1);
-	}
+	} while (test_now() < end);
 	atomic_store(&r.stop, true);
 	for (int i = 0; i < NTHREADS; i++)
 		pthread_join(t[i], NULL);

@@ -42,7 +42,16 @@ typedef void kmem_reclaim_t(void *priv);
 #define KMC_QCACHE      0x0040  /* Solaris: quantum cache (accepted, no effect) */
 
 #define KMEM_CACHE_NAMELEN      32      /* bytes, with the terminating NUL */
+#define KMEM_STATS_NODES        64      /* NUMA nodes in kmem_cache_stats */
 #define KMEM_ALIGN              8       /* default and minimum alignment */
+
+/* One NUMA node's share of a cache's slab layer (see nr_nodes). */
+struct kmem_node_stats {
+	uint64_t slab_total;    /* slabs on the node's lists */
+	uint64_t slab_alloc;    /* of them, with at least one object out */
+	uint64_t obj_total;     /* objects in them */
+	uint64_t obj_alloc;     /* objects out of them */
+};
 
 /*
  * A cache's statistics.  Counters are totals since the cache was created;
@@ -82,6 +91,9 @@ struct kmem_cache_stats {
 	/* background work */
 	uint64_t slab_grows;    /* slabs added by background growth */
 	uint64_t grow_waits;    /* allocations that waited for growth */
+	/* NUMA placement */
+	uint64_t nr_nodes;      /* slab lists: 1, or one per node */
+	struct kmem_node_stats node[KMEM_STATS_NODES];  /* [0, nr_nodes) */
 };
 
 kmem_cache_t *kmem_cache_create(const char *name, size_t size, size_t align,
