@@ -1,0 +1,847 @@
+/*
+ * check_alloc.c - kmem_alloc(3): kmem_alloc, kmem_zalloc and kmem_free on
+ * the size-class caches and the large (vmem) path, vmem_alloc and
+ * friends, KM_NOSLEEP failure, and the size classes' statistics
+ * (kmem_alloc_class_count, kmem_alloc_class_stats).
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "libkmem/kmem.h"
+#include "testutil.h"
+
+#define SMALL_MAX       8192            /* every size 1..SMALL_MAX */
+#define DEFAULT_MAX     (128 * 1024)    /* default kmem_alloc_max_class */
+#define STAT_N          64              /* objects per class in stats tests */
+/* Objects a magazine refill may take from the slabs beyond those asked. */
+#define MAG_SLACK       1024
+
+/*
+ * The compiler must not see the huge sizes below as constants
+ * (-Walloc-size-larger-than), nor drop the allocations.
+ */
+static volatile size_t huge_size = SIZE_MAX / 2;
+
+/* A byte pattern that depends on the buffer's identity and the offset. */
+static inline uint8_t
+pat(size_t id, size_t off)
+{
+	return ((uint8_t)(id * 131 + off * 7 + (off >> 8)));
+}
+
+static void
+fill(void *buf, size_t size, size_t id)
+{
+	uint8_t *p = buf;
+
+	for (size_t i = 0; i < size; i++)
+		p[i] = pat(id, i);
+}
+
+/* The offset of the first byte that does not hold the pattern, or size. */
+static size_t
+verify(const void *buf, size_t size, size_t id)
+{
+	const uint8_t *p = buf;
+
+	for (size_t i = 0; i < size; i++) {
+		if (p[i] != pat(id, i))
+			return (i);
+	}
+	return (size);
+}
+
+static bool
+all_zero(const void *buf, size_t size)
+{
+	const uint8_t *p = buf;
+
+	for (size_t i = 0; i < size; i++) {
+		if (p[i] != 0)
+			return (false);
+	}
+	return (true);
+}
+
+static bool
+is_p2(size_t x)
+{
+	return (x != 0 && (x & (x - 1)) == 0);
+}
+
+static size_t
+page_size(void)
+{
+	return ((size_t)sysconf(_SC_PAGESIZE));
+}
+
+/*
+ * Run fn(arg) with stderr going to a pipe; what it wrote (at most len - 1
+ * bytes, NUL-terminated) goes to buf.
+ */
+static void
+capture_stderr(void (*fn)(void *), void *arg, char *buf, size_t len)
+{
+	int fds[2], saved;
+	ssize_t n;
+
+	fflush(stderr);
+	ck_assert_int_eq(pipe(fds), 0);
+	ck_assert_int_eq(fcntl(fds[0], F_SETFL, O_NONBLOCK), 0);
+	saved = dup(STDERR_FILENO);
+	ck_assert_int_ge(saved, 0);
+	ck_assert_int_ge(dup2(fds[1], STDERR_FILENO), 0);
+	fn(arg);
+	fflush(stderr);
+	ck_assert_int_ge(dup2(saved, STDERR_FILENO), 0);
+	close(saved);
+	close(fds[1]);
+	n = read(fds[0], buf, len - 1);
+	buf[n > 0 ? n : 0] = '\0';
+	close(fds[0]);
+}
+
+/* ------------------------------------------------------------ classes */
+
+static struct kmem_class_stats
+class_stats(int idx)
+{
+	struct kmem_class_stats st;
+
+	memset(&st, 0xff, sizeof (st));
+	ck_assert_msg(kmem_alloc_class_stats(idx, &st) == 0,
+	    "kmem_alloc_class_stats(%d) failed: %s", idx, strerror(errno));
+	return (st);
+}
+
+/* The index of the class that serves 'size' (the smallest that fits). */
+static int
+class_of(size_t size)
+{
+	int n = kmem_alloc_class_count();
+
+	for (int i = 0; i < n; i++) {
+		if (class_stats(i).size >= size)
+			return (i);
+	}
+	return (-1);
+}
+
+/* The size of the largest class (kmem_alloc_max_class). */
+static size_t
+max_class(void)
+{
+	return ((size_t)class_stats(kmem_alloc_class_count() - 1).size);
+}
+
+/* Sum of obj_used over every class. */
+static uint64_t
+used_total(void)
+{
+	int n = kmem_alloc_class_count();
+	uint64_t sum = 0;
+
+	for (int i = 0; i < n; i++)
+		sum += class_stats(i).obj_used;
+	return (sum);
+}
+
+/* The invariants of one class's statistics. */
+static void
+check_class_consistent(const struct kmem_class_stats *st)
+{
+	size_t page = page_size();
+	uint64_t slabs, per_slab;
+
+	ck_assert_uint_ge(st->pages_per_slab, 1);
+	ck_assert_uint_ge(st->pages_per_slab * page, st->size);
+	ck_assert_msg(st->pages_used % st->pages_per_slab == 0,
+	    "%s: pages_used %" PRIu64 " is not a multiple of pages_per_slab "
+	    "%" PRIu64, st->name, st->pages_used, st->pages_per_slab);
+	ck_assert_msg(st->freeable % st->pages_per_slab == 0,
+	    "%s: freeable %" PRIu64 " is not a multiple of pages_per_slab "
+	    "%" PRIu64, st->name, st->freeable, st->pages_per_slab);
+	ck_assert_uint_le(st->freeable, st->pages_used);
+	slabs = st->pages_used / st->pages_per_slab;
+	per_slab = st->pages_per_slab * page / st->size;
+	ck_assert_uint_ge(per_slab, 1);
+	/* Slabs in use plus empty ones are at most all of them. */
+	ck_assert_uint_le(st->almost_full + st->almost_empty +
+	    st->freeable / st->pages_per_slab, slabs);
+	ck_assert_msg(st->obj_allocated <= slabs * per_slab,
+	    "%s: %" PRIu64 " objects in %" PRIu64 " slab(s) of %" PRIu64
+	    " page(s)", st->name, st->obj_allocated, slabs,
+	    st->pages_per_slab);
+	ck_assert_uint_le(st->obj_used, st->obj_allocated);
+	/* A slab with objects out is not freeable. */
+	if (st->obj_used > 0)
+		ck_assert_uint_gt(st->pages_used, st->freeable);
+	if (slabs > 0)
+		ck_assert_uint_gt(st->obj_allocated, 0);
+}
+
+START_TEST(test_class_list)
+{
+	int n = kmem_alloc_class_count();
+	uint64_t prev = 0;
+	bool seen_8 = false;
+
+	ck_assert_int_gt(n, 0);
+	for (int i = 0; i < n; i++) {
+		struct kmem_class_stats st = class_stats(i);
+		char want[64];
+
+		ck_assert_msg(st.size > prev, "class %d: size %" PRIu64
+		    " after %" PRIu64, i, st.size, prev);
+		ck_assert_uint_eq(st.size % KMEM_ALIGN, 0);
+		snprintf(want, sizeof (want), "kmem_alloc_%" PRIu64, st.size);
+		ck_assert_msg(memchr(st.name, '\0', sizeof (st.name)) != NULL,
+		    "class %d: name not terminated", i);
+		ck_assert_str_eq(st.name, want);
+		check_class_consistent(&st);
+		if (st.size == 8)
+			seen_8 = true;
+		prev = st.size;
+	}
+	ck_assert_msg(seen_8, "no 8-byte class");
+	ck_assert_uint_eq(class_stats(0).size, 8);
+	if (getenv("KMEM_ALLOC_MAX_CLASS") == NULL)
+		ck_assert_uint_eq(max_class(), DEFAULT_MAX);
+	/* Every power of two from 8 to the largest class is a class. */
+	for (size_t p = 8; p <= max_class(); p *= 2) {
+		int i = class_of(p);
+
+		ck_assert_msg(i >= 0 && class_stats(i).size == p,
+		    "no class of %zu bytes", p);
+	}
+	/* Nothing above the largest class. */
+	ck_assert_int_eq(class_of(max_class() + 1), -1);
+}
+END_TEST
+
+START_TEST(test_class_index_range)
+{
+	struct kmem_class_stats st;
+	int n = kmem_alloc_class_count();
+	int bad[] = { -1, n, n + 1, INT_MAX, INT_MIN };
+
+	for (size_t i = 0; i < sizeof (bad) / sizeof (bad[0]); i++) {
+		errno = 0;
+		ck_assert_int_eq(kmem_alloc_class_stats(bad[i], &st), -1);
+		ck_assert_int_eq(errno, EINVAL);
+	}
+	ck_assert_int_eq(kmem_alloc_class_stats(n - 1, &st), 0);
+	ck_assert_int_eq(kmem_alloc_class_stats(0, &st), 0);
+}
+END_TEST
+
+/*
+ * For each class: N objects of its size raise its obj_used by at least N
+ * (and by at most what magazine refills take besides), give it slabs,
+ * leave every other class's count alone; after the frees and a reap (which
+ * empties the magazines) it is back where it was.
+ */
+START_TEST(test_class_obj_used)
+{
+	int n = kmem_alloc_class_count();
+	void *objs[STAT_N];
+
+	(void) test_pin(test_nth_cpu(0));
+	for (int i = 0; i < n; i++) {
+		struct kmem_class_stats before, during, after;
+		size_t size;
+		uint64_t others;
+
+		kmem_reap();
+		before = class_stats(i);
+		others = used_total() - before.obj_used;
+		size = (size_t)before.size;
+		for (int j = 0; j < STAT_N; j++) {
+			objs[j] = kmem_alloc(size, KM_SLEEP);
+			ck_assert_ptr_nonnull(objs[j]);
+			memset(objs[j], j, size);
+		}
+		during = class_stats(i);
+		check_class_consistent(&during);
+		ck_assert_msg(during.obj_used >= before.obj_used + STAT_N,
+		    "%s: obj_used %" PRIu64 " -> %" PRIu64 " after %d "
+		    "allocations", before.name, before.obj_used,
+		    during.obj_used, STAT_N);
+		ck_assert_msg(during.obj_used <= before.obj_used + STAT_N +
+		    MAG_SLACK, "%s: obj_used %" PRIu64 " -> %" PRIu64
+		    " after %d allocations", before.name, before.obj_used,
+		    during.obj_used, STAT_N);
+		ck_assert_uint_ge(during.obj_allocated, during.obj_used);
+		ck_assert_uint_ge(during.pages_used * page_size(),
+		    (uint64_t)STAT_N * size);
+		ck_assert_uint_gt(during.pages_used, during.freeable);
+		/* The other classes did not move. */
+		ck_assert_uint_eq(used_total() - during.obj_used, others);
+		for (int j = 0; j < STAT_N; j++)
+			kmem_free(objs[j], size);
+		kmem_reap();
+		after = class_stats(i);
+		check_class_consistent(&after);
+		ck_assert_msg(after.obj_used == before.obj_used,
+		    "%s: obj_used %" PRIu64 " -> %" PRIu64 " after %d "
+		    "allocations, their frees and kmem_reap", before.name,
+		    before.obj_used, after.obj_used, STAT_N);
+	}
+}
+END_TEST
+
+/*
+ * A size between two classes is served by the larger: one byte more than
+ * class i-1's size lands in class i.
+ */
+START_TEST(test_class_between)
+{
+	int n = kmem_alloc_class_count();
+	void *objs[STAT_N];
+
+	(void) test_pin(test_nth_cpu(0));
+	for (int i = 1; i < n; i++) {
+		size_t size = (size_t)class_stats(i - 1).size + 1;
+		struct kmem_class_stats lo, hi, lo2, hi2;
+
+		kmem_reap();
+		lo = class_stats(i - 1);
+		hi = class_stats(i);
+		for (int j = 0; j < STAT_N; j++) {
+			objs[j] = kmem_alloc(size, KM_SLEEP);
+			ck_assert_ptr_nonnull(objs[j]);
+			memset(objs[j], 0x5a, size);
+		}
+		lo2 = class_stats(i - 1);
+		hi2 = class_stats(i);
+		ck_assert_msg(hi2.obj_used >= hi.obj_used + STAT_N,
+		    "size %zu: %s obj_used %" PRIu64 " -> %" PRIu64, size,
+		    hi.name, hi.obj_used, hi2.obj_used);
+		ck_assert_msg(lo2.obj_used == lo.obj_used,
+		    "size %zu: %s obj_used %" PRIu64 " -> %" PRIu64, size,
+		    lo.name, lo.obj_used, lo2.obj_used);
+		for (int j = 0; j < STAT_N; j++)
+			kmem_free(objs[j], size);
+	}
+}
+END_TEST
+
+/* Reaping gives empty slabs back: nothing freeable is left afterwards. */
+START_TEST(test_class_freeable)
+{
+	int i = class_of(256);
+	size_t size = (size_t)class_stats(i).size;
+	enum { N = 4096 };
+	void **objs = calloc(N, sizeof (void *));
+	struct kmem_class_stats st;
+
+	ck_assert_ptr_nonnull(objs);
+	for (int j = 0; j < N; j++) {
+		objs[j] = kmem_alloc(size, KM_SLEEP);
+		ck_assert_ptr_nonnull(objs[j]);
+	}
+	st = class_stats(i);
+	check_class_consistent(&st);
+	ck_assert_uint_ge(st.obj_used, N);
+	ck_assert_uint_ge(st.pages_used * page_size(), (uint64_t)N * size);
+	for (int j = 0; j < N; j++)
+		kmem_free(objs[j], size);
+	free(objs);
+	kmem_reap();
+	st = class_stats(i);
+	check_class_consistent(&st);
+	ck_assert_uint_eq(st.obj_used, 0);
+	ck_assert_uint_eq(st.freeable, 0);
+	ck_assert_uint_eq(st.pages_used, 0);
+	ck_assert_uint_eq(st.almost_full + st.almost_empty, 0);
+}
+END_TEST
+
+/*
+ * "check_alloc --classes": print the class sizes, one line, and check
+ * that a block of the largest class size and one a byte larger work.
+ * Run with KMEM_ALLOC_MAX_CLASS set by the test below.
+ */
+static int
+print_classes(void)
+{
+	int n = kmem_alloc_class_count();
+	size_t maxc;
+	void *a, *b;
+
+	for (int i = 0; i < n; i++) {
+		struct kmem_class_stats st;
+
+		if (kmem_alloc_class_stats(i, &st) != 0)
+			return (1);
+		printf("%s%" PRIu64, i == 0 ? "" : " ", st.size);
+	}
+	printf("\n");
+	maxc = max_class();
+	a = kmem_alloc(maxc, KM_SLEEP);
+	b = kmem_alloc(maxc + 1, KM_SLEEP);
+	if (a == NULL || b == NULL)
+		return (1);
+	memset(a, 1, maxc);
+	memset(b, 2, maxc + 1);
+	kmem_free(a, maxc);
+	kmem_free(b, maxc + 1);
+	return (0);
+}
+
+/* The class sizes a copy of this program finds with max_class set. */
+static void
+classes_with(const char *max_class, uint64_t *sizes, int *n, int max)
+{
+	int fds[2], status;
+	pid_t pid;
+	char buf[8192];
+	size_t len = 0;
+	ssize_t r;
+	char *p, *end;
+
+	ck_assert_int_eq(pipe(fds), 0);
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		dup2(fds[1], STDOUT_FILENO);
+		close(fds[0]);
+		close(fds[1]);
+		setenv("KMEM_ALLOC_MAX_CLASS", max_class, 1);
+		execl("/proc/self/exe", "check_alloc", "--classes",
+		    (char *)NULL);
+		_exit(127);
+	}
+	close(fds[1]);
+	while (len < sizeof (buf) - 1 &&
+	    (r = read(fds[0], buf + len, sizeof (buf) - 1 - len)) > 0)
+		len += (size_t)r;
+	buf[len] = '\0';
+	close(fds[0]);
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+	    "KMEM_ALLOC_MAX_CLASS=%s: status %#x", max_class, status);
+	*n = 0;
+	for (p = buf; *n < max; p = end) {
+		uint64_t v = strtoull(p, &end, 10);
+
+		if (end == p)
+			break;
+		sizes[(*n)++] = v;
+	}
+}
+
+/* kmem_alloc_max_class (KMEM_ALLOC_MAX_CLASS) sets the largest class. */
+START_TEST(test_max_class_tunable)
+{
+	const char *vals[] = { "4096", "65536", "1048576" };
+	uint64_t sizes[512];
+	int n;
+
+	for (size_t v = 0; v < sizeof (vals) / sizeof (vals[0]); v++) {
+		uint64_t want = strtoull(vals[v], NULL, 10);
+
+		classes_with(vals[v], sizes, &n, 512);
+		ck_assert_int_gt(n, 0);
+		ck_assert_msg(sizes[n - 1] == want, "KMEM_ALLOC_MAX_CLASS=%s: "
+		    "largest class %" PRIu64, vals[v], sizes[n - 1]);
+		ck_assert_uint_eq(sizes[0], 8);
+		for (uint64_t p2 = 8; p2 <= want; p2 *= 2) {
+			bool found = false;
+
+			for (int i = 0; i < n; i++)
+				found |= sizes[i] == p2;
+			ck_assert_msg(found, "KMEM_ALLOC_MAX_CLASS=%s: no "
+			    "class of %" PRIu64, vals[v], p2);
+		}
+		for (int i = 1; i < n; i++)
+			ck_assert_uint_gt(sizes[i], sizes[i - 1]);
+	}
+}
+END_TEST
+
+/* ------------------------------------------------------------ allocation */
+
+START_TEST(test_size_zero)
+{
+	errno = 0;
+	ck_assert_ptr_null(kmem_alloc(0, KM_SLEEP));
+	ck_assert_ptr_null(kmem_alloc(0, KM_NOSLEEP));
+	ck_assert_ptr_null(kmem_zalloc(0, KM_SLEEP));
+	ck_assert_ptr_null(vmem_alloc(0, KM_SLEEP));
+	ck_assert_ptr_null(vmem_zalloc(0, KM_SLEEP));
+	ck_assert_int_eq(errno, 0);
+	kmem_free(NULL, 0);
+	vmem_free(NULL, 0);
+}
+END_TEST
+
+/* Alignment a buffer of 'size' bytes must have. */
+static size_t
+want_align(size_t size, size_t maxclass)
+{
+	if (size <= maxclass && is_p2(size) && size >= KMEM_ALIGN)
+		return (size < 4096 ? size : 4096);
+	return (KMEM_ALIGN);
+}
+
+/*
+ * Every size from 1 to SMALL_MAX: all live at once (so that overlapping
+ * buffers would show), each filled whole and checked before it is freed.
+ */
+START_TEST(test_every_small_size)
+{
+	void **bufs = calloc(SMALL_MAX + 1, sizeof (void *));
+	size_t maxc = max_class();
+
+	ck_assert_ptr_nonnull(bufs);
+	for (size_t s = 1; s <= SMALL_MAX; s++) {
+		bufs[s] = kmem_alloc(s, KM_SLEEP);
+		ck_assert_msg(bufs[s] != NULL, "kmem_alloc(%zu) = NULL", s);
+		ck_assert_msg((uintptr_t)bufs[s] % want_align(s, maxc) == 0,
+		    "kmem_alloc(%zu) = %p: not aligned to %zu", s, bufs[s],
+		    want_align(s, maxc));
+		fill(bufs[s], s, s);
+	}
+	for (size_t s = 1; s <= SMALL_MAX; s++) {
+		size_t bad = verify(bufs[s], s, s);
+
+		ck_assert_msg(bad == s, "kmem_alloc(%zu) = %p: byte %zu "
+		    "overwritten", s, bufs[s], bad);
+		kmem_free(bufs[s], s);
+	}
+	/* And again, one at a time, through the magazines. */
+	for (size_t s = 1; s <= SMALL_MAX; s++) {
+		void *p = kmem_alloc(s, KM_SLEEP);
+
+		ck_assert_ptr_nonnull(p);
+		fill(p, s, s + 1);
+		ck_assert_uint_eq(verify(p, s, s + 1), s);
+		kmem_free(p, s);
+	}
+	free(bufs);
+}
+END_TEST
+
+/* Sizes up to 2 MiB: powers of two, their neighbours, and odd ones. */
+static size_t
+sample_sizes(size_t *out, size_t max)
+{
+	size_t n = 0;
+	uint64_t rnd = 0x9e3779b97f4a7c15ULL;
+
+	for (size_t p = 16; p <= (size_t)2 << 20; p *= 2) {
+		out[n++] = p - 1;
+		out[n++] = p;
+		out[n++] = p + 1;
+		out[n++] = p + p / 2;
+	}
+	while (n < max)
+		out[n++] = 1 + (size_t)(test_rand(&rnd) % ((size_t)2 << 20));
+	return (n);
+}
+
+START_TEST(test_sampled_sizes)
+{
+	size_t sizes[160];
+	void *bufs[160];
+	size_t n = sample_sizes(sizes, 160);
+	size_t maxc = max_class();
+
+	for (size_t i = 0; i < n; i++) {
+		bufs[i] = kmem_alloc(sizes[i], KM_SLEEP);
+		ck_assert_msg(bufs[i] != NULL, "kmem_alloc(%zu) = NULL",
+		    sizes[i]);
+		ck_assert_msg((uintptr_t)bufs[i] %
+		    want_align(sizes[i], maxc) == 0,
+		    "kmem_alloc(%zu) = %p: misaligned", sizes[i], bufs[i]);
+		fill(bufs[i], sizes[i], i);
+	}
+	for (size_t i = 0; i < n; i++) {
+		ck_assert_msg(verify(bufs[i], sizes[i], i) == sizes[i],
+		    "kmem_alloc(%zu) = %p: overwritten", sizes[i], bufs[i]);
+		kmem_free(bufs[i], sizes[i]);
+	}
+}
+END_TEST
+
+static void
+dirty_then_check_zero(size_t size, void *(*zalloc)(size_t, int),
+    void *(*alloc)(size_t, int), void (*freef)(void *, size_t))
+{
+	enum { K = 8 };
+	void *p[K];
+
+	/* Dirty K buffers of the size and free them: the next come back. */
+	for (int i = 0; i < K; i++) {
+		p[i] = alloc(size, KM_SLEEP);
+		ck_assert_ptr_nonnull(p[i]);
+		memset(p[i], 0xa5, size);
+	}
+	for (int i = 0; i < K; i++)
+		freef(p[i], size);
+	for (int i = 0; i < K; i++) {
+		p[i] = zalloc(size, KM_SLEEP);
+		ck_assert_ptr_nonnull(p[i]);
+		ck_assert_msg(all_zero(p[i], size), "zalloc(%zu) = %p: not "
+		    "zeroed", size, p[i]);
+		memset(p[i], 0x5a, size);
+	}
+	for (int i = 0; i < K; i++)
+		freef(p[i], size);
+}
+
+static void *
+kmem_alloc_zero_flag(size_t size, int kmflags)
+{
+	return (kmem_alloc(size, kmflags | KM_ZERO));
+}
+
+START_TEST(test_zalloc_zeroes)
+{
+	size_t sizes[] = { 1, 7, 8, 24, 100, 128, 1000, 4096, 4097, 12345,
+	    65536, 131072, 131073, 300000, (size_t)1 << 20 };
+
+	for (size_t i = 0; i < sizeof (sizes) / sizeof (sizes[0]); i++) {
+		dirty_then_check_zero(sizes[i], kmem_zalloc, kmem_alloc,
+		    kmem_free);
+		dirty_then_check_zero(sizes[i], kmem_alloc_zero_flag,
+		    kmem_alloc, kmem_free);
+		dirty_then_check_zero(sizes[i], vmem_zalloc, vmem_alloc,
+		    vmem_free);
+	}
+}
+END_TEST
+
+/* Above the largest class: the vmem arena directly, no class touched. */
+START_TEST(test_large_path)
+{
+	size_t maxc = max_class();
+	size_t sizes[] = { maxc + 1, maxc + 4096, 2 * maxc, 300000,
+	    (size_t)1 << 20, ((size_t)1 << 20) + 1, (size_t)5 << 20 };
+	void *bufs[sizeof (sizes) / sizeof (sizes[0])];
+	size_t n = sizeof (sizes) / sizeof (sizes[0]);
+	uint64_t used;
+
+	kmem_reap();
+	used = used_total();
+	for (size_t i = 0; i < n; i++) {
+		bufs[i] = kmem_alloc(sizes[i], KM_SLEEP);
+		ck_assert_msg(bufs[i] != NULL, "kmem_alloc(%zu) = NULL",
+		    sizes[i]);
+		ck_assert_uint_eq((uintptr_t)bufs[i] % KMEM_ALIGN, 0);
+		fill(bufs[i], sizes[i], i);
+	}
+	ck_assert_uint_eq(used_total(), used);
+	for (size_t i = 0; i < n; i++) {
+		ck_assert_uint_eq(verify(bufs[i], sizes[i], i), sizes[i]);
+		kmem_free(bufs[i], sizes[i]);
+	}
+	/* Many times over: the arena takes them back. */
+	for (int r = 0; r < 200; r++) {
+		size_t s = maxc + 1 + (size_t)r * 4099;
+		void *p = kmem_alloc(s, KM_SLEEP);
+
+		ck_assert_ptr_nonnull(p);
+		((char *)p)[0] = 1;
+		((char *)p)[s - 1] = 2;
+		kmem_free(p, s);
+	}
+}
+END_TEST
+
+/* vmem_alloc serves any size, small ones included. */
+START_TEST(test_vmem_family)
+{
+	size_t sizes[] = { 1, 8, 100, 4096, 65536, 131072, 131073,
+	    (size_t)1 << 20, (size_t)3 << 20 };
+	void *bufs[sizeof (sizes) / sizeof (sizes[0])];
+	size_t n = sizeof (sizes) / sizeof (sizes[0]);
+
+	for (size_t i = 0; i < n; i++) {
+		bufs[i] = vmem_alloc(sizes[i], KM_SLEEP);
+		ck_assert_ptr_nonnull(bufs[i]);
+		ck_assert_uint_eq((uintptr_t)bufs[i] % KMEM_ALIGN, 0);
+		fill(bufs[i], sizes[i], i + 7);
+	}
+	for (size_t i = 0; i < n; i++) {
+		ck_assert_uint_eq(verify(bufs[i], sizes[i], i + 7), sizes[i]);
+		vmem_free(bufs[i], sizes[i]);
+	}
+}
+END_TEST
+
+START_TEST(test_nosleep_absurd)
+{
+	size_t sizes[] = { huge_size, SIZE_MAX, SIZE_MAX - 4095,
+	    (size_t)1 << 62 };
+
+	for (size_t i = 0; i < sizeof (sizes) / sizeof (sizes[0]); i++) {
+		size_t s = sizes[i] + (huge_size - huge_size);
+
+		errno = 0;
+		ck_assert_ptr_null(kmem_alloc(s, KM_NOSLEEP));
+		ck_assert_int_eq(errno, ENOMEM);
+		errno = 0;
+		ck_assert_ptr_null(kmem_zalloc(s, KM_NOSLEEP));
+		ck_assert_int_eq(errno, ENOMEM);
+		errno = 0;
+		ck_assert_ptr_null(vmem_alloc(s, KM_NOSLEEP));
+		ck_assert_int_eq(errno, ENOMEM);
+	}
+	/* Still works afterwards. */
+	void *p = kmem_alloc(100, KM_NOSLEEP);
+
+	ck_assert_ptr_nonnull(p);
+	kmem_free(p, 100);
+}
+END_TEST
+
+struct sleep_huge {
+	void *ret;
+	int err;
+};
+
+static void
+alloc_huge_sleep(void *arg)
+{
+	struct sleep_huge *h = arg;
+
+	errno = 0;
+	h->ret = kmem_alloc(huge_size, KM_SLEEP);
+	h->err = errno;
+}
+
+/* KM_SLEEP cannot wait for more than the address space: NULL, reported. */
+START_TEST(test_sleep_absurd_reported)
+{
+	struct sleep_huge h = { (void *)1, 0 };
+	char out[1024];
+
+	capture_stderr(alloc_huge_sleep, &h, out, sizeof (out));
+	ck_assert_ptr_null(h.ret);
+	ck_assert_msg(strncmp(out, "libkmem: ", 9) == 0,
+	    "no report on stderr, got \"%s\"", out);
+	ck_assert_msg(strchr(out, '\n') == out + strlen(out) - 1,
+	    "not one line: \"%s\"", out);
+}
+END_TEST
+
+/* ------------------------------------------------------------ threads */
+
+#define NTHREADS        4
+
+struct worker {
+	pthread_t tid;
+	int id;
+	_Atomic int *errors;
+};
+
+static void *
+worker_thread(void *arg)
+{
+	struct worker *w = arg;
+	uint64_t rnd = 0x1234567ULL * (uint64_t)(w->id + 1);
+	enum { SLOTS = 256 };
+	void *p[SLOTS] = { NULL };
+	size_t sz[SLOTS];
+	double end = test_now() + test_seconds(1.0);
+	size_t iter = 0;
+
+	while (test_now() < end || iter < 20000) {
+		for (int k = 0; k < 64; k++, iter++) {
+			int i = (int)(test_rand(&rnd) % SLOTS);
+
+			if (p[i] != NULL) {
+				if (verify(p[i], sz[i], (size_t)i) != sz[i])
+					atomic_fetch_add(w->errors, 1);
+				kmem_free(p[i], sz[i]);
+				p[i] = NULL;
+				continue;
+			}
+			sz[i] = 1 + (size_t)(test_rand(&rnd) %
+			    (test_rand(&rnd) % 8 == 0 ? 200000 : 2048));
+			p[i] = kmem_alloc(sz[i], KM_SLEEP);
+			if (p[i] == NULL) {
+				atomic_fetch_add(w->errors, 1);
+				continue;
+			}
+			fill(p[i], sz[i], (size_t)i);
+		}
+	}
+	for (int i = 0; i < SLOTS; i++) {
+		if (p[i] == NULL)
+			continue;
+		if (verify(p[i], sz[i], (size_t)i) != sz[i])
+			atomic_fetch_add(w->errors, 1);
+		kmem_free(p[i], sz[i]);
+	}
+	return (NULL);
+}
+
+START_TEST(test_threads)
+{
+	struct worker w[NTHREADS];
+	_Atomic int errors = 0;
+
+	for (int i = 0; i < NTHREADS; i++) {
+		w[i].id = i;
+		w[i].errors = &errors;
+		ck_assert_int_eq(pthread_create(&w[i].tid, NULL,
+		    worker_thread, &w[i]), 0);
+	}
+	for (int i = 0; i < NTHREADS; i++)
+		pthread_join(w[i].tid, NULL);
+	ck_assert_int_eq(atomic_load(&errors), 0);
+	kmem_reap();
+	ck_assert_uint_eq(used_total(), 0);
+}
+END_TEST
+
+int
+main(int argc, char **argv)
+{
+	Suite *s;
+	TCase *cls, *alloc, *thr;
+
+	if (argc > 1 && strcmp(argv[1], "--classes") == 0)
+		return (print_classes());
+	s = suite_create("alloc");
+	cls = tcase_create("classes");
+	alloc = tcase_create("alloc");
+	thr = tcase_create("threads");
+	tcase_set_timeout(cls, 60);
+	tcase_add_test(cls, test_class_list);
+	tcase_add_test(cls, test_class_index_range);
+	tcase_add_test(cls, test_class_obj_used);
+	tcase_add_test(cls, test_class_between);
+	tcase_add_test(cls, test_class_freeable);
+	tcase_add_test(cls, test_max_class_tunable);
+	suite_add_tcase(s, cls);
+	tcase_set_timeout(alloc, 60);
+	tcase_add_test(alloc, test_size_zero);
+	tcase_add_test(alloc, test_every_small_size);
+	tcase_add_test(alloc, test_sampled_sizes);
+	tcase_add_test(alloc, test_zalloc_zeroes);
+	tcase_add_test(alloc, test_large_path);
+	tcase_add_test(alloc, test_vmem_family);
+	tcase_add_test(alloc, test_nosleep_absurd);
+	tcase_add_test(alloc, test_sleep_absurd_reported);
+	suite_add_tcase(s, alloc);
+	tcase_set_timeout(thr, 60);
+	tcase_add_test(thr, test_threads);
+	suite_add_tcase(s, thr);
+	return (test_run_suite(s));
+}

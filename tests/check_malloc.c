@@ -1,0 +1,1019 @@
+/*
+ * check_malloc.c - libkmem_malloc.so, the malloc replacement: this program
+ * is linked with it, so its malloc (and Check's) is libkmem's.  malloc(0),
+ * huge sizes, calloc's overflow check and zeroing, realloc's corner cases
+ * and contents, reallocarray, every power-of-two alignment up to 1 MiB
+ * (posix_memalign, memalign, aligned_alloc, valloc, pvalloc),
+ * malloc_usable_size, foreign pointers given to free, fork, exiting
+ * threads, allocation from a constructor.  Uses no libkmem header: only
+ * the C library's API.
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <malloc.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "testutil.h"
+
+#define MAX_ALIGN       ((size_t)1 << 20)       /* 1 MiB */
+
+/*
+ * Sizes and pointers the compiler must not reason about
+ * (-Walloc-size-larger-than, -Wfree-nonheap-object).
+ */
+static volatile size_t v_zero = 0;
+static volatile size_t v_huge = SIZE_MAX / 2;
+
+static size_t
+launder_size(size_t x)
+{
+	return (x + v_zero);
+}
+
+/*
+ * An allocation's result must be computed: the compiler may otherwise drop
+ * an unused malloc and assume it succeeded.
+ */
+static void *volatile sink;
+
+static void *
+kept(void *p)
+{
+	sink = p;
+	return (p);
+}
+
+static void *
+launder_ptr(void *p)
+{
+	void *volatile vp = p;
+
+	return (vp);
+}
+
+static inline uint8_t
+pat(size_t id, size_t off)
+{
+	return ((uint8_t)(id * 167 + off * 13 + (off >> 9) + 1));
+}
+
+static void
+fill(void *buf, size_t size, size_t id)
+{
+	uint8_t *p = buf;
+
+	for (size_t i = 0; i < size; i++)
+		p[i] = pat(id, i);
+}
+
+/* The offset of the first byte that does not hold the pattern, or size. */
+static size_t
+verify(const void *buf, size_t size, size_t id)
+{
+	const uint8_t *p = buf;
+
+	for (size_t i = 0; i < size; i++) {
+		if (p[i] != pat(id, i))
+			return (i);
+	}
+	return (size);
+}
+
+static bool
+all_zero(const void *buf, size_t size)
+{
+	const uint8_t *p = buf;
+
+	for (size_t i = 0; i < size; i++) {
+		if (p[i] != 0)
+			return (false);
+	}
+	return (true);
+}
+
+static size_t
+page_size(void)
+{
+	return ((size_t)sysconf(_SC_PAGESIZE));
+}
+
+/*
+ * Run fn(arg) with stderr going to a pipe; what it wrote (at most len - 1
+ * bytes, NUL-terminated) goes to buf.
+ */
+static void
+capture_stderr(void (*fn)(void *), void *arg, char *buf, size_t len)
+{
+	int fds[2], saved;
+	ssize_t n;
+
+	fflush(stderr);
+	ck_assert_int_eq(pipe(fds), 0);
+	ck_assert_int_eq(fcntl(fds[0], F_SETFL, O_NONBLOCK), 0);
+	saved = dup(STDERR_FILENO);
+	ck_assert_int_ge(saved, 0);
+	ck_assert_int_ge(dup2(fds[1], STDERR_FILENO), 0);
+	fn(arg);
+	fflush(stderr);
+	ck_assert_int_ge(dup2(saved, STDERR_FILENO), 0);
+	close(saved);
+	close(fds[1]);
+	n = read(fds[0], buf, len - 1);
+	buf[n > 0 ? n : 0] = '\0';
+	close(fds[0]);
+}
+
+/* ------------------------------------------------------------ before main */
+
+/* Allocated by a constructor, before main (and perhaps before libkmem). */
+static char *early_buf;
+static void *early_zero;
+
+__attribute__((constructor)) static void
+early_alloc(void)
+{
+	early_buf = malloc(1000);
+	if (early_buf != NULL)
+		memset(early_buf, 'e', 1000);
+	early_zero = calloc(10, 10);
+	free(malloc(37));
+}
+
+START_TEST(test_constructor_alloc)
+{
+	ck_assert_ptr_nonnull(early_buf);
+	ck_assert_ptr_nonnull(early_zero);
+	for (int i = 0; i < 1000; i++)
+		ck_assert_int_eq(early_buf[i], 'e');
+	ck_assert(all_zero(early_zero, 100));
+	ck_assert_uint_ge(malloc_usable_size(early_buf), 1000);
+	early_buf = realloc(early_buf, 100000);
+	ck_assert_ptr_nonnull(early_buf);
+	for (int i = 0; i < 1000; i++)
+		ck_assert_int_eq(early_buf[i], 'e');
+	free(early_buf);
+	free(early_zero);
+}
+END_TEST
+
+/* ------------------------------------------------------------ malloc */
+
+START_TEST(test_malloc_zero)
+{
+	enum { N = 200 };
+	void *p[N];
+
+	for (int i = 0; i < N; i++) {
+		p[i] = malloc(launder_size(0));
+		ck_assert_msg(p[i] != NULL, "malloc(0) = NULL");
+		for (int j = 0; j < i; j++)
+			ck_assert_msg(p[i] != p[j], "malloc(0) returned %p "
+			    "twice", p[i]);
+	}
+	for (int i = 0; i < N; i++)
+		free(p[i]);
+	free(NULL);
+}
+END_TEST
+
+START_TEST(test_huge_sizes)
+{
+	size_t sizes[] = { v_huge, SIZE_MAX, SIZE_MAX - 4095,
+	    (size_t)1 << 62, (size_t)1 << 56 };
+	char *keep = malloc(100);
+
+	ck_assert_ptr_nonnull(keep);
+	fill(keep, 100, 3);
+	for (size_t i = 0; i < sizeof (sizes) / sizeof (sizes[0]); i++) {
+		size_t s = launder_size(sizes[i]);
+		void *p = (void *)1;
+
+		errno = 0;
+		ck_assert_msg(kept(malloc(s)) == NULL, "malloc(%zu) != NULL", s);
+		ck_assert_int_eq(errno, ENOMEM);
+		errno = 0;
+		ck_assert_ptr_null(kept(calloc(s, 1)));
+		ck_assert_int_eq(errno, ENOMEM);
+		errno = 0;
+		ck_assert_ptr_null(kept(realloc(NULL, s)));
+		ck_assert_int_eq(errno, ENOMEM);
+		/* A failed realloc leaves the block as it was. */
+		errno = 0;
+		ck_assert_ptr_null(kept(realloc(keep, s)));
+		ck_assert_int_eq(errno, ENOMEM);
+		ck_assert_uint_eq(verify(keep, 100, 3), 100);
+		ck_assert_int_eq(posix_memalign(&p, 64, s), ENOMEM);
+		ck_assert_ptr_eq(p, (void *)1);
+		errno = 0;
+		ck_assert_ptr_null(kept(memalign(4096, s)));
+		ck_assert_int_eq(errno, ENOMEM);
+		errno = 0;
+		ck_assert_ptr_null(kept(aligned_alloc(4096, s & ~(size_t)4095)));
+		ck_assert_int_eq(errno, ENOMEM);
+		errno = 0;
+		ck_assert_ptr_null(kept(valloc(s)));
+		ck_assert_int_eq(errno, ENOMEM);
+		errno = 0;
+		ck_assert_ptr_null(kept(pvalloc(s)));
+		ck_assert_int_eq(errno, ENOMEM);
+	}
+	free(keep);
+	/* Still works afterwards. */
+	keep = malloc(5000);
+	ck_assert_ptr_nonnull(keep);
+	free(keep);
+}
+END_TEST
+
+/* Many sizes at once, each filled to its usable size and checked. */
+static size_t
+test_sizes(size_t *out, size_t max)
+{
+	size_t n = 0;
+	uint64_t rnd = 0xdeadbeefcafeULL;
+
+	for (size_t s = 1; s <= 600 && n < max; s++)
+		out[n++] = s;
+	for (size_t p = 1024; p <= ((size_t)4 << 20) && n + 3 <= max; p *= 2) {
+		out[n++] = p - 1;
+		out[n++] = p;
+		out[n++] = p + 1;
+	}
+	while (n < max)
+		out[n++] = 1 + (size_t)(test_rand(&rnd) % 300000);
+	return (n);
+}
+
+START_TEST(test_usable_size)
+{
+	enum { N = 1000 };
+	static size_t sizes[N];
+	static void *p[N];
+	static size_t usable[N];
+	size_t n = test_sizes(sizes, N);
+
+	ck_assert_uint_eq(malloc_usable_size(NULL), 0);
+	for (size_t i = 0; i < n; i++) {
+		p[i] = malloc(sizes[i]);
+		ck_assert_msg(p[i] != NULL, "malloc(%zu) = NULL", sizes[i]);
+		usable[i] = malloc_usable_size(p[i]);
+		ck_assert_msg(usable[i] >= sizes[i], "malloc_usable_size("
+		    "malloc(%zu)) = %zu", sizes[i], usable[i]);
+		/* Every usable byte is the caller's. */
+		fill(p[i], usable[i], i);
+	}
+	for (size_t i = 0; i < n; i++) {
+		size_t bad = verify(p[i], usable[i], i);
+
+		ck_assert_msg(bad == usable[i], "malloc(%zu) = %p: byte %zu "
+		    "of %zu usable overwritten", sizes[i], p[i], bad,
+		    usable[i]);
+		free(p[i]);
+	}
+}
+END_TEST
+
+/*
+ * malloc's blocks are aligned for any type that fits them: 8 bytes below
+ * 16, and _Alignof(max_align_t) (16 on x86-64) from 16 bytes on, as
+ * glibc's (C11 7.22.3; SSE code relies on it).
+ */
+START_TEST(test_malloc_alignment)
+{
+	size_t maxal = _Alignof(max_align_t);
+
+	for (size_t s = 1; s <= 70000; s += s < 1024 ? 1 : 97) {
+		void *p = malloc(s);
+		size_t want = s < maxal ? 8 : maxal;
+
+		ck_assert_ptr_nonnull(p);
+		ck_assert_msg((uintptr_t)p % want == 0, "malloc(%zu) = %p: "
+		    "not %zu-byte aligned", s, p, want);
+		free(p);
+	}
+}
+END_TEST
+
+/* ------------------------------------------------------------ calloc */
+
+START_TEST(test_calloc_overflow)
+{
+	size_t big = launder_size((size_t)1 << (sizeof (size_t) * 4));
+	struct { size_t n, m; } cases[] = {
+		{ big, big }, { SIZE_MAX, 2 }, { 2, SIZE_MAX },
+		{ v_huge + 1, 2 }, { SIZE_MAX / 3 + 1, 3 },
+		{ SIZE_MAX, SIZE_MAX },
+	};
+
+	for (size_t i = 0; i < sizeof (cases) / sizeof (cases[0]); i++) {
+		errno = 0;
+		ck_assert_msg(kept(calloc(launder_size(cases[i].n),
+		    launder_size(cases[i].m))) == NULL, "calloc(%zu, %zu) "
+		    "!= NULL", cases[i].n, cases[i].m);
+		ck_assert_int_eq(errno, ENOMEM);
+	}
+	/* Zero elements of any size, or zero-sized elements: not NULL. */
+	void *p = calloc(launder_size(0), launder_size(SIZE_MAX));
+	void *q = calloc(launder_size(SIZE_MAX), launder_size(0));
+
+	ck_assert_ptr_nonnull(p);
+	ck_assert_ptr_nonnull(q);
+	free(p);
+	free(q);
+}
+END_TEST
+
+/* Dirty blocks, free them, calloc the same sizes: zeroes every time. */
+START_TEST(test_calloc_zeroes)
+{
+	size_t sizes[] = { 1, 8, 15, 16, 100, 1000, 4096, 5000, 65536,
+	    131072, 131073, 300000, (size_t)2 << 20 };
+
+	for (int round = 0; round < 3; round++) {
+		for (size_t i = 0; i < sizeof (sizes) / sizeof (sizes[0]);
+		    i++) {
+			enum { K = 16 };
+			void *p[K];
+			size_t s = sizes[i];
+
+			for (int k = 0; k < K; k++) {
+				p[k] = malloc(s);
+				ck_assert_ptr_nonnull(p[k]);
+				memset(p[k], 0xc3, malloc_usable_size(p[k]));
+			}
+			for (int k = 0; k < K; k++)
+				free(p[k]);
+			for (int k = 0; k < K; k++) {
+				p[k] = calloc(1, s);
+				ck_assert_ptr_nonnull(p[k]);
+				ck_assert_msg(all_zero(p[k], s), "calloc(1, %zu)"
+				    " = %p: not zeroed", s, p[k]);
+				memset(p[k], 0x3c, s);
+			}
+			for (int k = 0; k < K; k++)
+				free(p[k]);
+			/* As n elements of m bytes. */
+			p[0] = calloc(s, 3);
+			ck_assert_ptr_nonnull(p[0]);
+			ck_assert(all_zero(p[0], 3 * s));
+			free(p[0]);
+		}
+	}
+}
+END_TEST
+
+/* ------------------------------------------------------------ realloc */
+
+START_TEST(test_realloc_null_and_zero)
+{
+	char *p = realloc(NULL, 100);
+
+	ck_assert_ptr_nonnull(p);
+	ck_assert_uint_ge(malloc_usable_size(p), 100);
+	memset(p, 1, 100);
+	/* realloc(p, 0) frees p and returns NULL, as glibc's does. */
+	ck_assert_ptr_null(realloc(p, launder_size(0)));
+	/* realloc(NULL, 0) is malloc(0). */
+	p = realloc(NULL, launder_size(0));
+	ck_assert_ptr_nonnull(p);
+	free(p);
+	/* Many times: the freed blocks do not leak or break anything. */
+	for (int i = 0; i < 10000; i++) {
+		p = realloc(NULL, (size_t)(i % 3000) + 1);
+		ck_assert_ptr_nonnull(p);
+		p[0] = 'x';
+		ck_assert_ptr_null(realloc(p, launder_size(0)));
+	}
+}
+END_TEST
+
+/* Grow one byte at a time, then in steps to 4 MiB, then shrink back. */
+START_TEST(test_realloc_contents)
+{
+	size_t size = 1;
+	char *p = malloc(size);
+
+	ck_assert_ptr_nonnull(p);
+	fill(p, size, 9);
+	while (size < ((size_t)4 << 20)) {
+		size_t next = size < 5000 ? size + 1 : size + size / 3 + 77;
+		char *q = realloc(p, next);
+
+		ck_assert_msg(q != NULL, "realloc(%zu -> %zu) = NULL", size,
+		    next);
+		ck_assert_msg(verify(q, size, 9) == size, "realloc(%zu -> %zu)"
+		    " lost contents", size, next);
+		fill(q, next, 9);
+		p = q;
+		size = next;
+	}
+	while (size > 1) {
+		size_t next = size > 5000 ? size / 2 - 33 : size - 7;
+		char *q;
+
+		if (next < 1 || next > size)
+			next = 1;
+		q = realloc(p, next);
+		ck_assert_msg(q != NULL, "realloc(%zu -> %zu) = NULL", size,
+		    next);
+		ck_assert_msg(verify(q, next, 9) == next, "realloc(%zu -> %zu)"
+		    " lost contents", size, next);
+		p = q;
+		size = next;
+	}
+	free(p);
+}
+END_TEST
+
+/*
+ * A new size that fits what the block already has (its usable size) is
+ * served in place.
+ */
+START_TEST(test_realloc_in_place)
+{
+	for (size_t s = 1; s <= (size_t)128 << 10; s += 1 + s / 5) {
+		char *p = malloc(s), *q;
+		uintptr_t was = (uintptr_t)p;
+		size_t u;
+
+		ck_assert_ptr_nonnull(p);
+		u = malloc_usable_size(p);
+		fill(p, s, s);
+		q = realloc(p, u);
+		ck_assert_ptr_nonnull(q);
+		ck_assert_msg((uintptr_t)q == was, "realloc(malloc(%zu), %zu) "
+		    "moved the block", s, u);
+		ck_assert_uint_eq(verify(q, s, s), s);
+		ck_assert_uint_ge(malloc_usable_size(q), u);
+		free(q);
+	}
+}
+END_TEST
+
+START_TEST(test_reallocarray)
+{
+	size_t big = launder_size((size_t)1 << (sizeof (size_t) * 4));
+	int *a = reallocarray(NULL, 100, sizeof (int));
+	int *b;
+
+	ck_assert_ptr_nonnull(a);
+	for (int i = 0; i < 100; i++)
+		a[i] = i * i;
+	b = reallocarray(a, 100000, sizeof (int));
+	ck_assert_ptr_nonnull(b);
+	for (int i = 0; i < 100; i++)
+		ck_assert_int_eq(b[i], i * i);
+	a = b;
+	errno = 0;
+	ck_assert_ptr_null(kept(reallocarray(a, big, big)));
+	ck_assert_int_eq(errno, ENOMEM);
+	errno = 0;
+	ck_assert_ptr_null(kept(reallocarray(a, launder_size(SIZE_MAX), 2)));
+	ck_assert_int_eq(errno, ENOMEM);
+	errno = 0;
+	ck_assert_ptr_null(kept(reallocarray(NULL, v_huge, 3)));
+	ck_assert_int_eq(errno, ENOMEM);
+	/* Failure left the array alone. */
+	for (int i = 0; i < 100; i++)
+		ck_assert_int_eq(a[i], i * i);
+	free(a);
+}
+END_TEST
+
+/* ------------------------------------------------------------ alignment */
+
+/* Sizes to try with alignment 'al'. */
+static size_t
+align_sizes(size_t al, size_t *out)
+{
+	size_t n = 0;
+
+	out[n++] = 1;
+	out[n++] = 24;
+	out[n++] = al;
+	out[n++] = al + 1;
+	out[n++] = 3 * al + 5;
+	if (al >= 2)
+		out[n++] = al / 2 + 1;
+	if (al < 4096)
+		out[n++] = 10000;
+	return (n);
+}
+
+enum align_fn { AL_POSIX, AL_MEMALIGN, AL_ALIGNED };
+
+static void *
+align_alloc(enum align_fn fn, size_t al, size_t size)
+{
+	void *p = NULL;
+
+	switch (fn) {
+	case AL_POSIX:
+		ck_assert_msg(posix_memalign(&p, al, size) == 0,
+		    "posix_memalign(%zu, %zu) failed", al, size);
+		break;
+	case AL_MEMALIGN:
+		p = memalign(al, size);
+		break;
+	case AL_ALIGNED:
+		/* C11: size a multiple of the alignment. */
+		size = (size + al - 1) / al * al;
+		p = aligned_alloc(al, size);
+		break;
+	}
+	return (p);
+}
+
+static const char *const align_names[] = {
+	"posix_memalign", "memalign", "aligned_alloc"
+};
+
+/*
+ * Every power of two up to 1 MiB with several sizes: aligned, the whole
+ * size (and usable size) writable, all blocks of one alignment live at
+ * once without overlapping.
+ */
+static void
+check_alignments(enum align_fn fn, size_t min_align)
+{
+	for (size_t al = min_align; al <= MAX_ALIGN; al *= 2) {
+		size_t sizes[8];
+		void *p[8];
+		size_t n = align_sizes(al, sizes);
+
+		for (size_t i = 0; i < n; i++) {
+			size_t u;
+
+			p[i] = align_alloc(fn, al, sizes[i]);
+			ck_assert_msg(p[i] != NULL, "%s(%zu, %zu) = NULL",
+			    align_names[fn], al, sizes[i]);
+			ck_assert_msg((uintptr_t)p[i] % al == 0,
+			    "%s(%zu, %zu) = %p: misaligned", align_names[fn],
+			    al, sizes[i], p[i]);
+			u = malloc_usable_size(p[i]);
+			ck_assert_msg(u >= sizes[i], "%s(%zu, %zu): usable "
+			    "size %zu", align_names[fn], al, sizes[i], u);
+			fill(p[i], sizes[i], al + i);
+		}
+		for (size_t i = 0; i < n; i++) {
+			ck_assert_msg(verify(p[i], sizes[i], al + i) ==
+			    sizes[i], "%s(%zu, %zu) = %p: overwritten",
+			    align_names[fn], al, sizes[i], p[i]);
+			free(p[i]);
+		}
+	}
+}
+
+START_TEST(test_posix_memalign)
+{
+	check_alignments(AL_POSIX, sizeof (void *));
+}
+END_TEST
+
+START_TEST(test_memalign)
+{
+	check_alignments(AL_MEMALIGN, 1);
+}
+END_TEST
+
+START_TEST(test_aligned_alloc)
+{
+	void *p;
+
+	check_alignments(AL_ALIGNED, 1);
+	/* A size that is not a multiple of the alignment (as glibc). */
+	p = aligned_alloc(64, launder_size(100));
+	ck_assert_ptr_nonnull(p);
+	ck_assert_uint_eq((uintptr_t)p % 64, 0);
+	memset(p, 1, 100);
+	free(p);
+}
+END_TEST
+
+START_TEST(test_posix_memalign_einval)
+{
+	size_t bad[] = { 0, 1, 2, 3, 4, sizeof (void *) + 4, 24, 48, 100,
+	    4097, ((size_t)1 << 20) + 8 };
+
+	for (size_t i = 0; i < sizeof (bad) / sizeof (bad[0]); i++) {
+		void *p = (void *)1;
+
+		if (bad[i] >= sizeof (void *) && bad[i] % sizeof (void *) == 0 &&
+		    (bad[i] & (bad[i] - 1)) == 0)
+			continue;       /* valid after all on this machine */
+		ck_assert_msg(posix_memalign(&p, launder_size(bad[i]), 16) ==
+		    EINVAL, "posix_memalign(%zu) did not fail with EINVAL",
+		    bad[i]);
+		ck_assert_ptr_eq(p, (void *)1);
+	}
+}
+END_TEST
+
+/* Realloc of an aligned block keeps its contents. */
+START_TEST(test_realloc_aligned)
+{
+	for (size_t al = 16; al <= MAX_ALIGN; al *= 4) {
+		void *p = NULL;
+		void *q;
+
+		ck_assert_int_eq(posix_memalign(&p, al, 200), 0);
+		fill(p, 200, al);
+		q = realloc(p, 300000);
+		ck_assert_ptr_nonnull(q);
+		ck_assert_uint_eq(verify(q, 200, al), 200);
+		q = realloc(q, 50);
+		ck_assert_ptr_nonnull(q);
+		ck_assert_uint_eq(verify(q, 50, al), 50);
+		free(q);
+	}
+}
+END_TEST
+
+START_TEST(test_valloc_pvalloc)
+{
+	size_t pg = page_size();
+	size_t sizes[] = { 1, 100, pg - 1, pg, pg + 1, 3 * pg + 5, 100000,
+	    (size_t)1 << 20 };
+
+	for (size_t i = 0; i < sizeof (sizes) / sizeof (sizes[0]); i++) {
+		size_t s = sizes[i];
+		char *v = valloc(s);
+		char *pv = pvalloc(s);
+		size_t round = (s + pg - 1) / pg * pg;
+
+		ck_assert_ptr_nonnull(v);
+		ck_assert_ptr_nonnull(pv);
+		ck_assert_msg((uintptr_t)v % pg == 0, "valloc(%zu) = %p", s,
+		    (void *)v);
+		ck_assert_msg((uintptr_t)pv % pg == 0, "pvalloc(%zu) = %p", s,
+		    (void *)pv);
+		ck_assert_uint_ge(malloc_usable_size(v), s);
+		/* pvalloc rounds the size up to whole pages. */
+		ck_assert_uint_ge(malloc_usable_size(pv), round);
+		fill(v, s, i);
+		fill(pv, round, i + 100);
+		ck_assert_uint_eq(verify(v, s, i), s);
+		ck_assert_uint_eq(verify(pv, round, i + 100), round);
+		free(v);
+		free(pv);
+	}
+}
+END_TEST
+
+/* ------------------------------------------------------------ free */
+
+struct foreign {
+	void *ptr;
+};
+
+static void
+free_foreign(void *arg)
+{
+	struct foreign *f = arg;
+
+	free(launder_ptr(f->ptr));
+}
+
+static char static_buf[4096] __attribute__((aligned(64)));
+
+/* A pointer libkmem never handed out: one line on stderr, then ignored. */
+START_TEST(test_free_foreign)
+{
+	size_t pg = page_size();
+	char *map = mmap(NULL, 4 * pg, PROT_READ | PROT_WRITE,
+	    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	void *targets[3];
+	char out[2048];
+
+	ck_assert_ptr_ne(map, MAP_FAILED);
+	memset(map, 'm', 4 * pg);
+	memset(static_buf, 's', sizeof (static_buf));
+	targets[0] = map;
+	targets[1] = map + pg;
+	targets[2] = static_buf;
+	for (int i = 0; i < 3; i++) {
+		struct foreign f = { targets[i] };
+		char *nl;
+
+		capture_stderr(free_foreign, &f, out, sizeof (out));
+		ck_assert_msg(strncmp(out, "libkmem: ", 9) == 0,
+		    "free(%p): no report, stderr \"%s\"", targets[i], out);
+		nl = strchr(out, '\n');
+		ck_assert_msg(nl != NULL && nl[1] == '\0',
+		    "free(%p): not one line: \"%s\"", targets[i], out);
+	}
+	/* Ignored: still mapped, untouched, and malloc goes on working. */
+	for (size_t i = 0; i < 4 * pg; i++)
+		ck_assert_int_eq(map[i], 'm');
+	for (size_t i = 0; i < sizeof (static_buf); i++)
+		ck_assert_int_eq(static_buf[i], 's');
+	memset(map, 0, 4 * pg);
+	for (int i = 0; i < 1000; i++) {
+		void *p = malloc((size_t)i * 37 + 1);
+
+		ck_assert_ptr_nonnull(p);
+		ck_assert_msg((char *)p < map || (char *)p >= map + 4 * pg,
+		    "malloc returned the foreign block");
+		free(p);
+	}
+	munmap(map, 4 * pg);
+}
+END_TEST
+
+/* The C library's own allocations are freed with free(), and vice versa. */
+START_TEST(test_libc_users)
+{
+	char *s = strdup("hello, libkmem");
+	char *t = NULL;
+	char *line = NULL;
+	size_t cap = 0, linecap = 0;
+	FILE *mf;
+
+	ck_assert_ptr_nonnull(s);
+	ck_assert_str_eq(s, "hello, libkmem");
+	ck_assert_int_gt(asprintf(&t, "%s %d %0200d", s, 42, 7), 0);
+	ck_assert_uint_eq(strlen(t), strlen(s) + 4 + 200);
+	free(s);
+	free(t);
+	mf = open_memstream(&t, &cap);
+	ck_assert_ptr_nonnull(mf);
+	for (int i = 0; i < 20000; i++)
+		fprintf(mf, "%d\n", i);
+	fclose(mf);
+	ck_assert_uint_gt(cap, 20000);
+	mf = fmemopen(t, cap, "r");
+	ck_assert_ptr_nonnull(mf);
+	for (int i = 0; i < 20000; i++) {
+		ck_assert_int_gt(getline(&line, &linecap, mf), 0);
+		ck_assert_int_eq(atoi(line), i);
+	}
+	fclose(mf);
+	free(line);
+	free(t);
+}
+END_TEST
+
+/* ------------------------------------------------------------ fork */
+
+/* Allocate, check and free a mix of sizes; true when all was well. */
+static bool
+churn(uint64_t seed, int rounds)
+{
+	enum { SLOTS = 128 };
+	void *p[SLOTS] = { NULL };
+	size_t sz[SLOTS];
+	bool ok = true;
+
+	for (int r = 0; r < rounds; r++) {
+		int i = (int)(test_rand(&seed) % SLOTS);
+
+		if (p[i] != NULL) {
+			ok &= verify(p[i], sz[i], (size_t)i) == sz[i];
+			free(p[i]);
+			p[i] = NULL;
+			continue;
+		}
+		sz[i] = 1 + (size_t)(test_rand(&seed) %
+		    (r % 16 == 0 ? 400000 : 3000));
+		p[i] = malloc(sz[i]);
+		if (p[i] == NULL)
+			return (false);
+		fill(p[i], sz[i], (size_t)i);
+	}
+	for (int i = 0; i < SLOTS; i++) {
+		if (p[i] != NULL) {
+			ok &= verify(p[i], sz[i], (size_t)i) == sz[i];
+			free(p[i]);
+		}
+	}
+	return (ok);
+}
+
+/* Fork; the child churns (and forks once more) and exits 0 if all is well. */
+static void
+fork_and_check(uint64_t seed, bool nested)
+{
+	pid_t pid = fork();
+	int status;
+
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		alarm(20);              /* a deadlock fails, not hangs */
+		if (!churn(seed, 3000))
+			_exit(1);
+		if (nested) {
+			pid_t g = fork();
+
+			if (g == 0)
+				_exit(churn(seed + 1, 2000) ? 0 : 1);
+			if (g < 0 || waitpid(g, &status, 0) != g ||
+			    !WIFEXITED(status) || WEXITSTATUS(status) != 0)
+				_exit(2);
+		}
+		_exit(0);
+	}
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+	    "child: status %#x", status);
+}
+
+START_TEST(test_fork)
+{
+	char *keep = malloc(10000);
+
+	ck_assert_ptr_nonnull(keep);
+	fill(keep, 10000, 77);
+	for (int i = 0; i < 10; i++)
+		fork_and_check((uint64_t)i + 1, i % 3 == 0);
+	ck_assert_uint_eq(verify(keep, 10000, 77), 10000);
+	ck_assert(churn(99, 3000));
+	free(keep);
+}
+END_TEST
+
+static _Atomic bool stop_churn;
+
+static void *
+churn_thread(void *arg)
+{
+	uint64_t seed = (uint64_t)(uintptr_t)arg;
+	bool ok = true;
+
+	while (!atomic_load(&stop_churn))
+		ok &= churn(seed++, 500);
+	return ((void *)(uintptr_t)ok);
+}
+
+/* Forks while other threads are inside malloc and free. */
+START_TEST(test_fork_while_threads_allocate)
+{
+	pthread_t t[2];
+	void *ok;
+
+	atomic_store(&stop_churn, false);
+	for (int i = 0; i < 2; i++)
+		ck_assert_int_eq(pthread_create(&t[i], NULL, churn_thread,
+		    (void *)(uintptr_t)(1000 * (i + 1))), 0);
+	for (int i = 0; i < 40; i++)
+		fork_and_check((uint64_t)i + 500, false);
+	atomic_store(&stop_churn, true);
+	for (int i = 0; i < 2; i++) {
+		pthread_join(t[i], &ok);
+		ck_assert_msg(ok != NULL, "thread %d: contents corrupted", i);
+	}
+}
+END_TEST
+
+/* ------------------------------------------------------------ threads */
+
+#define EXIT_BATCH      8
+#define EXIT_ROUNDS     25
+#define EXIT_KEEP       64
+
+struct exiter {
+	uint64_t seed;
+	void *kept[EXIT_KEEP];  /* left for the main thread to free */
+	size_t size[EXIT_KEEP];
+	bool ok;
+};
+
+static void *
+exiter_thread(void *arg)
+{
+	struct exiter *e = arg;
+
+	e->ok = churn(e->seed, 2000);
+	for (int i = 0; i < EXIT_KEEP; i++) {
+		e->size[i] = 1 + (size_t)(test_rand(&e->seed) % 20000);
+		e->kept[i] = malloc(e->size[i]);
+		if (e->kept[i] == NULL) {
+			e->ok = false;
+			break;
+		}
+		fill(e->kept[i], e->size[i], (size_t)i);
+	}
+	return (NULL);
+}
+
+/*
+ * Threads that allocate, leave blocks behind and exit, batch after batch;
+ * the main thread checks and frees what they left.
+ */
+START_TEST(test_exiting_threads)
+{
+	static struct exiter ex[EXIT_BATCH];
+
+	for (int r = 0; r < EXIT_ROUNDS; r++) {
+		pthread_t t[EXIT_BATCH];
+
+		memset(ex, 0, sizeof (ex));
+		for (int i = 0; i < EXIT_BATCH; i++) {
+			ex[i].seed = (uint64_t)(r * EXIT_BATCH + i + 1);
+			ck_assert_int_eq(pthread_create(&t[i], NULL,
+			    exiter_thread, &ex[i]), 0);
+		}
+		for (int i = 0; i < EXIT_BATCH; i++) {
+			pthread_join(t[i], NULL);
+			ck_assert(ex[i].ok);
+			for (int k = 0; k < EXIT_KEEP; k++) {
+				ck_assert_uint_eq(verify(ex[i].kept[k],
+				    ex[i].size[k], (size_t)k), ex[i].size[k]);
+				free(ex[i].kept[k]);
+			}
+		}
+	}
+}
+END_TEST
+
+static void *
+detached_thread(void *arg)
+{
+	_Atomic int *done = arg;
+	void *p = malloc(12345);
+
+	if (p != NULL) {
+		memset(p, 1, 12345);
+		free(p);
+	}
+	p = calloc(100, 100);
+	free(p);
+	atomic_fetch_add(done, 1);
+	return (NULL);
+}
+
+START_TEST(test_detached_threads)
+{
+	enum { N = 100 };
+	_Atomic int done = 0;
+	pthread_attr_t attr;
+	double t0 = test_now();
+
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	for (int i = 0; i < N; i++) {
+		pthread_t t;
+
+		ck_assert_int_eq(pthread_create(&t, &attr, detached_thread,
+		    &done), 0);
+	}
+	pthread_attr_destroy(&attr);
+	while (atomic_load(&done) < N && test_now() - t0 < 30)
+		usleep(1000);
+	ck_assert_int_eq(atomic_load(&done), N);
+}
+END_TEST
+
+int
+main(void)
+{
+	Suite *s = suite_create("malloc");
+	TCase *basic = tcase_create("basic");
+	TCase *align = tcase_create("align");
+	TCase *proc = tcase_create("processes");
+
+	tcase_set_timeout(basic, 60);
+	tcase_add_test(basic, test_constructor_alloc);
+	tcase_add_test(basic, test_malloc_zero);
+	tcase_add_test(basic, test_huge_sizes);
+	tcase_add_test(basic, test_usable_size);
+	tcase_add_test(basic, test_malloc_alignment);
+	tcase_add_test(basic, test_calloc_overflow);
+	tcase_add_test(basic, test_calloc_zeroes);
+	tcase_add_test(basic, test_realloc_null_and_zero);
+	tcase_add_test(basic, test_realloc_contents);
+	tcase_add_test(basic, test_realloc_in_place);
+	tcase_add_test(basic, test_reallocarray);
+	tcase_add_test(basic, test_free_foreign);
+	tcase_add_test(basic, test_libc_users);
+	suite_add_tcase(s, basic);
+	tcase_set_timeout(align, 60);
+	tcase_add_test(align, test_posix_memalign);
+	tcase_add_test(align, test_memalign);
+	tcase_add_test(align, test_aligned_alloc);
+	tcase_add_test(align, test_posix_memalign_einval);
+	tcase_add_test(align, test_realloc_aligned);
+	tcase_add_test(align, test_valloc_pvalloc);
+	suite_add_tcase(s, align);
+	tcase_set_timeout(proc, 120);
+	tcase_add_test(proc, test_fork);
+	tcase_add_test(proc, test_fork_while_threads_allocate);
+	tcase_add_test(proc, test_exiting_threads);
+	tcase_add_test(proc, test_detached_threads);
+	suite_add_tcase(s, proc);
+	return (test_run_suite(s));
+}
