@@ -474,17 +474,35 @@ END_TEST
 
 /* ------------------------------------------------------------ allocation */
 
-START_TEST(test_size_zero)
+static void
+alloc_zero_sizes(void *arg)
 {
+	void **ret = arg;
+
 	errno = 0;
-	ck_assert_ptr_null(kmem_alloc(0, KM_SLEEP));
-	ck_assert_ptr_null(kmem_alloc(0, KM_NOSLEEP));
-	ck_assert_ptr_null(kmem_zalloc(0, KM_SLEEP));
-	ck_assert_ptr_null(vmem_alloc(0, KM_SLEEP));
-	ck_assert_ptr_null(vmem_zalloc(0, KM_SLEEP));
-	ck_assert_int_eq(errno, 0);
+	ret[0] = kmem_alloc(0, KM_SLEEP);
+	ret[1] = kmem_alloc(0, KM_NOSLEEP);
+	ret[2] = kmem_zalloc(0, KM_SLEEP);
+	ret[3] = vmem_alloc(0, KM_SLEEP);
+	ret[4] = vmem_zalloc(0, KM_SLEEP);
+	ret[5] = (void *)(intptr_t)errno;
 	kmem_free(NULL, 0);
 	vmem_free(NULL, 0);
+}
+
+/* Size 0: NULL, and nothing wrong (no errno, no report). */
+START_TEST(test_size_zero)
+{
+	void *ret[6];
+	char out[1024];
+
+	kmem_free(kmem_alloc(8, KM_SLEEP), 8);  /* libkmem is started */
+	capture_stderr(alloc_zero_sizes, ret, out, sizeof (out));
+	for (int i = 0; i < 5; i++)
+		ck_assert_msg(ret[i] == NULL, "size 0: call %d returned %p",
+		    i, ret[i]);
+	ck_assert_int_eq((int)(intptr_t)ret[5], 0);
+	ck_assert_msg(out[0] == '\0', "size 0 reported \"%s\"", out);
 }
 END_TEST
 
