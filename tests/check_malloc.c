@@ -66,6 +66,17 @@ launder_ptr(void *p)
 	return (vp);
 }
 
+/*
+ * An address to check the alignment of: the compiler may not assume what
+ * posix_memalign, aligned_alloc or memalign promise (it folds such checks
+ * away otherwise).
+ */
+static uintptr_t
+addr(void *p)
+{
+	return ((uintptr_t)launder_ptr(p));
+}
+
 static inline uint8_t
 pat(size_t id, size_t off)
 {
@@ -302,7 +313,7 @@ START_TEST(test_malloc_alignment)
 		size_t want = s < maxal ? 8 : maxal;
 
 		ck_assert_ptr_nonnull(p);
-		ck_assert_msg((uintptr_t)p % want == 0, "malloc(%zu) = %p: "
+		ck_assert_msg(addr(p) % want == 0, "malloc(%zu) = %p: "
 		    "not %zu-byte aligned", s, p, want);
 		free(p);
 	}
@@ -562,7 +573,7 @@ check_alignments(enum align_fn fn, size_t min_align)
 			p[i] = align_alloc(fn, al, sizes[i]);
 			ck_assert_msg(p[i] != NULL, "%s(%zu, %zu) = NULL",
 			    align_names[fn], al, sizes[i]);
-			ck_assert_msg((uintptr_t)p[i] % al == 0,
+			ck_assert_msg(addr(p[i]) % al == 0,
 			    "%s(%zu, %zu) = %p: misaligned", align_names[fn],
 			    al, sizes[i], p[i]);
 			u = malloc_usable_size(p[i]);
@@ -599,9 +610,39 @@ START_TEST(test_aligned_alloc)
 	/* A size that is not a multiple of the alignment (as glibc). */
 	p = aligned_alloc(64, launder_size(100));
 	ck_assert_ptr_nonnull(p);
-	ck_assert_uint_eq((uintptr_t)p % 64, 0);
+	ck_assert_uint_eq(addr(p) % 64, 0);
 	memset(p, 1, 100);
 	free(p);
+}
+END_TEST
+
+/*
+ * Small sizes with small alignments, many blocks live at once, so that
+ * whatever order the allocator hands its blocks out in, a block that
+ * lacks the alignment shows.
+ */
+START_TEST(test_small_aligned_many)
+{
+	enum { LIVE = 48 };
+	void *p[LIVE];
+
+	for (int fn = AL_POSIX; fn <= AL_ALIGNED; fn++) {
+		for (size_t al = 8; al <= 4096; al *= 2) {
+			for (size_t s = 1; s <= 2 * al && s <= 64; s++) {
+				for (int i = 0; i < LIVE; i++) {
+					p[i] = align_alloc((enum align_fn)fn, al,
+					    s);
+					ck_assert_ptr_nonnull(p[i]);
+					ck_assert_msg(addr(p[i]) % al == 0,
+					    "%s(%zu, %zu) = %p: misaligned",
+					    align_names[fn], al, s, p[i]);
+					memset(p[i], 0x77, s);
+				}
+				for (int i = 0; i < LIVE; i++)
+					free(p[i]);
+			}
+		}
+	}
 }
 END_TEST
 
@@ -658,9 +699,9 @@ START_TEST(test_valloc_pvalloc)
 
 		ck_assert_ptr_nonnull(v);
 		ck_assert_ptr_nonnull(pv);
-		ck_assert_msg((uintptr_t)v % pg == 0, "valloc(%zu) = %p", s,
+		ck_assert_msg(addr(v) % pg == 0, "valloc(%zu) = %p", s,
 		    (void *)v);
-		ck_assert_msg((uintptr_t)pv % pg == 0, "pvalloc(%zu) = %p", s,
+		ck_assert_msg(addr(pv) % pg == 0, "pvalloc(%zu) = %p", s,
 		    (void *)pv);
 		ck_assert_uint_ge(malloc_usable_size(v), s);
 		/* pvalloc rounds the size up to whole pages. */
@@ -1005,6 +1046,7 @@ main(void)
 	tcase_add_test(align, test_posix_memalign);
 	tcase_add_test(align, test_memalign);
 	tcase_add_test(align, test_aligned_alloc);
+	tcase_add_test(align, test_small_aligned_many);
 	tcase_add_test(align, test_posix_memalign_einval);
 	tcase_add_test(align, test_realloc_aligned);
 	tcase_add_test(align, test_valloc_pvalloc);
