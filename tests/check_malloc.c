@@ -215,7 +215,8 @@ START_TEST(test_huge_sizes)
 		void *p = (void *)1;
 
 		errno = 0;
-		ck_assert_msg(kept(malloc(s)) == NULL, "malloc(%zu) != NULL", s);
+		ck_assert_msg(kept(malloc(s)) == NULL, "malloc(%zu) != NULL",
+		    s);
 		ck_assert_int_eq(errno, ENOMEM);
 		errno = 0;
 		ck_assert_ptr_null(kept(calloc(s, 1)));
@@ -234,7 +235,8 @@ START_TEST(test_huge_sizes)
 		ck_assert_ptr_null(kept(memalign(4096, s)));
 		ck_assert_int_eq(errno, ENOMEM);
 		errno = 0;
-		ck_assert_ptr_null(kept(aligned_alloc(4096, s & ~(size_t)4095)));
+		ck_assert_ptr_null(kept(aligned_alloc(4096,
+		    s & ~(size_t)4095)));
 		ck_assert_int_eq(errno, ENOMEM);
 		errno = 0;
 		ck_assert_ptr_null(kept(valloc(s)));
@@ -372,8 +374,9 @@ START_TEST(test_calloc_zeroes)
 			for (int k = 0; k < K; k++) {
 				p[k] = calloc(1, s);
 				ck_assert_ptr_nonnull(p[k]);
-				ck_assert_msg(all_zero(p[k], s), "calloc(1, %zu)"
-				    " = %p: not zeroed", s, p[k]);
+				ck_assert_msg(all_zero(p[k], s),
+				    "calloc(1, %zu) = %p: not zeroed", s,
+				    p[k]);
 				memset(p[k], 0x3c, s);
 			}
 			for (int k = 0; k < K; k++)
@@ -621,26 +624,29 @@ END_TEST
  * whatever order the allocator hands its blocks out in, a block that
  * lacks the alignment shows.
  */
-START_TEST(test_small_aligned_many)
+static void
+small_aligned_batch(enum align_fn fn, size_t al, size_t s)
 {
 	enum { LIVE = 48 };
 	void *p[LIVE];
 
+	for (int i = 0; i < LIVE; i++) {
+		p[i] = align_alloc(fn, al, s);
+		ck_assert_ptr_nonnull(p[i]);
+		ck_assert_msg(addr(p[i]) % al == 0, "%s(%zu, %zu) = %p: "
+		    "misaligned", align_names[fn], al, s, p[i]);
+		memset(p[i], 0x77, s);
+	}
+	for (int i = 0; i < LIVE; i++)
+		free(p[i]);
+}
+
+START_TEST(test_small_aligned_many)
+{
 	for (int fn = AL_POSIX; fn <= AL_ALIGNED; fn++) {
 		for (size_t al = 8; al <= 4096; al *= 2) {
-			for (size_t s = 1; s <= 2 * al && s <= 64; s++) {
-				for (int i = 0; i < LIVE; i++) {
-					p[i] = align_alloc((enum align_fn)fn, al,
-					    s);
-					ck_assert_ptr_nonnull(p[i]);
-					ck_assert_msg(addr(p[i]) % al == 0,
-					    "%s(%zu, %zu) = %p: misaligned",
-					    align_names[fn], al, s, p[i]);
-					memset(p[i], 0x77, s);
-				}
-				for (int i = 0; i < LIVE; i++)
-					free(p[i]);
-			}
+			for (size_t s = 1; s <= 2 * al && s <= 64; s++)
+				small_aligned_batch((enum align_fn)fn, al, s);
 		}
 	}
 }
@@ -654,7 +660,8 @@ START_TEST(test_posix_memalign_einval)
 	for (size_t i = 0; i < sizeof (bad) / sizeof (bad[0]); i++) {
 		void *p = (void *)1;
 
-		if (bad[i] >= sizeof (void *) && bad[i] % sizeof (void *) == 0 &&
+		if (bad[i] >= sizeof (void *) &&
+		    bad[i] % sizeof (void *) == 0 &&
 		    (bad[i] & (bad[i] - 1)) == 0)
 			continue;       /* valid after all on this machine */
 		ck_assert_msg(posix_memalign(&p, launder_size(bad[i]), 16) ==

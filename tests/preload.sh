@@ -12,10 +12,14 @@
 #
 # Exit 0: pass; 1: a difference or a failure (one line says which);
 # 77: skipped, a tool (python3, gcc, perl, sort, cmp) is missing.
+#
+# The commands given to run() are expanded by its eval, $V included.
+# shellcheck disable=SC2016,SC2034
 set -u
 
 builddir=${abs_top_builddir:-${top_builddir:-.}}
-builddir=$(cd "$builddir" && pwd) || { echo "preload: no build directory"; exit 1; }
+builddir=$(cd "$builddir" && pwd) ||
+	{ echo "preload: no build directory"; exit 1; }
 lib=$builddir/lib/.libs/libkmem_malloc.so
 mtmalloc=$builddir/tests/mtmalloc
 
@@ -41,27 +45,36 @@ fail() {
 	exit 1
 }
 
+# The start of a file, on one line.
+snip() {
+	head -c 300 "$1" | tr '\n' ' '
+}
+
 # run NAME 'COMMAND': runs the shell command twice, with $V set to "plain"
 # and then, with the preload in its environment, to "kmem"; stdout goes to
 # NAME.$V.out and stderr to NAME.$V.err.  Both runs must exit 0, and the
 # preloaded one must print no libkmem report.
 run() {
 	name=$1 cmd=$2 start=$(date +%s)
-	(V=plain; eval "$cmd") >"$tmp/$name.plain.out" 2>"$tmp/$name.plain.err" ||
-		fail "$name: failed without the preload: $(head -c 300 "$tmp/$name.plain.err")"
+	base=$tmp/$name
+	(V=plain; eval "$cmd") >"$base.plain.out" 2>"$base.plain.err" ||
+		fail "$name: failed without the preload:" \
+		    "$(snip "$base.plain.err")"
 	(V=kmem; LD_PRELOAD=$lib; export LD_PRELOAD; eval "$cmd") \
-	    >"$tmp/$name.kmem.out" 2>"$tmp/$name.kmem.err" ||
-		fail "$name: failed with the preload: $(head -c 300 "$tmp/$name.kmem.err")"
-	if grep -q 'libkmem:' "$tmp/$name.kmem.err"; then
-		fail "$name: $(grep -m 1 'libkmem:' "$tmp/$name.kmem.err")"
+	    >"$base.kmem.out" 2>"$base.kmem.err" ||
+		fail "$name: failed with the preload: $(snip "$base.kmem.err")"
+	if grep -q 'libkmem:' "$base.kmem.err"; then
+		fail "$name: $(grep -m 1 'libkmem:' "$base.kmem.err")"
 	fi
 	times="$times $name $(($(date +%s) - start))s"
 }
 
 # same NAME SUFFIX: the plain and preloaded runs' NAME.*.SUFFIX are equal.
 same() {
-	cmp -s "$tmp/$1.plain.$2" "$tmp/$1.kmem.$2" ||
-		fail "$1: $2 differs with the preload: $(cmp "$tmp/$1.plain.$2" "$tmp/$1.kmem.$2" 2>&1 | head -n 1)"
+	base=$tmp/$1
+	cmp -s "$base.plain.$2" "$base.kmem.$2" ||
+		fail "$1: $2 differs with the preload:" \
+		    "$(cmp "$base.plain.$2" "$base.kmem.$2" 2>&1 | head -n 1)"
 }
 
 t0=$(date +%s) times=
@@ -81,7 +94,7 @@ for m in maps:
 sys.exit("malloc at %#x is not in libkmem_malloc.so" % addr)
 PY
 out=$(env LD_PRELOAD="$lib" python3 "$tmp/active.py" 2>&1) ||
-	fail "the preload is not in effect: $out"
+	fail "the preload is not in effect: $(echo "$out" | tr '\n' ' ')"
 case $out in
 *libkmem:*) fail "report while checking the preload: $out" ;;
 esac
@@ -97,8 +110,10 @@ words = ["".join(rng.choice("abcdefghijklmnopqrstuvwxyz")
                  for _ in range(rng.randint(3, 12))) for _ in range(5000)]
 rows = []
 for i in range(200000):
-    rows.append({"id": i, "key": rng.choice(words) + str(rng.randint(0, 999)),
-                 "value": rng.random(), "tags": rng.sample(words, rng.randint(0, 5)),
+    rows.append({"id": i,
+                 "key": rng.choice(words) + str(rng.randint(0, 999)),
+                 "value": rng.random(),
+                 "tags": rng.sample(words, rng.randint(0, 5)),
                  "blob": "x" * rng.randint(0, 300)})
 rows.sort(key=lambda r: (r["key"], -r["value"], r["id"]))
 h = hashlib.sha256()
@@ -123,7 +138,8 @@ perl -e '
 	for my $i (0 .. 249) {
 		print "int f$i(struct s *p, int n);\n";
 		print "int f$i(struct s *p, int n) {\n\tint acc = $i;\n";
-		print "\tfor (int k = 0; k < n; k++) {\n\t\tswitch ((k + $i) % 5) {\n";
+		print "\tfor (int k = 0; k < n; k++) {\n",
+		    "\t\tswitch ((k + $i) % 5) {\n";
 		for my $c (0 .. 4) {
 			my $m = ($i * 7 + $c) % 13 + 1;
 			print "\t\tcase $c: acc += p[k].a * $m; ",
@@ -145,8 +161,9 @@ same gcc err
 # ---------------------------------------------------------------- perl, sort
 perl -e '
 	srand(7);
-	my @w = map { join "", map { chr(97 + int(rand(26))) } 1 .. 2 + int(rand(9)) }
-	    1 .. 20000;
+	my @w = map {
+		join "", map { chr(97 + int(rand(26))) } 1 .. 2 + int(rand(9))
+	} 1 .. 20000;
 	for my $i (1 .. 500000) {
 		my $n = 1 + int(rand(8));
 		print int(rand(1e9)), " ",
