@@ -79,6 +79,7 @@ struct kmem_cache {
 };
 
 void kmem_init(void);
+void fork_init(void);           /* fork.c: the pthread_atfork handlers */
 
 /*
  * Up to n constructed objects from the slab layer (growing it, or
@@ -95,5 +96,9 @@ void cache_release(struct kmem_cache *cp, void **objs, unsigned int n);
  * not destroyed meanwhile) but no lock.
  */
 void cache_walk(void (*fn)(struct kmem_cache *, void *), void *arg);
+
+/* fork.c: every cache's locks, held across fork(). */
+void cache_fork_lock(void);
+void cache_fork_unlock(bool child);
 
 #endif /* KMEM_CACHE_H */

@@ -64,6 +64,7 @@ kmem_init_once(void)
 	cpu_init();
 	tunables_init();
 	vmem_init();
+	fork_init();
 }
 
 void
@@ -317,6 +318,66 @@ kmem_cache_create(const char *name, size_t size, size_t align,
 	pthread_mutex_unlock(&kmem_caches_lock);
 	reap_start();
 	return (cp);
+}
+
+/*
+ * fork(): the registry lock, then every cache's locks in the order the
+ * allocation paths take them (per-CPU magazine locks, growth, emergency
+ * objects, slab nodes), held across it.
+ */
+void
+cache_fork_lock(void)
+{
+	pthread_mutex_lock(&kmem_caches_lock);
+	for (struct kmem_cache *cp = kmem_caches; cp != NULL; cp = cp->next) {
+		if (cp->mag.mode != MAG_NONE) {
+			for (unsigned int c = 0; c < cpu_count(); c++)
+				pthread_mutex_lock(&cp->mag.cpu[c].lock);
+		}
+		pthread_mutex_lock(&cp->grow.lock);
+		pthread_mutex_lock(&cp->emerg.lock);
+		for (unsigned int n = 0; n < cp->sl.nnodes; n++)
+			pthread_mutex_lock(&cp->sl.nodes[n].lock);
+	}
+}
+
+/*
+ * After fork(): unlock.  In the child no thread waits on a condition
+ * variable any more, and a grow task that was running in the parent is
+ * gone (one still queued runs in the child): forget it.
+ */
+void
+cache_fork_unlock(bool child)
+{
+	for (struct kmem_cache *cp = kmem_caches; cp != NULL; cp = cp->next) {
+		struct grow_state *g = &cp->grow;
+
+		for (unsigned int n = cp->sl.nnodes; n-- > 0;)
+			pthread_mutex_unlock(&cp->sl.nodes[n].lock);
+		pthread_mutex_unlock(&cp->emerg.lock);
+		if (child) {
+			pthread_condattr_t ca;
+
+			pthread_condattr_init(&ca);
+			pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+			pthread_cond_init(&g->cv, &ca);
+			pthread_condattr_destroy(&ca);
+			if (atomic_load(&g->growing) &&
+			    taskq_empty_ent(&g->ent)) {
+				atomic_store(&g->growing, false);
+				g->deadlocked = false;
+				g->gen++;
+			}
+		}
+		pthread_mutex_unlock(&g->lock);
+		if (cp->mag.mode != MAG_NONE) {
+			for (unsigned int c = cpu_count(); c-- > 0;)
+				pthread_mutex_unlock(&cp->mag.cpu[c].lock);
+		}
+	}
+	if (child)
+		pthread_cond_init(&kmem_caches_cv, NULL);
+	pthread_mutex_unlock(&kmem_caches_lock);
 }
 
 void

@@ -27,6 +27,18 @@ static pthread_mutex_t meta_lock = PTHREAD_MUTEX_INITIALIZER;
 static void *meta_freelist;
 static size_t meta_mapped;
 
+void
+meta_fork_lock(void)
+{
+	pthread_mutex_lock(&meta_lock);
+}
+
+void
+meta_fork_unlock(void)
+{
+	pthread_mutex_unlock(&meta_lock);
+}
+
 void *
 meta_alloc(void)
 {

@@ -12,6 +12,8 @@
 void *meta_alloc(void);         /* a zeroed block, or NULL */
 void meta_free(void *block);
 size_t meta_bytes(void);        /* bytes mapped for metadata */
+void meta_fork_lock(void);      /* fork.c */
+void meta_fork_unlock(void);
 
 /* Compile-time check that a metadata type fits a block. */
 #define META_FITS(type) \

@@ -111,6 +111,26 @@ reap_age_walk(struct kmem_cache *cp, void *arg)
 	reap_age_cache(cp, *(int64_t *)arg);
 }
 
+/* Memory kept outside caches (kmem_alloc's spare spans), see reap.h. */
+static void (*_Atomic reap_trim_fn)(int64_t before);
+
+void
+reap_set_trim(void (*fn)(int64_t before))
+{
+	atomic_store(&reap_trim_fn, fn);
+}
+
+static void
+reap_trim(int64_t before)
+{
+	void (*fn)(int64_t) = atomic_load(&reap_trim_fn);
+
+	if (fn != NULL)
+		fn(before);
+}
+
+static _Atomic bool reap_tick_running;   /* for fork: see reap_fork_child */
+
 static void
 reap_tick(void *arg)
 {
@@ -118,13 +138,16 @@ reap_tick(void *arg)
 	int64_t now = kmem_now_ns();
 
 	(void) arg;
+	atomic_store(&reap_tick_running, true);
 	if (interval > 0) {
 		cache_walk(reap_age_walk, &now);
+		reap_trim(now - tunable(KT_CACHE_EXPIRE) * NS_PER_SEC);
 		atomic_fetch_add(&reap_npasses, 1);
 	}
 	/* With aging off, look again in a second in case it is turned on. */
 	(void) taskq_dispatch_delay(kmem_taskq(), reap_tick, NULL, TQ_SLEEP,
 	    now + (interval > 0 ? interval : 1) * NS_PER_SEC);
+	atomic_store(&reap_tick_running, false);
 }
 
 uint64_t
@@ -201,6 +224,7 @@ reap_pressure(void)
 	atomic_fetch_add(&reap_npressure, 1);
 	reap_in_pressure = true;
 	cache_walk(reap_pressure_cache, &freed);
+	reap_trim(0);
 	reap_in_pressure = false;
 	return (freed);
 }
@@ -339,20 +363,14 @@ reap_psi_event(void)
 
 /* ------------------------------------------------------------ start */
 
+/* Watch PSI from a thread of its own, where the kernel offers it. */
 static void
-reap_start_once_fn(void)
+reap_psi_start(void)
 {
-	taskq_t *tq = kmem_taskq();
 	pthread_attr_t attr;
 	pthread_t tid;
-	int fd;
+	int fd = reap_psi_open();
 
-	if (tq == NULL)
-		return;
-	(void) taskq_dispatch_delay(tq, reap_tick, NULL, TQ_SLEEP,
-	    kmem_now_ns() + KMEM_MAX(tunable(KT_REAP_INTERVAL), 1) *
-	    NS_PER_SEC);
-	fd = reap_psi_open();
 	if (fd < 0)
 		return;                 /* no PSI here: limit and mmap only */
 	pthread_attr_init(&attr);
@@ -366,6 +384,37 @@ reap_start_once_fn(void)
 		close(fd);
 	}
 	pthread_attr_destroy(&attr);
+}
+
+static void
+reap_start_once_fn(void)
+{
+	taskq_t *tq = kmem_taskq();
+
+	if (tq == NULL)
+		return;
+	(void) taskq_dispatch_delay(tq, reap_tick, NULL, TQ_SLEEP,
+	    kmem_now_ns() + KMEM_MAX(tunable(KT_REAP_INTERVAL), 1) *
+	    NS_PER_SEC);
+	reap_psi_start();
+}
+
+/*
+ * In a forked child (after taskq_fork_child): a pressure reap or an aging
+ * pass that was running in the parent is gone - start the aging chain
+ * again (if it was only queued, it runs anyway; a second chain would only
+ * age twice per interval) - and so is the PSI thread.
+ */
+void
+reap_fork_child(void)
+{
+	atomic_store(&reap_limit_pending, false);
+	if (atomic_exchange(&reap_tick_running, false) && reap_tq != NULL)
+		(void) taskq_dispatch_delay(reap_tq, reap_tick, NULL,
+		    TQ_SLEEP, kmem_now_ns() + KMEM_MAX(tunable(
+		    KT_REAP_INTERVAL), 1) * NS_PER_SEC);
+	if (atomic_exchange(&reap_psi_on, false))
+		reap_psi_start();
 }
 
 void
@@ -386,4 +435,5 @@ kmem_reap(void)
 {
 	kmem_init();
 	cache_walk(reap_now_walk, NULL);
+	reap_trim(0);
 }

@@ -27,6 +27,17 @@ void reap_age_cache(struct kmem_cache *cp, int64_t now_ns);
  */
 uint64_t reap_pressure(void);
 
+/*
+ * A layer above the caches that keeps memory of its own (kmem_alloc's
+ * spare spans) gives it back through fn: what it kept before 'before'
+ * (ns) on each aging pass, everything (before = 0) under pressure and in
+ * kmem_reap().
+ */
+void reap_set_trim(void (*fn)(int64_t before));
+
+/* fork.c: restart what a forked child lost (see reap.c). */
+void reap_fork_child(void);
+
 /* Over kmem_memory_limit?  Then reap, in the background. */
 void reap_check_limit(void);
 

@@ -793,6 +793,62 @@ taskq_at_exit(void)
 	taskq_walk(taskq_exit_join, NULL);
 }
 
+/*
+ * fork().  The parent holds the registry lock and every queue's lock
+ * across it, so that the child's copy of every queue is consistent.  The
+ * child has none of the queue's threads: it forgets them (and the tasks
+ * they were running, which never finish there), makes new condition
+ * variables, and starts threads afresh - a fixed queue its full count, a
+ * dynamic one its first - so that queued and delayed tasks run.
+ */
+void
+taskq_fork_prepare(void)
+{
+	(void) pthread_mutex_lock(&taskq_reg_lock);
+	for (taskq_t *tq = taskq_reg_head; tq != NULL; tq = tq->tq_reg_next)
+		(void) pthread_mutex_lock(&tq->tq_lock);
+}
+
+void
+taskq_fork_parent(void)
+{
+	for (taskq_t *tq = taskq_reg_head; tq != NULL; tq = tq->tq_reg_next)
+		(void) pthread_mutex_unlock(&tq->tq_lock);
+	(void) pthread_mutex_unlock(&taskq_reg_lock);
+}
+
+void
+taskq_fork_child(void)
+{
+	pthread_condattr_t mono;
+
+	(void) pthread_condattr_init(&mono);
+	(void) pthread_condattr_setclock(&mono, CLOCK_MONOTONIC);
+	for (taskq_t *tq = taskq_reg_head; tq != NULL; tq = tq->tq_reg_next) {
+		tq->tq_pid = getpid();
+		tq->tq_threads = NULL;
+		tq->tq_nthreads = tq->tq_nstarting = tq->tq_nidle = 0;
+		tq->tq_nactive = tq->tq_nwaiters = tq->tq_nentwait = 0;
+		tq->tq_nblocked = 0;
+		tq->tq_have_first = tq->tq_have_zombie = false;
+		(void) pthread_cond_init(&tq->tq_work_cv, &mono);
+		(void) pthread_cond_init(&tq->tq_wait_cv, NULL);
+		(void) pthread_cond_init(&tq->tq_ent_cv, NULL);
+		(void) pthread_cond_init(&tq->tq_exit_cv, NULL);
+		tq->tq_nthreads = tq->tq_nstarting =
+		    (tq->tq_flags & TASKQ_DYNAMIC) ? 1 : tq->tq_maxthreads;
+		(void) pthread_mutex_unlock(&tq->tq_lock);
+	}
+	(void) pthread_condattr_destroy(&mono);
+	(void) pthread_mutex_unlock(&taskq_reg_lock);
+	/* The registry cannot change before this process creates a queue. */
+	for (taskq_t *tq = taskq_reg_head; tq != NULL; tq = tq->tq_reg_next) {
+		for (int i = (tq->tq_flags & TASKQ_DYNAMIC) ? 1 :
+		    tq->tq_maxthreads; i > 0; i--)
+			(void) taskq_spawn(tq);
+	}
+}
+
 void
 taskq_set_idle_timeout(taskq_t *tq, int64_t ns)
 {

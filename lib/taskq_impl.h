@@ -29,4 +29,9 @@ void taskq_walk(void (*fn)(taskq_t *tq, void *arg), void *arg);
  */
 void taskq_set_idle_timeout(taskq_t *tq, int64_t ns);
 
+/* fork() handlers (fork.c): see taskq.c. */
+void taskq_fork_prepare(void);
+void taskq_fork_parent(void);
+void taskq_fork_child(void);
+
 #endif /* KMEM_TASKQ_IMPL_H */

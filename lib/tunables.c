@@ -54,6 +54,8 @@ static const struct tunable_def tunable_defs[KT_COUNT] = {
 	    (int64_t)1 << 60, NULL },
 	[KT_CACHE_GROW_AHEAD]    = { "kmem_cache_grow_ahead", 1, 0, 1, NULL },
 	[KT_NUMA_POLICY]         = { "kmem_numa_policy", 0, 0, 2, numa_words },
+	[KT_ALLOC_MAX_CLASS]     = { "kmem_alloc_max_class", 128 << 10, 4096,
+	    16 << 20, NULL },
 };
 
 _Atomic int64_t tunable_values[KT_COUNT];

@@ -276,6 +276,18 @@ vmem_find_free(size_t npages)
 	return (NULL);
 }
 
+void
+vmem_fork_lock(void)
+{
+	pthread_mutex_lock(&vmem_lock);
+}
+
+void
+vmem_fork_unlock(void)
+{
+	pthread_mutex_unlock(&vmem_lock);
+}
+
 void *
 vmem_span_alloc(size_t len, int node, void *owner)
 {

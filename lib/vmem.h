@@ -34,6 +34,10 @@ void vmem_init(void);
  */
 void *vmem_span_alloc(size_t len, int node, void *owner);
 
+/* fork.c: the arena's lock, held across fork(). */
+void vmem_fork_lock(void);
+void vmem_fork_unlock(void);
+
 /* Give a span back: its pages return to the system at once. */
 void vmem_span_free(void *addr, size_t len);
 

@@ -106,6 +106,38 @@ void kmem_cache_reap_now(kmem_cache_t *cp);
 int kmem_cache_stats(kmem_cache_t *cp, struct kmem_cache_stats *st);
 void kmem_reap(void);
 
+/*
+ * General-purpose allocation on size-class caches (kmem_alloc(3)).
+ * kmem_free and vmem_free must be given the size that was allocated.
+ * vmem_* are for large buffers; any size works with either family.
+ */
+void *kmem_alloc(size_t size, int kmflags);
+void *kmem_zalloc(size_t size, int kmflags);
+void kmem_free(void *buf, size_t size);
+void *vmem_alloc(size_t size, int kmflags);
+void *vmem_zalloc(size_t size, int kmflags);
+void vmem_free(void *buf, size_t size);
+
+/* One kmem_alloc size class (zsmalloc's columns; see kmem_alloc(3)). */
+struct kmem_class_stats {
+	char name[KMEM_CACHE_NAMELEN];  /* its cache: kmem_alloc_<size> */
+	uint64_t size;          /* largest request it serves (object size) */
+	uint64_t almost_full;   /* slabs more than 3/4 used */
+	uint64_t almost_empty;  /* slabs in use, at most 3/4 used */
+	uint64_t obj_allocated; /* objects in its slabs */
+	uint64_t obj_used;      /* objects out of them */
+	uint64_t pages_used;    /* pages of its slabs */
+	uint64_t pages_per_slab;
+	uint64_t freeable;      /* pages of empty slabs (reaping frees them) */
+};
+
+/*
+ * The number of size classes (merged classes count once), and class idx's
+ * statistics; -1 with errno EINVAL for an index out of range.
+ */
+int kmem_alloc_class_count(void);
+int kmem_alloc_class_stats(int idx, struct kmem_class_stats *st);
+
 #ifdef __cplusplus
 }
 #endif

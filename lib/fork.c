@@ -1,0 +1,71 @@
+/*
+ * fork.c - libkmem across fork().
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ *
+ * A child of a multi-threaded process starts with one thread and a copy
+ * of every lock as it was.  pthread_atfork handlers, registered once when
+ * libkmem starts, make the copy consistent: before fork() the forking
+ * thread takes every libkmem lock, in the one order the allocation paths
+ * use (so this cannot deadlock against them), and after fork() parent and
+ * child release them.  The child then restarts what lived in threads: the
+ * task queues' threads (taskq_fork_child), the aging chain and the PSI
+ * monitor (reap_fork_child), and forgets grow tasks that were running
+ * (cache_fork_unlock).  The child can allocate and free at once, from any
+ * thread it creates.
+ *
+ * ORDER: kmem_alloc's locks, the cache registry, each cache's locks (see
+ * cache_fork_lock), the task queues (registry, then each queue), the arena,
+ * metadata.
+ *
+ * Not covered: a cache constructor that, with KMEM_PERCPU=lock, allocates
+ * from another cache while a third thread forks may deadlock that fork.
+ */
+#include "config.h"
+
+#include <pthread.h>
+#include <stdbool.h>
+
+#include "cache.h"
+#include "kmem_alloc.h"
+#include "meta.h"
+#include "reap.h"
+#include "taskq_impl.h"
+#include "vmem.h"
+
+static void
+fork_prepare(void)
+{
+	ka_fork_lock();
+	cache_fork_lock();
+	taskq_fork_prepare();
+	vmem_fork_lock();
+	meta_fork_lock();
+}
+
+static void
+fork_parent(void)
+{
+	meta_fork_unlock();
+	vmem_fork_unlock();
+	taskq_fork_parent();
+	cache_fork_unlock(false);
+	ka_fork_unlock();
+}
+
+static void
+fork_child(void)
+{
+	meta_fork_unlock();
+	vmem_fork_unlock();
+	taskq_fork_child();
+	cache_fork_unlock(true);
+	ka_fork_unlock();
+	reap_fork_child();
+}
+
+void
+fork_init(void)
+{
+	(void) pthread_atfork(fork_prepare, fork_parent, fork_child);
+}

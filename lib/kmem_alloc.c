@@ -1,0 +1,578 @@
+/*
+ * kmem_alloc.c - general-purpose allocation on size-class caches:
+ * kmem_alloc / kmem_zalloc / kmem_free, vmem_alloc / vmem_zalloc /
+ * vmem_free, and the per-class statistics.
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ *
+ * CLASSES.  Candidate sizes are 8, then every multiple of 16 up to 4 KiB
+ * (fine spacing where most objects are), then eight per doubling (12.5%
+ * apart) up to kmem_alloc_max_class.  For each candidate the slab layer
+ * chooses the slab size that wastes least (slab_size_for); as in zsmalloc,
+ * a candidate whose slab size and objects per slab equal those of the next
+ * larger kept class is merged into it: the larger class stores its
+ * objects in the same slabs with no extra waste.  A power of two is never
+ * merged away, so objects of a power-of-two class 2^k start at multiples
+ * of min(2^k, page) (slabs are page aligned, chunks are 2^k): aligned
+ * requests use them.  Every kept class is an ordinary kmem cache named
+ * kmem_alloc_<size>, created when first used, with 16-byte alignment
+ * (8 for the 8-byte class): malloc's guarantee.
+ *
+ * LOOKUP.  O(1), no loop: a table indexed by (size + 7) / 8 up to 4 KiB;
+ * above, the class index follows from the position of the highest bit and
+ * the three bits below it.  Both tables give the index of a candidate;
+ * ka_kept maps a candidate to the class that serves it.
+ *
+ * LARGE.  Requests above the largest class (or aligned beyond a page) get
+ * a span of their own from the arena, owned by a ka_large descriptor (the
+ * arena's KMEM_OWNER_LARGE), so that any address inside maps back to it.
+ * A freed span is kept, pages and all, as a spare (at most KA_SPARE_MAX
+ * spans and KA_SPARE_BYTES) for a later request of about its size (at
+ * most 1/4 larger): programs free and allocate the same large buffers
+ * again and again, and mapping, faulting and zeroing them each time costs
+ * more than the copy they hold.  Spares older than kmem_cache_expire go
+ * back on the aging pass, all of them under pressure (reap_set_trim).
+ *
+ * BOOTSTRAP.  Creating a class cache may allocate (pthread_create of the
+ * kmem taskq's threads does, through malloc when libkmem_malloc.so is
+ * preloaded).  While a thread creates a class, its own nested requests are
+ * served from a static bump arena; such blocks are never reused, and
+ * freeing one is a no-op.
+ *
+ * LOCKING.  ka_lock serialises class creation only; lookups read the
+ * class pointers with acquire loads.  The caches and the arena have their
+ * own locks.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cache.h"
+#include "cpu.h"
+#include "emergency.h"
+#include "kmem_alloc.h"
+#include "meta.h"
+#include "reap.h"
+#include "slab.h"
+#include "tunables.h"
+#include "vmem.h"
+
+#define KA_SMALL_MAX    4096            /* fine spacing up to here */
+#define KA_SMALL_SLOTS  (KA_SMALL_MAX / 8 + 1)
+#define KA_STEPS        8               /* classes per doubling above it */
+#define KA_MAX_SHIFT    24              /* kmem_alloc_max_class <= 16 MiB */
+#define KA_NCAND        (1 + KA_SMALL_MAX / 16 + \
+	(KA_MAX_SHIFT - 12) * KA_STEPS)
+#define KA_BOOT_SIZE    ((size_t)1 << 20)
+#define KA_SPARE_MAX    32
+#define KA_SPARE_BYTES  ((size_t)64 << 20)
+
+struct ka_class {
+	size_t size;
+	_Atomic(kmem_cache_t *) cp;
+	uint32_t objs_per_slab;
+	size_t slab_size;
+};
+
+/* A large allocation: the arena span it lives in. */
+struct ka_large {
+	uint8_t kind;           /* KMEM_OWNER_LARGE */
+	char *base;             /* the span */
+	size_t len;
+	char *buf;              /* what the caller got */
+	size_t size;            /* what the caller asked for */
+	int64_t freed;          /* ns; when it became a spare */
+};
+META_FITS(struct ka_large);
+
+static struct ka_class ka_cand[KA_NCAND];
+static uint16_t ka_kept[KA_NCAND];      /* candidate -> serving candidate */
+static uint16_t ka_small[KA_SMALL_SLOTS];
+static uint16_t ka_class_list[KA_NCAND];        /* kept, ascending */
+static int ka_nclasses;
+static unsigned int ka_ncand;
+size_t ka_max_class;
+_Atomic bool ka_ready;
+static pthread_once_t ka_once = PTHREAD_ONCE_INIT;
+static pthread_mutex_t ka_lock = PTHREAD_MUTEX_INITIALIZER;
+static __thread bool ka_creating __attribute__((tls_model("initial-exec")));
+
+static struct ka_large *ka_spare[KA_SPARE_MAX];
+static int ka_nspare;
+static size_t ka_spare_bytes;
+static pthread_mutex_t ka_spare_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static _Alignas(16) char ka_boot[KA_BOOT_SIZE];
+static _Atomic size_t ka_boot_used;
+
+/* ------------------------------------------------------------ classes */
+
+static void ka_spare_trim(int64_t before);
+
+/* The candidate index for a size above KA_SMALL_MAX. */
+static inline unsigned int
+ka_large_index(size_t size)
+{
+	unsigned int k = 63 - (unsigned int)__builtin_clzll(size - 1);
+	unsigned int sub = (unsigned int)((size - 1) >> (k - 3)) & 7;
+
+	return (1 + KA_SMALL_MAX / 16 + (k - 12) * KA_STEPS + sub);
+}
+
+static inline unsigned int
+ka_index(size_t size)
+{
+	if (size <= KA_SMALL_MAX)
+		return (ka_small[(size + 7) >> 3]);
+	return (ka_kept[ka_large_index(size)]);
+}
+
+static void
+ka_init_once(void)
+{
+	unsigned int n = 0;
+	size_t max;
+
+	kmem_init();                    /* tunables first */
+	max = (size_t)tunable(KT_ALLOC_MAX_CLASS);
+	ka_cand[n++].size = 8;
+	for (size_t s = 16; s <= KA_SMALL_MAX; s += 16)
+		ka_cand[n++].size = s;
+	for (unsigned int k = 12; k < KA_MAX_SHIFT; k++) {
+		for (unsigned int j = 1; j <= KA_STEPS; j++)
+			ka_cand[n++].size = ((size_t)1 << k) +
+			    j * ((size_t)1 << (k - 3));
+	}
+	/* Only candidates up to the largest class (a class size). */
+	while (n > 1 && ka_cand[n - 1].size > max)
+		n--;
+	ka_ncand = n;
+	ka_max_class = ka_cand[n - 1].size;
+	for (unsigned int i = 0; i < n; i++)
+		ka_cand[i].slab_size = slab_size_for(ka_cand[i].size, 0,
+		    &ka_cand[i].objs_per_slab);
+	/* Merge downwards into the next larger kept class. */
+	ka_kept[n - 1] = (uint16_t)(n - 1);
+	for (unsigned int i = n - 1; i-- > 0;) {
+		struct ka_class *c = &ka_cand[i], *up = &ka_cand[ka_kept[i + 1]];
+		bool pow2 = (c->size & (c->size - 1)) == 0;
+
+		ka_kept[i] = (uint16_t)(!pow2 && c->slab_size == up->slab_size &&
+		    c->objs_per_slab == up->objs_per_slab ? ka_kept[i + 1] : i);
+	}
+	for (unsigned int i = 0; i < n; i++) {
+		if (ka_kept[i] == i)
+			ka_class_list[ka_nclasses++] = (uint16_t)i;
+	}
+	reap_set_trim(ka_spare_trim);
+	ka_small[0] = ka_kept[0];
+	for (size_t slot = 1; slot < KA_SMALL_SLOTS; slot++) {
+		size_t size = slot * 8;
+
+		ka_small[slot] = ka_kept[size <= 8 ? 0 : (size + 15) / 16];
+	}
+	atomic_store(&ka_ready, true);
+}
+
+void
+ka_init(void)
+{
+	bool was = ka_creating;
+
+	ka_creating = true;
+	(void) pthread_once(&ka_once, ka_init_once);
+	ka_creating = was;
+}
+
+bool
+ka_nested(void)
+{
+	return (ka_creating);
+}
+
+/* The cache of class c, created on first use. */
+static kmem_cache_t *
+ka_create(struct ka_class *c)
+{
+	kmem_cache_t *cp;
+	char name[KMEM_CACHE_NAMELEN];
+
+	pthread_mutex_lock(&ka_lock);
+	cp = atomic_load(&c->cp);
+	if (cp == NULL) {
+		snprintf(name, sizeof (name), "kmem_alloc_%zu", c->size);
+		ka_creating = true;
+		cp = kmem_cache_create(name, c->size, c->size == 8 ? 8 : 16,
+		    NULL, NULL, NULL, NULL, NULL, 0);
+		ka_creating = false;
+		if (cp == NULL)
+			kmem_report("kmem_alloc: cannot create cache %s: %s",
+			    name, strerror(errno));
+		atomic_store_explicit(&c->cp, cp, memory_order_release);
+	}
+	pthread_mutex_unlock(&ka_lock);
+	return (cp);
+}
+
+kmem_cache_t *
+ka_cache_for(size_t size)
+{
+	struct ka_class *c = &ka_cand[ka_index(size)];
+	kmem_cache_t *cp = atomic_load_explicit(&c->cp, memory_order_acquire);
+
+	return (KMEM_LIKELY(cp != NULL) ? cp : ka_create(c));
+}
+
+/* ------------------------------------------------------------ bootstrap */
+
+/* A block from the bootstrap arena; its size sits in the 16 bytes before. */
+void *
+ka_boot_alloc(size_t size)
+{
+	size_t need = KMEM_P2ROUNDUP(size, 16) + 16;
+	size_t off = atomic_fetch_add(&ka_boot_used, need);
+
+	if (size > KA_BOOT_SIZE || off + need > KA_BOOT_SIZE) {
+		errno = ENOMEM;
+		return (NULL);
+	}
+	*(size_t *)(ka_boot + off) = size;
+	return (ka_boot + off + 16);
+}
+
+static bool
+ka_boot_owns(const void *buf)
+{
+	return ((const char *)buf >= ka_boot &&
+	    (const char *)buf < ka_boot + KA_BOOT_SIZE);
+}
+
+static size_t
+ka_boot_size(const void *buf)
+{
+	return (*(const size_t *)((const char *)buf - 16));
+}
+
+/* ------------------------------------------------------------ large */
+
+static struct ka_large *ka_spare_take(size_t len);
+
+void *
+ka_large_alloc(size_t size, size_t align, int kmflags)
+{
+	size_t page = (size_t)1 << vmem_page_shift;
+	size_t len, extra = align > page ? align - page : 0;
+	struct ka_large *l;
+	char *base;
+
+	if (size > KA_LARGE_MAX || align > KA_LARGE_MAX) {
+		errno = ENOMEM;
+		return (NULL);
+	}
+	len = KMEM_P2ROUNDUP(size, page) + extra;
+	if (extra == 0 && (l = ka_spare_take(len)) != NULL) {
+		l->size = size;
+		return (l->buf);
+	}
+	if ((l = meta_alloc()) == NULL)
+		return (NULL);
+	for (int tries = 0;; tries++) {
+		base = vmem_span_alloc(len, cpu_node(cpu_current()), l);
+		if (base != NULL || (kmflags & KM_NOSLEEP) || tries == 3)
+			break;
+		reap_pressure();                /* then try again */
+	}
+	if (base == NULL) {
+		meta_free(l);
+		errno = ENOMEM;
+		return (NULL);
+	}
+	l->kind = KMEM_OWNER_LARGE;
+	l->base = base;
+	l->len = len;
+	l->buf = (char *)KMEM_P2ROUNDUP((uintptr_t)base, KMEM_MAX(align, 1));
+	l->size = size;
+	return (l->buf);
+}
+
+/* The descriptor of a large allocation that starts at buf, or NULL. */
+static struct ka_large *
+ka_large_of(const void *buf)
+{
+	struct ka_large *l = vmem_owner(buf);
+
+	return (l != NULL && l->kind == KMEM_OWNER_LARGE && l->buf == buf ?
+	    l : NULL);
+}
+
+static void
+ka_large_unmap(struct ka_large *l)
+{
+	vmem_span_free(l->base, l->len);
+	meta_free(l);
+}
+
+/* Keep l as a spare if there is room, else give it back. */
+static void
+ka_large_free(struct ka_large *l)
+{
+	pthread_mutex_lock(&ka_spare_lock);
+	if (l->buf == l->base && ka_nspare < KA_SPARE_MAX &&
+	    ka_spare_bytes + l->len <= KA_SPARE_BYTES) {
+		l->freed = kmem_now_ns();
+		ka_spare[ka_nspare++] = l;
+		ka_spare_bytes += l->len;
+		l = NULL;
+	}
+	pthread_mutex_unlock(&ka_spare_lock);
+	if (l != NULL)
+		ka_large_unmap(l);
+}
+
+/* The smallest spare of len to len + len/4 bytes, taken; or NULL. */
+static struct ka_large *
+ka_spare_take(size_t len)
+{
+	struct ka_large *l = NULL;
+	int best = -1;
+
+	pthread_mutex_lock(&ka_spare_lock);
+	for (int i = 0; i < ka_nspare; i++) {
+		size_t have = ka_spare[i]->len;
+
+		if (have >= len && have - len <= len / 4 &&
+		    (best < 0 || have < ka_spare[best]->len))
+			best = i;
+	}
+	if (best >= 0) {
+		l = ka_spare[best];
+		ka_spare[best] = ka_spare[--ka_nspare];
+		ka_spare_bytes -= l->len;
+	}
+	pthread_mutex_unlock(&ka_spare_lock);
+	return (l);
+}
+
+/* Give back the spares kept since before 'before' (0: all). */
+static void
+ka_spare_trim(int64_t before)
+{
+	struct ka_large *victims[KA_SPARE_MAX];
+	int n = 0;
+
+	pthread_mutex_lock(&ka_spare_lock);
+	for (int i = 0; i < ka_nspare;) {
+		struct ka_large *l = ka_spare[i];
+
+		if (before == 0 || l->freed < before) {
+			victims[n++] = l;
+			ka_spare_bytes -= l->len;
+			ka_spare[i] = ka_spare[--ka_nspare];
+		} else {
+			i++;
+		}
+	}
+	pthread_mutex_unlock(&ka_spare_lock);
+	while (n > 0)
+		ka_large_unmap(victims[--n]);
+}
+
+/* ------------------------------------------------------------ any block */
+
+/*
+ * What buf is: a class object (*cpp its cache), a large block, a bootstrap
+ * block, or none of ours.  An emergency object of a class has no arena
+ * owner: the classes that have any are searched.
+ */
+enum ka_kind
+ka_classify(const void *buf, kmem_cache_t **cpp, size_t *usable)
+{
+	struct kmem_slab *s = vmem_owner(buf);
+
+	if (KMEM_LIKELY(s != NULL)) {
+		if (s->kind == KMEM_OWNER_SLAB &&
+		    slab_obj_ok(&s->cache->sl, s, buf)) {
+			*cpp = s->cache;
+			*usable = s->cache->sl.chunk;
+			return (KA_OBJECT);
+		}
+		if (s->kind == KMEM_OWNER_LARGE) {
+			struct ka_large *l = (struct ka_large *)s;
+
+			if (l->buf != buf)
+				return (KA_FOREIGN);
+			*usable = l->len - (size_t)(l->buf - l->base);
+			return (KA_LARGE);
+		}
+		return (KA_FOREIGN);
+	}
+	if (ka_boot_owns(buf)) {
+		*usable = ka_boot_size(buf);
+		return (KA_BOOT);
+	}
+	for (int i = 0; atomic_load(&ka_ready) && i < ka_nclasses; i++) {
+		kmem_cache_t *cp = atomic_load(&ka_cand[ka_class_list[i]].cp);
+
+		if (cp != NULL && atomic_load(&cp->emerg.count) != 0 &&
+		    emergency_owns(&cp->emerg, buf)) {
+			*cpp = cp;
+			*usable = cp->sl.chunk;
+			return (KA_OBJECT);
+		}
+	}
+	return (KA_FOREIGN);
+}
+
+void
+ka_free_large(void *buf)
+{
+	struct ka_large *l = ka_large_of(buf);
+
+	if (l != NULL)
+		ka_large_free(l);
+}
+
+/* ------------------------------------------------------------ the API */
+
+void *
+ka_alloc(size_t size, int kmflags)
+{
+	void *buf;
+
+	if (KMEM_UNLIKELY(ka_creating))         /* nested, see BOOTSTRAP */
+		return (ka_boot_alloc(size));
+	if (KMEM_UNLIKELY(!atomic_load_explicit(&ka_ready,
+	    memory_order_acquire)))
+		ka_init();
+	if (KMEM_LIKELY(size <= ka_max_class)) {
+		kmem_cache_t *cp = ka_cache_for(size);
+
+		if (KMEM_UNLIKELY(cp == NULL))
+			return (NULL);
+		buf = kmem_cache_alloc(cp, kmflags & ~KM_ZERO);
+	} else {
+		buf = ka_large_alloc(size, 0, kmflags);
+		if (buf == NULL && !(kmflags & KM_NOSLEEP))
+			kmem_report("kmem_alloc(%zu, KM_SLEEP): %s; returning "
+			    "NULL", size, size > KA_LARGE_MAX ? "larger than "
+			    "the arena can map" : "out of memory");
+	}
+	if (buf != NULL && (kmflags & KM_ZERO))
+		memset(buf, 0, size);
+	return (buf);
+}
+
+KMEM_EXPORT void *
+kmem_alloc(size_t size, int kmflags)
+{
+	if (size == 0)
+		return (NULL);
+	return (ka_alloc(size, kmflags));
+}
+
+KMEM_EXPORT void *
+kmem_zalloc(size_t size, int kmflags)
+{
+	return (kmem_alloc(size, kmflags | KM_ZERO));
+}
+
+KMEM_EXPORT void
+kmem_free(void *buf, size_t size)
+{
+	struct ka_large *l;
+
+	if (buf == NULL || size == 0)
+		return;
+	if (KMEM_UNLIKELY(ka_boot_owns(buf)))
+		return;
+	if (KMEM_LIKELY(size <= ka_max_class && atomic_load(&ka_ready))) {
+		kmem_cache_free(ka_cache_for(size), buf);
+		return;
+	}
+	if ((l = ka_large_of(buf)) != NULL && l->size == size)
+		ka_large_free(l);
+	else
+		kmem_report("kmem_free(%p, %zu): not a block of that size from "
+		    "kmem_alloc; ignored", buf, size);
+}
+
+KMEM_EXPORT void *
+vmem_alloc(size_t size, int kmflags)
+{
+	return (kmem_alloc(size, kmflags));
+}
+
+KMEM_EXPORT void *
+vmem_zalloc(size_t size, int kmflags)
+{
+	return (kmem_alloc(size, kmflags | KM_ZERO));
+}
+
+KMEM_EXPORT void
+vmem_free(void *buf, size_t size)
+{
+	kmem_free(buf, size);
+}
+
+/* ------------------------------------------------------------ fork */
+
+void
+ka_fork_lock(void)
+{
+	pthread_mutex_lock(&ka_lock);
+	pthread_mutex_lock(&ka_spare_lock);
+}
+
+void
+ka_fork_unlock(void)
+{
+	pthread_mutex_unlock(&ka_spare_lock);
+	pthread_mutex_unlock(&ka_lock);
+}
+
+/* ------------------------------------------------------------ stats */
+
+KMEM_EXPORT int
+kmem_alloc_class_count(void)
+{
+	ka_init();
+	return (ka_nclasses);
+}
+
+KMEM_EXPORT int
+kmem_alloc_class_stats(int idx, struct kmem_class_stats *st)
+{
+	struct ka_class *c;
+	kmem_cache_t *cp;
+	size_t page = (size_t)1 << vmem_page_shift;
+
+	ka_init();
+	if (idx < 0 || idx >= ka_nclasses || st == NULL) {
+		errno = EINVAL;
+		return (-1);
+	}
+	c = &ka_cand[ka_class_list[idx]];
+	memset(st, 0, sizeof (*st));
+	snprintf(st->name, sizeof (st->name), "kmem_alloc_%zu", c->size);
+	st->size = c->size;
+	st->pages_per_slab = c->slab_size / page;
+	if ((cp = atomic_load(&c->cp)) != NULL) {
+		struct kmem_cache_stats cs;
+		struct slab_counts sc;
+
+		slab_counts(cp, &sc, NULL);
+		(void) kmem_cache_stats(cp, &cs);
+		st->almost_full = sc.almost_full;
+		st->almost_empty = sc.almost_empty;
+		st->obj_allocated = cs.obj_total;
+		st->obj_used = cs.alloc - cs.free;
+		st->pages_used = sc.slab_total * st->pages_per_slab +
+		    cs.obj_emergency * ((c->size + page - 1) / page);
+		st->freeable = sc.empty * st->pages_per_slab;
+	}
+	return (0);
+}

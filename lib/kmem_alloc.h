@@ -1,0 +1,48 @@
+/*
+ * kmem_alloc.h - the size-class layer's internals, shared with the
+ * malloc replacement (malloc.c).  See kmem_alloc.c.
+ */
+#ifndef KMEM_KMEM_ALLOC_H
+#define KMEM_KMEM_ALLOC_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "libkmem/kmem.h"
+
+/* The largest block the arena hands out (32 GiB); larger: ENOMEM. */
+#define KA_LARGE_MAX    ((size_t)1 << 35)
+
+extern size_t ka_max_class;             /* the largest class size */
+extern _Atomic bool ka_ready;           /* classes are set up */
+
+void ka_init(void);
+
+/* size (> 0) from its class or the arena; KM_ZERO zeroes it. */
+void *ka_alloc(size_t size, int kmflags);
+
+/* Whether this thread is setting up classes (nested requests: bootstrap). */
+bool ka_nested(void);
+
+/* A block from the bootstrap arena, never reused (see kmem_alloc.c). */
+void *ka_boot_alloc(size_t size);
+
+/* The cache of the class that serves size (<= ka_max_class). */
+kmem_cache_t *ka_cache_for(size_t size);
+
+/* A block of its own from the arena, aligned to align (0: a page). */
+void *ka_large_alloc(size_t size, size_t align, int kmflags);
+void ka_free_large(void *buf);
+
+/* fork.c: the layer's locks, held across fork(). */
+void ka_fork_lock(void);
+void ka_fork_unlock(void);
+
+enum ka_kind { KA_OBJECT, KA_LARGE, KA_BOOT, KA_FOREIGN };
+
+/* What buf is; for an object its cache; its usable size. */
+enum ka_kind ka_classify(const void *buf, kmem_cache_t **cpp,
+    size_t *usable);
+
+#endif /* KMEM_KMEM_ALLOC_H */

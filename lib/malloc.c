@@ -1,0 +1,253 @@
+/*
+ * malloc.c - libkmem_malloc.so: the C library's allocation functions on
+ * kmem_alloc's size classes, for LD_PRELOAD or for linking.
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ *
+ * malloc takes a block from the class that fits (kmem_alloc.c), or a
+ * span of its own above the largest class.  free needs no size: the
+ * arena maps any address to its owner in O(1) (a slab, whose cache is the
+ * class, or a large block's descriptor); an emergency object of a class
+ * is found in its class's tree; a block of the bootstrap arena is never
+ * reused.  A pointer that is none of these is reported and left alone.
+ *
+ * Alignment: every class object is 16-byte aligned (8-byte objects 8).
+ * Larger alignments up to a page take the power-of-two class of
+ * max(size, alignment), whose objects are aligned to it; beyond a page a
+ * large block is aligned within its span.
+ *
+ * malloc(0) returns a unique 1-byte block, realloc(p, 0) frees p and
+ * returns NULL, as glibc does.  Requests that cannot be met (overflowing
+ * calloc or reallocarray, sizes beyond the arena) return NULL with errno
+ * ENOMEM and no report: programs probe with them.
+ *
+ * LOCKING: none of its own.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <malloc.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cache.h"
+#include "kmem_alloc.h"
+#include "vmem.h"
+
+#define MALLOC_PAGE     ((size_t)1 << vmem_page_shift)
+
+/*
+ * Until this library's constructor has run, the libraries it depends on
+ * (libnuma's constructor allocates) may not be initialised, so libkmem
+ * cannot start: requests are served from the bootstrap arena.
+ */
+static _Atomic bool malloc_started;
+
+static void __attribute__((constructor))
+malloc_start(void)
+{
+	atomic_store(&malloc_started, true);
+	ka_init();
+}
+
+/* A block of size bytes (> 0); NULL and ENOMEM when it cannot be had. */
+static void *
+malloc_block(size_t size)
+{
+	void *p;
+
+	if (KMEM_LIKELY(size <= ka_max_class))
+		return (ka_alloc(size, KM_SLEEP));
+	if (!atomic_load(&malloc_started) || ka_nested())
+		return (ka_boot_alloc(size));
+	if (!atomic_load(&ka_ready)) {
+		ka_init();
+		if (size <= ka_max_class)
+			return (ka_alloc(size, KM_SLEEP));
+	}
+	if ((p = ka_large_alloc(size, 0, KM_SLEEP)) == NULL)
+		errno = ENOMEM;
+	return (p);
+}
+
+/* A block of size bytes aligned to align (a power of two). */
+static void *
+malloc_aligned(size_t align, size_t size)
+{
+	void *p;
+
+	if (size == 0)
+		size = 1;
+	if (align <= 16 || !atomic_load(&malloc_started))
+		return (malloc_block(size));   /* 16-aligned, as every block */
+	ka_init();
+	if (align <= MALLOC_PAGE && size <= ka_max_class) {
+		size_t want = size > align ? size : align;
+		size_t p2 = (size_t)1 << (64 - __builtin_clzll(want - 1));
+
+		if (p2 <= ka_max_class)
+			return (ka_alloc(p2, KM_SLEEP));
+	}
+	if ((p = ka_large_alloc(size, align, KM_SLEEP)) == NULL)
+		errno = ENOMEM;
+	return (p);
+}
+
+KMEM_EXPORT void *
+malloc(size_t size)
+{
+	return (malloc_block(size == 0 ? 1 : size));
+}
+
+KMEM_EXPORT void
+free(void *p)
+{
+	kmem_cache_t *cp;
+	size_t usable;
+
+	if (p == NULL)
+		return;
+	switch (ka_classify(p, &cp, &usable)) {
+	case KA_OBJECT:
+		kmem_cache_free(cp, p);
+		break;
+	case KA_LARGE:
+		ka_free_large(p);
+		break;
+	case KA_BOOT:
+		break;
+	case KA_FOREIGN:
+		kmem_report("free(%p): not allocated by libkmem_malloc; "
+		    "ignored", p);
+		break;
+	}
+}
+
+KMEM_EXPORT void *
+calloc(size_t n, size_t size)
+{
+	size_t total;
+	void *p;
+
+	if (__builtin_mul_overflow(n, size, &total)) {
+		errno = ENOMEM;
+		return (NULL);
+	}
+	if ((p = malloc(total)) != NULL)
+		memset(p, 0, total);
+	return (p);
+}
+
+KMEM_EXPORT void *
+realloc(void *p, size_t size)
+{
+	kmem_cache_t *cp = NULL;
+	size_t usable = 0;
+	enum ka_kind kind;
+	void *q;
+
+	if (p == NULL)
+		return (malloc(size));
+	if (size == 0) {
+		free(p);
+		return (NULL);
+	}
+	kind = ka_classify(p, &cp, &usable);
+	if (kind == KA_FOREIGN) {
+		kmem_report("realloc(%p, %zu): not allocated by "
+		    "libkmem_malloc; returning NULL", p, size);
+		errno = EINVAL;
+		return (NULL);
+	}
+	/* In place when the block's class is the one size would get. */
+	if (kind == KA_OBJECT && size <= ka_max_class &&
+	    ka_cache_for(size) == cp)
+		return (p);
+	if (kind == KA_LARGE && size > ka_max_class && size <= usable &&
+	    size > usable / 2)
+		return (p);
+	if ((q = malloc(size)) == NULL)
+		return (NULL);          /* p is left as it was */
+	memcpy(q, p, size < usable ? size : usable);
+	free(p);
+	return (q);
+}
+
+KMEM_EXPORT void *
+reallocarray(void *p, size_t n, size_t size)
+{
+	size_t total;
+
+	if (__builtin_mul_overflow(n, size, &total)) {
+		errno = ENOMEM;
+		return (NULL);
+	}
+	return (realloc(p, total));
+}
+
+KMEM_EXPORT int
+posix_memalign(void **out, size_t align, size_t size)
+{
+	void *p;
+
+	if (align < sizeof (void *) || (align & (align - 1)) != 0)
+		return (EINVAL);
+	if ((p = malloc_aligned(align, size)) == NULL)
+		return (ENOMEM);
+	*out = p;
+	return (0);
+}
+
+KMEM_EXPORT void *
+aligned_alloc(size_t align, size_t size)
+{
+	if (align == 0 || (align & (align - 1)) != 0) {
+		errno = EINVAL;
+		return (NULL);
+	}
+	return (malloc_aligned(align, size));
+}
+
+KMEM_EXPORT void *
+memalign(size_t align, size_t size)
+{
+	/* As glibc: a non-power of two is rounded up to one. */
+	if (align > ((size_t)1 << 62)) {
+		errno = EINVAL;
+		return (NULL);
+	}
+	if (align > 1 && (align & (align - 1)) != 0)
+		align = (size_t)1 << (64 - __builtin_clzll(align - 1));
+	return (malloc_aligned(align, size));
+}
+
+KMEM_EXPORT void *
+valloc(size_t size)
+{
+	return (malloc_aligned(MALLOC_PAGE, size));
+}
+
+KMEM_EXPORT void *
+pvalloc(size_t size)
+{
+	size_t rounded = KMEM_P2ROUNDUP(size == 0 ? 1 : size, MALLOC_PAGE);
+
+	if (rounded < size) {
+		errno = ENOMEM;
+		return (NULL);
+	}
+	return (malloc_aligned(MALLOC_PAGE, rounded));
+}
+
+KMEM_EXPORT size_t
+malloc_usable_size(void *p)
+{
+	kmem_cache_t *cp;
+	size_t usable;
+
+	if (p == NULL || ka_classify(p, &cp, &usable) == KA_FOREIGN)
+		return (0);
+	return (usable);
+}
