@@ -144,7 +144,8 @@ ka_init_once(void)
 	ka_ncand = n;
 	ka_max_class = ka_cand[n - 1].size;
 	for (unsigned int i = 0; i < n; i++)
-		ka_cand[i].slab_size = slab_size_for(ka_cand[i].size, 0,
+		ka_cand[i].slab_size = slab_size_for(ka_cand[i].size,
+		    KMC_SIZECLASS,
 		    &ka_cand[i].objs_per_slab);
 	/* Merge downwards into the next larger kept class. */
 	ka_kept[n - 1] = (uint16_t)(n - 1);
@@ -197,8 +198,8 @@ ka_create(struct ka_class *c)
 	if (cp == NULL) {
 		snprintf(name, sizeof (name), "kmem_alloc_%zu", c->size);
 		ka_creating = true;
-		cp = kmem_cache_create(name, c->size, c->size == 8 ? 8 : 16,
-		    NULL, NULL, NULL, NULL, NULL, 0);
+		cp = cache_create(name, c->size, c->size == 8 ? 8 : 16,
+		    NULL, NULL, NULL, NULL, NULL, 0, true);
 		ka_creating = false;
 		if (cp == NULL)
 			kmem_report("kmem_alloc: cannot create cache %s: %s",
