@@ -4,6 +4,11 @@
  * The parent runs every scenario for libkmem (kmem_cache_alloc/free) and,
  * in the same run, for glibc malloc and for jemalloc, mimalloc and
  * tcmalloc loaded with LD_PRELOAD into child processes of this program.
+ * libkmem-malloc is malloc again, with this build tree's libkmem_malloc.so
+ * preloaded (lib/.libs/, found from the program's own path, or in the
+ * directory given with -L or $KMEMBENCH_LIBDIR); it is skipped with a note
+ * when that is not built.  The best peer is the best of the four malloc
+ * implementations; ratio is libkmem's to it, kmalloc ratio libkmem-malloc's.
  * Each measurement is repeated and the median reported, with min and max.
  *
  * Scenarios (object sizes 64, 1024, 16384, 262144 bytes):
@@ -23,7 +28,9 @@
  *
  * usage: kmembench [-d seconds] [-r repeats] [-j out.json] [-q]
  *                  [-s scenario,...] [-z size,...] [-a allocator,...]
+ *                  [-L libdir]
  *        -q quick (short runs, for the test suite)
+ *        -L where libkmem_malloc.so is
  * internal: kmembench --child NAME  (runs the measurements, prints JSON lines)
  */
 #define _GNU_SOURCE
@@ -54,14 +61,16 @@ static const size_t sizes_all[] = { 64, 1024, 16384, 262144 };
 static const int threads_all[] = { 1, 2, 8 };
 #define NTHR (int)(sizeof (threads_all) / sizeof (threads_all[0]))
 
-static const struct bench_peer peers[] = {
+static struct bench_peer peers[] = {
 	{ "libkmem", NULL, NULL },
 	{ "glibc", NULL, NULL },
 	{ "jemalloc", "libjemalloc.so.2", NULL },
 	{ "mimalloc", "libmimalloc.so.2", NULL },
 	{ "tcmalloc", "libtcmalloc_minimal.so.4", NULL },
+	{ "libkmem-malloc", NULL, NULL },       /* lib set in main() */
 };
 #define NPEERS (int)(sizeof (peers) / sizeof (peers[0]))
+#define P_KMEM_MALLOC   5       /* not a peer for "best peer" */
 
 static double opt_seconds = 0.25;
 static int opt_reps = 3;
@@ -404,6 +413,15 @@ find(int peer, enum scenario sc, size_t size, int threads)
 	return (NULL);
 }
 
+/* A table column: as wide as the allocator's name, at least 9. */
+static int
+col_width(int p)
+{
+	int n = (int)strlen(peers[p].name);
+
+	return (n > 9 ? n : 9);
+}
+
 static bool
 parse_list(const char *arg, const char *const *names, int n, bool *on)
 {
@@ -429,7 +447,8 @@ parse_list(const char *arg, const char *const *names, int n, bool *on)
 int
 main(int argc, char **argv)
 {
-	const char *json = NULL;
+	const char *json = NULL, *libdir = NULL;
+	char *kmalloc_lib;
 	bool peer_on[NPEERS];
 	char *child_argv[16];
 	int ca = 0, opt;
@@ -447,7 +466,7 @@ main(int argc, char **argv)
 			size_on[z] = argv[6][z] == '1';
 		return (run_child(argv[2]));
 	}
-	while ((opt = getopt(argc, argv, "d:r:j:qs:z:a:h")) != -1) {
+	while ((opt = getopt(argc, argv, "d:r:j:qs:z:a:L:h")) != -1) {
 		switch (opt) {
 		case 'd':
 			opt_seconds = atof(optarg);
@@ -492,13 +511,25 @@ main(int argc, char **argv)
 				return (2);
 			break;
 		}
+		case 'L':
+			libdir = optarg;
+			break;
 		default:
 			fprintf(stderr, "usage: kmembench [-d seconds] [-r "
 			    "repeats] [-j out.json] [-q] [-s scenario,...] "
-			    "[-z size,...] [-a allocator,...]\n");
+			    "[-z size,...] [-a allocator,...] [-L libdir]\n");
 			return (opt == 'h' ? 0 : 2);
 		}
 	}
+
+	kmalloc_lib = bench_build_lib("libkmem_malloc.so", libdir);
+	if (kmalloc_lib == NULL && peer_on[P_KMEM_MALLOC]) {
+		fprintf(stderr, "libkmem-malloc: libkmem_malloc.so not found "
+		    "(lib/.libs of this build tree, -L or KMEMBENCH_LIBDIR); "
+		    "skipped\n");
+		peer_on[P_KMEM_MALLOC] = false;
+	}
+	peers[P_KMEM_MALLOC].lib = kmalloc_lib;
 
 	snprintf(dbuf, sizeof (dbuf), "%g", opt_seconds);
 	snprintf(rbuf, sizeof (rbuf), "%d", opt_reps);
@@ -530,11 +561,18 @@ main(int argc, char **argv)
 	}
 
 	printf("ns per pair, median of %d (lower is better); ratio = libkmem "
-	    "/ best peer\n", opt_reps);
+	    "/ best peer", opt_reps);
+	if (peer_on[P_KMEM_MALLOC])
+		printf("; kmalloc ratio = libkmem-malloc / best peer");
+	printf("\n");
 	printf("%-5s %7s %3s", "case", "size", "thr");
 	for (int p = 0; p < NPEERS; p++)
-		printf(" %9s", peers[p].name);
-	printf(" %9s %7s\n", "best peer", "ratio");
+		if (p != P_KMEM_MALLOC || peer_on[p])
+			printf(" %*s", col_width(p), peers[p].name);
+	printf(" %9s %7s", "best peer", "ratio");
+	if (peer_on[P_KMEM_MALLOC])
+		printf(" %13s", "kmalloc ratio");
+	printf("\n");
 	for (int sc = 0; sc < NSC; sc++) {
 		for (int z = 0; z < NSIZES; z++) {
 			size_t size = sc == SC_CTOR ?
@@ -544,9 +582,11 @@ main(int argc, char **argv)
 			for (int t = 0; t < NTHR; t++) {
 				const struct result *k = find(0,
 				    (enum scenario)sc, size, threads_all[t]);
+				const struct result *km = find(P_KMEM_MALLOC,
+				    (enum scenario)sc, size, threads_all[t]);
 				double best = 0;
 				int bestp = -1;
-				if (k == NULL)
+				if (k == NULL && km == NULL)
 					continue;
 				printf("%-5s %7zu %3d", sc_names[sc], size,
 				    threads_all[t]);
@@ -554,21 +594,36 @@ main(int argc, char **argv)
 					const struct result *r = find(p,
 					    (enum scenario)sc, size,
 					    threads_all[t]);
+					if (p == P_KMEM_MALLOC && !peer_on[p])
+						continue;
 					if (r == NULL) {
-						printf(" %9s", "-");
+						printf(" %*s", col_width(p),
+						    "-");
 						continue;
 					}
-					printf(" %9.2f", r->ns);
-					if (p > 0 && (bestp < 0 || r->ns < best)) {
+					printf(" %*.2f", col_width(p), r->ns);
+					if (p > 0 && p != P_KMEM_MALLOC &&
+					    (bestp < 0 || r->ns < best)) {
 						best = r->ns;
 						bestp = p;
 					}
 				}
 				if (bestp < 0)
-					printf(" %9s %7s\n", "-", "-");
+					printf(" %9s %7s", "-", "-");
+				else if (k == NULL)
+					printf(" %9s %7s", peers[bestp].name,
+					    "-");
 				else
-					printf(" %9s %6.2fx\n",
+					printf(" %9s %6.2fx",
 					    peers[bestp].name, k->ns / best);
+				if (peer_on[P_KMEM_MALLOC]) {
+					if (bestp < 0 || km == NULL)
+						printf(" %13s", "-");
+					else
+						printf(" %12.2fx", km->ns /
+						    best);
+				}
+				printf("\n");
 			}
 		}
 	}
@@ -595,5 +650,6 @@ main(int argc, char **argv)
 		fprintf(f, "]}\n");
 		fclose(f);
 	}
+	free(kmalloc_lib);
 	return (0);
 }

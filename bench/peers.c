@@ -2,6 +2,7 @@
  * peers.c - run a benchmark child per allocator; see peers.h.
  */
 #define _GNU_SOURCE
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,10 +20,51 @@ bench_find_lib(const char *lib)
 		"/usr/lib64", "/usr/lib", "/usr/local/lib",
 	};
 
+	if (strchr(lib, '/') != NULL) {
+		snprintf(path, sizeof (path), "%s", lib);
+		return (access(path, R_OK) == 0 ? path : NULL);
+	}
 	for (size_t i = 0; i < sizeof (dirs) / sizeof (dirs[0]); i++) {
 		snprintf(path, sizeof (path), "%s/%s", dirs[i], lib);
 		if (access(path, R_OK) == 0)
 			return (path);
+	}
+	return (NULL);
+}
+
+static char *
+bench_lib_in(const char *dir, const char *name)
+{
+	char path[PATH_MAX];
+
+	if (snprintf(path, sizeof (path), "%s/%s", dir, name) >=
+	    (int)sizeof (path) || access(path, R_OK) != 0)
+		return (NULL);
+	return (realpath(path, NULL));
+}
+
+char *
+bench_build_lib(const char *name, const char *dir)
+{
+	static const char *const up[] = { "../lib/.libs", "../../lib/.libs" };
+	char exe[PATH_MAX], sub[PATH_MAX + 32], *slash, *lib;
+	ssize_t n;
+
+	if (dir == NULL)
+		dir = getenv("KMEMBENCH_LIBDIR");
+	if (dir != NULL && dir[0] != '\0')
+		return (bench_lib_in(dir, name));
+	n = readlink("/proc/self/exe", exe, sizeof (exe) - 1);
+	if (n <= 0)
+		return (NULL);
+	exe[n] = '\0';
+	if ((slash = strrchr(exe, '/')) == NULL)
+		return (NULL);
+	*slash = '\0';
+	for (size_t i = 0; i < sizeof (up) / sizeof (up[0]); i++) {
+		snprintf(sub, sizeof (sub), "%s/%s", exe, up[i]);
+		if ((lib = bench_lib_in(sub, name)) != NULL)
+			return (lib);
 	}
 	return (NULL);
 }

@@ -2,7 +2,8 @@
  * peers.h - running a benchmark's measurements in child processes, one
  * per allocator: libkmem, glibc malloc, and jemalloc, mimalloc and
  * tcmalloc loaded with LD_PRELOAD (Debian's libjemalloc2, libmimalloc2.0,
- * libtcmalloc-minimal4), all in the same run.
+ * libtcmalloc-minimal4), all in the same run.  A peer's library is a
+ * file name looked up in the system's library directories, or a path.
  */
 #ifndef BENCH_PEERS_H
 #define BENCH_PEERS_H
@@ -11,7 +12,7 @@
 
 struct bench_peer {
 	const char *name;       /* what tables and JSON call it */
-	const char *lib;        /* library to preload, or NULL */
+	const char *lib;        /* library to preload (name or path), or NULL */
 	const char *env;        /* NAME=value for the child, or NULL */
 };
 
@@ -24,5 +25,14 @@ struct bench_peer {
  */
 int bench_run_peer(const struct bench_peer *peer, char *const argv[],
     void (*line)(const char *text, void *arg), void *arg);
+
+/*
+ * The path of a library built in this tree, such as libkmem_malloc.so:
+ * dir/NAME when dir is not NULL, else $KMEMBENCH_LIBDIR/NAME when that
+ * is set, else lib/.libs/NAME found from the directory of /proc/self/exe
+ * (../lib/.libs for bench/NAME, ../../lib/.libs for libtool's bench/.libs
+ * copy of it).  Returns a string to free(), or NULL when it is not there.
+ */
+char *bench_build_lib(const char *name, const char *dir);
 
 #endif /* BENCH_PEERS_H */

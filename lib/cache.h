@@ -22,6 +22,12 @@
 #define KMEM_CACHE_FAST_RSEQ    0x6b6d656d72736571ULL   /* "kmemrseq" */
 #define KMC_VALID_FLAGS         (KMC_NODEBUG | KMC_NOMAGAZINE | KMC_KVMEM | \
 	KMC_RECLAIMABLE | KMC_NOTOUCH | KMC_NOHASH | KMC_QCACHE)
+/*
+ * Internal cache flag (never accepted from applications): a kmem_alloc
+ * size class, whose slabs are at least SLAB_CLASS_MIN bytes so that the
+ * slab descriptors of its many small slabs do not add up (slab.c).
+ */
+#define KMC_SIZECLASS           0x40000000
 #define KM_VALID_FLAGS          (KM_NOSLEEP | KM_PUSHPAGE | KM_ZERO)
 
 /*
@@ -79,6 +85,11 @@ struct kmem_cache {
 };
 
 void kmem_init(void);
+
+/* kmem_cache_create(); sizeclass: a kmem_alloc class (KMC_SIZECLASS). */
+kmem_cache_t *cache_create(const char *name, size_t size, size_t align,
+    kmem_ctor_t *ctor, kmem_dtor_t *dtor, kmem_reclaim_t *reclaim,
+    void *priv, vmem_t *vmp, int cflags, bool sizeclass);
 void fork_init(void);           /* fork.c: the pthread_atfork handlers */
 
 /*

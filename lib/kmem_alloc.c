@@ -61,8 +61,6 @@
 #include "tunables.h"
 #include "vmem.h"
 
-#define KA_SMALL_MAX    4096            /* fine spacing up to here */
-#define KA_SMALL_SLOTS  (KA_SMALL_MAX / 8 + 1)
 #define KA_STEPS        8               /* classes per doubling above it */
 #define KA_MAX_SHIFT    24              /* kmem_alloc_max_class <= 16 MiB */
 #define KA_NCAND        (1 + KA_SMALL_MAX / 16 + \
@@ -70,13 +68,6 @@
 #define KA_BOOT_SIZE    ((size_t)1 << 20)
 #define KA_SPARE_MAX    32
 #define KA_SPARE_BYTES  ((size_t)64 << 20)
-
-struct ka_class {
-	size_t size;
-	_Atomic(kmem_cache_t *) cp;
-	uint32_t objs_per_slab;
-	size_t slab_size;
-};
 
 /* A large allocation: the arena span it lives in. */
 struct ka_large {
@@ -89,9 +80,9 @@ struct ka_large {
 };
 META_FITS(struct ka_large);
 
-static struct ka_class ka_cand[KA_NCAND];
+struct ka_class ka_cand[KA_NCAND];
 static uint16_t ka_kept[KA_NCAND];      /* candidate -> serving candidate */
-static uint16_t ka_small[KA_SMALL_SLOTS];
+uint16_t ka_small[KA_SMALL_SLOTS];
 static uint16_t ka_class_list[KA_NCAND];        /* kept, ascending */
 static int ka_nclasses;
 static unsigned int ka_ncand;
@@ -153,7 +144,8 @@ ka_init_once(void)
 	ka_ncand = n;
 	ka_max_class = ka_cand[n - 1].size;
 	for (unsigned int i = 0; i < n; i++)
-		ka_cand[i].slab_size = slab_size_for(ka_cand[i].size, 0,
+		ka_cand[i].slab_size = slab_size_for(ka_cand[i].size,
+		    KMC_SIZECLASS,
 		    &ka_cand[i].objs_per_slab);
 	/* Merge downwards into the next larger kept class. */
 	ka_kept[n - 1] = (uint16_t)(n - 1);
@@ -194,8 +186,8 @@ ka_nested(void)
 	return (ka_creating);
 }
 
-/* The cache of class c, created on first use. */
-static kmem_cache_t *
+/* The cache of class c, created on first use (out of the hot path). */
+static __attribute__((noinline)) kmem_cache_t *
 ka_create(struct ka_class *c)
 {
 	kmem_cache_t *cp;
@@ -206,8 +198,8 @@ ka_create(struct ka_class *c)
 	if (cp == NULL) {
 		snprintf(name, sizeof (name), "kmem_alloc_%zu", c->size);
 		ka_creating = true;
-		cp = kmem_cache_create(name, c->size, c->size == 8 ? 8 : 16,
-		    NULL, NULL, NULL, NULL, NULL, 0);
+		cp = cache_create(name, c->size, c->size == 8 ? 8 : 16,
+		    NULL, NULL, NULL, NULL, NULL, 0, true);
 		ka_creating = false;
 		if (cp == NULL)
 			kmem_report("kmem_alloc: cannot create cache %s: %s",
@@ -229,19 +221,31 @@ ka_cache_for(size_t size)
 
 /* ------------------------------------------------------------ bootstrap */
 
-/* A block from the bootstrap arena; its size sits in the 16 bytes before. */
+/*
+ * A block from the bootstrap arena, aligned to align (a power of two, at
+ * least 16); its size sits in the 16 bytes before it.
+ */
 void *
-ka_boot_alloc(size_t size)
+ka_boot_alloc(size_t size, size_t align)
 {
-	size_t need = KMEM_P2ROUNDUP(size, 16) + 16;
-	size_t off = atomic_fetch_add(&ka_boot_used, need);
+	size_t need, off, start;
 
-	if (size > KA_BOOT_SIZE || off + need > KA_BOOT_SIZE) {
+	if (align < 16)
+		align = 16;
+	if (size > KA_BOOT_SIZE || align > KA_BOOT_SIZE / 2) {
 		errno = ENOMEM;
 		return (NULL);
 	}
-	*(size_t *)(ka_boot + off) = size;
-	return (ka_boot + off + 16);
+	need = KMEM_P2ROUNDUP(size, 16) + 16 + align - 16;
+	off = atomic_fetch_add(&ka_boot_used, need);
+	if (off + need > KA_BOOT_SIZE) {
+		errno = ENOMEM;
+		return (NULL);
+	}
+	start = KMEM_P2ROUNDUP((uintptr_t)ka_boot + off + 16, align) -
+	    (uintptr_t)ka_boot;
+	*(size_t *)(ka_boot + start - 16) = size;
+	return (ka_boot + start);
 }
 
 static bool
@@ -444,7 +448,7 @@ ka_alloc(size_t size, int kmflags)
 	void *buf;
 
 	if (KMEM_UNLIKELY(ka_creating))         /* nested, see BOOTSTRAP */
-		return (ka_boot_alloc(size));
+		return (ka_boot_alloc(size, 16));
 	if (KMEM_UNLIKELY(!atomic_load_explicit(&ka_ready,
 	    memory_order_acquire)))
 		ka_init();

@@ -11,11 +11,38 @@
 
 #include "libkmem/kmem.h"
 
+extern size_t ka_max_class;             /* the largest class size */
+extern _Atomic bool ka_ready;           /* classes are set up */
+
+#define KA_SMALL_MAX    4096            /* fine spacing up to here */
+#define KA_SMALL_SLOTS  (KA_SMALL_MAX / 8 + 1)
+
+struct ka_class {
+	size_t size;
+	_Atomic(kmem_cache_t *) cp;     /* NULL until first used */
+	uint32_t objs_per_slab;
+	size_t slab_size;
+};
+
+extern struct ka_class ka_cand[];       /* candidate classes */
+extern uint16_t ka_small[KA_SMALL_SLOTS];       /* (size + 7) / 8 -> class */
+
+/*
+ * The cache serving size (1 .. KA_SMALL_MAX) if it exists already, else
+ * NULL (then ka_alloc() sets it up).  For the malloc fast path.
+ */
+static inline kmem_cache_t *
+ka_small_cache(size_t size)
+{
+	if (!atomic_load_explicit(&ka_ready, memory_order_acquire))
+		return (NULL);
+	return (atomic_load_explicit(&ka_cand[ka_small[(size + 7) >> 3]].cp,
+	    memory_order_acquire));
+}
+
 /* The largest block the arena hands out (32 GiB); larger: ENOMEM. */
 #define KA_LARGE_MAX    ((size_t)1 << 35)
 
-extern size_t ka_max_class;             /* the largest class size */
-extern _Atomic bool ka_ready;           /* classes are set up */
 
 void ka_init(void);
 
@@ -26,7 +53,7 @@ void *ka_alloc(size_t size, int kmflags);
 bool ka_nested(void);
 
 /* A block from the bootstrap arena, never reused (see kmem_alloc.c). */
-void *ka_boot_alloc(size_t size);
+void *ka_boot_alloc(size_t size, size_t align);
 
 /* The cache of the class that serves size (<= ka_max_class). */
 kmem_cache_t *ka_cache_for(size_t size);

@@ -231,6 +231,15 @@ kmem_cache_create(const char *name, size_t size, size_t align,
     kmem_ctor_t *ctor, kmem_dtor_t *dtor, kmem_reclaim_t *reclaim,
     void *priv, vmem_t *vmp, int cflags)
 {
+	return (cache_create(name, size, align, ctor, dtor, reclaim, priv,
+	    vmp, cflags, false));
+}
+
+kmem_cache_t *
+cache_create(const char *name, size_t size, size_t align,
+    kmem_ctor_t *ctor, kmem_dtor_t *dtor, kmem_reclaim_t *reclaim,
+    void *priv, vmem_t *vmp, int cflags, bool sizeclass)
+{
 	size_t page = (size_t)sysconf(_SC_PAGESIZE);
 	unsigned int nnodes, ncpus;
 	size_t chunk, len, nodes_off, cpu_off, mag_off, granule;
@@ -262,6 +271,8 @@ kmem_cache_create(const char *name, size_t size, size_t align,
 
 	if (align < KMEM_ALIGN)
 		align = KMEM_ALIGN;
+	if (sizeclass)
+		cflags |= KMC_SIZECLASS;
 	chunk = KMEM_P2ROUNDUP(size, align);
 	nnodes = place_cache_nodes();
 	ncpus = cpu_count();

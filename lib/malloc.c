@@ -33,7 +33,10 @@
 #include <unistd.h>
 
 #include "cache.h"
+#include "cpu.h"
 #include "kmem_alloc.h"
+#include "mag_rseq.h"
+#include "slab.h"
 #include "vmem.h"
 
 #define MALLOC_PAGE     ((size_t)1 << vmem_page_shift)
@@ -61,7 +64,7 @@ malloc_block(size_t size)
 	if (KMEM_LIKELY(size <= ka_max_class))
 		return (ka_alloc(size, KM_SLEEP));
 	if (!atomic_load(&malloc_started) || ka_nested())
-		return (ka_boot_alloc(size));
+		return (ka_boot_alloc(size, 16));
 	if (!atomic_load(&ka_ready)) {
 		ka_init();
 		if (size <= ka_max_class)
@@ -78,9 +81,11 @@ malloc_aligned(size_t align, size_t size)
 {
 	void *p;
 
-	if (size == 0)
-		size = 1;
-	if (align <= 16 || !atomic_load(&malloc_started))
+	if (size < 16)
+		size = 16;              /* the 8-byte class is 8-aligned only */
+	if (!atomic_load(&malloc_started) || ka_nested())
+		return (ka_boot_alloc(size, align));
+	if (align <= 16)
 		return (malloc_block(size));   /* 16-aligned, as every block */
 	ka_init();
 	if (align <= MALLOC_PAGE && size <= ka_max_class) {
@@ -95,14 +100,53 @@ malloc_aligned(size_t align, size_t size)
 	return (p);
 }
 
+/*
+ * The fast paths: a class that exists, a round in this CPU's magazine
+ * (kmem_cache_alloc's and kmem_cache_free's fast paths, without their
+ * second lookup of the class); anything else goes the long way.
+ */
 KMEM_EXPORT void *
 malloc(size_t size)
 {
+	kmem_cache_t *cp;
+	void *obj;
+
+	if (KMEM_LIKELY(size - 1 < KA_SMALL_MAX) &&
+	    (cp = ka_small_cache(size)) != NULL) {
+		if (KMEM_LIKELY(cp->fastkey == KMEM_CACHE_FAST_RSEQ &&
+		    (obj = mag_rseq_pop(cp->mag_cpus, cpu_rseq_offset)) !=
+		    NULL)) {
+			KMEM_TSAN_ACQUIRE(obj);
+			return (obj);
+		}
+		return (kmem_cache_alloc(cp, KM_SLEEP));
+	}
 	return (malloc_block(size == 0 ? 1 : size));
 }
 
+static void free_slow(void *p);
+
 KMEM_EXPORT void
 free(void *p)
+{
+	struct kmem_slab *s = vmem_owner_hint(p);
+
+	if (KMEM_LIKELY(s != NULL && s->kind == KMEM_OWNER_SLAB)) {
+		kmem_cache_t *cp = s->cache;
+
+		if (KMEM_LIKELY(slab_obj_ok(&cp->sl, s, p) &&
+		    cp->fastkey == KMEM_CACHE_FAST_RSEQ)) {
+			KMEM_TSAN_RELEASE(p);
+			if (KMEM_LIKELY(mag_rseq_push(cp->mag_cpus,
+			    cpu_rseq_offset, p)))
+				return;
+		}
+	}
+	free_slow(p);
+}
+
+static void
+free_slow(void *p)
 {
 	kmem_cache_t *cp;
 	size_t usable;

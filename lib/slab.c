@@ -62,6 +62,7 @@
 META_FITS(struct kmem_slab);
 
 #define SLAB_KVMEM_MIN  ((size_t)2 << 20)
+#define SLAB_CLASS_MIN  ((size_t)64 << 10)     /* KMC_SIZECLASS slabs */
 
 static size_t
 slab_page(void)
@@ -91,6 +92,8 @@ slab_size_for(size_t chunk, int cflags, uint32_t *objs)
 	lo = (chunk * want + page - 1) / page;
 	if ((cflags & KMC_KVMEM) && lo < SLAB_KVMEM_MIN / page)
 		lo = KMEM_MIN(SLAB_KVMEM_MIN / page, maxpages);
+	if ((cflags & KMC_SIZECLASS) && lo < SLAB_CLASS_MIN / page)
+		lo = KMEM_MIN(SLAB_CLASS_MIN / page, maxpages);
 	hi = KMEM_MIN(maxpages, 2 * lo + 16);
 	for (size_t p = lo; p <= hi; p++) {
 		size_t n = p * page / chunk;
