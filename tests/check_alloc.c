@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "libkmem/kmem.h"
+#include "kmem_alloc.h"
 #include "testutil.h"
 
 #define SMALL_MAX       8192            /* every size 1..SMALL_MAX */
@@ -158,6 +159,22 @@ used_total(void)
 	return (sum);
 }
 
+/*
+ * Whether the class's cache has ever had emergency objects (taken when
+ * growth is too slow, on a loaded machine): they count in pages_used and
+ * obj_allocated without being in slabs.
+ */
+static bool
+class_had_emergency(const struct kmem_class_stats *st)
+{
+	kmem_cache_t *cp = ka_cache_for((size_t)st->size);
+	struct kmem_cache_stats cs;
+
+	ck_assert_ptr_nonnull(cp);
+	ck_assert_int_eq(kmem_cache_stats(cp, &cs), 0);
+	return (cs.obj_emergency_max != 0);
+}
+
 /* The invariants of one class's statistics. */
 static void
 check_class_consistent(const struct kmem_class_stats *st)
@@ -167,13 +184,16 @@ check_class_consistent(const struct kmem_class_stats *st)
 
 	ck_assert_uint_ge(st->pages_per_slab, 1);
 	ck_assert_uint_ge(st->pages_per_slab * page, st->size);
+	ck_assert_uint_le(st->freeable, st->pages_used);
+	ck_assert_uint_le(st->obj_used, st->obj_allocated);
+	if (class_had_emergency(st))
+		return;
 	ck_assert_msg(st->pages_used % st->pages_per_slab == 0,
 	    "%s: pages_used %" PRIu64 " is not a multiple of pages_per_slab "
 	    "%" PRIu64, st->name, st->pages_used, st->pages_per_slab);
 	ck_assert_msg(st->freeable % st->pages_per_slab == 0,
 	    "%s: freeable %" PRIu64 " is not a multiple of pages_per_slab "
 	    "%" PRIu64, st->name, st->freeable, st->pages_per_slab);
-	ck_assert_uint_le(st->freeable, st->pages_used);
 	slabs = st->pages_used / st->pages_per_slab;
 	per_slab = st->pages_per_slab * page / st->size;
 	ck_assert_uint_ge(per_slab, 1);
@@ -184,7 +204,6 @@ check_class_consistent(const struct kmem_class_stats *st)
 	    "%s: %" PRIu64 " objects in %" PRIu64 " slab(s) of %" PRIu64
 	    " page(s)", st->name, st->obj_allocated, slabs,
 	    st->pages_per_slab);
-	ck_assert_uint_le(st->obj_used, st->obj_allocated);
 	/* A slab with objects out is not freeable. */
 	if (st->obj_used > 0)
 		ck_assert_uint_gt(st->pages_used, st->freeable);
