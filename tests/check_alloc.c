@@ -35,47 +35,6 @@
  */
 static volatile size_t huge_size = SIZE_MAX / 2;
 
-/* A byte pattern that depends on the buffer's identity and the offset. */
-static inline uint8_t
-pat(size_t id, size_t off)
-{
-	return ((uint8_t)(id * 131 + off * 7 + (off >> 8)));
-}
-
-static void
-fill(void *buf, size_t size, size_t id)
-{
-	uint8_t *p = buf;
-
-	for (size_t i = 0; i < size; i++)
-		p[i] = pat(id, i);
-}
-
-/* The offset of the first byte that does not hold the pattern, or size. */
-static size_t
-verify(const void *buf, size_t size, size_t id)
-{
-	const uint8_t *p = buf;
-
-	for (size_t i = 0; i < size; i++) {
-		if (p[i] != pat(id, i))
-			return (i);
-	}
-	return (size);
-}
-
-static bool
-all_zero(const void *buf, size_t size)
-{
-	const uint8_t *p = buf;
-
-	for (size_t i = 0; i < size; i++) {
-		if (p[i] != 0)
-			return (false);
-	}
-	return (true);
-}
-
 static bool
 is_p2(size_t x)
 {
@@ -551,10 +510,10 @@ START_TEST(test_every_small_size)
 		ck_assert_msg((uintptr_t)bufs[s] % want_align(s, maxc) == 0,
 		    "kmem_alloc(%zu) = %p: not aligned to %zu", s, bufs[s],
 		    want_align(s, maxc));
-		fill(bufs[s], s, s);
+		test_fill(bufs[s], s, s);
 	}
 	for (size_t s = 1; s <= SMALL_MAX; s++) {
-		size_t bad = verify(bufs[s], s, s);
+		size_t bad = test_verify(bufs[s], s, s);
 
 		ck_assert_msg(bad == s, "kmem_alloc(%zu) = %p: byte %zu "
 		    "overwritten", s, bufs[s], bad);
@@ -565,8 +524,8 @@ START_TEST(test_every_small_size)
 		void *p = kmem_alloc(s, KM_SLEEP);
 
 		ck_assert_ptr_nonnull(p);
-		fill(p, s, s + 1);
-		ck_assert_uint_eq(verify(p, s, s + 1), s);
+		test_fill(p, s, s + 1);
+		ck_assert_uint_eq(test_verify(p, s, s + 1), s);
 		kmem_free(p, s);
 	}
 	free(bufs);
@@ -605,10 +564,10 @@ START_TEST(test_sampled_sizes)
 		ck_assert_msg((uintptr_t)bufs[i] %
 		    want_align(sizes[i], maxc) == 0,
 		    "kmem_alloc(%zu) = %p: misaligned", sizes[i], bufs[i]);
-		fill(bufs[i], sizes[i], i);
+		test_fill(bufs[i], sizes[i], i);
 	}
 	for (size_t i = 0; i < n; i++) {
-		ck_assert_msg(verify(bufs[i], sizes[i], i) == sizes[i],
+		ck_assert_msg(test_verify(bufs[i], sizes[i], i) == sizes[i],
 		    "kmem_alloc(%zu) = %p: overwritten", sizes[i], bufs[i]);
 		kmem_free(bufs[i], sizes[i]);
 	}
@@ -633,7 +592,7 @@ dirty_then_check_zero(size_t size, void *(*zalloc)(size_t, int),
 	for (int i = 0; i < K; i++) {
 		p[i] = zalloc(size, KM_SLEEP);
 		ck_assert_ptr_nonnull(p[i]);
-		ck_assert_msg(all_zero(p[i], size), "zalloc(%zu) = %p: not "
+		ck_assert_msg(test_all_zero(p[i], size), "zalloc(%zu) = %p: not "
 		    "zeroed", size, p[i]);
 		memset(p[i], 0x5a, size);
 	}
@@ -680,11 +639,11 @@ START_TEST(test_large_path)
 		ck_assert_msg(bufs[i] != NULL, "kmem_alloc(%zu) = NULL",
 		    sizes[i]);
 		ck_assert_uint_eq((uintptr_t)bufs[i] % KMEM_ALIGN, 0);
-		fill(bufs[i], sizes[i], i);
+		test_fill(bufs[i], sizes[i], i);
 	}
 	ck_assert_uint_eq(used_total(), used);
 	for (size_t i = 0; i < n; i++) {
-		ck_assert_uint_eq(verify(bufs[i], sizes[i], i), sizes[i]);
+		ck_assert_uint_eq(test_verify(bufs[i], sizes[i], i), sizes[i]);
 		kmem_free(bufs[i], sizes[i]);
 	}
 	/* Many times over: the arena takes them back. */
@@ -712,10 +671,10 @@ START_TEST(test_vmem_family)
 		bufs[i] = vmem_alloc(sizes[i], KM_SLEEP);
 		ck_assert_ptr_nonnull(bufs[i]);
 		ck_assert_uint_eq((uintptr_t)bufs[i] % KMEM_ALIGN, 0);
-		fill(bufs[i], sizes[i], i + 7);
+		test_fill(bufs[i], sizes[i], i + 7);
 	}
 	for (size_t i = 0; i < n; i++) {
-		ck_assert_uint_eq(verify(bufs[i], sizes[i], i + 7), sizes[i]);
+		ck_assert_uint_eq(test_verify(bufs[i], sizes[i], i + 7), sizes[i]);
 		vmem_free(bufs[i], sizes[i]);
 	}
 }
@@ -803,7 +762,7 @@ worker_thread(void *arg)
 			int i = (int)(test_rand(&rnd) % SLOTS);
 
 			if (p[i] != NULL) {
-				if (verify(p[i], sz[i], (size_t)i) != sz[i])
+				if (test_verify(p[i], sz[i], (size_t)i) != sz[i])
 					atomic_fetch_add(w->errors, 1);
 				kmem_free(p[i], sz[i]);
 				p[i] = NULL;
@@ -816,13 +775,13 @@ worker_thread(void *arg)
 				atomic_fetch_add(w->errors, 1);
 				continue;
 			}
-			fill(p[i], sz[i], (size_t)i);
+			test_fill(p[i], sz[i], (size_t)i);
 		}
 	}
 	for (int i = 0; i < SLOTS; i++) {
 		if (p[i] == NULL)
 			continue;
-		if (verify(p[i], sz[i], (size_t)i) != sz[i])
+		if (test_verify(p[i], sz[i], (size_t)i) != sz[i])
 			atomic_fetch_add(w->errors, 1);
 		kmem_free(p[i], sz[i]);
 	}

@@ -77,46 +77,6 @@ addr(void *p)
 	return ((uintptr_t)launder_ptr(p));
 }
 
-static inline uint8_t
-pat(size_t id, size_t off)
-{
-	return ((uint8_t)(id * 167 + off * 13 + (off >> 9) + 1));
-}
-
-static void
-fill(void *buf, size_t size, size_t id)
-{
-	uint8_t *p = buf;
-
-	for (size_t i = 0; i < size; i++)
-		p[i] = pat(id, i);
-}
-
-/* The offset of the first byte that does not hold the pattern, or size. */
-static size_t
-verify(const void *buf, size_t size, size_t id)
-{
-	const uint8_t *p = buf;
-
-	for (size_t i = 0; i < size; i++) {
-		if (p[i] != pat(id, i))
-			return (i);
-	}
-	return (size);
-}
-
-static bool
-all_zero(const void *buf, size_t size)
-{
-	const uint8_t *p = buf;
-
-	for (size_t i = 0; i < size; i++) {
-		if (p[i] != 0)
-			return (false);
-	}
-	return (true);
-}
-
 static size_t
 page_size(void)
 {
@@ -171,7 +131,7 @@ START_TEST(test_constructor_alloc)
 	ck_assert_ptr_nonnull(early_zero);
 	for (int i = 0; i < 1000; i++)
 		ck_assert_int_eq(early_buf[i], 'e');
-	ck_assert(all_zero(early_zero, 100));
+	ck_assert(test_all_zero(early_zero, 100));
 	ck_assert_uint_ge(malloc_usable_size(early_buf), 1000);
 	early_buf = realloc(early_buf, 100000);
 	ck_assert_ptr_nonnull(early_buf);
@@ -209,7 +169,7 @@ START_TEST(test_huge_sizes)
 	char *keep = malloc(100);
 
 	ck_assert_ptr_nonnull(keep);
-	fill(keep, 100, 3);
+	test_fill(keep, 100, 3);
 	for (size_t i = 0; i < sizeof (sizes) / sizeof (sizes[0]); i++) {
 		size_t s = launder_size(sizes[i]);
 		void *p = (void *)1;
@@ -228,7 +188,7 @@ START_TEST(test_huge_sizes)
 		errno = 0;
 		ck_assert_ptr_null(kept(realloc(keep, s)));
 		ck_assert_int_eq(errno, ENOMEM);
-		ck_assert_uint_eq(verify(keep, 100, 3), 100);
+		ck_assert_uint_eq(test_verify(keep, 100, 3), 100);
 		ck_assert_int_eq(posix_memalign(&p, 64, s), ENOMEM);
 		ck_assert_ptr_eq(p, (void *)1);
 		errno = 0;
@@ -288,10 +248,10 @@ START_TEST(test_usable_size)
 		ck_assert_msg(usable[i] >= sizes[i], "malloc_usable_size("
 		    "malloc(%zu)) = %zu", sizes[i], usable[i]);
 		/* Every usable byte is the caller's. */
-		fill(p[i], usable[i], i);
+		test_fill(p[i], usable[i], i);
 	}
 	for (size_t i = 0; i < n; i++) {
-		size_t bad = verify(p[i], usable[i], i);
+		size_t bad = test_verify(p[i], usable[i], i);
 
 		ck_assert_msg(bad == usable[i], "malloc(%zu) = %p: byte %zu "
 		    "of %zu usable overwritten", sizes[i], p[i], bad,
@@ -374,7 +334,7 @@ START_TEST(test_calloc_zeroes)
 			for (int k = 0; k < K; k++) {
 				p[k] = calloc(1, s);
 				ck_assert_ptr_nonnull(p[k]);
-				ck_assert_msg(all_zero(p[k], s),
+				ck_assert_msg(test_all_zero(p[k], s),
 				    "calloc(1, %zu) = %p: not zeroed", s,
 				    p[k]);
 				memset(p[k], 0x3c, s);
@@ -384,7 +344,7 @@ START_TEST(test_calloc_zeroes)
 			/* As n elements of m bytes. */
 			p[0] = calloc(s, 3);
 			ck_assert_ptr_nonnull(p[0]);
-			ck_assert(all_zero(p[0], 3 * s));
+			ck_assert(test_all_zero(p[0], 3 * s));
 			free(p[0]);
 		}
 	}
@@ -423,16 +383,16 @@ START_TEST(test_realloc_contents)
 	char *p = malloc(size);
 
 	ck_assert_ptr_nonnull(p);
-	fill(p, size, 9);
+	test_fill(p, size, 9);
 	while (size < ((size_t)4 << 20)) {
 		size_t next = size < 5000 ? size + 1 : size + size / 3 + 77;
 		char *q = realloc(p, next);
 
 		ck_assert_msg(q != NULL, "realloc(%zu -> %zu) = NULL", size,
 		    next);
-		ck_assert_msg(verify(q, size, 9) == size, "realloc(%zu -> %zu)"
+		ck_assert_msg(test_verify(q, size, 9) == size, "realloc(%zu -> %zu)"
 		    " lost contents", size, next);
-		fill(q, next, 9);
+		test_fill(q, next, 9);
 		p = q;
 		size = next;
 	}
@@ -445,7 +405,7 @@ START_TEST(test_realloc_contents)
 		q = realloc(p, next);
 		ck_assert_msg(q != NULL, "realloc(%zu -> %zu) = NULL", size,
 		    next);
-		ck_assert_msg(verify(q, next, 9) == next, "realloc(%zu -> %zu)"
+		ck_assert_msg(test_verify(q, next, 9) == next, "realloc(%zu -> %zu)"
 		    " lost contents", size, next);
 		p = q;
 		size = next;
@@ -467,12 +427,12 @@ START_TEST(test_realloc_in_place)
 
 		ck_assert_ptr_nonnull(p);
 		u = malloc_usable_size(p);
-		fill(p, s, s);
+		test_fill(p, s, s);
 		q = realloc(p, u);
 		ck_assert_ptr_nonnull(q);
 		ck_assert_msg((uintptr_t)q == was, "realloc(malloc(%zu), %zu) "
 		    "moved the block", s, u);
-		ck_assert_uint_eq(verify(q, s, s), s);
+		ck_assert_uint_eq(test_verify(q, s, s), s);
 		ck_assert_uint_ge(malloc_usable_size(q), u);
 		free(q);
 	}
@@ -582,10 +542,10 @@ check_alignments(enum align_fn fn, size_t min_align)
 			u = malloc_usable_size(p[i]);
 			ck_assert_msg(u >= sizes[i], "%s(%zu, %zu): usable "
 			    "size %zu", align_names[fn], al, sizes[i], u);
-			fill(p[i], sizes[i], al + i);
+			test_fill(p[i], sizes[i], al + i);
 		}
 		for (size_t i = 0; i < n; i++) {
-			ck_assert_msg(verify(p[i], sizes[i], al + i) ==
+			ck_assert_msg(test_verify(p[i], sizes[i], al + i) ==
 			    sizes[i], "%s(%zu, %zu) = %p: overwritten",
 			    align_names[fn], al, sizes[i], p[i]);
 			free(p[i]);
@@ -680,13 +640,13 @@ START_TEST(test_realloc_aligned)
 		void *q;
 
 		ck_assert_int_eq(posix_memalign(&p, al, 200), 0);
-		fill(p, 200, al);
+		test_fill(p, 200, al);
 		q = realloc(p, 300000);
 		ck_assert_ptr_nonnull(q);
-		ck_assert_uint_eq(verify(q, 200, al), 200);
+		ck_assert_uint_eq(test_verify(q, 200, al), 200);
 		q = realloc(q, 50);
 		ck_assert_ptr_nonnull(q);
-		ck_assert_uint_eq(verify(q, 50, al), 50);
+		ck_assert_uint_eq(test_verify(q, 50, al), 50);
 		free(q);
 	}
 }
@@ -713,10 +673,10 @@ START_TEST(test_valloc_pvalloc)
 		ck_assert_uint_ge(malloc_usable_size(v), s);
 		/* pvalloc rounds the size up to whole pages. */
 		ck_assert_uint_ge(malloc_usable_size(pv), round);
-		fill(v, s, i);
-		fill(pv, round, i + 100);
-		ck_assert_uint_eq(verify(v, s, i), s);
-		ck_assert_uint_eq(verify(pv, round, i + 100), round);
+		test_fill(v, s, i);
+		test_fill(pv, round, i + 100);
+		ck_assert_uint_eq(test_verify(v, s, i), s);
+		ck_assert_uint_eq(test_verify(pv, round, i + 100), round);
 		free(v);
 		free(pv);
 	}
@@ -831,7 +791,7 @@ churn(uint64_t seed, int rounds)
 		int i = (int)(test_rand(&seed) % SLOTS);
 
 		if (p[i] != NULL) {
-			ok &= verify(p[i], sz[i], (size_t)i) == sz[i];
+			ok &= test_verify(p[i], sz[i], (size_t)i) == sz[i];
 			free(p[i]);
 			p[i] = NULL;
 			continue;
@@ -841,11 +801,11 @@ churn(uint64_t seed, int rounds)
 		p[i] = malloc(sz[i]);
 		if (p[i] == NULL)
 			return (false);
-		fill(p[i], sz[i], (size_t)i);
+		test_fill(p[i], sz[i], (size_t)i);
 	}
 	for (int i = 0; i < SLOTS; i++) {
 		if (p[i] != NULL) {
-			ok &= verify(p[i], sz[i], (size_t)i) == sz[i];
+			ok &= test_verify(p[i], sz[i], (size_t)i) == sz[i];
 			free(p[i]);
 		}
 	}
@@ -885,10 +845,10 @@ START_TEST(test_fork)
 	char *keep = malloc(10000);
 
 	ck_assert_ptr_nonnull(keep);
-	fill(keep, 10000, 77);
+	test_fill(keep, 10000, 77);
 	for (int i = 0; i < 10; i++)
 		fork_and_check((uint64_t)i + 1, i % 3 == 0);
-	ck_assert_uint_eq(verify(keep, 10000, 77), 10000);
+	ck_assert_uint_eq(test_verify(keep, 10000, 77), 10000);
 	ck_assert(churn(99, 3000));
 	free(keep);
 }
@@ -953,7 +913,7 @@ exiter_thread(void *arg)
 			e->ok = false;
 			break;
 		}
-		fill(e->kept[i], e->size[i], (size_t)i);
+		test_fill(e->kept[i], e->size[i], (size_t)i);
 	}
 	return (NULL);
 }
@@ -979,7 +939,7 @@ START_TEST(test_exiting_threads)
 			pthread_join(t[i], NULL);
 			ck_assert(ex[i].ok);
 			for (int k = 0; k < EXIT_KEEP; k++) {
-				ck_assert_uint_eq(verify(ex[i].kept[k],
+				ck_assert_uint_eq(test_verify(ex[i].kept[k],
 				    ex[i].size[k], (size_t)k), ex[i].size[k]);
 				free(ex[i].kept[k]);
 			}

@@ -7,6 +7,7 @@
 
 #include <check.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <sched.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -64,6 +65,43 @@ static inline int test_nth_cpu(int n)
 			return (c);
 	}
 	return (0);
+}
+
+/* Byte off of a buffer filled for object id (test_fill, test_verify). */
+static inline uint8_t test_pat(size_t id, size_t off)
+{
+	return ((uint8_t)(id * 167 + off * 13 + (off >> 9) + 1));
+}
+
+static inline void test_fill(void *buf, size_t size, size_t id)
+{
+	uint8_t *p = buf;
+
+	for (size_t i = 0; i < size; i++)
+		p[i] = test_pat(id, i);
+}
+
+/* The offset of the first byte that does not hold the pattern, or size. */
+static inline size_t test_verify(const void *buf, size_t size, size_t id)
+{
+	const uint8_t *p = buf;
+
+	for (size_t i = 0; i < size; i++) {
+		if (p[i] != test_pat(id, i))
+			return (i);
+	}
+	return (size);
+}
+
+static inline bool test_all_zero(const void *buf, size_t size)
+{
+	const uint8_t *p = buf;
+
+	for (size_t i = 0; i < size; i++) {
+		if (p[i] != 0)
+			return (false);
+	}
+	return (true);
 }
 
 /* xorshift64*: per-thread, no shared state. */
