@@ -501,13 +501,7 @@ main(int argc, char **argv)
 			return (opt == 'h' ? 0 : 2);
 		}
 	}
-	kmalloc_lib = bench_build_lib("libkmem_malloc.so", libdir);
-	if (kmalloc_lib == NULL && on[P_KMEM_MALLOC]) {
-		fprintf(stderr, "libkmem-malloc: libkmem_malloc.so not found "
-		    "(lib/.libs of this build tree, -L or KMEMBENCH_LIBDIR); "
-		    "skipped\n");
-		on[P_KMEM_MALLOC] = false;
-	}
+	kmalloc_lib = bench_kmalloc_lib(libdir, &on[P_KMEM_MALLOC]);
 	peers[P_KMEM_MALLOC].lib = kmalloc_lib;
 
 	child_argv[0] = argv[0];

@@ -522,13 +522,7 @@ main(int argc, char **argv)
 		}
 	}
 
-	kmalloc_lib = bench_build_lib("libkmem_malloc.so", libdir);
-	if (kmalloc_lib == NULL && peer_on[P_KMEM_MALLOC]) {
-		fprintf(stderr, "libkmem-malloc: libkmem_malloc.so not found "
-		    "(lib/.libs of this build tree, -L or KMEMBENCH_LIBDIR); "
-		    "skipped\n");
-		peer_on[P_KMEM_MALLOC] = false;
-	}
+	kmalloc_lib = bench_kmalloc_lib(libdir, &peer_on[P_KMEM_MALLOC]);
 	peers[P_KMEM_MALLOC].lib = kmalloc_lib;
 
 	snprintf(dbuf, sizeof (dbuf), "%g", opt_seconds);

@@ -69,6 +69,20 @@ bench_build_lib(const char *name, const char *dir)
 	return (NULL);
 }
 
+char *
+bench_kmalloc_lib(const char *dir, bool *wanted)
+{
+	char *lib = bench_build_lib("libkmem_malloc.so", dir);
+
+	if (lib == NULL && *wanted) {
+		fprintf(stderr, "libkmem-malloc: libkmem_malloc.so not found "
+		    "(lib/.libs of this build tree, -L or KMEMBENCH_LIBDIR); "
+		    "skipped\n");
+		*wanted = false;
+	}
+	return (lib);
+}
+
 int
 bench_run_peer(const struct bench_peer *peer, char *const argv[],
     void (*line)(const char *text, void *arg), void *arg)

@@ -35,4 +35,11 @@ int bench_run_peer(const struct bench_peer *peer, char *const argv[],
  */
 char *bench_build_lib(const char *name, const char *dir);
 
+/*
+ * The libkmem-malloc peer's library (libkmem_malloc.so, by
+ * bench_build_lib()).  When it is not there and *wanted, says so on
+ * stderr and clears *wanted.
+ */
+char *bench_kmalloc_lib(const char *dir, bool *wanted);
+
 #endif /* BENCH_PEERS_H */

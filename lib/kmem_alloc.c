@@ -85,7 +85,6 @@ static uint16_t ka_kept[KA_NCAND];      /* candidate -> serving candidate */
 uint16_t ka_small[KA_SMALL_SLOTS];
 static uint16_t ka_class_list[KA_NCAND];        /* kept, ascending */
 static int ka_nclasses;
-static unsigned int ka_ncand;
 size_t ka_max_class;
 _Atomic bool ka_ready;
 static pthread_once_t ka_once = PTHREAD_ONCE_INIT;
@@ -141,7 +140,6 @@ ka_init_once(void)
 	/* Only candidates up to the largest class (a class size). */
 	while (n > 1 && ka_cand[n - 1].size > max)
 		n--;
-	ka_ncand = n;
 	ka_max_class = ka_cand[n - 1].size;
 	for (unsigned int i = 0; i < n; i++)
 		ka_cand[i].slab_size = slab_size_for(ka_cand[i].size,
@@ -324,10 +322,12 @@ ka_large_unmap(struct ka_large *l)
 static void
 ka_large_free(struct ka_large *l)
 {
+	int64_t now = kmem_now_ns();
+
 	pthread_mutex_lock(&ka_spare_lock);
 	if (l->buf == l->base && ka_nspare < KA_SPARE_MAX &&
 	    ka_spare_bytes + l->len <= KA_SPARE_BYTES) {
-		l->freed = kmem_now_ns();
+		l->freed = now;
 		ka_spare[ka_nspare++] = l;
 		ka_spare_bytes += l->len;
 		l = NULL;

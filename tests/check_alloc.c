@@ -41,38 +41,6 @@ is_p2(size_t x)
 	return (x != 0 && (x & (x - 1)) == 0);
 }
 
-static size_t
-page_size(void)
-{
-	return ((size_t)sysconf(_SC_PAGESIZE));
-}
-
-/*
- * Run fn(arg) with stderr going to a pipe; what it wrote (at most len - 1
- * bytes, NUL-terminated) goes to buf.
- */
-static void
-capture_stderr(void (*fn)(void *), void *arg, char *buf, size_t len)
-{
-	int fds[2], saved;
-	ssize_t n;
-
-	fflush(stderr);
-	ck_assert_int_eq(pipe(fds), 0);
-	ck_assert_int_eq(fcntl(fds[0], F_SETFL, O_NONBLOCK), 0);
-	saved = dup(STDERR_FILENO);
-	ck_assert_int_ge(saved, 0);
-	ck_assert_int_ge(dup2(fds[1], STDERR_FILENO), 0);
-	fn(arg);
-	fflush(stderr);
-	ck_assert_int_ge(dup2(saved, STDERR_FILENO), 0);
-	close(saved);
-	close(fds[1]);
-	n = read(fds[0], buf, len - 1);
-	buf[n > 0 ? n : 0] = '\0';
-	close(fds[0]);
-}
-
 /* ------------------------------------------------------------ classes */
 
 static struct kmem_class_stats
@@ -138,7 +106,7 @@ class_had_emergency(const struct kmem_class_stats *st)
 static void
 check_class_consistent(const struct kmem_class_stats *st)
 {
-	size_t page = page_size();
+	size_t page = test_page_size();
 	uint64_t slabs, per_slab;
 
 	ck_assert_uint_ge(st->pages_per_slab, 1);
@@ -262,7 +230,7 @@ START_TEST(test_class_obj_used)
 		    " after %d allocations", before.name, before.obj_used,
 		    during.obj_used, STAT_N);
 		ck_assert_uint_ge(during.obj_allocated, during.obj_used);
-		ck_assert_uint_ge(during.pages_used * page_size(),
+		ck_assert_uint_ge(during.pages_used * test_page_size(),
 		    (uint64_t)STAT_N * size);
 		ck_assert_uint_gt(during.pages_used, during.freeable);
 		/* The other classes did not move. */
@@ -333,7 +301,8 @@ START_TEST(test_class_freeable)
 	st = class_stats(i);
 	check_class_consistent(&st);
 	ck_assert_uint_ge(st.obj_used, N);
-	ck_assert_uint_ge(st.pages_used * page_size(), (uint64_t)N * size);
+	ck_assert_uint_ge(st.pages_used * test_page_size(),
+	    (uint64_t)N * size);
 	for (int j = 0; j < N; j++)
 		kmem_free(objs[j], size);
 	free(objs);
@@ -476,7 +445,7 @@ START_TEST(test_size_zero)
 	char out[1024];
 
 	kmem_free(kmem_alloc(8, KM_SLEEP), 8);  /* libkmem is started */
-	capture_stderr(alloc_zero_sizes, ret, out, sizeof (out));
+	test_capture_stderr(alloc_zero_sizes, ret, out, sizeof (out));
 	for (int i = 0; i < 5; i++)
 		ck_assert_msg(ret[i] == NULL, "size 0: call %d returned %p",
 		    i, ret[i]);
@@ -727,7 +696,7 @@ START_TEST(test_sleep_absurd_reported)
 	struct sleep_huge h = { (void *)1, 0 };
 	char out[1024];
 
-	capture_stderr(alloc_huge_sleep, &h, out, sizeof (out));
+	test_capture_stderr(alloc_huge_sleep, &h, out, sizeof (out));
 	ck_assert_ptr_null(h.ret);
 	ck_assert_msg(strncmp(out, "libkmem: ", 9) == 0,
 	    "no report on stderr, got \"%s\"", out);

@@ -77,38 +77,6 @@ addr(void *p)
 	return ((uintptr_t)launder_ptr(p));
 }
 
-static size_t
-page_size(void)
-{
-	return ((size_t)sysconf(_SC_PAGESIZE));
-}
-
-/*
- * Run fn(arg) with stderr going to a pipe; what it wrote (at most len - 1
- * bytes, NUL-terminated) goes to buf.
- */
-static void
-capture_stderr(void (*fn)(void *), void *arg, char *buf, size_t len)
-{
-	int fds[2], saved;
-	ssize_t n;
-
-	fflush(stderr);
-	ck_assert_int_eq(pipe(fds), 0);
-	ck_assert_int_eq(fcntl(fds[0], F_SETFL, O_NONBLOCK), 0);
-	saved = dup(STDERR_FILENO);
-	ck_assert_int_ge(saved, 0);
-	ck_assert_int_ge(dup2(fds[1], STDERR_FILENO), 0);
-	fn(arg);
-	fflush(stderr);
-	ck_assert_int_ge(dup2(saved, STDERR_FILENO), 0);
-	close(saved);
-	close(fds[1]);
-	n = read(fds[0], buf, len - 1);
-	buf[n > 0 ? n : 0] = '\0';
-	close(fds[0]);
-}
-
 /* ------------------------------------------------------------ before main */
 
 /* Allocated by a constructor, before main (and perhaps before libkmem). */
@@ -654,7 +622,7 @@ END_TEST
 
 START_TEST(test_valloc_pvalloc)
 {
-	size_t pg = page_size();
+	size_t pg = test_page_size();
 	size_t sizes[] = { 1, 100, pg - 1, pg, pg + 1, 3 * pg + 5, 100000,
 	    (size_t)1 << 20 };
 
@@ -702,7 +670,7 @@ static char static_buf[4096] __attribute__((aligned(64)));
 /* A pointer libkmem never handed out: one line on stderr, then ignored. */
 START_TEST(test_free_foreign)
 {
-	size_t pg = page_size();
+	size_t pg = test_page_size();
 	char *map = mmap(NULL, 4 * pg, PROT_READ | PROT_WRITE,
 	    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	void *targets[3];
@@ -718,7 +686,7 @@ START_TEST(test_free_foreign)
 		struct foreign f = { targets[i] };
 		char *nl;
 
-		capture_stderr(free_foreign, &f, out, sizeof (out));
+		test_capture_stderr(free_foreign, &f, out, sizeof (out));
 		ck_assert_msg(strncmp(out, "libkmem: ", 9) == 0,
 		    "free(%p): no report, stderr \"%s\"", targets[i], out);
 		nl = strchr(out, '\n');

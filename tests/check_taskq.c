@@ -629,31 +629,27 @@ self_destroy_task(void *arg)
 	atomic_store(&sd->err, errno);
 }
 
+static void
+self_destroy_run(void *arg)
+{
+	struct self_destroy *sd = arg;
+
+	ck_assert_uint_ne(taskq_dispatch(sd->tq, self_destroy_task, sd, 0), 0);
+	taskq_wait(sd->tq);
+}
+
 START_TEST(test_destroy_from_own_task)
 {
 	taskq_t *tq = taskq_create("selfdestroy", 1, defclsyspri, 0, 0, 0);
 	struct self_destroy sd;
 	_Atomic int ran = 0;
 	char buf[512];
-	int fds[2], saved;
-	ssize_t n;
 
 	ck_assert_ptr_nonnull(tq);
-	ck_assert_int_eq(pipe(fds), 0);
-	saved = dup(STDERR_FILENO);
-	ck_assert_int_ge(saved, 0);
-	ck_assert_int_ge(dup2(fds[1], STDERR_FILENO), 0);
 	sd.tq = tq;
 	atomic_init(&sd.err, 0);
-	ck_assert_uint_ne(taskq_dispatch(tq, self_destroy_task, &sd, 0), 0);
-	taskq_wait(tq);
-	dup2(saved, STDERR_FILENO);
-	close(saved);
-	close(fds[1]);
-	n = read(fds[0], buf, sizeof (buf) - 1);
-	close(fds[0]);
-	ck_assert_int_gt(n, 0);
-	buf[n] = '\0';
+	test_capture_stderr(self_destroy_run, &sd, buf, sizeof (buf));
+	ck_assert_uint_gt(strlen(buf), 0);
 	ck_assert_ptr_nonnull(strstr(buf, "selfdestroy"));
 	ck_assert_ptr_nonnull(strstr(buf, "not destroyed"));
 	ck_assert_int_eq(atomic_load(&sd.err), EDEADLK);

@@ -1,17 +1,21 @@
 /*
  * testutil.h - helpers shared by the Check suites: CPU pinning, a fast
- * per-thread random generator, test durations from the environment.
+ * per-thread random generator, test durations from the environment,
+ * byte patterns for buffers, and capturing what a call writes to stderr.
  */
 #ifndef KMEM_TESTUTIL_H
 #define KMEM_TESTUTIL_H
 
 #include <check.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <sched.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
+#include <unistd.h>
 
 /*
  * Stress tests run for KMEM_TEST_SECONDS seconds (default 'dflt'); CI uses
@@ -65,6 +69,37 @@ static inline int test_nth_cpu(int n)
 			return (c);
 	}
 	return (0);
+}
+
+static inline size_t test_page_size(void)
+{
+	return ((size_t)sysconf(_SC_PAGESIZE));
+}
+
+/*
+ * Run fn(arg) with stderr going to a pipe; what it wrote (at most len - 1
+ * bytes, NUL-terminated) goes to buf.
+ */
+static inline void test_capture_stderr(void (*fn)(void *), void *arg,
+    char *buf, size_t len)
+{
+	int fds[2], saved;
+	ssize_t n;
+
+	fflush(stderr);
+	ck_assert_int_eq(pipe(fds), 0);
+	ck_assert_int_eq(fcntl(fds[0], F_SETFL, O_NONBLOCK), 0);
+	saved = dup(STDERR_FILENO);
+	ck_assert_int_ge(saved, 0);
+	ck_assert_int_ge(dup2(fds[1], STDERR_FILENO), 0);
+	fn(arg);
+	fflush(stderr);
+	ck_assert_int_ge(dup2(saved, STDERR_FILENO), 0);
+	close(saved);
+	close(fds[1]);
+	n = read(fds[0], buf, len - 1);
+	buf[n > 0 ? n : 0] = '\0';
+	close(fds[0]);
 }
 
 /* Byte off of a buffer filled for object id (test_fill, test_verify). */
