@@ -25,12 +25,6 @@
 #include "kmem_impl.h"
 #include "tunables.h"
 
-struct tunable_def {
-	const char *name;
-	int64_t dflt, min, max;
-	const char *const *words;       /* enum tunables: value = index */
-};
-
 static const char *const percpu_words[] = { "rseq", "lock", NULL };
 static const char *const reclaim_words[] = { "target", "once", NULL };
 static const char *const numa_words[] = { "local", "interleave", "none", NULL };
@@ -118,6 +112,21 @@ tunable_store(enum tunable_id id, int64_t value)
 	atomic_store_explicit(&tunable_values[id], value,
 	    memory_order_relaxed);
 	return (0);
+}
+
+const struct tunable_def *
+tunable_def(enum tunable_id id)
+{
+	return (&tunable_defs[id]);
+}
+
+int
+tunable_find(const char *name)
+{
+	for (int id = 0; id < KT_COUNT; id++)
+		if (strcmp(name, tunable_defs[id].name) == 0)
+			return (id);
+	return (-1);
 }
 
 int

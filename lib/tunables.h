@@ -25,6 +25,23 @@ enum tunable_id {
 	KT_COUNT
 };
 
+/*
+ * A tunable's description: its name (the SPL's where one exists), default,
+ * inclusive range, and for an enum tunable the words of its values (the
+ * value is the word's index; NULL-terminated), else NULL.
+ */
+struct tunable_def {
+	const char *name;
+	int64_t dflt, min, max;
+	const char *const *words;
+};
+
+/* The description of tunable id (id < KT_COUNT). */
+const struct tunable_def *tunable_def(enum tunable_id id);
+
+/* The id of the tunable called name ("kmem_..."), or -1. */
+int tunable_find(const char *name);
+
 /* Values of kmem_cache_reclaim: how hard memory pressure reclaims. */
 enum kmem_reclaim_mode { KMEM_RECLAIM_TARGET, KMEM_RECLAIM_ONCE };
 
