@@ -32,6 +32,11 @@
  * again and again, and mapping, faulting and zeroing them each time costs
  * more than the copy they hold.  Spares older than kmem_cache_expire go
  * back on the aging pass, all of them under pressure (reap_set_trim).
+ * A large block that grows (ka_large_grow, for realloc) takes the free
+ * pages after its span if there are enough; otherwise its pages move to a
+ * new span with mremap(MREMAP_DONTUNMAP) instead of being copied: the old
+ * span stays mapped, empty, and goes back to the arena, so the arena
+ * never has a hole another mmap could take.
  *
  * BOOTSTRAP.  Creating a class cache may allocate (pthread_create of the
  * kmem taskq's threads does, through malloc when libkmem_malloc.so is
@@ -316,6 +321,50 @@ ka_large_unmap(struct ka_large *l)
 {
 	vmem_span_free(l->base, l->len);
 	meta_free(l);
+}
+
+void *
+ka_large_grow(void *buf, size_t size)
+{
+	size_t page = (size_t)1 << vmem_page_shift;
+	struct ka_large *l = ka_large_of(buf), *nl;
+	int node = cpu_node(cpu_current());
+	size_t len;
+	char *base;
+
+	if (l == NULL || l->buf != l->base || size > KA_LARGE_MAX)
+		return (NULL);
+	len = KMEM_P2ROUNDUP(size, page);
+	if (len <= l->len)
+		return (NULL);
+	if (vmem_span_extend(l->base, l->len, len, node, l) == 0) {
+		l->len = len;           /* the pages after it were free */
+		l->size = size;
+		return (buf);
+	}
+#ifdef MREMAP_DONTUNMAP
+	if ((nl = meta_alloc()) == NULL)
+		return (NULL);
+	if ((base = vmem_span_alloc(len, node, nl)) == NULL) {
+		meta_free(nl);
+		return (NULL);
+	}
+	if (mremap(l->base, l->len, l->len, MREMAP_MAYMOVE | MREMAP_FIXED |
+	    MREMAP_DONTUNMAP, base) == MAP_FAILED) {
+		/* No memory for page tables, say: the caller copies. */
+		vmem_span_free(base, len);
+		meta_free(nl);
+		return (NULL);
+	}
+	nl->kind = KMEM_OWNER_LARGE;
+	nl->base = nl->buf = base;
+	nl->len = len;
+	nl->size = size;
+	ka_large_unmap(l);
+	return (base);
+#else
+	return (NULL);          /* C library headers before Linux 5.7 */
+#endif
 }
 
 /* Keep l as a spare if there is room, else give it back. */

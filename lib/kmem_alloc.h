@@ -62,6 +62,13 @@ kmem_cache_t *ka_cache_for(size_t size);
 void *ka_large_alloc(size_t size, size_t align, int kmflags);
 void ka_free_large(void *buf);
 
+/*
+ * Grow the large block buf (page-aligned, from ka_large_alloc) to size
+ * bytes by moving its pages, not copying them; the new address, or NULL
+ * (buf unchanged) when it cannot be moved and the caller must copy.
+ */
+void *ka_large_grow(void *buf, size_t size);
+
 /* fork.c: the layer's locks, held across fork(). */
 void ka_fork_lock(void);
 void ka_fork_unlock(void);

@@ -16,6 +16,10 @@
  * max(size, alignment), whose objects are aligned to it; beyond a page a
  * large block is aligned within its span.
  *
+ * realloc keeps a block in place when its class (or its span) still fits;
+ * a large block of at least MALLOC_MOVE_MIN that grows has its pages
+ * moved to a bigger span (ka_large_grow), anything else is copied.
+ *
  * malloc(0) returns a unique 1-byte block, realloc(p, 0) frees p and
  * returns NULL, as glibc does.  Requests that cannot be met (overflowing
  * calloc or reallocarray, sizes beyond the arena) return NULL with errno
@@ -40,6 +44,8 @@
 #include "vmem.h"
 
 #define MALLOC_PAGE     ((size_t)1 << vmem_page_shift)
+/* Large blocks from this size grow by moving pages, not copying them. */
+#define MALLOC_MOVE_MIN ((size_t)64 << 10)
 
 /*
  * Until this library's constructor has run, the libraries it depends on
@@ -212,6 +218,9 @@ realloc(void *p, size_t size)
 	if (kind == KA_LARGE && size > ka_max_class && size <= usable &&
 	    size > usable / 2)
 		return (p);
+	if (kind == KA_LARGE && size > usable && usable >= MALLOC_MOVE_MIN &&
+	    (q = ka_large_grow(p, size)) != NULL)
+		return (q);
 	if ((q = malloc(size)) == NULL)
 		return (NULL);          /* p is left as it was */
 	memcpy(q, p, size < usable ? size : usable);

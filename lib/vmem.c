@@ -423,6 +423,45 @@ vmem_span_free(void *addr, size_t len)
 	pthread_mutex_unlock(&vmem_lock);
 }
 
+int
+vmem_span_extend(void *addr, size_t len, size_t newlen, int node,
+    void *owner)
+{
+	uintptr_t a = (uintptr_t)addr, e;
+	size_t more = (newlen - len) >> vmem_page_shift;
+	struct vmem_region *r = vmem_slot_region[a >> VMEM_SLOT_SHIFT];
+	struct vmem_free *f;
+	size_t end;
+
+	if (r == NULL || r->dedicated || newlen <= len ||
+	    ((newlen - len) & (((size_t)1 << vmem_page_shift) - 1)) != 0)
+		return (-1);
+	pthread_mutex_lock(&vmem_lock);
+	end = ((a - (uintptr_t)r->base) + len) >> vmem_page_shift;
+	if (end >= r->npages || !((e = atomic_load_explicit(&r->map[end],
+	    memory_order_relaxed)) & 1) || (f = (struct vmem_free *)(e &
+	    ~(uintptr_t)1))->first != end || f->npages < more) {
+		pthread_mutex_unlock(&vmem_lock);
+		return (-1);
+	}
+	vmem_bin_remove(f);
+	vmem_map_set(r, f->first + f->npages - 1, 0);
+	if (f->npages > more) {
+		f->first += more;
+		f->npages -= more;
+		vmem_bin_insert(f);
+		vmem_tag(f);
+	} else {
+		meta_free(f);
+	}
+	for (size_t p = end; p < end + more; p++)
+		vmem_map_set(r, p, (uintptr_t)owner);
+	vmem_inuse += newlen - len;
+	pthread_mutex_unlock(&vmem_lock);
+	place_slab((char *)addr + len, newlen - len, node);
+	return (0);
+}
+
 void
 vmem_usage(struct vmem_usage *u)
 {

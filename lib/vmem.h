@@ -42,6 +42,14 @@ void vmem_fork_unlock(void);
 void vmem_span_free(void *addr, size_t len);
 
 /*
+ * Grow the span at addr from len to newlen bytes in place, taking the
+ * pages after it if they are free (newlen a multiple of the page size);
+ * the new pages map to owner.  0, or -1 when they are not free.
+ */
+int vmem_span_extend(void *addr, size_t len, size_t newlen, int node,
+    void *owner);
+
+/*
  * The owner of the page holding addr, or NULL if the arena does not own
  * it.  vmem_owner_hint() masks the slot index instead of rejecting
  * addresses above 2^47, so such an address may alias an owned page: only

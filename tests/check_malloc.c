@@ -382,6 +382,69 @@ START_TEST(test_realloc_contents)
 }
 END_TEST
 
+/* Bytes [from, to) of buf hold test_pat(id, offset) (set, or check). */
+static void
+fill_range(char *buf, size_t from, size_t to, size_t id)
+{
+	for (size_t i = from; i < to; i++)
+		buf[i] = (char)test_pat(id, i);
+}
+
+static bool
+range_ok(const char *buf, size_t from, size_t to, size_t id)
+{
+	for (size_t i = from; i < to; i++)
+		if ((uint8_t)buf[i] != test_pat(id, i))
+			return (false);
+	return (true);
+}
+
+/*
+ * Two large blocks grown in turns, a little over 64 KiB at a time, to
+ * 16 MiB (realloc moves their pages rather than copying them): each keeps
+ * its own contents, and a block allocated between steps, in the spans
+ * they leave, is never one of theirs.
+ */
+START_TEST(test_realloc_large_growth)
+{
+	char *p[2];
+	size_t size = (size_t)64 << 10;
+
+	for (int b = 0; b < 2; b++) {
+		p[b] = malloc(size);
+		ck_assert_ptr_nonnull(p[b]);
+		fill_range(p[b], 0, size, 21 + b);
+	}
+	while (size < ((size_t)16 << 20)) {
+		size_t next = size + ((size_t)64 << 10) + 100;
+
+		for (int b = 0; b < 2; b++) {
+			char *q = realloc(p[b], next), *other;
+
+			ck_assert_ptr_nonnull(q);
+			/* The first and last pages of what it held. */
+			ck_assert(range_ok(q, 0, 4096, 21 + b));
+			ck_assert(range_ok(q, size - 4096, size, 21 + b));
+			fill_range(q, size, next, 21 + b);
+			p[b] = q;
+			other = malloc(size);
+			ck_assert_ptr_nonnull(other);
+			/* Block c is 'next' bytes long once grown, else 'size'. */
+			for (int c = 0; c < 2; c++)
+				ck_assert(other + size <= p[c] ||
+				    other >= p[c] + (c <= b ? next : size));
+			free(other);
+		}
+		size = next;
+	}
+	for (int b = 0; b < 2; b++) {
+		ck_assert_uint_ge(malloc_usable_size(p[b]), size);
+		ck_assert(range_ok(p[b], 0, size, 21 + b));
+		free(p[b]);
+	}
+}
+END_TEST
+
 /*
  * A new size that fits what the block already has (its usable size) is
  * served in place.
@@ -972,6 +1035,7 @@ main(void)
 	tcase_add_test(basic, test_calloc_zeroes);
 	tcase_add_test(basic, test_realloc_null_and_zero);
 	tcase_add_test(basic, test_realloc_contents);
+	tcase_add_test(basic, test_realloc_large_growth);
 	tcase_add_test(basic, test_realloc_in_place);
 	tcase_add_test(basic, test_reallocarray);
 	tcase_add_test(basic, test_free_foreign);

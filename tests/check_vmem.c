@@ -113,6 +113,45 @@ START_TEST(test_coalesce_and_reuse)
 }
 END_TEST
 
+/*
+ * A span grows in place over the free pages after it, and only over free
+ * pages; the pages it takes map to its owner and the rest stay free.
+ */
+START_TEST(test_span_extend)
+{
+	static char o[8] __attribute__((aligned(8)));
+	static char other[8] __attribute__((aligned(8)));
+	struct vmem_usage u0, u1;
+	char *a, *b;
+
+	vmem_span_free(vmem_span_alloc(page, -1, o), page);
+	vmem_usage(&u0);
+	a = vmem_span_alloc(2 * page, -1, o);
+	ck_assert_ptr_nonnull(a);
+	ck_assert_int_eq(vmem_span_extend(a, 2 * page, 6 * page, -1, o), 0);
+	for (size_t off = 0; off < 6 * page; off += page / 2)
+		ck_assert_ptr_eq(vmem_owner(a + off), o);
+	ck_assert_ptr_null(vmem_owner(a + 6 * page));
+	vmem_usage(&u1);
+	ck_assert_uint_eq(u1.inuse - u0.inuse, 6 * page);
+
+	/* The next span starts where a ends: a cannot grow any more. */
+	b = vmem_span_alloc(page, -1, other);
+	ck_assert_ptr_eq(b, a + 6 * page);
+	ck_assert_int_eq(vmem_span_extend(a, 6 * page, 7 * page, -1, o), -1);
+	ck_assert_ptr_eq(vmem_owner(b), other);
+	/* Nor by less than a page, nor shrink. */
+	ck_assert_int_eq(vmem_span_extend(b, page, page + 1, -1, other), -1);
+	ck_assert_int_eq(vmem_span_extend(b, page, page, -1, other), -1);
+
+	vmem_span_free(a, 6 * page);
+	vmem_span_free(b, page);
+	vmem_usage(&u1);
+	ck_assert_uint_eq(u1.inuse, u0.inuse);
+	ck_assert_uint_eq(u1.free_spans, u0.free_spans);
+}
+END_TEST
+
 START_TEST(test_pages_returned)
 {
 	static char o[8] __attribute__((aligned(8)));
@@ -291,6 +330,7 @@ main(void)
 	tcase_add_test(tc, test_owner_every_page);
 	tcase_add_test(tc, test_foreign_addresses);
 	tcase_add_test(tc, test_coalesce_and_reuse);
+	tcase_add_test(tc, test_span_extend);
 	tcase_add_test(tc, test_pages_returned);
 	tcase_add_test(tc, test_dedicated_region);
 	tcase_add_test(tc, test_bad_spans_and_injection);
