@@ -133,7 +133,7 @@ ka_init_once(void)
 	size_t max;
 
 	kmem_init();                    /* tunables first */
-	max = (size_t)tunable(KT_ALLOC_MAX_CLASS);
+	max = (size_t)tunable_fixed(KT_ALLOC_MAX_CLASS);
 	ka_cand[n++].size = 8;
 	for (size_t s = 16; s <= KA_SMALL_MAX; s += 16)
 		ka_cand[n++].size = s;

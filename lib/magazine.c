@@ -147,7 +147,7 @@ mag_init_once(void)
 
 	tunables_init();
 	cpu_init();
-	if (tunable(KT_PERCPU) != KMEM_PERCPU_RSEQ)
+	if (tunable_fixed(KT_PERCPU) != KMEM_PERCPU_RSEQ)
 		return;
 	why = mag_rseq_setup();
 	if (why == NULL)

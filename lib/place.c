@@ -20,6 +20,10 @@
  * Per-CPU structures - a CPU's magazines, its magazine state, its objpool
  * rings - go to the CPU's node under 'local' and 'interleave'.
  *
+ * The policy is start-only: the first placement decision fixes it
+ * (tunable_fixed), since caches that exist keep their lists and their
+ * per-CPU placement, and slabs must follow the same policy.
+ *
  * Memory is bound only on a machine that really has more than one node:
  * built --without-numa, when numa_available() < 0, on one node, or under
  * the test suite's simulated topology, nothing here makes a system call,
@@ -44,7 +48,8 @@
 unsigned int
 place_cache_nodes(void)
 {
-	return (tunable(KT_NUMA_POLICY) == NUMA_LOCAL ? cpu_node_count() : 1);
+	return (tunable_fixed(KT_NUMA_POLICY) == NUMA_LOCAL ?
+	    cpu_node_count() : 1);
 }
 
 #ifdef HAVE_NUMA
@@ -76,7 +81,7 @@ place_slab(void *addr, size_t len, int node)
 #ifdef HAVE_NUMA
 	if (!cpu_numa_real() || node < 0)
 		return;
-	switch (tunable(KT_NUMA_POLICY)) {
+	switch (tunable_fixed(KT_NUMA_POLICY)) {
 	case NUMA_LOCAL:
 		place_mbind(addr, len, MPOL_PREFERRED, node);
 		break;
@@ -98,7 +103,7 @@ place_local(void *addr, size_t len, int node)
 {
 #ifdef HAVE_NUMA
 	if (cpu_numa_real() && node >= 0 &&
-	    tunable(KT_NUMA_POLICY) != NUMA_NONE)
+	    tunable_fixed(KT_NUMA_POLICY) != NUMA_NONE)
 		place_mbind(addr, len, MPOL_PREFERRED, node);
 #else
 	(void) addr; (void) len; (void) node;
@@ -111,7 +116,7 @@ place_percpu(void *base, size_t elem, unsigned int ncpus)
 	size_t page = (size_t)sysconf(_SC_PAGESIZE);
 	size_t len = elem * ncpus;
 
-	if (!cpu_numa_real() || tunable(KT_NUMA_POLICY) == NUMA_NONE)
+	if (!cpu_numa_real() || tunable_fixed(KT_NUMA_POLICY) == NUMA_NONE)
 		return;
 	for (size_t off = 0; off < len; off += page) {
 		unsigned int cpu = (unsigned int)((off + elem - 1) / elem);

@@ -11,7 +11,8 @@
  * and unjoined.
  *
  * AGING.  Every kmem_reap_interval seconds a delayed task walks every
- * cache and
+ * cache (a change of the interval takes effect at once: reap_new_chain)
+ * and
  *   - trims the depot to its working set (Bonwick): the full magazines
  *     that stayed in the depot for the whole interval were not needed, so
  *     they are flushed to the slab layer;
@@ -70,7 +71,8 @@ reap_tq_create(void)
 {
 	tunables_init();
 	reap_tq = taskq_create("kmem_taskq",
-	    (int)tunable(KT_CACHE_KMEM_THREADS), defclsyspri, 0, 0, 0);
+	    (int)tunable_fixed(KT_CACHE_KMEM_THREADS), defclsyspri, 0, 0,
+	    0);
 	if (reap_tq == NULL)
 		kmem_report("cannot create the kmem taskq (%s); caches grow "
 		    "synchronously and are not aged", strerror(errno));
@@ -129,25 +131,86 @@ reap_trim(int64_t before)
 		fn(before);
 }
 
+/*
+ * The aging chain: each tick dispatches the next, interval seconds on.
+ * A change of kmem_reap_interval starts a new chain at once
+ * (reap_new_chain) rather than let the old one sleep out its old
+ * interval; every chain has a generation, and a tick of an older one ends
+ * its chain when it fires.  The new chain's first tick cancels the old
+ * chain's queued tick (the setter does not: it would wait for a tick that
+ * is running, and that tick runs destructors).  With the interval 0 no
+ * tick is queued at all until the interval is changed.
+ */
 static _Atomic bool reap_tick_running;   /* for fork: see reap_fork_child */
+static _Atomic bool reap_started;
+static _Atomic uint64_t reap_gen;       /* the live chain's */
+static _Atomic taskqid_t reap_tick_id;  /* its queued tick */
+static _Atomic taskqid_t reap_stale_id; /* a replaced chain's queued tick */
+
+static void reap_tick(void *arg);
+
+/* Queue chain gen's next tick, an interval after now (none if off). */
+static void
+reap_arm(uint64_t gen, int64_t now)
+{
+	int64_t interval = tunable(KT_REAP_INTERVAL);
+	taskqid_t id;
+
+	if (interval == 0 || kmem_taskq() == NULL)
+		return;
+	id = taskq_dispatch_delay(kmem_taskq(), reap_tick,
+	    (void *)(uintptr_t)gen, TQ_SLEEP, now + interval * NS_PER_SEC);
+	if (gen == atomic_load(&reap_gen))
+		atomic_store(&reap_tick_id, id);
+}
+
+/* A new chain; its first tick cancels the old one's. */
+static void
+reap_new_chain(void)
+{
+	uint64_t gen = atomic_fetch_add(&reap_gen, 1) + 1;
+	taskqid_t old = atomic_exchange(&reap_tick_id, 0);
+
+	if (old != 0)
+		(void) atomic_exchange(&reap_stale_id, old);
+	reap_arm(gen, kmem_now_ns());
+}
 
 static void
 reap_tick(void *arg)
 {
-	int64_t interval = tunable(KT_REAP_INTERVAL);
+	uint64_t gen = (uint64_t)(uintptr_t)arg;
 	int64_t now = kmem_now_ns();
+	taskqid_t stale;
 
-	(void) arg;
+	if (gen != atomic_load(&reap_gen))
+		return;                 /* a chain that was replaced */
 	atomic_store(&reap_tick_running, true);
-	if (interval > 0) {
+	if ((stale = atomic_exchange(&reap_stale_id, 0)) != 0)
+		(void) taskq_cancel_id(kmem_taskq(), stale);
+	if (tunable(KT_REAP_INTERVAL) > 0) {
 		cache_walk(reap_age_walk, &now);
 		reap_trim(now - tunable(KT_CACHE_EXPIRE) * NS_PER_SEC);
 		atomic_fetch_add(&reap_npasses, 1);
 	}
-	/* With aging off, look again in a second in case it is turned on. */
-	(void) taskq_dispatch_delay(kmem_taskq(), reap_tick, NULL, TQ_SLEEP,
-	    now + (interval > 0 ? interval : 1) * NS_PER_SEC);
+	reap_arm(gen, now);
 	atomic_store(&reap_tick_running, false);
+}
+
+/* kmem_reap_interval changed (tunable hook). */
+static void
+reap_interval_changed(void)
+{
+	if (atomic_load(&reap_started))
+		reap_new_chain();
+}
+
+/* kmem_memory_limit changed: a lower limit applies at once. */
+static void
+reap_limit_changed(void)
+{
+	if (atomic_load(&reap_started))
+		reap_check_limit();
 }
 
 uint64_t
@@ -389,30 +452,29 @@ reap_psi_start(void)
 static void
 reap_start_once_fn(void)
 {
-	taskq_t *tq = kmem_taskq();
-
-	if (tq == NULL)
+	if (kmem_taskq() == NULL)
 		return;
-	(void) taskq_dispatch_delay(tq, reap_tick, NULL, TQ_SLEEP,
-	    kmem_now_ns() + KMEM_MAX(tunable(KT_REAP_INTERVAL), 1) *
-	    NS_PER_SEC);
+	tunable_set_hook(KT_REAP_INTERVAL, reap_interval_changed);
+	tunable_set_hook(KT_MEMORY_LIMIT, reap_limit_changed);
+	atomic_store(&reap_started, true);
+	reap_new_chain();
 	reap_psi_start();
 }
 
 /*
  * In a forked child (after taskq_fork_child): a pressure reap or an aging
- * pass that was running in the parent is gone - start the aging chain
- * again (if it was only queued, it runs anyway; a second chain would only
- * age twice per interval) - and so is the PSI thread.
+ * pass that was running in the parent is gone - start a new aging chain
+ * (if the tick was only queued it runs anyway, but ends at once: it
+ * belongs to the old chain) - and so is the PSI thread.
  */
 void
 reap_fork_child(void)
 {
 	atomic_store(&reap_limit_pending, false);
-	if (atomic_exchange(&reap_tick_running, false) && reap_tq != NULL)
-		(void) taskq_dispatch_delay(reap_tq, reap_tick, NULL,
-		    TQ_SLEEP, kmem_now_ns() + KMEM_MAX(tunable(
-		    KT_REAP_INTERVAL), 1) * NS_PER_SEC);
+	if (atomic_exchange(&reap_tick_running, false) && reap_tq != NULL) {
+		atomic_store(&reap_tick_id, 0);  /* ran in the parent: gone */
+		reap_new_chain();
+	}
 	if (atomic_exchange(&reap_psi_on, false))
 		reap_psi_start();
 }

@@ -1,7 +1,8 @@
 /*
  * tunables.h - libkmem's tunables: one table, read from the environment
- * once (KMEM_<NAME>), read on the slow paths with tunable().  See
- * tunables.c.
+ * once (KMEM_<NAME>), set through kmem_tunable_set(3), read on the slow
+ * paths with tunable() (run-time tunables) or tunable_fixed() (start-only
+ * tunables).  See tunables.c.
  */
 #ifndef KMEM_TUNABLES_H
 #define KMEM_TUNABLES_H
@@ -26,14 +27,26 @@ enum tunable_id {
 };
 
 /*
+ * When a change of a tunable takes effect (tunable_def.runtime).  The
+ * zero value is the safe one: a tunable that does not say is start-only.
+ */
+enum tunable_runtime {
+	TUNABLE_START = 0,      /* read once; fixed from its first use */
+	TUNABLE_RUNTIME,        /* re-read: a change applies from now on */
+	TUNABLE_NEWCACHES       /* re-read when a cache is created */
+};
+
+/*
  * A tunable's description: its name (the SPL's where one exists), default,
  * inclusive range, and for an enum tunable the words of its values (the
- * value is the word's index; NULL-terminated), else NULL.
+ * value is the word's index; NULL-terminated), else NULL; and when a
+ * change takes effect.  Entries set fields after 'words' by designator.
  */
 struct tunable_def {
 	const char *name;
 	int64_t dflt, min, max;
 	const char *const *words;
+	enum tunable_runtime runtime;
 };
 
 /* The description of tunable id (id < KT_COUNT). */
@@ -48,18 +61,56 @@ enum kmem_reclaim_mode { KMEM_RECLAIM_TARGET, KMEM_RECLAIM_ONCE };
 /* Values of the enum tunable kmem_percpu. */
 enum kmem_percpu_mode { KMEM_PERCPU_RSEQ, KMEM_PERCPU_LOCK };
 
+/*
+ * A start-only tunable's value carries this bit once libkmem has used it
+ * (tunable_fixed): kmem_tunable_set() then refuses to change it.  Values
+ * are below 2^61, so the bit is free.
+ */
+#define TUNABLE_FIXED_BIT       ((int64_t)1 << 62)
+
 extern _Atomic int64_t tunable_values[KT_COUNT];
 
 void tunables_init(void);
 
+/* The current value (slow paths). */
 static inline int64_t tunable(enum tunable_id id)
 {
 	return (atomic_load_explicit(&tunable_values[id],
-	    memory_order_relaxed));
+	    memory_order_relaxed) & ~TUNABLE_FIXED_BIT);
 }
 
-/* Set a value (range-checked); 0 or -1 with errno EINVAL/ERANGE. */
+/*
+ * The value of a start-only tunable, and from now on it is fixed: the
+ * layer that reads it decides something for good with it (threads,
+ * per-CPU mode, class table, placement).  The value returned is the one
+ * kmem_tunable_get() reports from then on.
+ */
+static inline int64_t tunable_fixed(enum tunable_id id)
+{
+	int64_t v = atomic_load_explicit(&tunable_values[id],
+	    memory_order_acquire);
+
+	if (!(v & TUNABLE_FIXED_BIT)) {
+		tunables_init();
+		v = atomic_fetch_or(&tunable_values[id], TUNABLE_FIXED_BIT);
+	}
+	return (v & ~TUNABLE_FIXED_BIT);
+}
+
+/*
+ * Set a value (range-checked); 0 or -1 with errno EINVAL/ERANGE.  An
+ * internal hook (tests): it changes start-only tunables even once they
+ * are fixed.  Runs the tunable's change hook.
+ */
 int tunable_set_id(enum tunable_id id, int64_t value);
+
+/*
+ * fn runs after every change of tunable id made by kmem_tunable_set()
+ * or tunable_set_id(), in the thread that made it, with no libkmem lock
+ * held: for a layer that must act at once on a new value (reap.c
+ * re-arms aging when kmem_reap_interval changes).
+ */
+void tunable_set_hook(enum tunable_id id, void (*fn)(void));
 
 /* Name of an enum tunable's value, or NULL. */
 const char *tunable_value_name(enum tunable_id id, int64_t value);

@@ -138,6 +138,29 @@ struct kmem_class_stats {
 int kmem_alloc_class_count(void);
 int kmem_alloc_class_stats(int idx, struct kmem_class_stats *st);
 
+/*
+ * Tunables (kmem_tunable_get(3), libkmem(7) TUNABLES): read and change
+ * them by name, like the SPL's module parameters or jemalloc's mallctl.
+ * Enum tunables take the index of their word (kmem_tunable.words).
+ */
+#define KMEM_TUNABLE_RUNTIME    0x0001  /* a change takes effect at run time */
+#define KMEM_TUNABLE_NEWCACHES  0x0002  /* ... for caches created afterwards */
+#define KMEM_TUNABLE_FIXED      0x0004  /* start-only and in use: set fails */
+
+struct kmem_tunable {
+	const char *name;       /* "kmem_cache_magazine_size" */
+	int64_t value;          /* current value */
+	int64_t dflt;           /* default */
+	int64_t min, max;       /* inclusive range */
+	int flags;              /* KMEM_TUNABLE_* */
+	const char *const *words;       /* enum: words[value]; else NULL */
+};
+
+int kmem_tunable_get(const char *name, int64_t *value);
+int kmem_tunable_set(const char *name, int64_t value);
+int kmem_tunable_set_str(const char *name, const char *text);
+int kmem_tunable_list(struct kmem_tunable *buf, int n);
+
 #ifdef __cplusplus
 }
 #endif
