@@ -50,6 +50,8 @@ static const struct tunable_def tunable_defs[KT_COUNT] = {
 	[KT_NUMA_POLICY]         = { "kmem_numa_policy", 0, 0, 2, numa_words },
 	[KT_ALLOC_MAX_CLASS]     = { "kmem_alloc_max_class", 128 << 10, 4096,
 	    16 << 20, NULL },
+	[KT_MEMPOOL_RETRY_MS]    = { "kmem_mempool_retry_ms", 1000, 1, 60000,
+	    NULL },
 };
 
 _Atomic int64_t tunable_values[KT_COUNT];
