@@ -335,8 +335,8 @@ mempool_alloc_slow(struct mempool *mp, int kmflags)
 		mp->mp_waits++;
 		mp->mp_nwaiters++;
 		while (mempool_curr(mp) == 0 && pthread_cond_timedwait(
-		    &mp->mp_cv, &mp->mp_lock, &ts) != ETIMEDOUT)
-			;
+		    &mp->mp_cv, &mp->mp_lock, &ts) == 0)
+			;               /* until an element or the time is up */
 		mp->mp_nwaiters--;
 		if (mempool_curr(mp) > 0)
 			continue;       /* an element came back: take it */

@@ -524,7 +524,7 @@ resize_under_load(int mode)
 	pthread_t t[NTHREADS];
 	_Atomic uint64_t errors = 0;
 	_Atomic int stop = 0;
-	double end = test_now() + test_seconds(3) / 2;
+	double end = test_now() + test_seconds(3) / 3;
 	uint64_t rnd = 12345, total = 0, resizes = 0;
 	mempool_t *mp;
 	struct mempool_stats st;
