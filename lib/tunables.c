@@ -81,6 +81,8 @@ static const struct tunable_def tunable_defs[KT_COUNT] = {
 	    .runtime = TUNABLE_START },
 	[KT_ALLOC_MAX_CLASS]     = { "kmem_alloc_max_class", 128 << 10, 4096,
 	    16 << 20, NULL, .runtime = TUNABLE_START },
+	[KT_MEMPOOL_RETRY_MS]    = { "kmem_mempool_retry_ms", 1000, 1, 60000,
+	    NULL, .runtime = TUNABLE_RUNTIME },
 };
 
 _Atomic int64_t tunable_values[KT_COUNT];

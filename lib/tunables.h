@@ -23,6 +23,7 @@ enum tunable_id {
 	KT_CACHE_GROW_AHEAD,    /* grow before caches run dry */
 	KT_NUMA_POLICY,         /* enum kmem_numa_policy (place.h) */
 	KT_ALLOC_MAX_CLASS,     /* bytes: the largest kmem_alloc class */
+	KT_MEMPOOL_RETRY_MS,    /* ms a mempool waiter sleeps between retries */
 	KT_COUNT
 };
 
