@@ -49,6 +49,7 @@
 
 #include "cache.h"
 #include "reap.h"
+#include "stats.h"
 #include "tunables.h"
 #include "vmem.h"
 
@@ -397,6 +398,7 @@ reap_start_once_fn(void)
 	    kmem_now_ns() + KMEM_MAX(tunable(KT_REAP_INTERVAL), 1) *
 	    NS_PER_SEC);
 	reap_psi_start();
+	stats_start(tq);
 }
 
 /*
@@ -435,5 +437,28 @@ kmem_reap(void)
 {
 	kmem_init();
 	cache_walk(reap_now_walk, NULL);
+	reap_trim(0);
+}
+
+static void
+reap_task_walk(struct kmem_cache *cp, void *arg)
+{
+	(void) arg;
+	if (cp->reclaim != NULL)
+		cp->reclaim(cp->priv);
+	mag_flush_all(cp);
+	(void) slab_reap(cp, 0);
+}
+
+/*
+ * kmem_reap() for a task of the kmem taskq (a reap asked for through the
+ * statistics region): it must not wait for grow tasks, which may be
+ * queued behind it, so a slab that growth adds meanwhile stays (aging
+ * returns it if unused).
+ */
+void
+reap_all(void)
+{
+	cache_walk(reap_task_walk, NULL);
 	reap_trim(0);
 }

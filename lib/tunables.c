@@ -50,6 +50,10 @@ static const struct tunable_def tunable_defs[KT_COUNT] = {
 	[KT_NUMA_POLICY]         = { "kmem_numa_policy", 0, 0, 2, numa_words },
 	[KT_ALLOC_MAX_CLASS]     = { "kmem_alloc_max_class", 128 << 10, 4096,
 	    16 << 20, NULL },
+	[KT_STATS]               = { .name = "kmem_stats", .dflt = 1,
+	    .min = 0, .max = 1 },
+	[KT_STATS_INTERVAL]      = { .name = "kmem_stats_interval", .dflt = 1,
+	    .min = 1, .max = 3600 },
 };
 
 _Atomic int64_t tunable_values[KT_COUNT];

@@ -22,6 +22,8 @@ enum tunable_id {
 	KT_CACHE_GROW_AHEAD,    /* grow before caches run dry */
 	KT_NUMA_POLICY,         /* enum kmem_numa_policy (place.h) */
 	KT_ALLOC_MAX_CLASS,     /* bytes: the largest kmem_alloc class */
+	KT_STATS,               /* publish the statistics region (stats.c) */
+	KT_STATS_INTERVAL,      /* seconds between publishes */
 	KT_COUNT
 };
 
