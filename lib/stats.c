@@ -88,6 +88,8 @@ static char stats_tmp[PATH_MAX];
 
 /* The region of this process image (NULL: none). */
 static int stats_fd = -1;
+static dev_t stats_dev;                 /* the file stats_fd was opened on */
+static ino_t stats_ino;
 static struct kst_header *stats_map;
 static size_t stats_maplen;
 static pid_t stats_pid;
@@ -368,21 +370,45 @@ stats_region_len(size_t used)
 	return (KMEM_P2ROUNDUP(used + used / 4, page));
 }
 
+/*
+ * Is stats_fd still the region's descriptor?  A program may close every
+ * descriptor it does not know (daemons do) and reuse the number: then it
+ * is the program's, and must be neither used nor closed here.
+ */
+static bool
+stats_fd_ours_locked(void)
+{
+	struct stat st;
+
+	return (stats_fd >= 0 && fstat(stats_fd, &st) == 0 &&
+	    st.st_dev == stats_dev && st.st_ino == stats_ino);
+}
+
+/* Forget the region: unmap it, close its descriptor if still ours. */
+static void
+stats_drop_locked(void)
+{
+	if (stats_map == NULL)
+		return;
+	if (stats_fd_ours_locked())
+		(void) close(stats_fd);
+	(void) munmap(stats_map, stats_maplen);
+	stats_map = NULL;
+	stats_fd = -1;
+}
+
 /* Unlink our region (if the name is still ours) and forget it. */
 static void
 stats_remove_locked(void)
 {
-	struct stat mine, named;
+	struct stat named;
 
 	if (stats_map == NULL)
 		return;
-	if (fstat(stats_fd, &mine) == 0 && stat(stats_file, &named) == 0 &&
-	    mine.st_dev == named.st_dev && mine.st_ino == named.st_ino)
+	if (stat(stats_file, &named) == 0 && named.st_dev == stats_dev &&
+	    named.st_ino == stats_ino)
 		(void) unlink(stats_file);
-	(void) munmap(stats_map, stats_maplen);
-	(void) close(stats_fd);
-	stats_map = NULL;
-	stats_fd = -1;
+	stats_drop_locked();
 }
 
 static void
@@ -509,9 +535,17 @@ stats_create_locked(void)
 	else
 		what = NULL;
 	if (what == NULL) {
+		struct stat st;
+
 		memcpy(map, stats_img, stats_used);
-		if (rename(stats_tmp, stats_file) != 0)
-			what = "rename it";
+		if (fstat(fd, &st) != 0) {
+			what = "stat it";
+		} else {
+			stats_dev = st.st_dev;
+			stats_ino = st.st_ino;
+			if (rename(stats_tmp, stats_file) != 0)
+				what = "rename it";
+		}
 	}
 	if (what != NULL) {
 		err = errno;
@@ -585,6 +619,8 @@ stats_pass(bool force)
 		stats_remove_locked();
 		goto out;
 	}
+	if (stats_map != NULL && !stats_fd_ours_locked())
+		stats_drop_locked();    /* the program closed it: anew */
 	if (stats_map == NULL) {
 		stats_create_locked();
 		goto out;
@@ -702,12 +738,7 @@ stats_fork_child(void)
 	uint64_t chain;
 	bool start = stats_usable && !stats_exiting && stats_tq != NULL;
 
-	if (stats_map != NULL) {
-		(void) munmap(stats_map, stats_maplen);
-		(void) close(stats_fd);
-		stats_map = NULL;
-		stats_fd = -1;
-	}
+	stats_drop_locked();
 	stats_file[0] = '\0';
 	chain = ++stats_chain;
 	pthread_mutex_unlock(&stats_lock);

@@ -376,6 +376,49 @@ START_TEST(test_off_on)
 END_TEST
 
 /*
+ * A program that closes every descriptor it does not know, and reuses the
+ * number: the region is published anew, the program's file left alone.
+ */
+START_TEST(test_fd_closed)
+{
+	char old[4096], link[4096], fdpath[64];
+	int fd = -1, devnull;
+	struct stat st, now;
+
+	mkcache("fdclosed", 64);
+	stats_publish_now();
+	snprintf(old, sizeof (old), "%s", stats_path());
+	ck_assert_int_eq(stat(old, &st), 0);
+	for (int i = 0; i < 1024 && fd < 0; i++) {
+		ssize_t n;
+
+		snprintf(fdpath, sizeof (fdpath), "/proc/self/fd/%d", i);
+		n = readlink(fdpath, link, sizeof (link) - 1);
+		if (n > 0) {
+			link[n] = '\0';
+			if (strcmp(link, old) == 0)
+				fd = i;
+		}
+	}
+	ck_assert_int_ge(fd, 0);
+	devnull = open("/dev/null", O_RDONLY);
+	ck_assert_int_ge(devnull, 0);
+	/* Closes the region's descriptor (its mapping keeps the lock). */
+	ck_assert_int_eq(dup2(devnull, fd), fd);
+	close(devnull);
+	stats_publish_now();
+	ck_assert_str_eq(stats_path(), old);
+	ck_assert(locked(old));
+	ck_assert_int_eq(stat(old, &now), 0);
+	ck_assert(now.st_ino != st.st_ino);             /* a new region */
+	/* The program's descriptor is still its /dev/null. */
+	snprintf(fdpath, sizeof (fdpath), "/proc/self/fd/%d", fd);
+	ck_assert_int_gt(readlink(fdpath, link, sizeof (link) - 1), 0);
+	ck_assert_int_eq(strncmp(link, "/dev/null", 9), 0);
+}
+END_TEST
+
+/*
  * fork: the child publishes its own region; exit removes it, _exit leaves
  * it (unlocked), and the next region created sweeps it away.
  */
@@ -385,6 +428,10 @@ START_TEST(test_fork)
 	pid_t pid;
 	int status;
 
+#ifdef KMEM_TSAN
+	/* TSan cannot start threads in the child of a threaded process. */
+	return;
+#endif
 	mkcache("forked", 64);
 	stats_publish_now();
 	snprintf(parent, sizeof (parent), "%s", stats_path());
@@ -741,6 +788,7 @@ main(void)
 	tcase_add_test(pub, test_grow);
 	tcase_add_test(pub, test_requests);
 	tcase_add_test(pub, test_off_on);
+	tcase_add_test(pub, test_fd_closed);
 	tcase_add_test(pub, test_fork);
 	tcase_add_test(pub, test_bad_dir);
 	tcase_add_test(pub, test_default_dir);

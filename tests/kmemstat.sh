@@ -482,7 +482,8 @@ expect_error 1 "$fake: " "$kmemstat" -p "$sleeper" -r
 check patch "$tmp/region.bin" "$fake" "pid=$sleeper" proc_start=0
 check patch "$tmp/region.bin" "$dir/libkmem.$dead" "pid=$dead"
 : >"$dir/.libkmem.$dead.new"
-"$kmemstat" >"$tmp/stdout" 2>"$tmp/stderr" || fail "kmemstat failed"
+"$kmemstat" >"$tmp/stdout" 2>"$tmp/stderr" ||
+	fail "kmemstat failed: $(cat "$tmp/stderr")"
 [ ! -e "$dir/libkmem.$dead" ] && [ ! -e "$dir/.libkmem.$dead.new" ] ||
 	fail "the regions of dead process $dead were not removed"
 grep -q "removed $dir/libkmem.$dead: process $dead is gone" "$tmp/stderr" ||
@@ -491,11 +492,13 @@ grep -q "removed $dir/libkmem.$dead: process $dead is gone" "$tmp/stderr" ||
 [ "$(wc -l <"$tmp/stdout")" -eq 1 ] ||
 	fail "stale regions listed: $(cat "$tmp/stdout")"
 check patch "$tmp/region.bin" "$fake" "pid=$sleeper" proc_start=1
-"$kmemstat" >"$tmp/stdout" 2>"$tmp/stderr" || fail "kmemstat failed"
+"$kmemstat" >"$tmp/stdout" 2>"$tmp/stderr" ||
+	fail "kmemstat failed: $(cat "$tmp/stderr")"
 [ ! -e "$fake" ] || fail "a region of a reused pid was not removed"
 # A corrupt region of a live process: a warning, the rest listed.
 check patch "$tmp/region.bin" "$fake" "pid=$sleeper" version=9
-"$kmemstat" >"$tmp/stdout" 2>"$tmp/stderr" || fail "kmemstat failed"
+"$kmemstat" >"$tmp/stdout" 2>"$tmp/stderr" ||
+	fail "kmemstat failed: $(cat "$tmp/stderr")"
 grep -q "^kmemstat: $fake: region version 9" "$tmp/stderr" ||
 	fail "no warning for a corrupt region: $(cat "$tmp/stderr")"
 rm -f "$fake"

@@ -544,7 +544,8 @@ list_processes(void)
 		region_free(&r);
 	}
 	closedir(d);
-	qsort(rows, nrows, sizeof (*rows), row_cmp);
+	if (nrows > 1)
+		qsort(rows, nrows, sizeof (*rows), row_cmp);
 	if (opt_json) {
 		printf("[");
 		for (size_t i = 0; i < nrows; i++) {
