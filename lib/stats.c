@@ -12,15 +12,18 @@
  * renamed into place, so the final name always holds a complete region,
  * locked for as long as this process image lives.  A reader tells a live
  * region from a stale one (the process died, or exec'd: the descriptor
- * is O_CLOEXEC) by trying a shared lock.  The region is removed at
+ * is O_CLOEXEC, and exec drops the mapping, which also holds the lock)
+ * by trying a shared lock.  The region is removed at
  * normal exit (a destructor) and when kmem_stats is turned off; regions
  * that this user's dead processes left (_exit, signals) are removed when
  * a region is created.
  *
- * PUBLISHING.  A task on the kmem taskq runs every second.  It publishes
- * every kmem_stats_interval seconds, and at once when a reader asks for
- * it through the region's request words: publish_request, or
- * reap_request (it then reaps every cache first, like kmem_reap()).
+ * PUBLISHING.  A task on the kmem taskq runs a tenth of a second after
+ * libkmem starts (a shorter-lived process creates no file), then every
+ * second.  It publishes every kmem_stats_interval seconds, and at once
+ * when a reader asks for it through the region's request words:
+ * publish_request, or reap_request (it then reaps every cache first, like
+ * kmem_reap()).
  * Each publish sums the caches' per-CPU counters with kmem_cache_stats()
  * and friends into a private image, then copies the image into the
  * region under a sequence lock (seq odd while copying), so a reader that
@@ -72,6 +75,7 @@
 
 #define NS_PER_SEC              1000000000LL
 #define STATS_TICK_NS           NS_PER_SEC      /* requests seen this often */
+#define STATS_FIRST_NS          (NS_PER_SEC / 10) /* first publish, at start */
 #define STATS_SLACK_NS          (NS_PER_SEC / 20)
 #define STATS_DIR_MAX           (PATH_MAX - 64)
 #define STATS_IMAGE_MIN         ((size_t)64 << 10)
@@ -703,8 +707,9 @@ stats_start(taskq_t *tq)
 	stats_tq = tq;
 	chain = stats_chain;
 	pthread_mutex_unlock(&stats_lock);
-	(void) taskq_dispatch(tq, stats_tick, (void *)(uintptr_t)chain,
-	    TQ_SLEEP);
+	/* A process gone within a tenth of a second creates no file. */
+	(void) taskq_dispatch_delay(tq, stats_tick, (void *)(uintptr_t)chain,
+	    TQ_SLEEP, kmem_now_ns() + STATS_FIRST_NS);
 }
 
 /* Normal exit: the region goes with the process. */
