@@ -277,7 +277,8 @@ static void
 stats_add_tunables(void)
 {
 	for (int id = 0; id < KT_COUNT; id++) {
-		const struct tunable_def *def = tunable_def((enum tunable_id)id);
+		const struct tunable_def *def =
+		    tunable_def((enum tunable_id)id);
 		struct kst_tunable *r = stats_append(sizeof (*r));
 		const char *word;
 

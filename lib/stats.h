@@ -65,12 +65,12 @@ struct kst_header {
 	int64_t pid;                    /*  32 the publishing process */
 	uint64_t proc_start;            /*  40 its /proc/PID/stat starttime */
 	int64_t created;                /*  48 CLOCK_REALTIME ns */
-	int64_t published;              /*  56 CLOCK_REALTIME ns, last publish */
+	int64_t published;              /*  56 CLOCK_REALTIME ns, last one */
 	uint64_t publishes;             /*  64 publishes so far */
 	uint32_t interval;              /*  72 seconds between publishes */
 	uint32_t ncpus;                 /*  76 possible CPUs */
 	char comm[KST_NAMELEN];         /*  80 command name, NUL-terminated */
-	uint64_t arena_inuse;           /* 112 bytes of slabs and large blocks */
+	uint64_t arena_inuse;           /* 112 bytes of slabs, large blocks */
 	uint64_t arena_reserved;        /* 120 address space reserved */
 	struct kst_section sect[KST_NSECTIONS]; /* 128 */
 	_Atomic uint64_t reap_request;  /* 192 readers add 1: reap now */

@@ -771,7 +771,8 @@ main(void)
 	int rc;
 
 	/* Regions of this test go to a directory of its own. */
-	snprintf(stats_dir, sizeof (stats_dir), "/tmp/check_statsregion.XXXXXX");
+	snprintf(stats_dir, sizeof (stats_dir), "%s",
+	    "/tmp/check_statsregion.XXXXXX");
 	if (mkdtemp(stats_dir) == NULL) {
 		perror("mkdtemp");
 		return (EXIT_FAILURE);

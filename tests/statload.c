@@ -137,7 +137,8 @@ load_thread(void *arg)
 
 	while (now_ns() < load_deadline) {
 		for (int k = 0; k < 1000; k++) {
-			struct lcache *c = &caches[rnd(&seed) % (uint64_t)ncaches];
+			struct lcache *c =
+			    &caches[rnd(&seed) % (uint64_t)ncaches];
 			size_t *n = &c->nheld[t];
 
 			if (*n < MAXHELD && (*n == 0 || rnd(&seed) % 2 == 0)) {

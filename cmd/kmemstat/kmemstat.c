@@ -75,12 +75,15 @@ warn(const char *fmt, ...)
 	fputc('\n', stderr);
 }
 
+/* A usage error (exit 2), or the summary asked for with -h (exit 0). */
 static void __attribute__((noreturn))
-usage(const char *why)
+usage(const char *why, bool asked)
 {
+	FILE *f = asked ? stdout : stderr;
+
 	if (why != NULL)
 		fprintf(stderr, "%s: %s\n", progname, why);
-	fprintf(stderr,
+	fprintf(f,
 	    "usage: %s [-d dir] [-j] [interval [count]]\n"
 	    "       %s [-d dir] -p pid [-cTq] [-jw] [-s key] [-n rows] "
 	    "[interval [count]]\n"
@@ -88,7 +91,7 @@ usage(const char *why)
 	    "sort keys: name size inuse cached total meminuse memtotal "
 	    "slabs allocs fails\n"
 	    "           emergency deadlocks\n", progname, progname, progname);
-	exit(2);
+	exit(asked ? 0 : 2);
 }
 
 static int64_t
@@ -1100,15 +1103,15 @@ main(int argc, char **argv)
 			opt_limit = strcmp(optarg, "0") == 0 ? 0 :
 			    parse_count(optarg, LONG_MAX);
 			if (opt_limit < 0)
-				usage("-n: expected a number of rows");
+				usage("-n: expected a number of rows", false);
 			break;
 		case 'p':
 			if ((opt_pid = parse_count(optarg, INT32_MAX)) < 0)
-				usage("-p: expected a process id");
+				usage("-p: expected a process id", false);
 			break;
 		case 's':
 			if (!sort_key_ok(optarg))
-				usage("-s: unknown sort key");
+				usage("-s: unknown sort key", false);
 			opt_sort = optarg;
 			break;
 		case 'V':
@@ -1116,26 +1119,27 @@ main(int argc, char **argv)
 			    PACKAGE_VERSION, KST_VERSION);
 			return (0);
 		case 'h':
-			usage(NULL);
+			usage(NULL, true);
 		default:
-			usage(NULL);
+			usage(NULL, false);
 		}
 	}
 	if (optind < argc &&
 	    (interval = parse_count(argv[optind++], 86400)) < 0)
-		usage("interval: expected a number of seconds (1..86400)");
-	if (optind < argc && (count = parse_count(argv[optind++], LONG_MAX)) < 0)
-		usage("count: expected a positive number");
+		usage("interval: expected seconds, 1..86400", false);
+	if (optind < argc &&
+	    (count = parse_count(argv[optind++], LONG_MAX)) < 0)
+		usage("count: expected a positive number", false);
 	if (optind < argc)
-		usage("too many arguments");
+		usage("too many arguments", false);
 	if (interval == 0)
 		count = 1;
 	if (opt_pid < 0 && (opt_classes || opt_tunables || opt_taskqs ||
 	    opt_reap || opt_wait))
-		usage("-c, -T, -q, -r and -w need -p");
+		usage("-c, -T, -q, -r and -w need -p", false);
 	if (opt_reap && (interval != 0 || opt_json || opt_classes ||
 	    opt_tunables || opt_taskqs || opt_wait))
-		usage("-r takes only -p (and -d)");
+		usage("-r takes only -p (and -d)", false);
 	if (opt_dir == NULL)
 		opt_dir = getenv("KMEM_STATS_DIR");
 	if (opt_dir == NULL || opt_dir[0] == '\0')

@@ -57,6 +57,10 @@ region_err(int status, char *err, size_t errlen, const char *fmt, ...)
 	return (status);
 }
 
+/* Return status, with a reason in err (the caller's err, errlen). */
+#define	REGION_FAIL(status, ...)        \
+	return (region_err((status), err, errlen, __VA_ARGS__))
+
 static bool
 region_nul_terminated(const char *s, size_t len)
 {
@@ -98,54 +102,54 @@ region_parse(const void *buf, size_t len, struct region *r, char *err,
 
 	memset(r, 0, sizeof (*r));
 	if (len < sizeof (h->magic))
-		return (region_err(REGION_TRUNCATED, err, errlen, "truncated: "
+		REGION_FAIL(REGION_TRUNCATED, "truncated: "
 		    "%zu bytes, a region starts with a %d-byte header", len,
-		    KST_HEADER_SIZE));
+		    KST_HEADER_SIZE);
 	memcpy(&h->magic, b, sizeof (h->magic));
 	if (h->magic != KST_MAGIC)
-		return (region_err(REGION_MAGIC, err, errlen, "not a libkmem "
+		REGION_FAIL(REGION_MAGIC, "not a libkmem "
 		    "statistics region (bad magic 0x%016" PRIx64 ")",
-		    h->magic));
+		    h->magic);
 	if (len < offsetof(struct kst_header, header_size))
-		return (region_err(REGION_TRUNCATED, err, errlen, "truncated: "
+		REGION_FAIL(REGION_TRUNCATED, "truncated: "
 		    "%zu bytes, a region starts with a %d-byte header", len,
-		    KST_HEADER_SIZE));
+		    KST_HEADER_SIZE);
 	memcpy(&h->version, b + offsetof(struct kst_header, version),
 	    sizeof (h->version));
 	if (h->version != KST_VERSION)
-		return (region_err(REGION_VERSION, err, errlen, "region version "
+		REGION_FAIL(REGION_VERSION, "region version "
 		    "%" PRIu32 "; this reader knows version %d only",
-		    h->version, KST_VERSION));
+		    h->version, KST_VERSION);
 	if (len < KST_HEADER_SIZE)
-		return (region_err(REGION_TRUNCATED, err, errlen, "truncated: "
+		REGION_FAIL(REGION_TRUNCATED, "truncated: "
 		    "%zu bytes, the header alone is %d", len,
-		    KST_HEADER_SIZE));
+		    KST_HEADER_SIZE);
 	memcpy(h, b, sizeof (*h));
 	if (h->header_size < KST_HEADER_SIZE || h->header_size % 8 != 0)
-		return (region_err(REGION_CORRUPT, err, errlen, "corrupt: header "
+		REGION_FAIL(REGION_CORRUPT, "corrupt: header "
 		    "size %" PRIu32 " (at least %d, a multiple of 8)",
-		    h->header_size, KST_HEADER_SIZE));
+		    h->header_size, KST_HEADER_SIZE);
 	if (h->header_size > len)
-		return (region_err(REGION_TRUNCATED, err, errlen, "truncated: "
+		REGION_FAIL(REGION_TRUNCATED, "truncated: "
 		    "%zu bytes, the header says it alone is %" PRIu32, len,
-		    h->header_size));
+		    h->header_size);
 	if (atomic_load(&h->seq) % 2 != 0)
-		return (region_err(REGION_BUSY, err, errlen, "being written "
+		REGION_FAIL(REGION_BUSY, "being written "
 		    "(sequence number %" PRIu64 " is odd)",
-		    (uint64_t)atomic_load(&h->seq)));
+		    (uint64_t)atomic_load(&h->seq));
 	if (h->size < h->header_size)
-		return (region_err(REGION_CORRUPT, err, errlen, "corrupt: size "
+		REGION_FAIL(REGION_CORRUPT, "corrupt: size "
 		    "%" PRIu64 " is less than the header's %" PRIu32, h->size,
-		    h->header_size));
+		    h->header_size);
 	if (h->size > len)
-		return (region_err(REGION_TRUNCATED, err, errlen, "truncated: "
-		    "%zu bytes, the region says %" PRIu64, len, h->size));
+		REGION_FAIL(REGION_TRUNCATED, "truncated: "
+		    "%zu bytes, the region says %" PRIu64, len, h->size);
 	if (h->pid <= 0 || h->pid > INT32_MAX)
-		return (region_err(REGION_CORRUPT, err, errlen, "corrupt: pid "
-		    "%" PRId64, h->pid));
+		REGION_FAIL(REGION_CORRUPT, "corrupt: pid "
+		    "%" PRId64, h->pid);
 	if (!region_nul_terminated(h->comm, sizeof (h->comm)))
-		return (region_err(REGION_CORRUPT, err, errlen, "corrupt: the "
-		    "command name is not terminated"));
+		REGION_FAIL(REGION_CORRUPT, "corrupt: the "
+		    "command name is not terminated");
 
 	for (int i = 0; i < KST_NSECTIONS; i++) {
 		const struct kst_section *s = &h->sect[i];
@@ -153,21 +157,21 @@ region_parse(const void *buf, size_t len, struct region *r, char *err,
 
 		if (s->size < region_record_sizes[i] || s->size % 8 != 0 ||
 		    s->size > 65536)
-			return (region_err(REGION_CORRUPT, err, errlen, "corrupt: "
+			REGION_FAIL(REGION_CORRUPT, "corrupt: "
 			    "%s records of %" PRIu32 " bytes (at least %zu, a "
 			    "multiple of 8)", name, s->size,
-			    region_record_sizes[i]));
+			    region_record_sizes[i]);
 		if (s->offset < h->header_size || s->offset % 8 != 0 ||
 		    s->offset > h->size)
-			return (region_err(REGION_CORRUPT, err, errlen, "corrupt: "
+			REGION_FAIL(REGION_CORRUPT, "corrupt: "
 			    "%s at offset %" PRIu32 ", outside the region's %"
 			    PRIu32 "..%" PRIu64, name, s->offset,
-			    h->header_size, h->size));
+			    h->header_size, h->size);
 		if ((uint64_t)s->count * s->size > h->size - s->offset)
-			return (region_err(REGION_CORRUPT, err, errlen, "corrupt: "
+			REGION_FAIL(REGION_CORRUPT, "corrupt: "
 			    "%" PRIu32 " %s records of %" PRIu32 " bytes at %"
 			    PRIu32 " end beyond the region's %" PRIu64 " bytes",
-			    s->count, name, s->size, s->offset, h->size));
+			    s->count, name, s->size, s->offset, h->size);
 		order[i] = (uint32_t)i;
 	}
 	/* Sections in offset order must not overlap. */
@@ -186,10 +190,10 @@ region_parse(const void *buf, size_t len, struct region *r, char *err,
 
 		if (a->count != 0 && c->count != 0 &&
 		    a->offset + (uint64_t)a->count * a->size > c->offset)
-			return (region_err(REGION_CORRUPT, err, errlen, "corrupt: "
+			REGION_FAIL(REGION_CORRUPT, "corrupt: "
 			    "sections %s and %s overlap",
 			    region_section_names[order[i - 1]],
-			    region_section_names[order[i]]));
+			    region_section_names[order[i]]);
 	}
 
 	r->caches = region_copy_section(b, &h->sect[KST_SEC_CACHES],
@@ -206,7 +210,7 @@ region_parse(const void *buf, size_t len, struct region *r, char *err,
 
 		region_free(r);
 		r->hdr = keep;
-		return (region_err(REGION_NOMEM, err, errlen, "out of memory"));
+		REGION_FAIL(REGION_NOMEM, "out of memory");
 	}
 	r->ncaches = h->sect[KST_SEC_CACHES].count;
 	r->ntaskqs = h->sect[KST_SEC_TASKQS].count;
@@ -233,8 +237,8 @@ region_parse(const void *buf, size_t len, struct region *r, char *err,
 	return (REGION_OK);
 badname:
 	region_free(r);
-	return (region_err(REGION_CORRUPT, err, errlen, "corrupt: a record's "
-	    "name is not terminated"));
+	REGION_FAIL(REGION_CORRUPT, "corrupt: a record's "
+	    "name is not terminated");
 }
 
 /* Read len bytes at off, fewer only at the end of the file; -1 on error. */
@@ -303,8 +307,9 @@ region_read(int fd, struct region *r, char *err, size_t errlen)
 			break;
 		}
 		if ((size_t)st.st_size + 1 > cap) {
-			unsigned char *nb = realloc(buf, (size_t)st.st_size + 1);
+			unsigned char *nb;
 
+			nb = realloc(buf, (size_t)st.st_size + 1);
 			if (nb == NULL) {
 				rc = region_err(REGION_NOMEM, err, errlen,
 				    "out of memory");
