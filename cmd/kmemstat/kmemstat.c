@@ -591,7 +591,7 @@ struct cache_row {
 
 static bool rates;              /* rows carry rates: not the first sample */
 
-/* Sort key -> the value compared (descending), or NULL for the name. */
+/* The value -s compares (descending); "name" is handled by cache_cmp. */
 static double
 sort_value(const struct cache_row *r)
 {
