@@ -14,9 +14,13 @@
  * (cache_fork_unlock).  The child can allocate and free at once, from any
  * thread it creates.
  *
- * ORDER: kmem_alloc's locks, the cache registry, each cache's locks (see
- * cache_fork_lock), the task queues (registry, then each queue), the arena,
- * metadata.
+ * The statistics publisher's lock comes first and goes last: the
+ * publisher takes every other lock under it (stats.c).  The child drops
+ * the parent's statistics region and publishes its own (stats_fork_child).
+ *
+ * ORDER: the statistics lock, kmem_alloc's locks, the cache registry,
+ * each cache's locks (see cache_fork_lock), the task queues (registry,
+ * then each queue), the arena, metadata.
  *
  * Not covered: a cache constructor that, with KMEM_PERCPU=lock, allocates
  * from another cache while a third thread forks may deadlock that fork.
@@ -30,12 +34,14 @@
 #include "kmem_alloc.h"
 #include "meta.h"
 #include "reap.h"
+#include "stats.h"
 #include "taskq_impl.h"
 #include "vmem.h"
 
 static void
 fork_prepare(void)
 {
+	stats_fork_prepare();
 	ka_fork_lock();
 	cache_fork_lock();
 	taskq_fork_prepare();
@@ -51,6 +57,7 @@ fork_parent(void)
 	taskq_fork_parent();
 	cache_fork_unlock(false);
 	ka_fork_unlock();
+	stats_fork_parent();
 }
 
 static void
@@ -62,6 +69,7 @@ fork_child(void)
 	cache_fork_unlock(true);
 	ka_fork_unlock();
 	reap_fork_child();
+	stats_fork_child();
 }
 
 void

@@ -50,6 +50,7 @@
 
 #include "cache.h"
 #include "reap.h"
+#include "stats.h"
 #include "tunables.h"
 #include "vmem.h"
 
@@ -459,6 +460,7 @@ reap_start_once_fn(void)
 	atomic_store(&reap_started, true);
 	reap_new_chain();
 	reap_psi_start();
+	stats_start(kmem_taskq());
 }
 
 /*
@@ -497,5 +499,28 @@ kmem_reap(void)
 {
 	kmem_init();
 	cache_walk(reap_now_walk, NULL);
+	reap_trim(0);
+}
+
+static void
+reap_task_walk(struct kmem_cache *cp, void *arg)
+{
+	(void) arg;
+	if (cp->reclaim != NULL)
+		cp->reclaim(cp->priv);
+	mag_flush_all(cp);
+	(void) slab_reap(cp, 0);
+}
+
+/*
+ * kmem_reap() for a task of the kmem taskq (a reap asked for through the
+ * statistics region): it must not wait for grow tasks, which may be
+ * queued behind it, so a slab that growth adds meanwhile stays (aging
+ * returns it if unused).
+ */
+void
+reap_all(void)
+{
+	cache_walk(reap_task_walk, NULL);
 	reap_trim(0);
 }

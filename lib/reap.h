@@ -35,6 +35,9 @@ uint64_t reap_pressure(void);
  */
 void reap_set_trim(void (*fn)(int64_t before));
 
+/* kmem_reap() from a task of the kmem taskq (no wait for growth). */
+void reap_all(void);
+
 /* fork.c: restart what a forked child lost (see reap.c). */
 void reap_fork_child(void);
 

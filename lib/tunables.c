@@ -83,6 +83,10 @@ static const struct tunable_def tunable_defs[KT_COUNT] = {
 	    16 << 20, NULL, .runtime = TUNABLE_START },
 	[KT_MEMPOOL_RETRY_MS]    = { "kmem_mempool_retry_ms", 1000, 1, 60000,
 	    NULL, .runtime = TUNABLE_RUNTIME },
+	[KT_STATS]               = { .name = "kmem_stats", .dflt = 1,
+	    .min = 0, .max = 1, .runtime = TUNABLE_RUNTIME },
+	[KT_STATS_INTERVAL]      = { .name = "kmem_stats_interval", .dflt = 1,
+	    .min = 1, .max = 3600, .runtime = TUNABLE_RUNTIME },
 };
 
 _Atomic int64_t tunable_values[KT_COUNT];

@@ -24,6 +24,8 @@ enum tunable_id {
 	KT_NUMA_POLICY,         /* enum kmem_numa_policy (place.h) */
 	KT_ALLOC_MAX_CLASS,     /* bytes: the largest kmem_alloc class */
 	KT_MEMPOOL_RETRY_MS,    /* ms a mempool waiter sleeps between retries */
+	KT_STATS,               /* publish the statistics region (stats.c) */
+	KT_STATS_INTERVAL,      /* seconds between publishes */
 	KT_COUNT
 };
 

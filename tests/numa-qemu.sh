@@ -29,7 +29,7 @@
 # Environment:
 #   KMEM_*, CK_*, GLIBC_TUNABLES  passed to the tests in the guest (the
 #                       guest sets CK_FORK=yes and, unless given,
-#                       KMEM_TEST_SECONDS=1)
+#                       KMEM_TEST_SECONDS=1), but KMEM_STATS_DIR
 #   NUMA_QEMU_ACCEL     kvm or tcg (default: kvm when /dev/kvm works)
 #   NUMA_QEMU_TCG_THREAD  single or multi: TCG's threading (default multi
 #                       when the host has more CPUs than the guest's 4)
@@ -204,7 +204,8 @@ shq() { printf "'%s'" "$(printf '%s' "$1" | sed "s/'/'\\\\''/g")"; }
 	echo "export LD_LIBRARY_PATH=$(shq "$libdirs")"
 	echo "export KMEM_TEST_SECONDS=1"
 	for v in $(env | sed -n 's/^\(KMEM_[A-Za-z0-9_]*\)=.*/\1/p; s/^\(CK_[A-Za-z0-9_]*\)=.*/\1/p; s/^\(GLIBC_TUNABLES\)=.*/\1/p'); do
-		[ "$v" = CK_FORK ] && continue
+		# A directory of the host's does not exist in the guest.
+		[ "$v" = CK_FORK ] || [ "$v" = KMEM_STATS_DIR ] && continue
 		eval "val=\${$v}"
 		# shellcheck disable=SC2154 # set by the eval
 		echo "export $v=$(shq "$val")"

@@ -6,7 +6,9 @@
 # preload), perl and sort on a large generated file, and tests/mtmalloc.
 # Each program's output must be identical both ways, and the preloaded runs
 # must print no "libkmem:" report.  First checks that the preload is really
-# in effect (the library is mapped and malloc resolves to it).
+# in effect (the library is mapped and malloc resolves to it) and that the
+# process publishes its statistics region; at the end, that every
+# preloaded process removed its region when it exited.
 #
 # SPDX-License-Identifier: LGPL-2.1-or-later
 #
@@ -39,6 +41,10 @@ trap 'exit 1' HUP INT TERM
 
 export LC_ALL=C PYTHONHASHSEED=0
 unset LD_PRELOAD MALLOC_CHECK_ MALLOC_PERTURB_ PYTHONMALLOC 2>/dev/null || :
+unset KMEM_STATS 2>/dev/null || :
+KMEM_STATS_DIR=$tmp/stats
+export KMEM_STATS_DIR
+mkdir "$KMEM_STATS_DIR" || { echo "preload: mkdir failed"; exit 1; }
 
 fail() {
 	echo "preload: $*"
@@ -81,17 +87,22 @@ t0=$(date +%s) times=
 
 # ---------------------------------------------------------------- active?
 cat >"$tmp/active.py" <<'PY'
-import ctypes, sys
+import ctypes, os, sys, time
 maps = [l.split() for l in open("/proc/self/maps") if "libkmem_malloc" in l]
 if not maps:
     sys.exit("libkmem_malloc.so is not mapped")
 addr = ctypes.cast(ctypes.CDLL(None).malloc, ctypes.c_void_p).value
-for m in maps:
-    lo, hi = (int(x, 16) for x in m[0].split("-"))
-    if lo <= addr < hi:
-        print("malloc is libkmem's")
-        sys.exit(0)
-sys.exit("malloc at %#x is not in libkmem_malloc.so" % addr)
+if not [m for m in maps
+        if int(m[0].split("-")[0], 16) <= addr < int(m[0].split("-")[1], 16)]:
+    sys.exit("malloc at %#x is not in libkmem_malloc.so" % addr)
+region = "%s/libkmem.%d" % (os.environ["KMEM_STATS_DIR"], os.getpid())
+for i in range(500):
+    if os.path.exists(region):
+        break
+    time.sleep(0.01)
+else:
+    sys.exit("no statistics region " + region)
+print("malloc is libkmem's")
 PY
 out=$(env LD_PRELOAD="$lib" python3 "$tmp/active.py" 2>&1) ||
 	fail "the preload is not in effect: $(echo "$out" | tr '\n' ' ')"
@@ -201,6 +212,10 @@ same sortn out
 # ---------------------------------------------------------------- mtmalloc
 run mtmalloc '"$mtmalloc"'
 same mtmalloc out
+
+# ---------------------------------------------------------------- regions
+left=$(ls -A "$KMEM_STATS_DIR")
+[ -z "$left" ] || fail "statistics regions left behind: $left"
 
 echo "preload: python3, gcc, perl, sort and mtmalloc agree with and" \
     "without libkmem_malloc.so in $(($(date +%s) - t0)) s:$times"

@@ -1,0 +1,553 @@
+#!/bin/sh
+# kmemstat.sh - kmemstat(1) against live processes: tests/statload, a
+# process with several caches under load, publishes its region in a
+# directory of the test's own (KMEM_STATS_DIR); kmemstat lists it, prints
+# its caches with the numbers of kmem_cache_stats (-p, -j, compared in
+# python3), its classes, task queues and tunables (-c, -q, -T), repeats
+# with rates (interval count), sees caches appear and disappear, and makes
+# it reap (-r).  Then every error: no such process, no region (a process
+# without libkmem, KMEM_STATS=0), permission denied, another version, a
+# truncated, corrupt or stale region; the cleanup of dead processes'
+# regions; usage errors; KMEM_STATS, KMEM_STATS_INTERVAL and
+# KMEM_STATS_DIR, good and bad.
+#
+# SPDX-License-Identifier: LGPL-2.1-or-later
+#
+# Exit 0: pass; 1: a failure (one line says which); 77: skipped (no
+# python3).
+set -u
+
+builddir=${abs_top_builddir:-${top_builddir:-.}}
+builddir=$(cd "$builddir" && pwd) ||
+	{ echo "kmemstat.sh: no build directory"; exit 1; }
+kmemstat=$builddir/cmd/kmemstat/kmemstat
+statload=$builddir/tests/statload
+
+if ! command -v python3 >/dev/null 2>&1; then
+	echo "kmemstat.sh: python3 not found; skipped"
+	exit 77
+fi
+[ -x "$kmemstat" ] || { echo "kmemstat.sh: $kmemstat not built"; exit 1; }
+[ -x "$statload" ] || { echo "kmemstat.sh: $statload not built"; exit 1; }
+
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/kmemstat-test.XXXXXX") ||
+	{ echo "kmemstat.sh: mktemp failed"; exit 1; }
+chmod 755 "$tmp"
+dir=$tmp/shm
+mkdir "$dir" && chmod 755 "$dir" || { echo "kmemstat.sh: mkdir"; exit 1; }
+spid= others=
+cleanup() {
+	[ -n "$spid" ] && kill "$spid" 2>/dev/null
+	for p in $others; do kill "$p" 2>/dev/null; done
+	rm -rf "$tmp"
+}
+trap cleanup EXIT
+trap 'exit 1' HUP INT TERM
+
+export LC_ALL=C KMEM_STATS_DIR="$dir"
+# No aging: a process at rest keeps exactly the numbers it had.
+export KMEM_REAP_INTERVAL=0
+unset KMEM_STATS KMEM_STATS_INTERVAL LD_PRELOAD 2>/dev/null || :
+t0=$(date +%s)
+
+fail() {
+	echo "kmemstat.sh: $*"
+	exit 1
+}
+
+# ---------------------------------------------------------------- helpers
+# start [VAR=value ...]: statload, commands on fd 3, answers on fd 4;
+# sets $spid and $pid.
+start() {
+	rm -f "$tmp/in" "$tmp/out"
+	mkfifo "$tmp/in" "$tmp/out" || fail "mkfifo failed"
+	env "$@" "$statload" <"$tmp/in" >"$tmp/out" 2>"$tmp/err" &
+	spid=$!
+	exec 3>"$tmp/in" 4<"$tmp/out"
+	read -r word pid <&4 || fail "statload did not start: $(cat "$tmp/err")"
+	[ "$word" = ready ] || fail "statload: $word $pid"
+}
+
+# cmd LINE: one command to statload; its answer must start with "ok".
+cmd() {
+	echo "$*" >&3
+	read -r answer <&4 || fail "statload died on '$*': $(cat "$tmp/err")"
+	case $answer in
+	ok*) ;;
+	*) fail "statload: $*: $answer" ;;
+	esac
+}
+
+stop() {
+	cmd quit
+	exec 3>&- 4<&-
+	wait "$spid"
+	status=$?
+	spid=
+	[ $status -eq 0 ] || fail "statload exited with status $status"
+}
+
+# wait_for PATH: until it exists (5 s at most).
+wait_for() {
+	i=0
+	while [ ! -e "$1" ]; do
+		i=$((i + 1))
+		[ $i -le 100 ] || fail "$1 did not appear"
+		sleep 0.05
+	done
+}
+
+# expect_error STATUS PATTERN COMMAND...: the command fails with exit
+# STATUS and one line on stderr that contains PATTERN.
+expect_error() {
+	want=$1 pattern=$2
+	shift 2
+	"$@" >"$tmp/stdout" 2>"$tmp/stderr"
+	got=$?
+	[ $got -eq "$want" ] ||
+		fail "'$*' exited $got, not $want: $(cat "$tmp/stderr")"
+	[ "$(wc -l <"$tmp/stderr")" -eq 1 ] ||
+		fail "'$*' wrote not one line: $(cat "$tmp/stderr")"
+	grep -q -- "$pattern" "$tmp/stderr" ||
+		fail "'$*': expected '$pattern', got: $(cat "$tmp/stderr")"
+}
+
+# ok COMMAND...: exits 0 with nothing on stderr; stdout in $tmp/stdout.
+ok() {
+	"$@" >"$tmp/stdout" 2>"$tmp/stderr" ||
+		fail "'$*' failed: $(cat "$tmp/stderr")"
+	[ ! -s "$tmp/stderr" ] || fail "'$*' complained: $(cat "$tmp/stderr")"
+}
+
+cat >"$tmp/check.py" <<'PY'
+import json, re, sys
+
+def die(msg):
+    sys.exit(msg)
+
+def lines(path):
+    return [json.loads(l) for l in open(path) if l.strip()]
+
+def one_json(path):
+    text = open(path).read()
+    docs = [json.loads(l) for l in text.splitlines() if l.strip()]
+    if len(docs) != 1:
+        die("%s: %d JSON documents, expected 1" % (path, len(docs)))
+    return docs[0]
+
+def caches_by_name(doc):
+    return {c["name"]: c for c in doc["caches"]}
+
+cmd = sys.argv[1]
+if cmd == "match":
+    # match STATS JSON: every cache's kmem_cache_stats numbers, as published
+    stats, doc = lines(sys.argv[2]), one_json(sys.argv[3])
+    by = caches_by_name(doc)
+    n = 0
+    for s in stats:
+        if "class" in s:
+            continue
+        c = by.get(s["name"])
+        if c is None:
+            die("cache %s missing from kmemstat -j" % s["name"])
+        for k, v in s.items():
+            if c.get(k) != v:
+                die("%s.%s: kmemstat %s, kmem_cache_stats %s"
+                    % (s["name"], k, c.get(k), v))
+        n += 1
+    if n < 4:
+        die("only %d caches compared" % n)
+    for c in doc["caches"]:
+        if c["obj_inuse"] != c["alloc"] - c["free"]:
+            die("%s: obj_inuse != alloc - free" % c["name"])
+        chunk = -(-c["obj_size"] // c["obj_align"]) * c["obj_align"]
+        if c["mem_inuse"] != c["obj_inuse"] * chunk:
+            die("%s: mem_inuse %d" % (c["name"], c["mem_inuse"]))
+    for k, v in doc["totals"].items():
+        want = len(doc["caches"]) if k == "caches" else \
+            sum(c[k] for c in doc["caches"])
+        if v != want:
+            die("totals.%s: %d, the caches add up to %d" % (k, v, want))
+    if doc["pid"] != int(sys.argv[4]) or doc["command"] != "statload":
+        die("pid or command wrong: %s %s" % (doc["pid"], doc["command"]))
+elif cmd == "classes":
+    # classes STATS JSON: the classes in use, as kmem_alloc_class_stats says
+    stats, doc = lines(sys.argv[2]), one_json(sys.argv[3])
+    by = {c["name"]: c for c in doc["classes"]}
+    n = 0
+    for s in stats:
+        if "class" not in s:
+            continue
+        c = by.get(s["name"])
+        if c is None or c["class"] != s["class"]:
+            die("class %s missing or misplaced" % s["name"])
+        for k, v in s.items():
+            if c.get(k) != v:
+                die("%s.%s: kmemstat %s, kmem_alloc_class_stats %s"
+                    % (s["name"], k, c.get(k), v))
+        n += 1
+    if n < 3:
+        die("only %d classes compared" % n)
+elif cmd == "text":
+    # text TABLE JSON: the text table says what the JSON says
+    doc = one_json(sys.argv[3])
+    by = caches_by_name(doc)
+    rows = {}
+    total = None
+    for l in open(sys.argv[2]):
+        f = l.split()
+        if f and f[0] in by:
+            rows[f[0]] = f
+        elif f and f[0] == "TOTAL":
+            total = f
+    if set(rows) != set(by):
+        die("text rows %s, JSON caches %s" % (sorted(rows), sorted(by)))
+    for name, f in rows.items():
+        c = by[name]
+        want = [c["obj_size"], c["obj_inuse"], c["obj_cached"],
+                c["obj_total"]]
+        if [int(x) for x in f[1:5]] != want:
+            die("%s: text %s, JSON %s" % (name, f[1:5], want))
+        if int(f[7]) != c["slab_total"] or int(f[12]) != c["alloc"] or \
+                int(f[13]) != c["alloc_fail"] or int(f[15]) != c["obj_deadlock"]:
+            die("%s: text row %s disagrees with JSON" % (name, f))
+    if total is None or int(total[2]) != doc["totals"]["obj_inuse"]:
+        die("TOTAL row %s" % total)
+elif cmd == "sorted":
+    # sorted TABLE KEY: rows in KEY's order
+    names, vals = [], []
+    col = {"name": 0, "inuse": 2}[sys.argv[3]]
+    for l in open(sys.argv[2]):
+        f = l.split()
+        if len(f) == 16 and f[0] not in ("CACHE", "TOTAL", "process"):
+            names.append(f[0])
+            vals.append(f[col] if col == 0 else int(f[col]))
+    want = sorted(vals) if col == 0 else sorted(vals, reverse=True)
+    if not vals or vals != want:
+        die("not sorted by %s: %s" % (sys.argv[3], vals))
+    if len(sys.argv) > 4 and len(vals) != int(sys.argv[4]):
+        die("%d rows, -n asked for %s" % (len(vals), sys.argv[4]))
+elif cmd == "has":
+    # has JSON NAME [yes|no]: whether the cache is listed
+    names = caches_by_name(one_json(sys.argv[2]))
+    if (sys.argv[3] in names) != (sys.argv[4] == "yes"):
+        die("cache %s: listed %s" % (sys.argv[3], sys.argv[3] in names))
+elif cmd == "field":
+    # field JSON CACHE KEY: print a cache's field
+    print(caches_by_name(one_json(sys.argv[2]))[sys.argv[3]][sys.argv[4]])
+elif cmd == "header":
+    # header JSON KEY: print a header field
+    print(one_json(sys.argv[2])[sys.argv[3]])
+elif cmd == "list":
+    # list JSON PID: the listing (a JSON array) has the process
+    procs = json.load(open(sys.argv[2]))
+    if not [p for p in procs if p["pid"] == int(sys.argv[3]) and
+            p["command"] == "statload" and p["caches"] >= 1]:
+        die("process %s not listed: %s" % (sys.argv[3], procs))
+elif cmd == "interval":
+    # interval TEXT: two samples, the second with rates, statload busy
+    text = open(sys.argv[2]).read()
+    samples = text.split("\nprocess ")
+    if len(samples) != 2 or "ALLOC/s" not in samples[1] or \
+            "ALLOCS" not in samples[0]:
+        die("not two samples, the second with rates: %r" % text[:300])
+    rows = [l.split() for l in samples[1].splitlines()
+            if l.startswith("statload_small ")]
+    if not rows or float(rows[0][12]) <= 0:
+        die("no allocation rate for statload_small: %s" % rows)
+elif cmd == "jsonl":
+    # jsonl FILE N: N JSON lines, publishes not decreasing
+    docs = [json.loads(l) for l in open(sys.argv[2])]
+    if len(docs) != int(sys.argv[3]):
+        die("%d JSON lines, expected %s" % (len(docs), sys.argv[3]))
+    if docs[-1]["publishes"] <= docs[0]["publishes"]:
+        die("publishes did not advance with -w")
+elif cmd == "patch":
+    # patch SRC DST key=value...: a copy of a region, altered
+    data = bytearray(open(sys.argv[2], "rb").read())
+    data[16:24] = bytes(8)      # seq: even, whenever the copy was taken
+    for kv in sys.argv[4:]:
+        k, v = kv.split("=")
+        v = int(v, 0)
+        if k == "pid":
+            data[32:40] = v.to_bytes(8, "little", signed=True)
+        elif k == "proc_start":
+            data[40:48] = v.to_bytes(8, "little")
+        elif k == "version":
+            data[8:12] = v.to_bytes(4, "little")
+        elif k == "magic":
+            data[0:8] = v.to_bytes(8, "little")
+        elif k == "truncate":
+            del data[v:]
+        elif k == "caches_offset":
+            data[128:132] = v.to_bytes(4, "little")
+        elif k == "name_unterminated":
+            off = int.from_bytes(data[128:132], "little")
+            data[off:off + 32] = b"x" * 32
+        else:
+            die("unknown patch " + k)
+    open(sys.argv[3], "wb").write(bytes(data))
+else:
+    die("unknown check " + cmd)
+PY
+check() {
+	python3 "$tmp/check.py" "$@" || fail "check $1 failed"
+}
+
+# ---------------------------------------------------------------- live
+start
+region=$dir/libkmem.$pid
+wait_for "$region"
+[ "$(stat -c %a "$region")" = 600 ] ||
+	fail "$region has mode $(stat -c %a "$region"), not 600"
+
+# The list shows it, as text and as JSON; -d overrides KMEM_STATS_DIR.
+ok "$kmemstat"
+awk -v p="$pid" '$1 == p && $2 == "statload" { f = 1 } END { exit !f }' \
+    "$tmp/stdout" || fail "kmemstat does not list $pid: $(cat "$tmp/stdout")"
+ok env KMEM_STATS_DIR=/nonexistent "$kmemstat" -d "$dir" -j
+cp "$tmp/stdout" "$tmp/list.json"
+check list "$tmp/list.json" "$pid"
+
+# Under load: two samples a second apart, the second with rates.
+echo "load 1800" >&3
+ok "$kmemstat" -w -p "$pid" 1 2
+cp "$tmp/stdout" "$tmp/interval.txt"
+read -r answer <&4 || fail "statload died under load: $(cat "$tmp/err")"
+[ "$answer" = "ok load" ] || fail "load: $answer"
+check interval "$tmp/interval.txt"
+
+# At rest: kmemstat's numbers are kmem_cache_stats's, text and JSON.
+cmd settle
+cmd stats "$tmp/stats1"
+ok "$kmemstat" -w -j -p "$pid"
+cp "$tmp/stdout" "$tmp/caches.json"
+check match "$tmp/stats1" "$tmp/caches.json" "$pid"
+ok "$kmemstat" -p "$pid"
+cp "$tmp/stdout" "$tmp/caches.txt"
+check text "$tmp/caches.txt" "$tmp/caches.json"
+ok "$kmemstat" -j -c -p "$pid"
+cp "$tmp/stdout" "$tmp/classes.json"
+check classes "$tmp/stats1" "$tmp/classes.json"
+
+# Sorting and limits.
+ok "$kmemstat" -p "$pid" -s name
+check sorted "$tmp/stdout" name
+ok "$kmemstat" -p "$pid" -s inuse -n 3
+check sorted "$tmp/stdout" inuse 3
+# Two JSON lines with -w: a publish each.
+ok "$kmemstat" -w -j -p "$pid" 1 2
+check jsonl "$tmp/stdout" 2
+
+# Classes (zsmalloc's columns), task queues, tunables.
+ok "$kmemstat" -p "$pid" -c
+head -n 2 "$tmp/stdout" | tail -n 1 | grep -q \
+    '^class  *size almost_full almost_empty obj_allocated  *obj_used pages_used pages_per_slab freeable$' ||
+	fail "-c header: $(head -n 2 "$tmp/stdout")"
+grep -q '^ *Total ' "$tmp/stdout" || fail "-c has no Total row"
+ok "$kmemstat" -p "$pid" -q
+grep -q '^kmem_taskq  *4  *4 ' "$tmp/stdout" ||
+	fail "-q: no kmem_taskq with 4 threads: $(cat "$tmp/stdout")"
+ok "$kmemstat" -p "$pid" -T
+grep -q '^kmem_stats  *1  *1  *0\.\.1$' "$tmp/stdout" ||
+	fail "-T: kmem_stats: $(cat "$tmp/stdout")"
+grep -q '^kmem_reap_interval  *0  *5  *0\.\.3600$' "$tmp/stdout" ||
+	fail "-T: kmem_reap_interval from the environment: $(cat "$tmp/stdout")"
+grep -q '^kmem_percpu  *[a-z]*  *rseq  *rseq|lock$' "$tmp/stdout" ||
+	fail "-T: kmem_percpu: $(cat "$tmp/stdout")"
+ok "$kmemstat" -p "$pid" -j -T -q
+python3 -c 'import json, sys; d = json.load(open(sys.argv[1]))
+assert {t["name"] for t in d["tunables"]} >= {"kmem_stats", "kmem_stats_interval"}
+assert d["taskqs"][0]["name"] == "kmem_taskq" and "caches" not in d' \
+    "$tmp/stdout" || fail "-j -T -q: $(cat "$tmp/stdout")"
+
+# Caches created and destroyed at run time appear and disappear.
+cmd create statload_tmp 100
+ok "$kmemstat" -w -j -p "$pid"
+check has "$tmp/stdout" statload_tmp yes
+cmd destroy statload_tmp
+ok "$kmemstat" -w -j -p "$pid"
+check has "$tmp/stdout" statload_tmp no
+
+# -r: freed objects sit in magazines and empty slabs until a reap.
+cmd free statload_medium 100
+cmd settle
+ok "$kmemstat" -w -j -p "$pid"
+cached=$(check field "$tmp/stdout" statload_medium obj_cached)
+slabs=$(check field "$tmp/stdout" statload_medium slab_total)
+[ "$cached" -gt 0 ] && [ "$slabs" -gt 0 ] ||
+	fail "statload_medium holds $cached cached objects, $slabs slabs"
+ok "$kmemstat" -p "$pid" -r
+grep -q "^process $pid (statload) reaped: slabs [0-9]* -> [0-9]*" \
+    "$tmp/stdout" || fail "-r said: $(cat "$tmp/stdout")"
+ok "$kmemstat" -j -p "$pid"
+[ "$(check field "$tmp/stdout" statload_medium slab_total)" -eq 0 ] &&
+    [ "$(python3 -c 'import json,sys
+print(json.load(open(sys.argv[1]))["totals"]["obj_cached"])' \
+    "$tmp/stdout")" -eq 0 ] ||
+	fail "after -r: $(cat "$tmp/stdout")"
+cmd stats "$tmp/stats2"
+check match "$tmp/stats2" "$tmp/stdout" "$pid"
+
+# A copy of a live region, for the error cases below.
+cp "$region" "$tmp/region.bin"
+
+# Normal exit removes the region.
+stop
+[ ! -e "$region" ] || fail "$region left behind after a normal exit"
+
+# ---------------------------------------------------------------- errors
+true &
+dead=$!
+wait "$dead"
+sleep 30 &
+sleeper=$!
+others="$sleeper"
+
+expect_error 1 "no process $dead" "$kmemstat" -p "$dead"
+expect_error 1 "publishes no statistics region" "$kmemstat" -p "$sleeper"
+
+# KMEM_STATS=0: no region.
+start KMEM_STATS=0
+cmd load 200
+cmd settle
+[ ! -e "$dir/libkmem.$pid" ] || fail "KMEM_STATS=0 published a region"
+expect_error 1 "publishes no statistics region" "$kmemstat" -p "$pid"
+[ ! -s "$tmp/err" ] || fail "KMEM_STATS=0: $(cat "$tmp/err")"
+stop
+
+# Permission denied: root reads everything, so another user tries; else
+# a region of mode 000.
+fake=$dir/libkmem.$sleeper
+if [ "$(id -u)" -eq 0 ]; then
+	if command -v setpriv >/dev/null 2>&1 &&
+	    setpriv --reuid=65534 --regid=65534 --clear-groups true 2>/dev/null
+	then
+		start
+		wait_for "$dir/libkmem.$pid"
+		cp "$kmemstat" "$tmp/kmemstat" && chmod 755 "$tmp/kmemstat"
+		expect_error 1 "permission denied" setpriv --reuid=65534 \
+		    --regid=65534 --clear-groups "$tmp/kmemstat" -d "$dir" \
+		    -p "$pid"
+		expect_error 1 "permission denied" setpriv --reuid=65534 \
+		    --regid=65534 --clear-groups "$tmp/kmemstat" -d "$dir" \
+		    -p "$pid" -r
+		stop
+	else
+		echo "kmemstat.sh: running as root without setpriv:" \
+		    "permission denied not tested"
+	fi
+else
+	check patch "$tmp/region.bin" "$fake" "pid=$sleeper"
+	chmod 000 "$fake"
+	expect_error 1 "permission denied" "$kmemstat" -p "$sleeper"
+	rm -f "$fake"
+fi
+
+# Other versions, truncated and corrupt regions, under a live process's
+# name; then a valid region that no process holds: stale.
+check patch "$tmp/region.bin" "$fake" "pid=$sleeper" version=2
+expect_error 1 "region version 2; this reader knows version 1" \
+    "$kmemstat" -p "$sleeper"
+check patch "$tmp/region.bin" "$fake" "pid=$sleeper" truncate=100
+expect_error 1 "truncated: 100 bytes" "$kmemstat" -p "$sleeper"
+check patch "$tmp/region.bin" "$fake" "pid=$sleeper" truncate=300
+expect_error 1 "truncated: 300 bytes, the region says" \
+    "$kmemstat" -p "$sleeper"
+: >"$fake"
+expect_error 1 "truncated: 0 bytes" "$kmemstat" -p "$sleeper"
+check patch "$tmp/region.bin" "$fake" "pid=$sleeper" magic=0x1234
+expect_error 1 "not a libkmem statistics region" "$kmemstat" -p "$sleeper"
+check patch "$tmp/region.bin" "$fake" "pid=$sleeper" caches_offset=0xfffff0
+expect_error 1 "corrupt: caches at offset" "$kmemstat" -p "$sleeper"
+check patch "$tmp/region.bin" "$fake" "pid=$sleeper" name_unterminated=1
+expect_error 1 "corrupt: a record's name is not terminated" \
+    "$kmemstat" -p "$sleeper"
+check patch "$tmp/region.bin" "$fake" "pid=$dead"
+expect_error 1 "corrupt: it is the region of process $dead" \
+    "$kmemstat" -p "$sleeper"
+check patch "$tmp/region.bin" "$fake" "pid=$sleeper" proc_start=0
+expect_error 1 "is stale: process $sleeper (statload) no longer publishes" \
+    "$kmemstat" -p "$sleeper"
+check patch "$tmp/region.bin" "$fake" "pid=$sleeper" proc_start=1
+expect_error 1 "is stale: process $sleeper is not the one that published" \
+    "$kmemstat" -p "$sleeper"
+head -c 5000 /dev/urandom >"$fake"
+expect_error 1 "$fake: " "$kmemstat" -p "$sleeper"
+expect_error 1 "$fake: " "$kmemstat" -p "$sleeper" -r
+
+# The list skips the stale region of a live process and removes the
+# regions of dead processes (ours): pid gone, or reused (another start
+# time), and files of a region being created by a process now gone.
+check patch "$tmp/region.bin" "$fake" "pid=$sleeper" proc_start=0
+check patch "$tmp/region.bin" "$dir/libkmem.$dead" "pid=$dead"
+: >"$dir/.libkmem.$dead.new"
+"$kmemstat" >"$tmp/stdout" 2>"$tmp/stderr" ||
+	fail "kmemstat failed: $(cat "$tmp/stderr")"
+[ ! -e "$dir/libkmem.$dead" ] && [ ! -e "$dir/.libkmem.$dead.new" ] ||
+	fail "the regions of dead process $dead were not removed"
+grep -q "removed $dir/libkmem.$dead: process $dead is gone" "$tmp/stderr" ||
+	fail "no word of the removal: $(cat "$tmp/stderr")"
+[ -e "$fake" ] || fail "a live process's stale region was removed"
+[ "$(wc -l <"$tmp/stdout")" -eq 1 ] ||
+	fail "stale regions listed: $(cat "$tmp/stdout")"
+check patch "$tmp/region.bin" "$fake" "pid=$sleeper" proc_start=1
+"$kmemstat" >"$tmp/stdout" 2>"$tmp/stderr" ||
+	fail "kmemstat failed: $(cat "$tmp/stderr")"
+[ ! -e "$fake" ] || fail "a region of a reused pid was not removed"
+# A corrupt region of a live process: a warning, the rest listed.
+check patch "$tmp/region.bin" "$fake" "pid=$sleeper" version=9
+"$kmemstat" >"$tmp/stdout" 2>"$tmp/stderr" ||
+	fail "kmemstat failed: $(cat "$tmp/stderr")"
+grep -q "^kmemstat: $fake: region version 9" "$tmp/stderr" ||
+	fail "no warning for a corrupt region: $(cat "$tmp/stderr")"
+rm -f "$fake"
+
+# Usage errors: exit 2.
+for args in "-x" "-p abc" "-p 0" "-s bogus" "-n x" "-p 1 0" "-c" \
+    "-r" "-p 1 -r 1" "1 2 3"; do
+	# shellcheck disable=SC2086
+	"$kmemstat" $args >/dev/null 2>&1
+	[ $? -eq 2 ] || fail "kmemstat $args: not a usage error"
+done
+
+# ---------------------------------------------------------------- tunables
+start KMEM_STATS=7
+wait_for "$dir/libkmem.$pid"
+grep -q "^libkmem: KMEM_STATS='7' rejected: expected an integer in 0..1" \
+    "$tmp/err" || fail "KMEM_STATS=7: $(cat "$tmp/err")"
+stop
+
+start KMEM_STATS_INTERVAL=3
+wait_for "$dir/libkmem.$pid"
+ok "$kmemstat" -j -p "$pid"
+[ "$(check header "$tmp/stdout" interval)" -eq 3 ] ||
+	fail "KMEM_STATS_INTERVAL=3: $(cat "$tmp/stdout")"
+[ ! -s "$tmp/err" ] || fail "KMEM_STATS_INTERVAL=3: $(cat "$tmp/err")"
+stop
+
+start KMEM_STATS_INTERVAL=0
+wait_for "$dir/libkmem.$pid"
+grep -q "^libkmem: KMEM_STATS_INTERVAL='0' rejected" "$tmp/err" ||
+	fail "KMEM_STATS_INTERVAL=0: $(cat "$tmp/err")"
+ok "$kmemstat" -j -p "$pid"
+[ "$(check header "$tmp/stdout" interval)" -eq 1 ] ||
+	fail "KMEM_STATS_INTERVAL=0 was not rejected"
+stop
+
+: >"$tmp/afile"
+for bad in "$tmp/nonexistent:No such file or directory" \
+    "$tmp/afile:not a directory" "relative/dir:not an absolute path"; do
+	start KMEM_STATS_DIR="${bad%%:*}"
+	cmd load 100
+	[ "$(wc -l <"$tmp/err")" -eq 1 ] && grep -q \
+	    "^libkmem: KMEM_STATS_DIR='${bad%%:*}' rejected: ${bad#*:}; statistics are not published$" \
+	    "$tmp/err" || fail "KMEM_STATS_DIR=${bad%%:*}: $(cat "$tmp/err")"
+	stop
+done
+[ -z "$(ls -A "$dir")" ] || fail "files left in $dir: $(ls -A "$dir")"
+
+echo "kmemstat: lists, -p/-j match kmem_cache_stats, -c -q -T, intervals," \
+    "-w, -r, caches come and go, every error case, tunables:" \
+    "$(($(date +%s) - t0)) s"
+exit 0
