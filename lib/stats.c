@@ -123,7 +123,7 @@ stats_realtime_ns(void)
 static uint64_t
 stats_proc_start(void)
 {
-	char buf[1024], *p;
+	char buf[1024];
 	int fd = open("/proc/self/stat", O_RDONLY | O_CLOEXEC);
 	ssize_t n = fd >= 0 ? read(fd, buf, sizeof (buf) - 1) : -1;
 
@@ -132,17 +132,7 @@ stats_proc_start(void)
 	if (n <= 0)
 		return (0);
 	buf[n] = '\0';
-	/* The command (field 2) is in parentheses and may hold anything. */
-	if ((p = strrchr(buf, ')')) == NULL)
-		return (0);
-	p++;
-	for (int field = 3; field < 22; field++) {
-		while (*p == ' ')
-			p++;
-		while (*p != ' ' && *p != '\0')
-			p++;
-	}
-	return (strtoull(p, NULL, 10));
+	return (stats_stat_starttime(buf));
 }
 
 /* ------------------------------------------------------------ the image */

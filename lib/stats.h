@@ -17,6 +17,8 @@
 
 #include <stdatomic.h>
 #include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
 
 /* The first 8 bytes read "KMEMSTAT" on a little-endian machine. */
 #define KST_MAGIC               0x544154534d454d4bULL
@@ -165,5 +167,28 @@ void stats_fork_child(void);
  */
 void stats_publish_now(void);
 const char *stats_path(void);
+
+/*
+ * Field 22 (starttime, clock ticks) of the text of /proc/PID/stat in buf,
+ * or 0.  The command, field 2, is in parentheses and may hold anything,
+ * so the fields are counted from the last ')'.  The publisher records its
+ * own, kmemstat compares a region's with its pid's: a reused pid differs.
+ */
+static inline uint64_t
+stats_stat_starttime(const char *buf)
+{
+	const char *p = strrchr(buf, ')');
+
+	if (p == NULL)
+		return (0);
+	p++;
+	for (int field = 3; field < 22; field++) {
+		while (*p == ' ')
+			p++;
+		while (*p != ' ' && *p != '\0')
+			p++;
+	}
+	return (strtoull(p, NULL, 10));
+}
 
 #endif /* KMEM_STATS_H */

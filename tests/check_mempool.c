@@ -347,8 +347,11 @@ END_TEST
 /* ------------------------------------------------------------ sleeping */
 
 struct sleeper {
+	struct talloc ta;
 	mempool_t *mp;
-	void *got;
+	void *held;             /* the pool's one element, taken first */
+	void *got;              /* what the sleeping thread got */
+	pthread_t t;
 };
 
 static void *
@@ -360,33 +363,38 @@ sleeper_run(void *arg)
 	return (NULL);
 }
 
+/*
+ * A pool of one element whose allocator fails, that element taken, and a
+ * thread asleep in KM_SLEEP mempool_alloc (retry interval retry_ms).
+ */
+static void
+sleeper_start(struct sleeper *s, int64_t retry_ms, uint64_t waits)
+{
+	memset(s, 0, sizeof (*s));
+	ck_assert_int_eq(tunable_set_id(KT_MEMPOOL_RETRY_MS, retry_ms), 0);
+	s->mp = mempool_create(1, talloc_fn, tfree_fn, &s->ta);
+	ck_assert_ptr_nonnull(s->mp);
+	atomic_store(&s->ta.mode, TA_FAIL);
+	s->held = mempool_alloc(s->mp, KM_SLEEP);
+	ck_assert_ptr_nonnull(s->held);
+	ck_assert_int_eq(pthread_create(&s->t, NULL, sleeper_run, s), 0);
+	wait_for_waits(s->mp, waits);
+}
+
 /* KM_SLEEP with nothing anywhere sleeps until an element is freed back. */
 START_TEST(test_sleep_woken_by_free)
 {
-	struct talloc ta = { 0 };
-	mempool_t *mp;
 	struct sleeper s;
-	pthread_t t;
-	void *held;
 
 	/* The retry interval is far longer than the test may run. */
-	ck_assert_int_eq(tunable_set_id(KT_MEMPOOL_RETRY_MS, 60000), 0);
-	mp = mempool_create(1, talloc_fn, tfree_fn, &ta);
-	ck_assert_ptr_nonnull(mp);
-	atomic_store(&ta.mode, TA_FAIL);
-	held = mempool_alloc(mp, KM_SLEEP);
-	ck_assert_ptr_nonnull(held);
-	s.mp = mp;
-	s.got = NULL;
-	ck_assert_int_eq(pthread_create(&t, NULL, sleeper_run, &s), 0);
-	wait_for_waits(mp, 1);
-	mempool_free(held, mp);
-	ck_assert_int_eq(pthread_join(t, NULL), 0);
-	ck_assert_ptr_eq(s.got, held);
-	ck_assert_uint_eq(stats_of(mp).curr_nr, 0);
-	mempool_free(s.got, mp);
-	mempool_destroy(mp);
-	ck_assert_uint_eq(talloc_live(&ta), 0);
+	sleeper_start(&s, 60000, 1);
+	mempool_free(s.held, s.mp);
+	ck_assert_int_eq(pthread_join(s.t, NULL), 0);
+	ck_assert_ptr_eq(s.got, s.held);
+	ck_assert_uint_eq(stats_of(s.mp).curr_nr, 0);
+	mempool_free(s.got, s.mp);
+	mempool_destroy(s.mp);
+	ck_assert_uint_eq(talloc_live(&s.ta), 0);
 }
 END_TEST
 
@@ -396,33 +404,20 @@ END_TEST
  */
 START_TEST(test_sleep_retries_allocator)
 {
-	struct talloc ta = { 0 };
-	mempool_t *mp;
 	struct sleeper s;
-	pthread_t t;
-	void *held;
 
-	ck_assert_int_eq(tunable_set_id(KT_MEMPOOL_RETRY_MS, 5), 0);
-	mp = mempool_create(1, talloc_fn, tfree_fn, &ta);
-	ck_assert_ptr_nonnull(mp);
-	atomic_store(&ta.mode, TA_FAIL);
-	held = mempool_alloc(mp, KM_SLEEP);
-	ck_assert_ptr_nonnull(held);
-	s.mp = mp;
-	s.got = NULL;
-	ck_assert_int_eq(pthread_create(&t, NULL, sleeper_run, &s), 0);
-	wait_for_waits(mp, 3);          /* it timed out and slept again */
-	ck_assert_uint_eq(talloc_live(&ta), 1);
-	atomic_store(&ta.mode, TA_OK);
-	ck_assert_int_eq(pthread_join(t, NULL), 0);
+	sleeper_start(&s, 5, 3);        /* it timed out and slept again */
+	ck_assert_uint_eq(talloc_live(&s.ta), 1);
+	atomic_store(&s.ta.mode, TA_OK);
+	ck_assert_int_eq(pthread_join(s.t, NULL), 0);
 	ck_assert_ptr_nonnull(s.got);
-	ck_assert_ptr_ne(s.got, held);
-	ck_assert_uint_eq(talloc_live(&ta), 2);
-	mempool_free(s.got, mp);        /* refills */
-	mempool_free(held, mp);         /* released */
-	ck_assert_uint_eq(stats_of(mp).curr_nr, 1);
-	mempool_destroy(mp);
-	ck_assert_uint_eq(talloc_live(&ta), 0);
+	ck_assert_ptr_ne(s.got, s.held);
+	ck_assert_uint_eq(talloc_live(&s.ta), 2);
+	mempool_free(s.got, s.mp);      /* refills */
+	mempool_free(s.held, s.mp);     /* released */
+	ck_assert_uint_eq(stats_of(s.mp).curr_nr, 1);
+	mempool_destroy(s.mp);
+	ck_assert_uint_eq(talloc_live(&s.ta), 0);
 }
 END_TEST
 

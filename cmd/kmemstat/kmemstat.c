@@ -48,17 +48,23 @@ static bool opt_reap, opt_wait;
 static const char *opt_sort = "memtotal";
 static long opt_limit = -1;
 
+static void
+vwarn(const char *fmt, va_list ap)
+{
+	fflush(stdout);
+	fprintf(stderr, "%s: ", progname);
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+}
+
 static void __attribute__((format(printf, 1, 2), noreturn))
 die(const char *fmt, ...)
 {
 	va_list ap;
 
-	fflush(stdout);
-	fprintf(stderr, "%s: ", progname);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	vwarn(fmt, ap);
 	va_end(ap);
-	fputc('\n', stderr);
 	exit(1);
 }
 
@@ -67,12 +73,9 @@ warn(const char *fmt, ...)
 {
 	va_list ap;
 
-	fflush(stdout);
-	fprintf(stderr, "%s: ", progname);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	vwarn(fmt, ap);
 	va_end(ap);
-	fputc('\n', stderr);
 }
 
 /* A usage error (exit 2), or the summary asked for with -h (exit 0). */
@@ -154,8 +157,7 @@ proc_comm(long pid, char *buf, size_t len)
 static uint64_t
 proc_start(long pid)
 {
-	char path[64], buf[1024], *p;
-	uint64_t v = 0;
+	char path[64], buf[1024];
 	FILE *f;
 	size_t n;
 
@@ -165,17 +167,7 @@ proc_start(long pid)
 	n = fread(buf, 1, sizeof (buf) - 1, f);
 	fclose(f);
 	buf[n] = '\0';
-	if ((p = strrchr(buf, ')')) == NULL)
-		return (0);
-	p++;
-	for (int field = 3; field < 22; field++) {
-		while (*p == ' ')
-			p++;
-		while (*p != ' ' && *p != '\0')
-			p++;
-	}
-	v = strtoull(p, NULL, 10);
-	return (v);
+	return (stats_stat_starttime(buf));
 }
 
 /*
