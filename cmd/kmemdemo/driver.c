@@ -128,7 +128,8 @@ finish(const char *what, pid_t pid, int fd, struct result *res)
 	char buf[4096], alloc[32];
 	size_t len = 0;
 	ssize_t n;
-	int status;
+	int status = 0;
+	pid_t w;
 	char *line;
 
 	memset(res, 0, sizeof (*res));
@@ -139,8 +140,13 @@ finish(const char *what, pid_t pid, int fd, struct result *res)
 			len += (size_t)n;
 	buf[len] = '\0';
 	close(fd);
-	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+	while ((w = waitpid(pid, &status, 0)) < 0 && errno == EINTR)
 		;
+	if (w != pid) {
+		fprintf(stderr, "kmemdemo: waitpid %s: %s\n", what,
+		    strerror(errno));
+		return;
+	}
 	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
 		fprintf(stderr, "kmemdemo: %s failed (%s %d)\n", what,
 		    WIFEXITED(status) ? "exit status" : "signal",
@@ -167,6 +173,7 @@ wait_region(pid_t pid)
 	const char *dir = getenv("KMEM_STATS_DIR");
 	char path[PATH_MAX];
 	struct stat st;
+	siginfo_t si;
 
 	if (dir == NULL || dir[0] == '\0')
 		dir = KST_DEFAULT_DIR;
@@ -175,7 +182,10 @@ wait_region(pid_t pid)
 	for (int i = 0; i < 1000; i++) {
 		if (stat(path, &st) == 0 && st.st_size > 0)
 			return (true);
-		if (waitpid(pid, NULL, WNOHANG) != 0)
+		/* Gone already?  (WNOWAIT: finish() collects it.) */
+		memset(&si, 0, sizeof (si));
+		if (waitid(P_PID, (id_t)pid, &si, WEXITED | WNOHANG |
+		    WNOWAIT) != 0 || si.si_pid != 0)
 			return (false);
 		sleep_s(0.01);
 	}

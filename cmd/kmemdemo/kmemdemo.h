@@ -62,8 +62,6 @@ void kv_req_free(struct kv_req *r);
 /* Serve one request; returns the value bytes moved (GET: 0 if absent). */
 size_t kv_serve(struct kv_conn *c, struct kv_req *r);
 uint64_t kv_count(void);
-/* The names of the caches (libkmem build), NULL-terminated. */
-extern const char *const kv_cache_names[];
 
 /* kmemdemo.c: run the workload; argv as in its usage. */
 int kmemdemo_serve(int argc, char **argv);

@@ -45,11 +45,6 @@ struct kv_node {
 
 static const size_t req_sizes[KV_NREQSIZES] = { 256, 768, 1536, 2560 };
 
-const char *const kv_cache_names[] = {
-	"kv_conn", "kv_req_256", "kv_req_768", "kv_req_1536", "kv_req_2560",
-	"kv_node", NULL
-};
-
 static struct kv_node **buckets;
 static unsigned int kv_mask;
 static _Atomic uint64_t kv_nkeys;
