@@ -105,7 +105,8 @@ printf 'head\n<!-- perf:begin -->\nold\n<!-- perf:end -->\ntail\n' \
     >"$tmp/src/README.md"
 python3 "$tmp/src/bench/report" --replot --readme --out "$tmp/out" \
     >"$tmp/log" 2>&1 || { cat "$tmp/log"; fail "--readme failed"; }
-python3 - "$tmp/src/README.md" <<'PY' || fail "--readme: $(cat "$tmp/src/README.md")"
+python3 - "$tmp/src/README.md" <<'PY' ||
+	fail "--readme: $(cat "$tmp/src/README.md")"
 import sys
 t = open(sys.argv[1]).read()
 assert t.startswith("head\n<!-- perf:begin -->\n") and t.endswith(

@@ -95,8 +95,16 @@ xmalloc(size_t n)
 	return (p);
 }
 
-static int kv_mem_init(void) { return (0); }
-static void kv_mem_fini(void) { }
+static int
+kv_mem_init(void)
+{
+	return (0);
+}
+
+static void
+kv_mem_fini(void)
+{
+}
 
 static struct kv_conn *
 conn_alloc(void)
@@ -117,12 +125,43 @@ conn_free(struct kv_conn *c)
 	free(c);
 }
 
-static struct kv_req *req_alloc(int i) { return (xmalloc(req_sizes[i])); }
-static void req_free(struct kv_req *r, int i) { (void) i; free(r); }
-static struct kv_node *node_alloc(void) { return (xmalloc(sizeof (struct kv_node))); }
-static void node_free(struct kv_node *n) { free(n); }
-static char *val_alloc(size_t len) { return (xmalloc(len)); }
-static void val_free(char *v, size_t len) { (void) len; free(v); }
+static struct kv_req *
+req_alloc(int i)
+{
+	return (xmalloc(req_sizes[i]));
+}
+
+static void
+req_free(struct kv_req *r, int i)
+{
+	(void) i;
+	free(r);
+}
+
+static struct kv_node *
+node_alloc(void)
+{
+	return (xmalloc(sizeof (struct kv_node)));
+}
+
+static void
+node_free(struct kv_node *n)
+{
+	free(n);
+}
+
+static char *
+val_alloc(size_t len)
+{
+	return (xmalloc(len));
+}
+
+static void
+val_free(char *v, size_t len)
+{
+	(void) len;
+	free(v);
+}
 
 #else   /* libkmem */
 
@@ -158,14 +197,53 @@ kv_mem_fini(void)
 	kmem_cache_destroy(conn_cache);
 }
 
-static struct kv_conn *conn_alloc(void) { return (kmem_cache_alloc(conn_cache, KM_SLEEP)); }
-static void conn_free(struct kv_conn *c) { kmem_cache_free(conn_cache, c); }
-static struct kv_req *req_alloc(int i) { return (kmem_cache_alloc(req_cache[i], KM_SLEEP)); }
-static void req_free(struct kv_req *r, int i) { kmem_cache_free(req_cache[i], r); }
-static struct kv_node *node_alloc(void) { return (kmem_cache_alloc(node_cache, KM_SLEEP)); }
-static void node_free(struct kv_node *n) { kmem_cache_free(node_cache, n); }
-static char *val_alloc(size_t len) { return (kmem_alloc(len, KM_SLEEP)); }
-static void val_free(char *v, size_t len) { kmem_free(v, len); }
+static struct kv_conn *
+conn_alloc(void)
+{
+	return (kmem_cache_alloc(conn_cache, KM_SLEEP));
+}
+
+static void
+conn_free(struct kv_conn *c)
+{
+	kmem_cache_free(conn_cache, c);
+}
+
+static struct kv_req *
+req_alloc(int i)
+{
+	return (kmem_cache_alloc(req_cache[i], KM_SLEEP));
+}
+
+static void
+req_free(struct kv_req *r, int i)
+{
+	kmem_cache_free(req_cache[i], r);
+}
+
+static struct kv_node *
+node_alloc(void)
+{
+	return (kmem_cache_alloc(node_cache, KM_SLEEP));
+}
+
+static void
+node_free(struct kv_node *n)
+{
+	kmem_cache_free(node_cache, n);
+}
+
+static char *
+val_alloc(size_t len)
+{
+	return (kmem_alloc(len, KM_SLEEP));
+}
+
+static void
+val_free(char *v, size_t len)
+{
+	kmem_free(v, len);
+}
 
 #endif
 
