@@ -101,17 +101,17 @@ check || fail "--replot did not redraw everything"
 # It writes next to the script, so it runs on a copy of both.
 mkdir "$tmp/src" "$tmp/src/bench"
 cp "$srcdir/bench/report" "$tmp/src/bench/report"
-printf 'head\n<!-- perf:begin -->\nold\n<!-- perf:end -->\ntail\n' \
+printf 'head\n<!-- perf:begin -->\nOLD-SECTION\n<!-- perf:end -->\ntail\n' \
     >"$tmp/src/README.md"
 python3 "$tmp/src/bench/report" --replot --readme --out "$tmp/out" \
     >"$tmp/log" 2>&1 || { cat "$tmp/log"; fail "--readme failed"; }
-python3 - "$tmp/src/README.md" <<'PY' ||
-	fail "--readme: $(cat "$tmp/src/README.md")"
+readme=$tmp/src/README.md
+python3 - "$readme" <<'PY' || fail "--readme: $(cat "$readme")"
 import sys
 t = open(sys.argv[1]).read()
 assert t.startswith("head\n<!-- perf:begin -->\n") and t.endswith(
     "<!-- perf:end -->\ntail\n"), t[:200]
-assert "old" not in t and "| libkmem |" in t and "--quick" in t
+assert "OLD-SECTION" not in t and "| libkmem |" in t and "--quick" in t
 assert "make bench" in t and "kvdemo" in t
 PY
 # Bad options are one-line errors.
