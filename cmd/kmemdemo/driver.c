@@ -277,8 +277,9 @@ main(int argc, char **argv)
 	/* 1. libkmem, watched by kmemstat. */
 	t0 = now_s();
 	pid = start(sargv, &fd);
-	printf("== libkmem: kmemdemo --serve (pid %ld); every second: "
-	    "kmemstat -p %ld -m -s allocs -n 10 1\n", (long)pid, (long)pid);
+	printf("== libkmem: kmemdemo --serve (pid %ld), watched every second "
+	    "by kmemstat -m,\n   the magazine view, busiest caches first:\n",
+	    (long)pid);
 	fflush(stdout);
 	if (wait_region(pid)) {
 		/* Samples at 1, 2, ... s, the last a second before the end. */
@@ -301,6 +302,11 @@ main(int argc, char **argv)
 		kargv[9] = (char *)"1";
 		kargv[10] = count_arg;
 		kargv[11] = NULL;
+		printf("$ kmemstat");
+		for (int i = 1; kargv[i] != NULL; i++)
+			printf(" %s", kargv[i]);
+		printf("\n");
+		fflush(stdout);
 		kpid = fork();
 		if (kpid == 0) {
 			execv(kmemstat, kargv);
