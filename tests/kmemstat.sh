@@ -2,7 +2,7 @@
 # kmemstat.sh - kmemstat(1) against live processes: tests/statload, a
 # process with several caches under load, publishes its region in a
 # directory of the test's own (KMEM_STATS_DIR); kmemstat lists it, prints
-# its caches with the numbers of kmem_cache_stats (-p, -j, compared in
+# its caches with the numbers of kmem_cache_stats (-p, -j, -m compared in
 # python3), its classes, task queues and tunables (-c, -q, -T), repeats
 # with rates (interval count), sees caches appear and disappear, and makes
 # it reap (-r).  Then every error: no such process, no region (a process
@@ -329,6 +329,30 @@ check text "$tmp/caches.txt" "$tmp/caches.json"
 ok "$kmemstat" -j -c -p "$pid"
 cp "$tmp/stdout" "$tmp/classes.json"
 check classes "$tmp/stats1" "$tmp/classes.json"
+# -m, the magazine view, at rest: the same counters as the JSON.
+ok "$kmemstat" -p "$pid" -m
+cp "$tmp/stdout" "$tmp/mags.txt"
+python3 -c 'import json, sys
+d = json.load(open(sys.argv[2]))
+lines = open(sys.argv[1]).read().splitlines()
+assert lines[1].split() == ["CACHE", "SIZE", "INUSE", "CACHED", "MEMTOTAL",
+    "ALLOCS", "FREES", "HIT%", "DEPOT", "DCONT", "CTORS"], lines[1]
+rows = {l.split()[0]: l.split() for l in lines[2:]}
+for c in d["caches"]:
+    r = rows[c["name"]]
+    ops = c["alloc"] + c["free"]
+    hits = c["mag_alloc_hits"] + c["mag_free_hits"]
+    assert int(r[1]) == c["obj_size"] and int(r[2]) == c["obj_inuse"], r
+    assert int(r[5]) == c["alloc"] and int(r[6]) == c["free"], r
+    if c["mag_size"] == 0:
+        assert r[7] == "-", r
+    elif ops:
+        assert abs(float(r[7]) - 100.0 * hits / ops) <= 0.05, r
+    assert int(r[8]) == ops - hits and int(r[9]) == c["depot_contention"], r
+    assert int(r[10]) == c["ctor_calls"], r
+assert rows["TOTAL"][5] == str(sum(c["alloc"] for c in d["caches"]))
+assert any(c["mag_size"] and c["mag_alloc_hits"] for c in d["caches"])' \
+    "$tmp/mags.txt" "$tmp/caches.json" || fail "-m: $(cat "$tmp/mags.txt")"
 
 # Sorting and limits.
 ok "$kmemstat" -p "$pid" -s name
@@ -505,7 +529,7 @@ rm -f "$fake"
 
 # Usage errors: exit 2.
 for args in "-x" "-p abc" "-p 0" "-s bogus" "-n x" "-p 1 0" "-c" \
-    "-r" "-p 1 -r 1" "1 2 3"; do
+    "-r" "-p 1 -r 1" "1 2 3" "-m" "-p 1 -m -c" "-p 1 -m -r"; do
 	# shellcheck disable=SC2086
 	"$kmemstat" $args >/dev/null 2>&1
 	[ $? -eq 2 ] || fail "kmemstat $args: not a usage error"

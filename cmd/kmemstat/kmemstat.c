@@ -8,6 +8,7 @@
  *   kmemstat                  the processes that publish a region (and
  *                             remove the regions of dead processes)
  *   kmemstat -p PID           one row per cache, like ::kmastat / slabtop
+ *   kmemstat -p PID -m        the magazine view: hits, depot traffic
  *   kmemstat -p PID -c|-T|-q  kmem_alloc classes, tunables, task queues
  *   kmemstat -p PID -r        ask the process to reap now
  *   ... [interval [count]]    repeat, with rates per second
@@ -44,7 +45,7 @@ static const char *progname = "kmemstat";
 static const char *opt_dir;
 static long opt_pid = -1;
 static bool opt_json, opt_classes, opt_tunables, opt_taskqs;
-static bool opt_reap, opt_wait;
+static bool opt_reap, opt_wait, opt_mags;
 static const char *opt_sort = "memtotal";
 static long opt_limit = -1;
 
@@ -88,7 +89,7 @@ usage(const char *why, bool asked)
 		fprintf(stderr, "%s: %s\n", progname, why);
 	fprintf(f,
 	    "usage: %s [-d dir] [-j] [interval [count]]\n"
-	    "       %s [-d dir] -p pid [-cTq] [-jw] [-s key] [-n rows] "
+	    "       %s [-d dir] -p pid [-cmTq] [-jw] [-s key] [-n rows] "
 	    "[interval [count]]\n"
 	    "       %s [-d dir] -p pid -r\n"
 	    "sort keys: name size inuse cached total meminuse memtotal "
@@ -755,6 +756,93 @@ print_caches_text(const struct region *r, const struct cache_row *rows)
 		    "\n", t_alloc, t_fail, t_emerg, t_dl);
 }
 
+/* bytes or a rate of them: counts as totals or per second. */
+static double
+mag_count(uint64_t now, uint64_t then, double secs)
+{
+	if (!rates)
+		return ((double)now);
+	return (rate(now, then, secs));
+}
+
+/*
+ * -m: the magazine view.  HIT% is the share of allocations and frees
+ * that a per-CPU magazine served; DEPOT counts the others, which went to
+ * the depot (or past it to the slab layer); with rates both are over the
+ * interval.
+ */
+static void
+print_mags_text(const struct region *r, const struct cache_row *rows,
+    const struct region *prev)
+{
+	int w = 5;
+	uint32_t n = r->ncaches;
+	double secs = prev != NULL ?
+	    ns_to_s(r->hdr.published - prev->hdr.published) : 0;
+	double t_alloc = 0, t_free = 0, t_hits = 0, t_depot = 0, t_ctor = 0;
+	uint64_t t_inuse = 0, t_cached = 0, t_mem = 0, t_cont = 0;
+	char b1[16], name[KST_NAMELEN];
+
+	if (opt_limit >= 0 && (uint64_t)opt_limit < n)
+		n = (uint32_t)opt_limit;
+	for (uint32_t i = 0; i < r->ncaches; i++)
+		if ((int)strlen(rows[i].c->name) > w)
+			w = (int)strlen(rows[i].c->name);
+	printf("%-*s %7s %9s %9s %8s %12s %12s %6s %11s %7s %10s\n", w,
+	    "CACHE", "SIZE", "INUSE", "CACHED", "MEMTOTAL",
+	    rates ? "ALLOC/s" : "ALLOCS", rates ? "FREE/s" : "FREES", "HIT%",
+	    rates ? "DEPOT/s" : "DEPOT", "DCONT", rates ? "CTOR/s" : "CTORS");
+	for (uint32_t i = 0; i < r->ncaches; i++) {
+		const struct kst_cache *c = rows[i].c, *p = NULL;
+		struct kst_cache zero;
+		double a, f, h, d, k;
+
+		if (prev != NULL)
+			p = find_cache(prev, c->id, c->name);
+		if (p == NULL) {
+			memset(&zero, 0, sizeof (zero));
+			p = &zero;
+		}
+		a = mag_count(c->alloc, p->alloc, secs);
+		f = mag_count(c->free, p->free, secs);
+		h = mag_count(c->mag_alloc_hits, p->mag_alloc_hits, secs) +
+		    mag_count(c->mag_free_hits, p->mag_free_hits, secs);
+		d = a + f > h ? a + f - h : 0;
+		k = mag_count(c->ctor_calls, p->ctor_calls, secs);
+		t_alloc += a;
+		t_free += f;
+		t_hits += h;
+		t_depot += d;
+		t_ctor += k;
+		t_inuse += c->obj_inuse;
+		t_cached += c->obj_cached;
+		t_mem += c->mem_total;
+		t_cont += c->depot_contention;
+		if (i >= n)
+			continue;
+		printf("%-*s %7" PRIu64 " %9" PRIu64 " %9" PRIu64 " %8s %12.0f "
+		    "%12.0f ", w, printable(c->name, name, sizeof (name)),
+		    c->obj_size, c->obj_inuse, c->obj_cached,
+		    human(c->mem_total, b1, sizeof (b1)), a, f);
+		if (c->mag_size == 0)
+			printf("%6s", "-");
+		else if (a + f > 0)
+			printf("%6.1f", 100 * h / (a + f));
+		else
+			printf("%6s", "0.0");
+		printf(" %11.0f %7" PRIu64 " %10.0f\n", d,
+		    c->depot_contention, k);
+	}
+	printf("%-*s %7s %9" PRIu64 " %9" PRIu64 " %8s %12.0f %12.0f ", w,
+	    "TOTAL", "-", t_inuse, t_cached, human(t_mem, b1, sizeof (b1)),
+	    t_alloc, t_free);
+	if (t_alloc + t_free > 0)
+		printf("%6.1f", 100 * t_hits / (t_alloc + t_free));
+	else
+		printf("%6s", "0.0");
+	printf(" %11.0f %7" PRIu64 " %10.0f\n", t_depot, t_cont, t_ctor);
+}
+
 static void
 print_caches_json(const struct region *r, const struct cache_row *rows)
 {
@@ -984,7 +1072,9 @@ print_sample(const struct region *r, const struct region *prev)
 		    r->hdr.pid, printable(r->hdr.comm, comm, sizeof (comm)),
 		    r->ncaches, human(r->hdr.arena_inuse, b, sizeof (b)),
 		    age < 0 ? 0 : age, r->hdr.interval);
-		if (caches)
+		if (caches && opt_mags)
+			print_mags_text(r, rows, prev);
+		else if (caches)
 			print_caches_text(r, rows);
 		if (opt_classes)
 			print_classes(r);
@@ -1082,11 +1172,12 @@ main(int argc, char **argv)
 	long interval = 0, count = -1;
 	int c;
 
-	while ((c = getopt(argc, argv, "cd:hjn:p:qrs:TVw")) != -1) {
+	while ((c = getopt(argc, argv, "cd:hjmn:p:qrs:TVw")) != -1) {
 		switch (c) {
 		case 'c': opt_classes = true; break;
 		case 'd': opt_dir = optarg; break;
 		case 'j': opt_json = true; break;
+		case 'm': opt_mags = true; break;
 		case 'q': opt_taskqs = true; break;
 		case 'r': opt_reap = true; break;
 		case 'T': opt_tunables = true; break;
@@ -1127,10 +1218,13 @@ main(int argc, char **argv)
 	if (interval == 0)
 		count = 1;
 	if (opt_pid < 0 && (opt_classes || opt_tunables || opt_taskqs ||
-	    opt_reap || opt_wait))
-		usage("-c, -T, -q, -r and -w need -p", false);
+	    opt_reap || opt_wait || opt_mags))
+		usage("-c, -m, -T, -q, -r and -w need -p", false);
+	if (opt_mags && (opt_classes || opt_tunables || opt_taskqs))
+		usage("-m is a view of the caches: not with -c, -T or -q",
+		    false);
 	if (opt_reap && (interval != 0 || opt_json || opt_classes ||
-	    opt_tunables || opt_taskqs || opt_wait))
+	    opt_mags || opt_tunables || opt_taskqs || opt_wait))
 		usage("-r takes only -p (and -d)", false);
 	if (opt_dir == NULL)
 		opt_dir = getenv("KMEM_STATS_DIR");
