@@ -222,6 +222,16 @@ static taskq_t *taskq_reg_tail;
 static __thread struct taskq_thread *taskq_self
     __attribute__((tls_model("initial-exec")));
 
+/* Set while this thread is in pthread_create() for a queue. */
+static __thread bool taskq_spawning
+    __attribute__((tls_model("initial-exec")));
+
+bool
+taskq_in_spawn(void)
+{
+	return (taskq_spawning);
+}
+
 /* ------------------------------------------------------------ helpers */
 
 KMEM_EXPORT int64_t
@@ -550,7 +560,11 @@ static int
 taskq_spawn(taskq_t *tq)
 {
 	pthread_t tid;
-	int rc = pthread_create(&tid, NULL, taskq_thread, tq);
+	int rc;
+
+	taskq_spawning = true;
+	rc = pthread_create(&tid, NULL, taskq_thread, tq);
+	taskq_spawning = false;
 
 	if (rc != 0) {
 		(void) pthread_mutex_lock(&tq->tq_lock);
@@ -799,7 +813,9 @@ taskq_at_exit(void)
  * child has none of the queue's threads: it forgets them (and the tasks
  * they were running, which never finish there), makes new condition
  * variables, and starts threads afresh - a fixed queue its full count, a
- * dynamic one its first - so that queued and delayed tasks run.
+ * dynamic one its first - so that queued and delayed tasks run.  The
+ * threads are created by taskq_fork_child_start(), which fork.c calls
+ * after every other atfork lock is released.
  */
 void
 taskq_fork_prepare(void)
@@ -841,6 +857,16 @@ taskq_fork_child(void)
 	}
 	(void) pthread_condattr_destroy(&mono);
 	(void) pthread_mutex_unlock(&taskq_reg_lock);
+}
+
+/*
+ * The child's threads, counted by taskq_fork_child(): created last, once
+ * every other atfork lock is released (fork.c), because pthread_create()
+ * may allocate, and the allocator's locks must be free by then.
+ */
+void
+taskq_fork_child_start(void)
+{
 	/* The registry cannot change before this process creates a queue. */
 	for (taskq_t *tq = taskq_reg_head; tq != NULL; tq = tq->tq_reg_next) {
 		for (int i = (tq->tq_flags & TASKQ_DYNAMIC) ? 1 :
