@@ -92,6 +92,7 @@
 #include "libkmem/objpool.h"
 #include "cpu.h"
 #include "kmem_impl.h"
+#include "meta.h"
 #include "place.h"
 
 struct objpool_cell {
@@ -205,7 +206,7 @@ objpool_setup(struct objpool_head *pool, int nr_objs, int obj_size,
 	len = KMEM_P2ROUNDUP(KMEM_P2ROUNDUP(sizeof (struct objpool_meta),
 	    granule) + (size_t)ncpus * stride, page);
 
-	map = kmem_pages_alloc(len);
+	map = meta_pages_alloc(len);
 	if (map == NULL)
 		return (-ENOMEM);
 
@@ -237,7 +238,7 @@ objpool_setup(struct objpool_head *pool, int nr_objs, int obj_size,
 			if (objinit != NULL) {
 				int rc = objinit(obj, context);
 				if (rc != 0) {
-					kmem_pages_free(map, len);
+					meta_pages_free(map, len);
 					memset(pool, 0, sizeof (*pool));
 					return (rc);
 				}
@@ -247,8 +248,10 @@ objpool_setup(struct objpool_head *pool, int nr_objs, int obj_size,
 			atomic_store_explicit(&ring->cells[i].seq,
 			    (uint64_t)i + 1, memory_order_relaxed);
 		}
-		atomic_store_explicit(&ring->tail, (uint64_t)n,
-		    memory_order_relaxed);
+		/* An empty ring's memory stays untouched (it is zero). */
+		if (n != 0)
+			atomic_store_explicit(&ring->tail, (uint64_t)n,
+			    memory_order_relaxed);
 		left -= n;
 	}
 
@@ -332,7 +335,7 @@ objpool_free(struct objpool_head *pool)
 		return;
 	release = pool->release;
 	context = pool->context;
-	kmem_pages_free(pool->op_map, pool->op_map_len);
+	meta_pages_free(pool->op_map, pool->op_map_len);
 	pool->op_map = NULL;
 	pool->op_rings = NULL;
 	if (release != NULL)

@@ -15,8 +15,9 @@
  * MEMORY
  *
  * Nothing here calls malloc(): libkmem can be the process's malloc, and a
- * task queue is one of its internals.  The queue structure is a mapping of
- * its own (kmem_pages_alloc).  Task entries are carved from mapped chunks
+ * task queue is one of its internals.  The queue structure is a
+ * run of metadata pages (meta_pages_alloc, meta.c: carved from shared
+ * regions, not an mmap each).  Task entries are carved from such runs
  * (one page, then growing to 16 pages) onto a per-queue free list, and the
  * chunks are kept until taskq_destroy().  A worker's record (struct
  * taskq_thread) lives on that worker's stack.  pthread_create() may
@@ -111,6 +112,7 @@
 
 #include "libkmem/taskq.h"
 #include "kmem_impl.h"
+#include "meta.h"
 #include "taskq_impl.h"
 
 #define TASKQ_IDLE_TIMEOUT_NS   1000000000LL    /* 1 s */
@@ -408,7 +410,7 @@ taskq_grow(taskq_t *tq)
 	    (size_t)TASKQ_CHUNK_PAGES_MAX);
 	size_t off = KMEM_P2ROUNDUP(sizeof (struct taskq_chunk),
 	    _Alignof(taskq_ent_t));
-	struct taskq_chunk *c = kmem_pages_alloc(len);
+	struct taskq_chunk *c = meta_pages_alloc(len);
 	taskq_ent_t *ents;
 	size_t n;
 
@@ -948,9 +950,9 @@ taskq_teardown(taskq_t *tq)
 		struct taskq_chunk *c = tq->tq_chunks;
 
 		tq->tq_chunks = c->next;
-		kmem_pages_free(c, c->len);
+		meta_pages_free(c, c->len);
 	}
-	kmem_pages_free(tq, tq->tq_map_len);
+	meta_pages_free(tq, tq->tq_map_len);
 }
 
 KMEM_EXPORT taskq_t *
@@ -988,7 +990,7 @@ taskq_create(const char *name, int nthreads, int pri, int minalloc,
 		return (NULL);
 	}
 
-	tq = kmem_pages_alloc(len);
+	tq = meta_pages_alloc(len);
 	if (tq == NULL) {
 		errno = ENOMEM;
 		return (NULL);
