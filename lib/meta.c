@@ -7,10 +7,13 @@
  * destroyed off the hot path.  This is the simplest allocator that serves
  * them: 1 MiB chunks from mmap (few mmap calls while caches grow: each
  * takes the address-space lock) cut into 128-byte blocks, a free list
- * threaded through free blocks, one mutex.
+ * threaded through freed blocks, one mutex.  A chunk is cut as blocks are
+ * needed (a cursor moves through it), not all at once: threading a whole
+ * chunk onto the free list touched all its 256 pages, which cost a short
+ * process a millisecond of page faults and a MiB of memory.
  *
- * Invariants: a block is either on the free list or handed out, never
- * both; chunks are never unmapped (metadata memory is small and reused).
+ * Invariants: a block is either on the free list, handed out, or past
+ * the cursor (never handed out yet, untouched), never two of these; chunks are never unmapped (metadata memory is small and reused).
  * Locking: meta_lock protects the free list and the counters.
  *
  * PAGES.  Bigger metadata - a cache's structure with its per-CPU arrays,
@@ -46,6 +49,7 @@
 
 static pthread_mutex_t meta_lock = PTHREAD_MUTEX_INITIALIZER;
 static void *meta_freelist;
+static char *meta_chunk_next, *meta_chunk_end;  /* the chunk being cut */
 static size_t meta_mapped;
 
 static pthread_mutex_t meta_pages_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -158,22 +162,25 @@ meta_alloc(void)
 	void *block;
 
 	pthread_mutex_lock(&meta_lock);
-	if (meta_freelist == NULL) {
+	if ((block = meta_freelist) != NULL) {
+		meta_freelist = *(void **)block;
+		pthread_mutex_unlock(&meta_lock);
+		memset(block, 0, META_BLOCK_SIZE);
+		return (block);
+	}
+	if (meta_chunk_next == meta_chunk_end) {
 		char *chunk = kmem_pages_alloc(META_CHUNK);
 		if (chunk == NULL) {
 			pthread_mutex_unlock(&meta_lock);
 			return (NULL);
 		}
 		meta_mapped += META_CHUNK;
-		for (size_t off = 0; off < META_CHUNK; off += META_BLOCK_SIZE) {
-			*(void **)(chunk + off) = meta_freelist;
-			meta_freelist = chunk + off;
-		}
+		meta_chunk_next = chunk;
+		meta_chunk_end = chunk + META_CHUNK;
 	}
-	block = meta_freelist;
-	meta_freelist = *(void **)block;
+	block = meta_chunk_next;        /* fresh from mmap: zero */
+	meta_chunk_next += META_BLOCK_SIZE;
 	pthread_mutex_unlock(&meta_lock);
-	memset(block, 0, META_BLOCK_SIZE);
 	return (block);
 }
 

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "libkmem/kmem.h"
@@ -398,6 +399,50 @@ START_TEST(test_big_cache_grows_ahead)
 }
 END_TEST
 
+/*
+ * After fork() the child gets the kmem taskq's first thread back (created
+ * once the atfork locks are released) and no more; its caches grow, small
+ * ones inline and big ones through the taskq.
+ */
+START_TEST(test_fork_child_taskq)
+{
+	kmem_cache_t *cp = kmem_cache_create("forked", 512, 0, NULL, NULL,
+	    NULL, NULL, NULL, 0);
+	void *p = kmem_cache_alloc(cp, KM_SLEEP);
+	pid_t pid;
+	int status;
+
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		enum { N = 20000 };
+		static void *v[N];
+		struct taskq_stats ts;
+		int bad = 0;
+
+		if (taskq_stats(kmem_taskq(), &ts) != 0 || ts.threads != 1)
+			bad |= 1;
+		for (int i = 0; i < N; i++) {
+			v[i] = kmem_cache_alloc(cp, KM_SLEEP);
+			if (v[i] == NULL)
+				bad |= 2;
+		}
+		grow_quiesce(cp);
+		if (cp->grow.gen == 0)  /* 10 MiB: grow tasks ran */
+			bad |= 4;
+		for (int i = 0; i < N; i++)
+			kmem_cache_free(cp, v[i]);
+		kmem_cache_free(cp, p);
+		_exit(bad);
+	}
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert(WIFEXITED(status));
+	ck_assert_int_eq(WEXITSTATUS(status), 0);
+	kmem_cache_free(cp, p);
+	kmem_cache_destroy(cp);
+}
+END_TEST
+
 /* Grow-ahead: allocations do not wait for growth (one wait at first). */
 static struct kmem_cache_stats
 grow_run(bool ahead)
@@ -607,6 +652,7 @@ main(void)
 	tcase_add_test(gr, test_grow_ahead);
 	tcase_add_test(gr, test_small_process_quiet);
 	tcase_add_test(gr, test_big_cache_grows_ahead);
+	tcase_add_test(gr, test_fork_child_taskq);
 	suite_add_tcase(s, gr);
 	tcase_set_timeout(pr, 60);
 	tcase_add_test(pr, test_mmap_failure_reaps_all);
