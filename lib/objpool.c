@@ -5,8 +5,11 @@
  *
  * LAYOUT
  *
- * One anonymous mapping holds a small header (the reference count) and one
- * ring per possible CPU, at a fixed stride.  A ring is a head counter and a
+ * One run of zeroed pages (meta_pages_alloc: carved from shared metadata
+ * regions) holds a small header (the reference count) and one ring per
+ * possible CPU, at a fixed stride.  Initialising a ring pool writes
+ * nothing there (zero is its initial state), so the pages of a ring that
+ * is never used are never faulted in.  A ring is a head counter and a
  * tail counter on cache lines of their own, then 'capacity' cells, then
  * (for a pool that owns its objects) that CPU's share of the objects.  On a
  * machine with more than one NUMA node every ring starts on a page boundary
@@ -106,9 +109,14 @@ struct objpool_ring {
 	struct objpool_cell cells[] KMEM_ALIGNED_LINE;
 };
 
-/* At the start of the mapping. */
+/*
+ * At the start of the mapping.  ref holds the reference count less one,
+ * so that a fresh (zero) mapping reads as a ring pool's one reference:
+ * objpool_init_ring() then writes nothing, and a ring nobody pushes to
+ * never has its pages faulted in.
+ */
 struct objpool_meta {
-	_Atomic long ref;
+	_Atomic long ref;               /* references - 1 */
 	bool owns_objects;
 } KMEM_ALIGNED_LINE;
 
@@ -255,9 +263,12 @@ objpool_setup(struct objpool_head *pool, int nr_objs, int obj_size,
 		left -= n;
 	}
 
-	objpool_meta(pool)->owns_objects = obj_size != 0;
-	atomic_store_explicit(&objpool_meta(pool)->ref,
-	    obj_size != 0 ? (long)nr_objs + 1 : 1, memory_order_release);
+	/* A ring pool's meta is right as mapped (zero); leave it untouched. */
+	if (obj_size != 0) {
+		objpool_meta(pool)->owns_objects = true;
+		atomic_store_explicit(&objpool_meta(pool)->ref, (long)nr_objs,
+		    memory_order_release);
+	}
 	return (0);
 }
 
@@ -347,7 +358,7 @@ static bool
 objpool_put(struct objpool_head *pool, long count)
 {
 	if (atomic_fetch_sub_explicit(&objpool_meta(pool)->ref, count,
-	    memory_order_acq_rel) == count) {
+	    memory_order_acq_rel) == count - 1) {
 		objpool_free(pool);
 		return (true);
 	}
