@@ -467,8 +467,8 @@ static void
 reap_psi_task(void *arg)
 {
 	(void) arg;
-	atomic_fetch_add(&reap_psi_tries, 1);
 	reap_psi_start();
+	atomic_fetch_add(&reap_psi_tries, 1);   /* after: see test_psi */
 }
 
 /* Arm the PSI trigger REAP_PSI_DELAY_NS from now (see MEMORY PRESSURE). */

@@ -64,8 +64,9 @@
  * exiting thread records itself as the queue's "zombie" and joins the
  * previous zombie after unlocking; taskq_destroy() joins the last one, and
  * by induction every thread has then returned.  At most one exited thread
- * is ever left unjoined, and not for long: a worker about to go idle joins
- * it, and so does a destructor at process exit.
+ * is ever left unjoined, and not for long: an exiting thread wakes an idle
+ * worker, and a worker about to go idle joins it; so does a destructor at
+ * process exit.
  *
  * DELAYED TASKS need no timer thread: an idle worker waits on tq_work_cv
  * with a timeout at the earliest due time (tq_delay's head), and every
@@ -730,6 +731,8 @@ taskq_thread(void *arg)
 	tq->tq_have_zombie = true;
 	if (tq->tq_destroying)
 		(void) pthread_cond_broadcast(&tq->tq_exit_cv);
+	else if (tq->tq_nidle > 0)
+		(void) pthread_cond_signal(&tq->tq_work_cv);    /* join me */
 	(void) pthread_mutex_unlock(&tq->tq_lock);
 	/*
 	 * No access to tq from here on.  It stays mapped until this thread
