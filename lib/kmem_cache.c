@@ -21,7 +21,9 @@
  * shared write.  Everything else is the magazine layer's slow path.
  *
  * MEMORY.  Objects come from the slab layer (slab.c), which grows by one
- * slab at a time from the arena (vmem.c).  When no slab can be had the
+ * slab at a time from the arena (vmem.c): inline while the cache is small,
+ * else on the kmem taskq (grow.c).  The cache structure itself, with its
+ * per-CPU arrays, is a run of metadata pages (meta_pages_alloc, meta.c).  When no slab can be had the
  * cache maps a single emergency object (emergency.c).  KM_NOSLEEP may then
  * fail; KM_SLEEP and KM_PUSHPAGE never return NULL for lack of memory:
  * they reap and retry, waiting a little longer each time.
