@@ -362,7 +362,8 @@ mag_reload_full(struct mag_layer *ml, struct mag_cpu *pc, uint32_t cpu)
 		}
 		return (MAG_RETRY);
 	}
-	full = depot_get_full(&ml->depot);
+	full = depot_maybe_full(&ml->depot) ? depot_get_full(&ml->depot) :
+	    NULL;
 	if (full == NULL)
 		return (MAG_NEED_SLAB);
 	if (mag_install(ml, pc, cpu, full, ml->magsize, &old, &k)) {

@@ -401,7 +401,7 @@ stop
 true &
 dead=$!
 wait "$dead"
-sleep 30 &
+sleep 600 &     # killed on exit; long enough for a loaded machine
 sleeper=$!
 others="$sleeper"
 
