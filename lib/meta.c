@@ -20,8 +20,10 @@
  * its magazines, its depot rings, a task queue - is a few pages each, and
  * used to be an mmap each: a process that touches a hundred size classes
  * made hundreds of mmap calls at startup.  meta_pages_alloc() carves runs
- * of up to META_PIECE_MAX pages from shared 512 KiB regions (too small
- * for a transparent huge page, so an untouched page costs nothing);
+ * of up to META_PIECE_MAX pages from shared 512 KiB regions (marked
+ * MADV_NOHUGEPAGE: adjacent regions merge into one mapping, where a
+ * transparent huge page could otherwise fault in 2 MiB at once; so an
+ * untouched page costs nothing);
  * bigger requests still get a mapping of their own.  Runs are
  * page-aligned, so NUMA placement of a run (place_local, mbind) works as
  * on a mapping of its own.  A freed run is given back to the system with
@@ -116,6 +118,9 @@ meta_pages_alloc(size_t len)
 			*(void **)meta_cursor = meta_runs[n];
 			meta_runs[n] = meta_cursor;
 		}
+#ifdef MADV_NOHUGEPAGE
+		(void) madvise(region, META_REGION, MADV_NOHUGEPAGE);
+#endif
 		meta_pages_mapped += META_REGION;
 		meta_cursor = region;
 		meta_region_end = region + META_REGION;
