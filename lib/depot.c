@@ -14,9 +14,15 @@
  * Exchanges take no lock: objpool push and pop are lockless and correct
  * under preemption and migration.
  *
+ * FRESH MAGAZINES.  The depot's magazines start empty but not in the
+ * empty ring: depot_get_empty() hands out magazine 'fresh' (a counter)
+ * when the ring has none, until all nmags have been handed out once.  So
+ * creating a cache writes nothing into its rings, and a cache that never
+ * exchanges a magazine never faults their pages in.
+ *
  * INVARIANTS.  A magazine in 'full' holds exactly cap rounds, one in
- * 'empty' holds none; |full| + |empty| + magazines in transit between a
- * get and a put = nmags.  Because of that count a put never finds its
+ * 'empty' holds none; |full| + |empty| + (nmags - fresh) + magazines in
+ * transit between a get and a put = nmags.  Because of that count a put never finds its
  * ring full; if it did, the invariant is broken and we stop loudly rather
  * than lose a magazine of objects.
  *
@@ -44,6 +50,9 @@ depot_init(struct depot *d, char *first, size_t stride, int nmags)
 	int rc;
 
 	d->nmags = nmags;
+	d->first = first;
+	d->stride = stride;
+	atomic_store_explicit(&d->fresh, 0, memory_order_relaxed);
 	rc = objpool_init_ring(&d->full, nmags, NULL, NULL);
 	if (rc == 0 && (rc = objpool_init_ring(&d->empty, nmags, NULL,
 	    NULL)) != 0)
@@ -52,8 +61,6 @@ depot_init(struct depot *d, char *first, size_t stride, int nmags)
 		errno = -rc;
 		return (-1);
 	}
-	for (int i = 0; i < nmags; i++)
-		depot_put_empty(d, (struct mag *)(first + (size_t)i * stride));
 	return (0);
 }
 
@@ -109,7 +116,37 @@ depot_idle_full(struct depot *d)
 	return (min > 0 ? min : 0);
 }
 
-struct mag *depot_get_empty(struct depot *d) { return (objpool_pop(&d->empty)); }
+struct mag *
+depot_get_empty(struct depot *d)
+{
+	struct mag *m = objpool_pop(&d->empty);
+	int i;
+
+	if (m != NULL)
+		return (m);
+	/* A fresh one, while some were never handed out. */
+	i = atomic_load_explicit(&d->fresh, memory_order_relaxed);
+	while (i < d->nmags) {
+		if (atomic_compare_exchange_weak_explicit(&d->fresh, &i, i + 1,
+		    memory_order_relaxed, memory_order_relaxed))
+			return ((struct mag *)(d->first + (size_t)i * d->stride));
+	}
+	return (NULL);
+}
+
 void depot_put_empty(struct depot *d, struct mag *m) { depot_put(&d->empty, m); }
-int depot_full_count(const struct depot *d) { return (objpool_count(&d->full)); }
-int depot_empty_count(const struct depot *d) { return (objpool_count(&d->empty)); }
+int
+depot_full_count(const struct depot *d)
+{
+	/* No look at a ring nobody may have put into (see FRESH). */
+	if (atomic_load_explicit(&d->full_n, memory_order_relaxed) <= 0)
+		return (0);
+	return (objpool_count(&d->full));
+}
+
+int
+depot_empty_count(const struct depot *d)
+{
+	return (objpool_count(&d->empty) + d->nmags -
+	    atomic_load_explicit(&d->fresh, memory_order_relaxed));
+}

@@ -70,6 +70,7 @@ fork_child(void)
 	ka_fork_unlock();
 	reap_fork_child();
 	stats_fork_child();
+	taskq_fork_child_start();       /* pthread_create() may allocate */
 }
 
 void

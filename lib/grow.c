@@ -15,6 +15,18 @@
  * arena cannot map one it reaps every cache (memory pressure) and tries
  * once more.
  *
+ * SMALL CACHES GROW INLINE.  While a cache's slabs hold less than 1 MiB
+ * (grow_inline_limit), the allocating thread adds the slab itself,
+ * synchronously, and no grow-ahead is dispatched: a short process (a
+ * compiler pass, a shell) that allocates a little never wakes the kmem
+ * taskq, so the taskq never has to create a worker thread for it.  A slab
+ * of a small cache costs little to add (the arena usually has the span).
+ * Growth is inline as well, whatever the cache's size, when waiting for
+ * the taskq could not help: for a task of the kmem taskq itself (its grow
+ * task may be queued behind it), for a thread that is creating a taskq
+ * thread (taskq_in_spawn: pthread_create allocates) and when there is no
+ * kmem taskq.  So an allocation never needs a new thread to progress.
+ *
  * GROW-AHEAD.  So that allocations do not wait for growth at all, an
  * allocation from the slab layer that leaves fewer than 'low' free
  * objects dispatches the same task early, and the task keeps adding slabs
@@ -42,7 +54,9 @@
  *
  * LOCKING.  grow_state.lock protects everything but 'growing' and 'slabs'
  * (atomics, read without it to keep allocations cheap).  The task grows
- * the slab layer with no grow lock held.  grow_quiesce() waits for a task
+ * the slab layer with no grow lock held.  The task is dispatched after
+ * the grow lock is dropped: a dispatch may create a taskq thread, and
+ * pthread_create() may allocate from this very cache.  grow_quiesce() waits for a task
  * in flight: destroy uses it so that a cache is never freed under its
  * grow task, reap_now so that no slab arrives after it freed the empty
  * ones.
@@ -55,6 +69,7 @@
 
 #include "cache.h"
 #include "reap.h"
+#include "taskq_impl.h"
 #include "tunables.h"
 
 #define GROW_WAIT_NS            (100 * 1000000LL)       /* 100 ms */
@@ -63,8 +78,25 @@
 #define GROW_LOW_BYTES          ((uint64_t)1 << 20)     /* low, at first */
 #define GROW_HIGH_BYTES         ((uint64_t)8 << 20)     /* high, at most */
 #define GROW_LOW_MAX_BYTES      ((uint64_t)16 << 20)    /* adaptive cap */
+#define GROW_INLINE_BYTES       ((uint64_t)1 << 20)     /* small caches */
 
 static _Atomic bool grow_stalled;
+static _Atomic uint64_t grow_inline_bytes = GROW_INLINE_BYTES;
+
+void
+grow_inline_limit(uint64_t bytes)
+{
+	atomic_store(&grow_inline_bytes, bytes);
+}
+
+/* Is cp still small enough to grow inline (see SMALL CACHES)? */
+static inline bool
+grow_small(const struct kmem_cache *cp)
+{
+	return (atomic_load_explicit(&cp->sl.slab_total,
+	    memory_order_relaxed) * cp->sl.slab_size <
+	    atomic_load_explicit(&grow_inline_bytes, memory_order_relaxed));
+}
 
 void
 grow_stall(bool stall)
@@ -183,17 +215,59 @@ grow_task(void *arg)
 	grow_progress(g, added == 0, true);
 }
 
-/* Dispatch the grow task unless it is on its way.  g->lock held. */
-static void
-grow_dispatch_locked(struct kmem_cache *cp, int node)
+/*
+ * Mark the grow task on its way unless it is; true when the caller must
+ * then dispatch it (grow_dispatch) after dropping g->lock.
+ */
+static bool
+grow_claim_locked(struct kmem_cache *cp, int node)
 {
 	struct grow_state *g = &cp->grow;
 
 	if (atomic_load(&g->growing))
-		return;
+		return (false);
 	atomic_store(&g->growing, true);
 	g->node = node;
-	taskq_dispatch_ent(kmem_taskq(), grow_task, cp, TQ_SLEEP, &g->ent);
+	return (true);
+}
+
+static void
+grow_dispatch(struct kmem_cache *cp)
+{
+	taskq_dispatch_ent(kmem_taskq(), grow_task, cp, TQ_SLEEP,
+	    &cp->grow.ent);
+}
+
+/*
+ * Add one slab in the calling thread (see SMALL CACHES); like the task,
+ * reap every cache and try once more when the arena cannot map it.
+ */
+static int
+grow_inline(struct kmem_cache *cp, int node)
+{
+	uint64_t added = slab_grow(cp, node, 1);
+	if (added == 0) {
+		reap_pressure();
+		added = slab_grow(cp, node, 1);
+	}
+	if (added == 0)
+		return (-1);
+	atomic_fetch_add(&cp->grow.slabs, added);
+	reap_check_limit();
+	return (0);
+}
+
+/* Would waiting for the kmem taskq be pointless for this caller? */
+static bool
+grow_must_inline(void)
+{
+	taskq_t *tq;
+
+	/* taskq_in_spawn() first: kmem_taskq() may be creating the queue. */
+	if (taskq_in_spawn())
+		return (true);
+	tq = kmem_taskq();
+	return (tq == NULL || taskq_of_curthread() == tq);
 }
 
 int
@@ -202,13 +276,27 @@ grow_wait(struct kmem_cache *cp, int node, int kmflags)
 	struct grow_state *g = &cp->grow;
 	struct timespec deadline;
 	uint64_t gen;
+	bool dispatch;
 	int rc = -1;
 
+	if (grow_small(cp) || grow_must_inline())
+		return (grow_inline(cp, node));
 	pthread_mutex_lock(&g->lock);
-	grow_dispatch_locked(cp, node);
+	dispatch = grow_claim_locked(cp, node);
 	if ((kmflags & (KM_NOSLEEP | KM_PUSHPAGE)) || g->deadlocked) {
 		pthread_mutex_unlock(&g->lock);
+		if (dispatch)
+			grow_dispatch(cp);
 		return (-1);
+	}
+	if (dispatch) {
+		/* Dispatch unlocked; the task cannot finish before we wait. */
+		gen = g->gen;
+		pthread_mutex_unlock(&g->lock);
+		grow_dispatch(cp);
+		pthread_mutex_lock(&g->lock);
+	} else {
+		gen = g->gen;
 	}
 	clock_gettime(CLOCK_MONOTONIC, &deadline);
 	deadline.tv_nsec += GROW_WAIT_NS;
@@ -216,7 +304,6 @@ grow_wait(struct kmem_cache *cp, int node, int kmflags)
 		deadline.tv_sec++;
 		deadline.tv_nsec -= 1000000000L;
 	}
-	gen = g->gen;
 	atomic_fetch_add_explicit(&g->waits, 1, memory_order_relaxed);
 	if (atomic_load_explicit(&cp->sl.slab_total, memory_order_relaxed) !=
 	    0 && atomic_load(&g->low) * cp->sl.chunk < GROW_LOW_MAX_BYTES) {
@@ -243,13 +330,18 @@ void
 grow_ahead(struct kmem_cache *cp, int node)
 {
 	struct grow_state *g = &cp->grow;
+	bool dispatch;
 
 	if (atomic_load_explicit(&g->growing, memory_order_relaxed) ||
 	    tunable(KT_CACHE_GROW_AHEAD) == 0 ||
 	    grow_free_objects(cp) >= atomic_load_explicit(&g->low,
-	    memory_order_relaxed))
+	    memory_order_relaxed) || grow_small(cp))
 		return;
+	if (grow_must_inline())
+		return;         /* no help from the taskq: grow on demand */
 	pthread_mutex_lock(&g->lock);
-	grow_dispatch_locked(cp, node);
+	dispatch = grow_claim_locked(cp, node);
 	pthread_mutex_unlock(&g->lock);
+	if (dispatch)
+		grow_dispatch(cp);
 }

@@ -44,6 +44,12 @@ int grow_wait(struct kmem_cache *cp, int node, int kmflags);
 /* After an allocation from the slab layer: grow early if running low. */
 void grow_ahead(struct kmem_cache *cp, int node);
 
+/*
+ * Test hook: caches whose slabs hold less than bytes grow inline (1 MiB
+ * by default; 0: every cache grows through the taskq).
+ */
+void grow_inline_limit(uint64_t bytes);
+
 /* Test hook: while set, grow tasks wait before growing. */
 void grow_stall(bool stall);
 

@@ -21,7 +21,9 @@
  * shared write.  Everything else is the magazine layer's slow path.
  *
  * MEMORY.  Objects come from the slab layer (slab.c), which grows by one
- * slab at a time from the arena (vmem.c).  When no slab can be had the
+ * slab at a time from the arena (vmem.c): inline while the cache is small,
+ * else on the kmem taskq (grow.c).  The cache structure itself, with its
+ * per-CPU arrays, is a run of metadata pages (meta_pages_alloc, meta.c).  When no slab can be had the
  * cache maps a single emergency object (emergency.c).  KM_NOSLEEP may then
  * fail; KM_SLEEP and KM_PUSHPAGE never return NULL for lack of memory:
  * they reap and retry, waiting a little longer each time.
@@ -284,7 +286,7 @@ cache_create(const char *name, size_t size, size_t align,
 	mag_off = KMEM_P2ROUNDUP(cpu_off + ncpus *
 	    sizeof (struct kmem_cpu_stats), granule);
 	len = KMEM_P2ROUNDUP(mag_off + ncpus * sizeof (struct mag_cpu), page);
-	cp = kmem_pages_alloc(len);
+	cp = meta_pages_alloc(len);
 	if (cp == NULL) {
 		errno = ENOMEM;
 		return (NULL);
@@ -305,13 +307,13 @@ cache_create(const char *name, size_t size, size_t align,
 	cp->mag_cpus = cp->mag.cpu;
 	if (slab_layer_init(&cp->sl, chunk, cflags,
 	    (struct slab_node *)((char *)cp + nodes_off), nnodes) != 0) {
-		kmem_pages_free(cp, len);
+		meta_pages_free(cp, len);
 		errno = EINVAL;
 		return (NULL);
 	}
 	if (mag_layer_init(cp, (cflags & KMC_NOMAGAZINE) ? MAG_NONE :
 	    mag_default_mode()) != 0) {
-		kmem_pages_free(cp, len);
+		meta_pages_free(cp, len);
 		errno = ENOMEM;
 		return (NULL);
 	}
@@ -617,5 +619,5 @@ kmem_cache_destroy(kmem_cache_t *cp)
 	cp->magic = 0;
 	cp->fastkey = 0;
 	mag_layer_fini(cp);
-	kmem_pages_free(cp, cp->map_len);
+	meta_pages_free(cp, cp->map_len);
 }

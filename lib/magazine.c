@@ -80,6 +80,7 @@
 
 #include "cache.h"
 #include "magazine.h"
+#include "meta.h"
 #include "place.h"
 #include "tunables.h"
 
@@ -222,7 +223,7 @@ mag_layer_init(struct kmem_cache *cp, enum mag_mode mode)
 		ml->pair_bytes = KMEM_P2ROUNDUP(ml->pair_bytes, page);
 	ml->mags_len = KMEM_P2ROUNDUP(ncpus * ml->pair_bytes +
 	    (size_t)depot_mags * ml->mag_bytes, page);
-	ml->mags = kmem_pages_alloc(ml->mags_len);     /* bases start 0 */
+	ml->mags = meta_pages_alloc(ml->mags_len);     /* bases start 0 */
 	if (ml->mags == NULL) {
 		errno = ENOMEM;
 		return (-1);
@@ -241,7 +242,7 @@ mag_layer_init(struct kmem_cache *cp, enum mag_mode mode)
 	}
 	if (depot_init(&ml->depot, ml->mags + ncpus * ml->pair_bytes,
 	    ml->mag_bytes, depot_mags) != 0) {
-		kmem_pages_free(ml->mags, ml->mags_len);
+		meta_pages_free(ml->mags, ml->mags_len);
 		return (-1);
 	}
 	return (0);
@@ -255,7 +256,7 @@ mag_layer_fini(struct kmem_cache *cp)
 	if (ml->mode == MAG_NONE)
 		return;
 	depot_fini(&ml->depot);
-	kmem_pages_free(ml->mags, ml->mags_len);
+	meta_pages_free(ml->mags, ml->mags_len);
 	ml->mags = NULL;
 }
 
@@ -361,7 +362,8 @@ mag_reload_full(struct mag_layer *ml, struct mag_cpu *pc, uint32_t cpu)
 		}
 		return (MAG_RETRY);
 	}
-	full = depot_get_full(&ml->depot);
+	full = depot_maybe_full(&ml->depot) ? depot_get_full(&ml->depot) :
+	    NULL;
 	if (full == NULL)
 		return (MAG_NEED_SLAB);
 	if (mag_install(ml, pc, cpu, full, ml->magsize, &old, &k)) {

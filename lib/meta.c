@@ -7,36 +7,158 @@
  * destroyed off the hot path.  This is the simplest allocator that serves
  * them: 1 MiB chunks from mmap (few mmap calls while caches grow: each
  * takes the address-space lock) cut into 128-byte blocks, a free list
- * threaded through free blocks, one mutex.
+ * threaded through freed blocks, one mutex.  A chunk is cut as blocks are
+ * needed (a cursor moves through it), not all at once: threading a whole
+ * chunk onto the free list touched all its 256 pages, which cost a short
+ * process a millisecond of page faults and a MiB of memory.
  *
- * Invariants: a block is either on the free list or handed out, never
- * both; chunks are never unmapped (metadata memory is small and reused).
+ * Invariants: a block is either on the free list, handed out, or past
+ * the cursor (never handed out yet, untouched), never two of these; chunks are never unmapped (metadata memory is small and reused).
  * Locking: meta_lock protects the free list and the counters.
+ *
+ * PAGES.  Bigger metadata - a cache's structure with its per-CPU arrays,
+ * its magazines, its depot rings, a task queue - is a few pages each, and
+ * used to be an mmap each: a process that touches a hundred size classes
+ * made hundreds of mmap calls at startup.  meta_pages_alloc() carves runs
+ * of up to META_PIECE_MAX pages from shared 512 KiB regions (marked
+ * MADV_NOHUGEPAGE: adjacent regions merge into one mapping, where a
+ * transparent huge page could otherwise fault in 2 MiB at once; so an
+ * untouched page costs nothing);
+ * bigger requests still get a mapping of their own.  Runs are
+ * page-aligned, so NUMA placement of a run (place_local, mbind) works as
+ * on a mapping of its own.  A freed run is given back to the system with
+ * MADV_DONTNEED (so it reads as zeros again) and kept on a free list per
+ * page count for the next run of that size; the first word, which links
+ * it, is cleared when it is handed out again.  Regions are never unmapped.
+ * Locking: meta_pages_lock protects the region cursor and the run free
+ * lists; it is taken with no other metadata lock held (fork: after
+ * meta_lock).
  */
 #include "config.h"
 
 #include <pthread.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include "kmem_impl.h"
 #include "meta.h"
 
 #define META_CHUNK      (1024 * 1024)
 
+#define META_REGION     (512 * 1024)
+#define META_PIECE_MAX  16              /* pages carved; more: own mmap */
+
 static pthread_mutex_t meta_lock = PTHREAD_MUTEX_INITIALIZER;
 static void *meta_freelist;
+static char *meta_chunk_next, *meta_chunk_end;  /* the chunk being cut */
 static size_t meta_mapped;
+
+static pthread_mutex_t meta_pages_lock = PTHREAD_MUTEX_INITIALIZER;
+static char *meta_cursor, *meta_region_end;
+static void *meta_runs[META_PIECE_MAX + 1];     /* free runs by pages */
+static size_t meta_pages_mapped;                /* bytes of regions */
+static size_t meta_page;
 
 void
 meta_fork_lock(void)
 {
 	pthread_mutex_lock(&meta_lock);
+	pthread_mutex_lock(&meta_pages_lock);
 }
 
 void
 meta_fork_unlock(void)
 {
+	pthread_mutex_unlock(&meta_pages_lock);
 	pthread_mutex_unlock(&meta_lock);
+}
+
+static size_t
+meta_pagesize(void)
+{
+	size_t pg = __atomic_load_n(&meta_page, __ATOMIC_RELAXED);
+
+	if (pg == 0) {
+		pg = (size_t)sysconf(_SC_PAGESIZE);
+		__atomic_store_n(&meta_page, pg, __ATOMIC_RELAXED);
+	}
+	return (pg);
+}
+
+void *
+meta_pages_alloc(size_t len)
+{
+	size_t pg = meta_pagesize();
+	size_t npages = (len + pg - 1) / pg;
+	void *run;
+
+	if (len == 0 || npages > META_PIECE_MAX)
+		return (kmem_pages_alloc(len));
+	len = npages * pg;
+	pthread_mutex_lock(&meta_pages_lock);
+	if ((run = meta_runs[npages]) != NULL) {
+		meta_runs[npages] = *(void **)run;
+		pthread_mutex_unlock(&meta_pages_lock);
+		*(void **)run = NULL;   /* the rest reads as zeros */
+		return (run);
+	}
+	if (meta_cursor == NULL || (size_t)(meta_region_end - meta_cursor) <
+	    len) {
+		char *region = kmem_pages_alloc(META_REGION);
+
+		if (region == NULL) {
+			pthread_mutex_unlock(&meta_pages_lock);
+			return (kmem_pages_alloc(len));
+		}
+		/* The old region's tail: a free run of its own size. */
+		if (meta_cursor != NULL && meta_cursor < meta_region_end) {
+			size_t n = (size_t)(meta_region_end - meta_cursor) / pg;
+
+			*(void **)meta_cursor = meta_runs[n];
+			meta_runs[n] = meta_cursor;
+		}
+#ifdef MADV_NOHUGEPAGE
+		(void) madvise(region, META_REGION, MADV_NOHUGEPAGE);
+#endif
+		meta_pages_mapped += META_REGION;
+		meta_cursor = region;
+		meta_region_end = region + META_REGION;
+	}
+	run = meta_cursor;
+	meta_cursor += len;
+	pthread_mutex_unlock(&meta_pages_lock);
+	return (run);
+}
+
+void
+meta_pages_free(void *p, size_t len)
+{
+	size_t pg = meta_pagesize();
+	size_t npages = (len + pg - 1) / pg;
+
+	if (p == NULL)
+		return;
+	if (len == 0 || npages > META_PIECE_MAX) {
+		kmem_pages_free(p, len);
+		return;
+	}
+	(void) madvise(p, npages * pg, MADV_DONTNEED);
+	pthread_mutex_lock(&meta_pages_lock);
+	*(void **)p = meta_runs[npages];
+	meta_runs[npages] = p;
+	pthread_mutex_unlock(&meta_pages_lock);
+}
+
+size_t
+meta_pages_bytes(void)
+{
+	size_t n;
+
+	pthread_mutex_lock(&meta_pages_lock);
+	n = meta_pages_mapped;
+	pthread_mutex_unlock(&meta_pages_lock);
+	return (n);
 }
 
 void *
@@ -45,22 +167,25 @@ meta_alloc(void)
 	void *block;
 
 	pthread_mutex_lock(&meta_lock);
-	if (meta_freelist == NULL) {
+	if ((block = meta_freelist) != NULL) {
+		meta_freelist = *(void **)block;
+		pthread_mutex_unlock(&meta_lock);
+		memset(block, 0, META_BLOCK_SIZE);
+		return (block);
+	}
+	if (meta_chunk_next == meta_chunk_end) {
 		char *chunk = kmem_pages_alloc(META_CHUNK);
 		if (chunk == NULL) {
 			pthread_mutex_unlock(&meta_lock);
 			return (NULL);
 		}
 		meta_mapped += META_CHUNK;
-		for (size_t off = 0; off < META_CHUNK; off += META_BLOCK_SIZE) {
-			*(void **)(chunk + off) = meta_freelist;
-			meta_freelist = chunk + off;
-		}
+		meta_chunk_next = chunk;
+		meta_chunk_end = chunk + META_CHUNK;
 	}
-	block = meta_freelist;
-	meta_freelist = *(void **)block;
+	block = meta_chunk_next;        /* fresh from mmap: zero */
+	meta_chunk_next += META_BLOCK_SIZE;
 	pthread_mutex_unlock(&meta_lock);
-	memset(block, 0, META_BLOCK_SIZE);
 	return (block);
 }
 

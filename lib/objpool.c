@@ -5,8 +5,11 @@
  *
  * LAYOUT
  *
- * One anonymous mapping holds a small header (the reference count) and one
- * ring per possible CPU, at a fixed stride.  A ring is a head counter and a
+ * One run of zeroed pages (meta_pages_alloc: carved from shared metadata
+ * regions) holds a small header (the reference count) and one ring per
+ * possible CPU, at a fixed stride.  Initialising a ring pool writes
+ * nothing there (zero is its initial state), so the pages of a ring that
+ * is never used are never faulted in.  A ring is a head counter and a
  * tail counter on cache lines of their own, then 'capacity' cells, then
  * (for a pool that owns its objects) that CPU's share of the objects.  On a
  * machine with more than one NUMA node every ring starts on a page boundary
@@ -92,6 +95,7 @@
 #include "libkmem/objpool.h"
 #include "cpu.h"
 #include "kmem_impl.h"
+#include "meta.h"
 #include "place.h"
 
 struct objpool_cell {
@@ -105,9 +109,14 @@ struct objpool_ring {
 	struct objpool_cell cells[] KMEM_ALIGNED_LINE;
 };
 
-/* At the start of the mapping. */
+/*
+ * At the start of the mapping.  ref holds the reference count less one,
+ * so that a fresh (zero) mapping reads as a ring pool's one reference:
+ * objpool_init_ring() then writes nothing, and a ring nobody pushes to
+ * never has its pages faulted in.
+ */
 struct objpool_meta {
-	_Atomic long ref;
+	_Atomic long ref;               /* references - 1 */
 	bool owns_objects;
 } KMEM_ALIGNED_LINE;
 
@@ -205,7 +214,7 @@ objpool_setup(struct objpool_head *pool, int nr_objs, int obj_size,
 	len = KMEM_P2ROUNDUP(KMEM_P2ROUNDUP(sizeof (struct objpool_meta),
 	    granule) + (size_t)ncpus * stride, page);
 
-	map = kmem_pages_alloc(len);
+	map = meta_pages_alloc(len);
 	if (map == NULL)
 		return (-ENOMEM);
 
@@ -237,7 +246,7 @@ objpool_setup(struct objpool_head *pool, int nr_objs, int obj_size,
 			if (objinit != NULL) {
 				int rc = objinit(obj, context);
 				if (rc != 0) {
-					kmem_pages_free(map, len);
+					meta_pages_free(map, len);
 					memset(pool, 0, sizeof (*pool));
 					return (rc);
 				}
@@ -247,14 +256,19 @@ objpool_setup(struct objpool_head *pool, int nr_objs, int obj_size,
 			atomic_store_explicit(&ring->cells[i].seq,
 			    (uint64_t)i + 1, memory_order_relaxed);
 		}
-		atomic_store_explicit(&ring->tail, (uint64_t)n,
-		    memory_order_relaxed);
+		/* An empty ring's memory stays untouched (it is zero). */
+		if (n != 0)
+			atomic_store_explicit(&ring->tail, (uint64_t)n,
+			    memory_order_relaxed);
 		left -= n;
 	}
 
-	objpool_meta(pool)->owns_objects = obj_size != 0;
-	atomic_store_explicit(&objpool_meta(pool)->ref,
-	    obj_size != 0 ? (long)nr_objs + 1 : 1, memory_order_release);
+	/* A ring pool's meta is right as mapped (zero); leave it untouched. */
+	if (obj_size != 0) {
+		objpool_meta(pool)->owns_objects = true;
+		atomic_store_explicit(&objpool_meta(pool)->ref, (long)nr_objs,
+		    memory_order_release);
+	}
 	return (0);
 }
 
@@ -332,7 +346,7 @@ objpool_free(struct objpool_head *pool)
 		return;
 	release = pool->release;
 	context = pool->context;
-	kmem_pages_free(pool->op_map, pool->op_map_len);
+	meta_pages_free(pool->op_map, pool->op_map_len);
 	pool->op_map = NULL;
 	pool->op_rings = NULL;
 	if (release != NULL)
@@ -344,7 +358,7 @@ static bool
 objpool_put(struct objpool_head *pool, long count)
 {
 	if (atomic_fetch_sub_explicit(&objpool_meta(pool)->ref, count,
-	    memory_order_acq_rel) == count) {
+	    memory_order_acq_rel) == count - 1) {
 		objpool_free(pool);
 		return (true);
 	}

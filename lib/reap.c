@@ -4,11 +4,17 @@
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  *
- * THE KMEM TASKQ.  One task queue of kmem_cache_kmem_threads threads runs
- * every cache's grow tasks (grow.c), the aging pass and pressure reaps.
- * It is created on first use and lives as long as the process; its
- * threads are fixed (they sleep when idle), so none is ever left exited
- * and unjoined.
+ * THE KMEM TASKQ.  One task queue of up to kmem_cache_kmem_threads
+ * threads runs every cache's grow tasks (grow.c), the aging pass and
+ * pressure reaps.  It is created on first use and lives as long as the
+ * process.  It is dynamic (TASKQ_DYNAMIC): it starts with one thread,
+ * which waits for delayed tasks and never exits, and creates more only
+ * when tasks are ready and no thread is idle; those exit after a second
+ * without work.  So a short process that allocates a little (small caches
+ * grow inline, grow.c) starts one thread, not kmem_cache_kmem_threads.
+ * A thread is created by a dispatcher that holds no libkmem lock (grow.c
+ * dispatches after dropping its lock), and an allocation made inside
+ * pthread_create() grows inline: creating a thread never waits for one.
  *
  * AGING.  Every kmem_reap_interval seconds a delayed task walks every
  * cache (a change of the interval takes effect at once: reap_new_chain)
@@ -29,7 +35,11 @@
  * (grow.c, kmem_cache.c), when the memory libkmem has mapped crosses
  * kmem_memory_limit, and when the kernel's pressure stall information
  * reports memory stalls: a monitor thread holds a PSI trigger on this
- * cgroup's memory.pressure (or /proc/pressure/memory) and polls it.
+ * cgroup's memory.pressure (or /proc/pressure/memory) and polls it.  The
+ * trigger is armed by a delayed task two seconds (REAP_PSI_DELAY_NS)
+ * after libkmem starts, so that short processes never open the PSI file
+ * nor create the monitor thread; a pressure stall shorter than that
+ * would not have reached the trigger's 150 ms in 2 s window anyway.
  *
  * LOCKING.  Caches are walked with cache_walk() (kmem_cache.c), which
  * holds a reference on each cache while its callback runs, so destroy
@@ -56,6 +66,7 @@
 
 #define NS_PER_SEC              1000000000LL
 #define RECLAIM_ROUNDS_MAX      16
+#define REAP_PSI_DELAY_NS       (2 * NS_PER_SEC)
 
 static taskq_t *reap_tq;
 static pthread_once_t reap_tq_once = PTHREAD_ONCE_INIT;
@@ -73,7 +84,7 @@ reap_tq_create(void)
 	tunables_init();
 	reap_tq = taskq_create("kmem_taskq",
 	    (int)tunable_fixed(KT_CACHE_KMEM_THREADS), defclsyspri, 0, 0,
-	    0);
+	    TASKQ_DYNAMIC);
 	if (reap_tq == NULL)
 		kmem_report("cannot create the kmem taskq (%s); caches grow "
 		    "synchronously and are not aged", strerror(errno));
@@ -450,6 +461,33 @@ reap_psi_start(void)
 	pthread_attr_destroy(&attr);
 }
 
+static _Atomic uint64_t reap_psi_tries; /* reap_psi_task runs */
+
+static void
+reap_psi_task(void *arg)
+{
+	(void) arg;
+	reap_psi_start();
+	atomic_fetch_add(&reap_psi_tries, 1);   /* after: see test_psi */
+}
+
+/* Arm the PSI trigger REAP_PSI_DELAY_NS from now (see MEMORY PRESSURE). */
+static void
+reap_psi_later(void)
+{
+	taskq_t *tq = kmem_taskq();
+
+	if (tq != NULL)
+		(void) taskq_dispatch_delay(tq, reap_psi_task, NULL, TQ_SLEEP,
+		    kmem_now_ns() + REAP_PSI_DELAY_NS);
+}
+
+uint64_t
+reap_psi_attempts(void)
+{
+	return (atomic_load(&reap_psi_tries));
+}
+
 static void
 reap_start_once_fn(void)
 {
@@ -459,7 +497,7 @@ reap_start_once_fn(void)
 	tunable_set_hook(KT_MEMORY_LIMIT, reap_limit_changed);
 	atomic_store(&reap_started, true);
 	reap_new_chain();
-	reap_psi_start();
+	reap_psi_later();
 	stats_start(kmem_taskq());
 }
 
@@ -467,7 +505,9 @@ reap_start_once_fn(void)
  * In a forked child (after taskq_fork_child): a pressure reap or an aging
  * pass that was running in the parent is gone - start a new aging chain
  * (if the tick was only queued it runs anyway, but ends at once: it
- * belongs to the old chain) - and so is the PSI thread.
+ * belongs to the old chain) - and so is the PSI thread: it is started
+ * again by a task (a delayed one, queued in the parent and not yet run,
+ * runs in the child anyway), not here: pthread_create() may allocate.
  */
 void
 reap_fork_child(void)
@@ -477,8 +517,9 @@ reap_fork_child(void)
 		atomic_store(&reap_tick_id, 0);  /* ran in the parent: gone */
 		reap_new_chain();
 	}
-	if (atomic_exchange(&reap_psi_on, false))
-		reap_psi_start();
+	if (atomic_exchange(&reap_psi_on, false) && reap_tq != NULL)
+		(void) taskq_dispatch(reap_tq, reap_psi_task, NULL,
+		    TQ_NOSLEEP);
 }
 
 void

@@ -46,6 +46,8 @@ void reap_check_limit(void);
 
 /* Test hooks: the pressure monitor's state and a simulated event. */
 bool reap_psi_active(void);
+/* How many times the delayed task that arms the PSI trigger ran. */
+uint64_t reap_psi_attempts(void);
 void reap_psi_event(void);
 uint64_t reap_passes(void);     /* aging passes run so far */
 void reap_pressure_counts(uint64_t *runs, uint64_t *dispatched,

@@ -15,8 +15,9 @@
  * MEMORY
  *
  * Nothing here calls malloc(): libkmem can be the process's malloc, and a
- * task queue is one of its internals.  The queue structure is a mapping of
- * its own (kmem_pages_alloc).  Task entries are carved from mapped chunks
+ * task queue is one of its internals.  The queue structure is a
+ * run of metadata pages (meta_pages_alloc, meta.c: carved from shared
+ * regions, not an mmap each).  Task entries are carved from such runs
  * (one page, then growing to 16 pages) onto a per-queue free list, and the
  * chunks are kept until taskq_destroy().  A worker's record (struct
  * taskq_thread) lives on that worker's stack.  pthread_create() may
@@ -63,8 +64,9 @@
  * exiting thread records itself as the queue's "zombie" and joins the
  * previous zombie after unlocking; taskq_destroy() joins the last one, and
  * by induction every thread has then returned.  At most one exited thread
- * is ever left unjoined, and not for long: a worker about to go idle joins
- * it, and so does a destructor at process exit.
+ * is ever left unjoined, and not for long: an exiting thread wakes an idle
+ * worker, and a worker about to go idle joins it; so does a destructor at
+ * process exit.
  *
  * DELAYED TASKS need no timer thread: an idle worker waits on tq_work_cv
  * with a timeout at the earliest due time (tq_delay's head), and every
@@ -111,6 +113,7 @@
 
 #include "libkmem/taskq.h"
 #include "kmem_impl.h"
+#include "meta.h"
 #include "taskq_impl.h"
 
 #define TASKQ_IDLE_TIMEOUT_NS   1000000000LL    /* 1 s */
@@ -221,6 +224,16 @@ static taskq_t *taskq_reg_tail;
  */
 static __thread struct taskq_thread *taskq_self
     __attribute__((tls_model("initial-exec")));
+
+/* Set while this thread is in pthread_create() for a queue. */
+static __thread bool taskq_spawning
+    __attribute__((tls_model("initial-exec")));
+
+bool
+taskq_in_spawn(void)
+{
+	return (taskq_spawning);
+}
 
 /* ------------------------------------------------------------ helpers */
 
@@ -398,7 +411,7 @@ taskq_grow(taskq_t *tq)
 	    (size_t)TASKQ_CHUNK_PAGES_MAX);
 	size_t off = KMEM_P2ROUNDUP(sizeof (struct taskq_chunk),
 	    _Alignof(taskq_ent_t));
-	struct taskq_chunk *c = kmem_pages_alloc(len);
+	struct taskq_chunk *c = meta_pages_alloc(len);
 	taskq_ent_t *ents;
 	size_t n;
 
@@ -550,7 +563,11 @@ static int
 taskq_spawn(taskq_t *tq)
 {
 	pthread_t tid;
-	int rc = pthread_create(&tid, NULL, taskq_thread, tq);
+	int rc;
+
+	taskq_spawning = true;
+	rc = pthread_create(&tid, NULL, taskq_thread, tq);
+	taskq_spawning = false;
 
 	if (rc != 0) {
 		(void) pthread_mutex_lock(&tq->tq_lock);
@@ -714,6 +731,8 @@ taskq_thread(void *arg)
 	tq->tq_have_zombie = true;
 	if (tq->tq_destroying)
 		(void) pthread_cond_broadcast(&tq->tq_exit_cv);
+	else if (tq->tq_nidle > 0)
+		(void) pthread_cond_signal(&tq->tq_work_cv);    /* join me */
 	(void) pthread_mutex_unlock(&tq->tq_lock);
 	/*
 	 * No access to tq from here on.  It stays mapped until this thread
@@ -799,7 +818,9 @@ taskq_at_exit(void)
  * child has none of the queue's threads: it forgets them (and the tasks
  * they were running, which never finish there), makes new condition
  * variables, and starts threads afresh - a fixed queue its full count, a
- * dynamic one its first - so that queued and delayed tasks run.
+ * dynamic one its first - so that queued and delayed tasks run.  The
+ * threads are created by taskq_fork_child_start(), which fork.c calls
+ * after every other atfork lock is released.
  */
 void
 taskq_fork_prepare(void)
@@ -841,6 +862,16 @@ taskq_fork_child(void)
 	}
 	(void) pthread_condattr_destroy(&mono);
 	(void) pthread_mutex_unlock(&taskq_reg_lock);
+}
+
+/*
+ * The child's threads, counted by taskq_fork_child(): created last, once
+ * every other atfork lock is released (fork.c), because pthread_create()
+ * may allocate, and the allocator's locks must be free by then.
+ */
+void
+taskq_fork_child_start(void)
+{
 	/* The registry cannot change before this process creates a queue. */
 	for (taskq_t *tq = taskq_reg_head; tq != NULL; tq = tq->tq_reg_next) {
 		for (int i = (tq->tq_flags & TASKQ_DYNAMIC) ? 1 :
@@ -922,9 +953,9 @@ taskq_teardown(taskq_t *tq)
 		struct taskq_chunk *c = tq->tq_chunks;
 
 		tq->tq_chunks = c->next;
-		kmem_pages_free(c, c->len);
+		meta_pages_free(c, c->len);
 	}
-	kmem_pages_free(tq, tq->tq_map_len);
+	meta_pages_free(tq, tq->tq_map_len);
 }
 
 KMEM_EXPORT taskq_t *
@@ -962,7 +993,7 @@ taskq_create(const char *name, int nthreads, int pri, int minalloc,
 		return (NULL);
 	}
 
-	tq = kmem_pages_alloc(len);
+	tq = meta_pages_alloc(len);
 	if (tq == NULL) {
 		errno = ENOMEM;
 		return (NULL);

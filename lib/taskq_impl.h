@@ -8,6 +8,7 @@
 #ifndef KMEM_TASKQ_IMPL_H
 #define KMEM_TASKQ_IMPL_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "libkmem/taskq.h"
@@ -33,5 +34,13 @@ void taskq_set_idle_timeout(taskq_t *tq, int64_t ns);
 void taskq_fork_prepare(void);
 void taskq_fork_parent(void);
 void taskq_fork_child(void);
+void taskq_fork_child_start(void);
+
+/*
+ * True while the calling thread is inside pthread_create() for a queue's
+ * thread.  pthread_create() may allocate: libkmem's allocator then grows
+ * a cache inline instead of waiting for a taskq thread (grow.c).
+ */
+bool taskq_in_spawn(void);
 
 #endif /* KMEM_TASKQ_IMPL_H */

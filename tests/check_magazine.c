@@ -10,9 +10,11 @@
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include "libkmem/kmem.h"
+#include "cache.h"
 #include "cpu.h"
 #include "magazine.h"
 #include "tunables.h"
@@ -177,6 +179,48 @@ START_TEST(test_nomagazine)
 END_TEST
 
 /* Counters and the depot, single-threaded, in both modes. */
+/* Pages of [p, p + len) resident in memory. */
+static unsigned int
+resident_pages(void *p, size_t len)
+{
+	size_t pg = (size_t)sysconf(_SC_PAGESIZE);
+	unsigned char vec[64];
+	unsigned int n = 0;
+
+	ck_assert_uint_le(len / pg, sizeof (vec));
+	ck_assert_int_eq(mincore(p, len, vec), 0);
+	for (size_t i = 0; i < (len + pg - 1) / pg; i++)
+		n += vec[i] & 1;
+	return (n);
+}
+
+/*
+ * Creating a cache writes nothing into its depot's rings (its magazines
+ * start fresh, outside the empty ring): their pages stay untouched until
+ * magazines are parked there.  Every magazine is still accounted for.
+ */
+START_TEST(test_depot_rings_untouched)
+{
+	kmem_cache_t *cp = kmem_cache_create("fresh", 64, 0, NULL, NULL,
+	    NULL, NULL, NULL, 0);
+	struct depot *d = &cp->mag.depot;
+	struct kmem_cache_stats st;
+
+	ck_assert_uint_eq(resident_pages(d->full.op_map, d->full.op_map_len),
+	    0);
+	ck_assert_uint_eq(resident_pages(d->empty.op_map,
+	    d->empty.op_map_len), 0);
+	ck_assert_int_eq(kmem_cache_stats(cp, &st), 0);
+	ck_assert_uint_eq(st.depot_full, 0);
+	ck_assert_uint_eq(st.depot_empty, (uint64_t)d->nmags);
+	/* One object in and out: still no magazine in the depot. */
+	kmem_cache_free(cp, kmem_cache_alloc(cp, KM_SLEEP));
+	ck_assert_uint_eq(resident_pages(d->full.op_map, d->full.op_map_len),
+	    0);
+	kmem_cache_destroy(cp);
+}
+END_TEST
+
 START_TEST(test_stats_and_depot)
 {
 	for (int m = 0; m < 2; m++) {
@@ -696,6 +740,7 @@ main(void)
 	tcase_add_test(basic, test_magazine_sizes);
 	tcase_add_test(basic, test_nomagazine);
 	tcase_add_test(basic, test_stats_and_depot);
+	tcase_add_test(basic, test_depot_rings_untouched);
 	tcase_add_test(basic, test_flush_remote_cpu);
 	tcase_add_test(basic, test_bad_free_not_cached);
 	suite_add_tcase(s, basic);

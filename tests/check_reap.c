@@ -1,7 +1,9 @@
 /*
  * check_reap.c - background work: reclaim callbacks and reap_now,
  * periodic aging, RSS after a burst, asynchronous growth and its deadlock
- * path, grow-ahead, memory pressure (mmap failure, the memory limit, PSI),
+ * path, grow-ahead, small caches growing inline (a small process starts
+ * no taskq worker and arms no PSI trigger), memory pressure (mmap
+ * failure, the memory limit, PSI),
  * kmem_reap().
  */
 #include "config.h"
@@ -10,10 +12,13 @@
 #include <fcntl.h>
 #include <stdatomic.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "libkmem/kmem.h"
+#include "libkmem/taskq.h"
 #include "cache.h"
 #include "grow.h"
 #include "reap.h"
@@ -281,6 +286,7 @@ START_TEST(test_deadlock_path)
 	struct kmem_cache_stats st;
 	double t0;
 
+	grow_inline_limit(0);           /* this small cache, too */
 	grow_stall(true);
 	t0 = test_now();
 	for (int i = 0; i < 20; i++) {
@@ -321,6 +327,124 @@ START_TEST(test_deadlock_path)
 	ck_assert_uint_eq(st.obj_emergency, 0);
 	ck_assert_uint_eq(st.obj_emergency_max, 21);    /* and KM_NOSLEEP's */
 	ck_assert_uint_eq(st.alloc, st.free);
+	kmem_cache_destroy(cp);
+}
+END_TEST
+
+/*
+ * A process that allocates a little (its caches stay small, so they grow
+ * inline) never wakes the kmem taskq: the taskq keeps its one first
+ * thread, and the PSI trigger is not armed yet (2 s after start).
+ */
+START_TEST(test_small_process_quiet)
+{
+	kmem_cache_t *cp = kmem_cache_create("quiet", 200, 0, NULL, NULL,
+	    NULL, NULL, NULL, 0);
+	struct taskq_stats ts;
+	void *v[1000];
+	double t0 = test_now();
+
+	for (int i = 0; i < 1000; i++)
+		v[i] = kmem_cache_alloc(cp, KM_SLEEP);
+	for (int i = 0; i < 1000; i++) {
+		void *p = kmem_alloc((size_t)(i % 64 + 1) * 16, KM_SLEEP);
+
+		ck_assert(vmem_contains(v[i]));
+		ck_assert_ptr_nonnull(p);
+		kmem_free(p, (size_t)(i % 64 + 1) * 16);
+	}
+	ck_assert_uint_gt(stats_of(cp).slab_grows, 1);
+	ck_assert_uint_eq(stats_of(cp).grow_waits, 0);
+	ck_assert_uint_eq(cp->grow.gen, 0);     /* no grow task ran */
+	ck_assert_int_eq(taskq_stats(kmem_taskq(), &ts), 0);
+	/*
+	 * Delayed tasks (statistics, PSI at 2 s) may run by now on a machine
+	 * so loaded that this took a second: then they prove nothing.
+	 */
+	if (test_now() - t0 < 1.0) {
+		ck_assert_uint_eq(ts.threads, 1);
+		ck_assert_uint_eq(reap_psi_attempts(), 0);
+		ck_assert(!reap_psi_active());
+	}
+	for (int i = 0; i < 1000; i++)
+		kmem_cache_free(cp, v[i]);
+	kmem_cache_destroy(cp);
+}
+END_TEST
+
+/*
+ * A big cache still grows ahead through the taskq, which then creates
+ * threads beyond its first.
+ */
+START_TEST(test_big_cache_grows_ahead)
+{
+	enum { N = 40000 };
+	kmem_cache_t *cp = kmem_cache_create("big", 512, 0, NULL, NULL,
+	    NULL, NULL, NULL, 0);
+	void **v = malloc(N * sizeof (void *));
+	struct taskq_stats ts;
+
+	for (int i = 0; i < N; i++)
+		v[i] = kmem_cache_alloc(cp, KM_SLEEP);
+	grow_quiesce(cp);
+	/* 20 MiB of objects: past the 1 MiB grown inline, grow tasks ran. */
+	ck_assert_uint_gt(cp->grow.gen, 0);
+	ck_assert_int_eq(taskq_stats(kmem_taskq(), &ts), 0);
+	ck_assert_uint_ge(ts.tasks_executed, 1);
+	ck_assert_uint_ge(ts.threads, 1);
+	for (int i = 0; i < N; i++)
+		kmem_cache_free(cp, v[i]);
+	free(v);
+	kmem_cache_destroy(cp);
+}
+END_TEST
+
+/*
+ * After fork() the child gets the kmem taskq's first thread back (created
+ * once the atfork locks are released) and no more; its caches grow, small
+ * ones inline and big ones through the taskq.
+ */
+START_TEST(test_fork_child_taskq)
+{
+	kmem_cache_t *cp = kmem_cache_create("forked", 512, 0, NULL, NULL,
+	    NULL, NULL, NULL, 0);
+	void *p = kmem_cache_alloc(cp, KM_SLEEP);
+	pid_t pid;
+	int status;
+
+#ifdef KMEM_TSAN
+	/* TSan cannot start threads in the child of a threaded process. */
+	kmem_cache_free(cp, p);
+	kmem_cache_destroy(cp);
+	return;
+#endif
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		enum { N = 20000 };
+		static void *v[N];
+		struct taskq_stats ts;
+		int bad = 0;
+
+		if (taskq_stats(kmem_taskq(), &ts) != 0 || ts.threads != 1)
+			bad |= 1;
+		for (int i = 0; i < N; i++) {
+			v[i] = kmem_cache_alloc(cp, KM_SLEEP);
+			if (v[i] == NULL)
+				bad |= 2;
+		}
+		grow_quiesce(cp);
+		if (cp->grow.gen == 0)  /* 10 MiB: grow tasks ran */
+			bad |= 4;
+		for (int i = 0; i < N; i++)
+			kmem_cache_free(cp, v[i]);
+		kmem_cache_free(cp, p);
+		_exit(bad);
+	}
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert(WIFEXITED(status));
+	ck_assert_int_eq(WEXITSTATUS(status), 0);
+	kmem_cache_free(cp, p);
 	kmem_cache_destroy(cp);
 }
 END_TEST
@@ -477,8 +601,12 @@ START_TEST(test_psi)
 	    victim_reclaim, NULL, NULL, 0);
 	static const char trigger[] = "some 150000 2000000";
 	int fd = open("/proc/pressure/memory", O_RDWR | O_NONBLOCK);
-	double t0;
+	double t0 = test_now();
 
+	/* The trigger is armed by a delayed task, 2 s after the start. */
+	while (reap_psi_attempts() == 0 && test_now() - t0 < 30)
+		usleep(10000);
+	ck_assert_uint_ge(reap_psi_attempts(), 1);
 	/* If the test may arm a trigger here, libkmem could too. */
 	if (fd >= 0 && write(fd, trigger, sizeof (trigger)) > 0)
 		ck_assert(reap_psi_active());
@@ -528,6 +656,9 @@ main(void)
 	tcase_set_timeout(gr, 60);
 	tcase_add_test(gr, test_deadlock_path);
 	tcase_add_test(gr, test_grow_ahead);
+	tcase_add_test(gr, test_small_process_quiet);
+	tcase_add_test(gr, test_big_cache_grows_ahead);
+	tcase_add_test(gr, test_fork_child_taskq);
 	suite_add_tcase(s, gr);
 	tcase_set_timeout(pr, 60);
 	tcase_add_test(pr, test_mmap_failure_reaps_all);

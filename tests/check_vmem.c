@@ -1,15 +1,18 @@
 /*
  * check_vmem.c - the arena (spans, address -> owner, coalescing, pages
- * returned) and slab sizing.
+ * returned), slab sizing, and metadata page runs carved from shared
+ * regions (meta.c).
  */
 #include "config.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "libkmem/kmem.h"
+#include "meta.h"
 #include "slab.h"
 #include "tunables.h"
 #include "vmem.h"
@@ -318,12 +321,78 @@ START_TEST(test_sizing_tunables)
 }
 END_TEST
 
+/* ------------------------------------------------ metadata page runs */
+
+/* Is every byte of p[0..len) c? */
+static bool
+all_bytes(const char *p, size_t len, unsigned char c)
+{
+	for (size_t k = 0; k < len; k++) {
+		if ((unsigned char)p[k] != c)
+			return (false);
+	}
+	return (true);
+}
+
+/*
+ * Small runs come zeroed, page-aligned and disjoint from shared regions
+ * (not an mmap each); a freed run reads as zeros when handed out again;
+ * a big request gets a mapping of its own.
+ */
+START_TEST(test_meta_pages)
+{
+	size_t pg = (size_t)sysconf(_SC_PAGESIZE);
+	enum { N = 64 };
+	char *run[N];
+	size_t before = meta_pages_bytes();
+	char *big;
+
+	for (int i = 0; i < N; i++) {
+		size_t len = (size_t)(i % 7 + 1) * pg - (size_t)(i % 3);
+
+		run[i] = meta_pages_alloc(len);
+		ck_assert_ptr_nonnull(run[i]);
+		ck_assert_uint_eq((uintptr_t)run[i] % pg, 0);
+		ck_assert(all_bytes(run[i], len, 0));
+		memset(run[i], 0xa0 + i % 16, len);
+	}
+	for (int i = 0; i < N; i++) {
+		size_t len = (size_t)(i % 7 + 1) * pg - (size_t)(i % 3);
+
+		/* Nobody else wrote into this run. */
+		ck_assert(all_bytes(run[i], len, 0xa0 + i % 16));
+	}
+	/* 64 runs of 1 to 7 pages: a region or two, not 64 mappings. */
+	ck_assert_uint_le(meta_pages_bytes() - before, 2 * 512 * 1024);
+	for (int i = 0; i < N; i++)
+		meta_pages_free(run[i], (size_t)(i % 7 + 1) * pg -
+		    (size_t)(i % 3));
+	for (int i = 0; i < N; i++) {
+		size_t len = (size_t)(i % 7 + 1) * pg;
+
+		run[i] = meta_pages_alloc(len);
+		ck_assert_ptr_nonnull(run[i]);
+		ck_assert(all_bytes(run[i], len, 0));
+	}
+	/* Reused: no new region. */
+	ck_assert_uint_le(meta_pages_bytes() - before, 2 * 512 * 1024);
+	for (int i = 0; i < N; i++)
+		meta_pages_free(run[i], (size_t)(i % 7 + 1) * pg);
+	big = meta_pages_alloc(64 * pg);
+	ck_assert_ptr_nonnull(big);
+	ck_assert_int_eq(big[64 * pg - 1], 0);
+	meta_pages_free(big, 64 * pg);
+	meta_pages_free(NULL, pg);      /* no-op */
+}
+END_TEST
+
 int
 main(void)
 {
 	Suite *s = suite_create("vmem");
 	TCase *tc = tcase_create("arena");
 	TCase *sz = tcase_create("sizing");
+	TCase *mt = tcase_create("meta");
 
 	tcase_add_checked_fixture(tc, setup, NULL);
 	tcase_set_timeout(tc, 60);
@@ -340,5 +409,7 @@ main(void)
 	tcase_add_test(sz, test_slab_sizing);
 	tcase_add_test(sz, test_sizing_tunables);
 	suite_add_tcase(s, sz);
+	tcase_add_test(mt, test_meta_pages);
+	suite_add_tcase(s, mt);
 	return (test_run_suite(s));
 }

@@ -89,7 +89,7 @@ struct kmem_cache_stats {
 	uint64_t depot_contention;      /* refills/flushes that waited */
 	uint64_t mag_flushes;   /* magazines' worth flushed to slabs */
 	/* background work */
-	uint64_t slab_grows;    /* slabs added by background growth */
+	uint64_t slab_grows;    /* slabs added by growth (inline or not) */
 	uint64_t grow_waits;    /* allocations that waited for growth */
 	/* NUMA placement */
 	uint64_t nr_nodes;      /* slab lists: 1, or one per node */
