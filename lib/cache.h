@@ -14,6 +14,7 @@
 #include "libkmem/kmem.h"
 #include "emergency.h"
 #include "grow.h"
+#include "debug.h"
 #include "kmem_impl.h"
 #include "magazine.h"
 #include "slab.h"
@@ -71,6 +72,7 @@ struct kmem_cache {
 	struct mag_layer mag;
 	struct emergency emerg;
 	struct grow_state grow;
+	struct debug_cache dbg;         /* KMEM_DEBUG state (debug.c) */
 
 	struct kmem_cpu_stats *cpu;     /* cpu_count() entries */
 	_Atomic uint64_t ctor_calls, dtor_calls;

@@ -47,6 +47,11 @@
  * LOCKING.  ka_lock serialises class creation only; lookups read the
  * class pointers with acquire loads.  The caches and the arena have their
  * own locks.
+ *
+ * KMEM_DEBUG.  Classes created while kmem_debug is set are debug caches
+ * (debug.c): kmem_alloc records the size asked for in the object's debug
+ * tail (the bytes after it up to the class size are redzone) and
+ * kmem_free checks it.  Large blocks are not debugged.
  */
 #include "config.h"
 
@@ -450,7 +455,7 @@ ka_classify(const void *buf, kmem_cache_t **cpp, size_t *usable)
 		if (s->kind == KMEM_OWNER_SLAB &&
 		    slab_obj_ok(&s->cache->sl, s, buf)) {
 			*cpp = s->cache;
-			*usable = s->cache->sl.chunk;
+			*usable = s->cache->size;       /* no debug redzone */
 			return (KA_OBJECT);
 		}
 		if (s->kind == KMEM_OWNER_LARGE) {
@@ -473,7 +478,7 @@ ka_classify(const void *buf, kmem_cache_t **cpp, size_t *usable)
 		if (cp != NULL && atomic_load(&cp->emerg.count) != 0 &&
 		    emergency_owns(&cp->emerg, buf)) {
 			*cpp = cp;
-			*usable = cp->sl.chunk;
+			*usable = cp->size;
 			return (KA_OBJECT);
 		}
 	}
@@ -506,7 +511,13 @@ ka_alloc(size_t size, int kmflags)
 
 		if (KMEM_UNLIKELY(cp == NULL))
 			return (NULL);
-		buf = kmem_cache_alloc(cp, kmflags & ~KM_ZERO);
+		buf = kmem_cache_alloc(cp, kmflags & ~(KM_ZERO |
+		    KA_RECORD_SIZE));
+		/* Debug caches are never rseq ones: no cost without them. */
+		if (KMEM_UNLIKELY(cp->fastkey != KMEM_CACHE_FAST_RSEQ) &&
+		    buf != NULL && DEBUG_CACHE(cp) &&
+		    (kmflags & KA_RECORD_SIZE))
+			debug_set_size(cp, buf, size);
 	} else {
 		buf = ka_large_alloc(size, 0, kmflags);
 		if (buf == NULL && !(kmflags & KM_NOSLEEP))
@@ -524,7 +535,7 @@ kmem_alloc(size_t size, int kmflags)
 {
 	if (size == 0)
 		return (NULL);
-	return (ka_alloc(size, kmflags));
+	return (ka_alloc(size, kmflags | KA_RECORD_SIZE));
 }
 
 KMEM_EXPORT void *
@@ -543,12 +554,19 @@ kmem_free(void *buf, size_t size)
 	if (KMEM_UNLIKELY(ka_boot_owns(buf)))
 		return;
 	if (KMEM_LIKELY(size <= ka_max_class && atomic_load(&ka_ready))) {
-		kmem_cache_free(ka_cache_for(size), buf);
+		kmem_cache_t *cp = ka_cache_for(size);
+
+		/* KMEM_DEBUG: the size must be the one asked for. */
+		if (KMEM_UNLIKELY(cp != NULL &&
+		    cp->fastkey != KMEM_CACHE_FAST_RSEQ) && DEBUG_CACHE(cp) &&
+		    !debug_kmem_free(cp, buf, size))
+			return;
+		kmem_cache_free(cp, buf);
 		return;
 	}
 	if ((l = ka_large_of(buf)) != NULL && l->size == size)
 		ka_large_free(l);
-	else
+	else if (debug_kmem_free(NULL, buf, size))
 		kmem_report("kmem_free(%p, %zu): not a block of that size from "
 		    "kmem_alloc; ignored", buf, size);
 }
