@@ -262,6 +262,10 @@ tunable_allowed(const struct tunable_def *def, bool with_index, char *buf,
 			n += (size_t)snprintf(buf + n, len - n, "%s%s%s",
 			    i ? "|" : "", def->flags[i], i == def->arg_bit ?
 			    "[=N]" : "");
+		if (n < len)
+			(void) snprintf(buf + n, len - n, " (N in %lld..%lld)",
+			    (long long)tunable_def(def->arg_id)->min,
+			    (long long)tunable_def(def->arg_id)->max);
 		return;
 	}
 	if (def->words == NULL) {
