@@ -96,8 +96,9 @@ run_child(const char *debug, void (*fn)(void))
 		(void) setrlimit(RLIMIT_CORE, &nocore);
 		if (dup2(fds[1], STDERR_FILENO) < 0)
 			_exit(98);
-		if (debug != NULL &&
-		    kmem_tunable_set_str("kmem_debug", debug) != 0)
+		/* NULL: off, whatever KMEM_DEBUG the runner was given. */
+		if (kmem_tunable_set_str("kmem_debug",
+		    debug != NULL ? debug : "none") != 0)
 			_exit(99);
 		fn();
 		_exit(0);
