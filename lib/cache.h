@@ -78,7 +78,7 @@ struct kmem_cache {
 	_Atomic uint64_t ctor_calls, dtor_calls;
 	_Atomic uint64_t obj_max;       /* high-water of objects out */
 	_Atomic uint64_t obj_deadlock;
-	bool destroyed;                 /* destroy found objects still out */
+	_Atomic bool destroyed;         /* destroy found objects still out */
 
 	struct kmem_cache *next, *prev; /* registry */
 	int refs;                       /* cache_walk() users (registry lock) */

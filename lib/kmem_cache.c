@@ -143,6 +143,15 @@ cache_take(struct kmem_cache *cp, void **objs, unsigned int n, int kmflags)
 		}
 		if (grow_wait(cp, node, kmflags) == 0)
 			continue;
+		/*
+		 * A debug cache grows itself rather than hand out emergency
+		 * objects: their state would go with them when freed, and a
+		 * double free or write after free could not be told.
+		 */
+		if (KMEM_UNLIKELY(DEBUG_CACHE(cp)) &&
+		    !(kmflags & (KM_NOSLEEP | KM_PUSHPAGE)) &&
+		    slab_grow(cp, node, 1) != 0)
+			continue;
 		objs[0] = emergency_alloc(&cp->emerg, cp->sl.chunk);
 		if (objs[0] != NULL) {
 			got = 1;

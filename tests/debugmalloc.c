@@ -48,9 +48,12 @@ int
 main(int argc, char **argv)
 {
 	const char *what = argc > 1 ? argv[1] : "ok";
+	void *anchor;
 
+	/* An anchor: blk's slab is not emptied (and reaped) when blk is. */
+	anchor = malloc(40);
 	blk = malloc(40);
-	if (blk == NULL)
+	if (blk == NULL || anchor == NULL)
 		return (2);
 	fprintf(stderr, "ADDR %p\n", (void *)blk);
 	if (strcmp(what, "double") == 0) {
@@ -81,6 +84,7 @@ main(int argc, char **argv)
 			bad = 1;
 		free(aligned);
 		free(blk);
+		free(anchor);
 		printf("ok\n");
 		return (bad);
 	}
