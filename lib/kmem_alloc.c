@@ -16,7 +16,9 @@
  * of min(2^k, page) (slabs are page aligned, chunks are 2^k): aligned
  * requests use them.  Every kept class is an ordinary kmem cache named
  * kmem_alloc_<size>, created when first used, with 16-byte alignment
- * (8 for the 8-byte class): malloc's guarantee.
+ * (8 for the 8-byte class): malloc's guarantee; a power-of-two class
+ * states its natural alignment (up to a page), which its stride gives
+ * anyway, so that KMEM_DEBUG classes keep it (ka_class_align).
  *
  * LOOKUP.  O(1), no loop: a table indexed by (size + 7) / 8 up to 4 KiB;
  * above, the class index follows from the position of the highest bit and
@@ -194,6 +196,24 @@ ka_nested(void)
 	return (ka_creating);
 }
 
+/*
+ * A class's alignment: 16 (8 for the 8-byte class), and a power-of-two
+ * class's own size up to a page.  Its stride is its size, so this changes
+ * nothing but KMEM_DEBUG classes, whose stride adds a redzone: their
+ * power-of-two objects stay naturally aligned too (see CLASSES).
+ */
+static size_t
+ka_class_align(size_t size)
+{
+	size_t page = (size_t)sysconf(_SC_PAGESIZE);
+
+	if (size == 8)
+		return (8);
+	if ((size & (size - 1)) == 0 && size > 16)
+		return (size < page ? size : page);
+	return (16);
+}
+
 /* The cache of class c, created on first use (out of the hot path). */
 static __attribute__((noinline)) kmem_cache_t *
 ka_create(struct ka_class *c)
@@ -206,7 +226,7 @@ ka_create(struct ka_class *c)
 	if (cp == NULL) {
 		snprintf(name, sizeof (name), "kmem_alloc_%zu", c->size);
 		ka_creating = true;
-		cp = cache_create(name, c->size, c->size == 8 ? 8 : 16,
+		cp = cache_create(name, c->size, ka_class_align(c->size),
 		    NULL, NULL, NULL, NULL, NULL, 0, true);
 		ka_creating = false;
 		if (cp == NULL)
@@ -635,6 +655,8 @@ kmem_alloc_class_stats(int idx, struct kmem_class_stats *st)
 		struct kmem_cache_stats cs;
 		struct slab_counts sc;
 
+		/* The cache's own (a KMEM_DEBUG class's slabs differ). */
+		st->pages_per_slab = cp->sl.slab_size / page;
 		slab_counts(cp, &sc, NULL);
 		(void) kmem_cache_stats(cp, &cs);
 		st->almost_full = sc.almost_full;
@@ -642,7 +664,7 @@ kmem_alloc_class_stats(int idx, struct kmem_class_stats *st)
 		st->obj_allocated = cs.obj_total;
 		st->obj_used = cs.alloc - cs.free;
 		st->pages_used = sc.slab_total * st->pages_per_slab +
-		    cs.obj_emergency * ((c->size + page - 1) / page);
+		    cs.obj_emergency * ((cp->sl.chunk + page - 1) / page);
 		st->freeable = sc.empty * st->pages_per_slab;
 	}
 	return (0);

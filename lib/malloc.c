@@ -14,9 +14,9 @@
  * Alignment: every class object is 16-byte aligned (8-byte objects 8).
  * Larger alignments up to a page take the power-of-two class of
  * max(size, alignment), whose objects are aligned to it; beyond a page a
- * large block is aligned within its span.  KMEM_DEBUG classes keep a
- * redzone after each object, so their objects are 16-byte aligned only:
- * larger alignments then take large blocks.
+ * large block is aligned within its span.  (KMEM_DEBUG classes, whose
+ * stride adds a redzone, are created with their power-of-two alignment
+ * for this: kmem_alloc.c.)
  *
  * realloc keeps a block in place when its class (or its span) still fits;
  * a large block of at least MALLOC_MOVE_MIN that grows has its pages
@@ -99,11 +99,8 @@ malloc_aligned(size_t align, size_t size)
 	if (align <= MALLOC_PAGE && size <= ka_max_class) {
 		size_t want = size > align ? size : align;
 		size_t p2 = (size_t)1 << (64 - __builtin_clzll(want - 1));
-		kmem_cache_t *cp;
 
-		/* A debug class's stride is not p2: its objects are not. */
-		if (p2 <= ka_max_class && (cp = ka_cache_for(p2)) != NULL &&
-		    !DEBUG_CACHE(cp))
+		if (p2 <= ka_max_class)
 			return (ka_alloc(p2, KM_SLEEP));
 	}
 	if ((p = ka_large_alloc(size, align, KM_SLEEP)) == NULL)

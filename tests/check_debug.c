@@ -598,6 +598,19 @@ START_TEST(test_patterns)
 	ck_assert_int_eq(ctor_calls, 10);
 	ck_assert_int_eq(dtor_calls, 10);
 	kmem_cache_destroy(withctor);
+
+	/* kmem_alloc's power-of-two classes stay naturally aligned. */
+	for (size_t sz = 32; sz <= 4096; sz *= 2) {
+		void *b[3];
+
+		for (int i = 0; i < 3; i++) {
+			b[i] = kmem_alloc(sz, KM_SLEEP);
+			ck_assert_msg((uintptr_t)b[i] % sz == 0, "%zu: %p", sz,
+			    b[i]);
+		}
+		for (int i = 0; i < 3; i++)
+			kmem_free(b[i], sz);
+	}
 	kmem_cache_free(cp, anchor);
 	kmem_cache_destroy(cp);
 	kmem_cache_destroy(plain);
