@@ -395,11 +395,21 @@ debug_bad_free(const char *fn, struct kmem_cache *cp, const void *buf)
 			start = s->base + off / oc->sl.chunk * oc->sl.chunk;
 		flags |= oc->dbg.flags;
 	}
+	if (cp == NULL && oc != NULL)
+		cname = oc->name;       /* free(): the cache it points into */
 	if (cp == NULL)
 		flags |= (uint32_t)tunable(KT_DEBUG);
 	if (!(flags & DEBUG_CHECKS)) {
 		/* No debugging asked for: one line, and the free is ignored. */
-		if (oc != NULL && start == buf)
+		if (cp == NULL && oc != NULL && start != NULL)
+			kmem_report("%s(%p): %zu bytes into object %p of cache "
+			    "%s; ignored", fn, buf,
+			    (size_t)((const char *)buf - start), start,
+			    oc->name);
+		else if (cp == NULL)
+			kmem_report("%s(%p): not allocated by libkmem_malloc; "
+			    "ignored", fn, buf);
+		else if (oc != NULL && start == buf)
 			kmem_report("%s(%s): %p is an object of cache %s, not "
 			    "of this cache; ignored", fn, cname, buf, oc->name);
 		else if (oc != NULL && start != NULL)

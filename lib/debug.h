@@ -54,9 +54,10 @@ void debug_alloc(struct kmem_cache *cp, void *obj);
 bool debug_free(struct kmem_cache *cp, void *buf);
 
 /*
- * buf, handed to 'fn' for cache cp (NULL: none named), is none of cp's
- * objects: say what it is (another cache's object, inside an object, no
- * cache's) and, if a debug cache is involved, abort unless noabort.
+ * buf, handed to 'fn' for cache cp (NULL: free(), no cache named), is
+ * none of cp's objects: say what it is (another cache's object, inside
+ * an object, no cache's) and, if a debug cache is involved (for free():
+ * if kmem_debug is set), abort unless noabort.
  */
 void debug_bad_free(const char *fn, struct kmem_cache *cp, const void *buf);
 

@@ -171,8 +171,8 @@ free_slow(void *p)
 	case KA_BOOT:
 		break;
 	case KA_FOREIGN:
-		kmem_report("free(%p): not allocated by libkmem_malloc; "
-		    "ignored", p);
+		/* Reported; with KMEM_DEBUG, and the process aborts. */
+		debug_bad_free("free", NULL, p);
 		break;
 	}
 }

@@ -1,7 +1,8 @@
 #!/bin/sh
 # debug-preload.sh - KMEM_DEBUG under LD_PRELOAD=libkmem_malloc.so: a
-# double free, a write after free and an overrun committed through the C
-# library's malloc and free (tests/debugmalloc) are each reported, naming
+# double free, a write after free, an overrun and the free of a pointer
+# inside a block, committed through the C library's malloc and free
+# (tests/debugmalloc), are each reported, naming
 # the class cache and the block, and the process aborts (or goes on with
 # noabort); ordinary multithreaded work runs without a report; with
 # debugging off the same programs do not crash.
@@ -54,17 +55,18 @@ expect() {
 	    "$tmp/err" || fail "$mode ($debug): no '$1' report for $addr"
 }
 
-for mode in double waf overrun; do
+for mode in double waf overrun inside; do
 	case $mode in
 	double) kind="double free" ;;
 	waf) kind="write after free" ;;
 	overrun) kind="redzone overwritten" ;;
+	inside) kind="free of a pointer inside a buffer" ;;
 	esac
 	debug=guards,audit
 	run "$debug" $mode
 	[ "$rc" -eq 134 ] || fail "$mode ($debug): exit status $rc, not 134 (SIGABRT)"
 	expect "$kind"
-	grep -q "last allocated by thread" "$tmp/err" ||
+	[ $mode = inside ] || grep -q "last allocated by thread" "$tmp/err" ||
 	    fail "$mode ($debug): no allocation stack"
 	debug=guards,noabort
 	run "$debug" $mode
@@ -75,6 +77,10 @@ for mode in double waf overrun; do
 	run "" $mode
 	[ "$rc" -eq 0 ] || fail "$mode (no debug): exit status $rc"
 	! grep -q KMEM_DEBUG "$tmp/err" || fail "$mode (no debug): a report"
+	if [ $mode = inside ]; then
+		grep -q "free($addr): 8 bytes into object" "$tmp/err" ||
+		    fail "inside (no debug): no one-line report"
+	fi
 done
 
 for debug in guards,audit guards,audit=64,noabort none; do

@@ -1,8 +1,9 @@
 /*
  * debugmalloc.c - the program tests/debug-preload.sh runs with
  * libkmem_malloc.so preloaded and KMEM_DEBUG set: it commits one heap
- * error through the C library's API (argv[1]: double, waf, overrun) or
- * does ordinary work that must pass without a report (ok).  It first
+ * error through the C library's API (argv[1]: double, waf, overrun, inside) or
+ * does ordinary work that must pass without a report (ok); inside frees
+ * a pointer 8 bytes into a block.  It first
  * prints "ADDR <p>" on stderr: the block the report must name.
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
@@ -55,8 +56,14 @@ main(int argc, char **argv)
 	blk = malloc(40);
 	if (blk == NULL || anchor == NULL)
 		return (2);
-	fprintf(stderr, "ADDR %p\n", (void *)blk);
-	if (strcmp(what, "double") == 0) {
+	fprintf(stderr, "ADDR %p\n", (void *)(strcmp(what, "inside") == 0 ?
+	    blk + 8 : blk));
+	if (strcmp(what, "inside") == 0) {
+		char *volatile inner = blk + 8;
+
+		free(inner);            /* not the start of the block */
+		free(blk);
+	} else if (strcmp(what, "double") == 0) {
 		free(blk);
 		free(blk);
 	} else if (strcmp(what, "waf") == 0) {
