@@ -232,10 +232,10 @@ debug_find_byte(const void *buf, size_t from, size_t to, unsigned char b)
 /*
  * Whether obj's redzone is intact: the guard word and the bytes between
  * the size asked for (kmem_alloc's request, or the cache's) and the tail.
- * Reports it if not ('when': at free, or found on a free object).
+ * Reports it if not (found when the buffer is freed).
  */
 static bool
-debug_redzone_ok(struct kmem_cache *cp, const void *obj, const char *when)
+debug_redzone_ok(struct kmem_cache *cp, const void *obj)
 {
 	const struct debug_tail *t = debug_tail(cp, obj);
 	size_t from = t->size != 0 && t->size < cp->size ? t->size : cp->size;
@@ -248,8 +248,8 @@ debug_redzone_ok(struct kmem_cache *cp, const void *obj, const char *when)
 		bad = cp->dbg.tail_off + (size_t)debug_find(&t->guard, 8,
 		    DEBUG_GUARD);
 	kmem_report("KMEM_DEBUG: redzone overwritten: cache %s, buffer %p: "
-	    "byte %zu of a %zu-byte buffer was written (%s)", cp->name, obj,
-	    bad, from, when);
+	    "byte %zu of a %zu-byte buffer was written (found at free)",
+	    cp->name, obj, bad, from);
 	debug_audit_show(cp, obj, true);
 	debug_report_end(cp->dbg.flags);
 	return (false);
@@ -283,8 +283,12 @@ debug_take(struct kmem_cache *cp, void **objs, unsigned int n)
 				debug_audit_show(cp, obj, true);
 				debug_report_end(flags);
 			} else if (t->guard != DEBUG_GUARD) {
-				(void) debug_redzone_ok(cp, obj,
-				    "while it was free");
+				kmem_report("KMEM_DEBUG: redzone overwritten: "
+				    "cache %s, buffer %p: its guard word "
+				    "(byte %zu) was written while the buffer "
+				    "was free", cp->name, (void *)obj, off);
+				debug_audit_show(cp, obj, true);
+				debug_report_end(flags);
 			}
 		}
 		debug_fill(obj, off, DEBUG_NEW_PAT);
@@ -360,7 +364,7 @@ debug_free(struct kmem_cache *cp, void *buf)
 		return (false);
 	}
 	if (cp->dbg.flags & KMEM_DEBUG_GUARDS)
-		(void) debug_redzone_ok(cp, buf, "found at free");
+		(void) debug_redzone_ok(cp, buf);
 	if (cp->dbg.flags & KMEM_DEBUG_AUDIT)
 		debug_record(cp, &t->free, t->pcs + cp->dbg.frames);
 	return (true);

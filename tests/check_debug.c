@@ -255,6 +255,19 @@ prog_redzone_odd(void)
 }
 
 static void
+prog_redzone_while_free(void)
+{
+	kmem_cache_t *cp = mkcache("dbg_redzone_free", 64, 0);
+	char *p = kmem_cache_alloc(cp, KM_SLEEP);
+
+	say_addr(p);
+	kmem_cache_free(cp, p);
+	p[64] = 'x';                            /* its guard, after free */
+	p = kmem_cache_alloc(cp, KM_SLEEP);     /* the same buffer again */
+	kmem_cache_free(cp, p);
+}
+
+static void
 prog_wrong_cache(void)
 {
 	kmem_cache_t *a = mkcache("dbg_wc_a", 64, 0);
@@ -420,6 +433,12 @@ START_TEST(test_redzone)
 	run_child("guards", prog_redzone_odd);
 	assert_report("redzone overwritten", "dbg_redzone_odd");
 	ck_assert(strstr(R.err, "byte 13 of a 13-byte buffer") != NULL);
+	assert_aborted();
+
+	run_child("guards", prog_redzone_while_free);
+	assert_report("redzone overwritten", "dbg_redzone_free");
+	ck_assert(strstr(R.err, "(byte 64) was written while the buffer was "
+	    "free") != NULL);
 	assert_aborted();
 
 	run_child("guards,noabort", prog_redzone);
