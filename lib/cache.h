@@ -14,6 +14,7 @@
 #include "libkmem/kmem.h"
 #include "emergency.h"
 #include "grow.h"
+#include "debug.h"
 #include "kmem_impl.h"
 #include "magazine.h"
 #include "slab.h"
@@ -71,12 +72,13 @@ struct kmem_cache {
 	struct mag_layer mag;
 	struct emergency emerg;
 	struct grow_state grow;
+	struct debug_cache dbg;         /* KMEM_DEBUG state (debug.c) */
 
 	struct kmem_cpu_stats *cpu;     /* cpu_count() entries */
 	_Atomic uint64_t ctor_calls, dtor_calls;
 	_Atomic uint64_t obj_max;       /* high-water of objects out */
 	_Atomic uint64_t obj_deadlock;
-	bool destroyed;                 /* destroy found objects still out */
+	_Atomic bool destroyed;         /* destroy found objects still out */
 
 	struct kmem_cache *next, *prev; /* registry */
 	int refs;                       /* cache_walk() users (registry lock) */

@@ -16,7 +16,9 @@
  * of min(2^k, page) (slabs are page aligned, chunks are 2^k): aligned
  * requests use them.  Every kept class is an ordinary kmem cache named
  * kmem_alloc_<size>, created when first used, with 16-byte alignment
- * (8 for the 8-byte class): malloc's guarantee.
+ * (8 for the 8-byte class): malloc's guarantee; a power-of-two class
+ * states its natural alignment (up to a page), which its stride gives
+ * anyway, so that KMEM_DEBUG classes keep it (ka_class_align).
  *
  * LOOKUP.  O(1), no loop: a table indexed by (size + 7) / 8 up to 4 KiB;
  * above, the class index follows from the position of the highest bit and
@@ -47,6 +49,11 @@
  * LOCKING.  ka_lock serialises class creation only; lookups read the
  * class pointers with acquire loads.  The caches and the arena have their
  * own locks.
+ *
+ * KMEM_DEBUG.  Classes created while kmem_debug is set are debug caches
+ * (debug.c): kmem_alloc records the size asked for in the object's debug
+ * tail (the bytes after it up to the class size are redzone) and
+ * kmem_free checks it.  Large blocks are not debugged.
  */
 #include "config.h"
 
@@ -189,6 +196,24 @@ ka_nested(void)
 	return (ka_creating);
 }
 
+/*
+ * A class's alignment: 16 (8 for the 8-byte class), and a power-of-two
+ * class's own size up to a page.  Its stride is its size, so this changes
+ * nothing but KMEM_DEBUG classes, whose stride adds a redzone: their
+ * power-of-two objects stay naturally aligned too (see CLASSES).
+ */
+static size_t
+ka_class_align(size_t size)
+{
+	size_t page = (size_t)sysconf(_SC_PAGESIZE);
+
+	if (size == 8)
+		return (8);
+	if ((size & (size - 1)) == 0 && size > 16)
+		return (size < page ? size : page);
+	return (16);
+}
+
 /* The cache of class c, created on first use (out of the hot path). */
 static __attribute__((noinline)) kmem_cache_t *
 ka_create(struct ka_class *c)
@@ -201,7 +226,7 @@ ka_create(struct ka_class *c)
 	if (cp == NULL) {
 		snprintf(name, sizeof (name), "kmem_alloc_%zu", c->size);
 		ka_creating = true;
-		cp = cache_create(name, c->size, c->size == 8 ? 8 : 16,
+		cp = cache_create(name, c->size, ka_class_align(c->size),
 		    NULL, NULL, NULL, NULL, NULL, 0, true);
 		ka_creating = false;
 		if (cp == NULL)
@@ -450,7 +475,7 @@ ka_classify(const void *buf, kmem_cache_t **cpp, size_t *usable)
 		if (s->kind == KMEM_OWNER_SLAB &&
 		    slab_obj_ok(&s->cache->sl, s, buf)) {
 			*cpp = s->cache;
-			*usable = s->cache->sl.chunk;
+			*usable = s->cache->size;       /* no debug redzone */
 			return (KA_OBJECT);
 		}
 		if (s->kind == KMEM_OWNER_LARGE) {
@@ -473,7 +498,7 @@ ka_classify(const void *buf, kmem_cache_t **cpp, size_t *usable)
 		if (cp != NULL && atomic_load(&cp->emerg.count) != 0 &&
 		    emergency_owns(&cp->emerg, buf)) {
 			*cpp = cp;
-			*usable = cp->sl.chunk;
+			*usable = cp->size;
 			return (KA_OBJECT);
 		}
 	}
@@ -506,7 +531,13 @@ ka_alloc(size_t size, int kmflags)
 
 		if (KMEM_UNLIKELY(cp == NULL))
 			return (NULL);
-		buf = kmem_cache_alloc(cp, kmflags & ~KM_ZERO);
+		buf = kmem_cache_alloc(cp, kmflags & ~(KM_ZERO |
+		    KA_RECORD_SIZE));
+		/* Debug caches are never rseq ones: no cost without them. */
+		if (KMEM_UNLIKELY(cp->fastkey != KMEM_CACHE_FAST_RSEQ) &&
+		    buf != NULL && DEBUG_CACHE(cp) &&
+		    (kmflags & KA_RECORD_SIZE))
+			debug_set_size(cp, buf, size);
 	} else {
 		buf = ka_large_alloc(size, 0, kmflags);
 		if (buf == NULL && !(kmflags & KM_NOSLEEP))
@@ -524,7 +555,7 @@ kmem_alloc(size_t size, int kmflags)
 {
 	if (size == 0)
 		return (NULL);
-	return (ka_alloc(size, kmflags));
+	return (ka_alloc(size, kmflags | KA_RECORD_SIZE));
 }
 
 KMEM_EXPORT void *
@@ -543,12 +574,19 @@ kmem_free(void *buf, size_t size)
 	if (KMEM_UNLIKELY(ka_boot_owns(buf)))
 		return;
 	if (KMEM_LIKELY(size <= ka_max_class && atomic_load(&ka_ready))) {
-		kmem_cache_free(ka_cache_for(size), buf);
+		kmem_cache_t *cp = ka_cache_for(size);
+
+		/* KMEM_DEBUG: the size must be the one asked for. */
+		if (KMEM_UNLIKELY(cp != NULL &&
+		    cp->fastkey != KMEM_CACHE_FAST_RSEQ) && DEBUG_CACHE(cp) &&
+		    !debug_kmem_free(cp, buf, size))
+			return;
+		kmem_cache_free(cp, buf);
 		return;
 	}
 	if ((l = ka_large_of(buf)) != NULL && l->size == size)
 		ka_large_free(l);
-	else
+	else if (debug_kmem_free(NULL, buf, size))
 		kmem_report("kmem_free(%p, %zu): not a block of that size from "
 		    "kmem_alloc; ignored", buf, size);
 }
@@ -617,6 +655,8 @@ kmem_alloc_class_stats(int idx, struct kmem_class_stats *st)
 		struct kmem_cache_stats cs;
 		struct slab_counts sc;
 
+		/* The cache's own (a KMEM_DEBUG class's slabs differ). */
+		st->pages_per_slab = cp->sl.slab_size / page;
 		slab_counts(cp, &sc, NULL);
 		(void) kmem_cache_stats(cp, &cs);
 		st->almost_full = sc.almost_full;
@@ -624,7 +664,7 @@ kmem_alloc_class_stats(int idx, struct kmem_class_stats *st)
 		st->obj_allocated = cs.obj_total;
 		st->obj_used = cs.alloc - cs.free;
 		st->pages_used = sc.slab_total * st->pages_per_slab +
-		    cs.obj_emergency * ((c->size + page - 1) / page);
+		    cs.obj_emergency * ((cp->sl.chunk + page - 1) / page);
 		st->freeable = sc.empty * st->pages_per_slab;
 	}
 	return (0);

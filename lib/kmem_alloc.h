@@ -46,6 +46,12 @@ ka_small_cache(size_t size)
 
 void ka_init(void);
 
+/*
+ * Internal kmflags bit of ka_alloc: kmem_alloc's request, whose size a
+ * debug class records (KMEM_DEBUG: kmem_free checks it).
+ */
+#define KA_RECORD_SIZE  0x40000000
+
 /* size (> 0) from its class or the arena; KM_ZERO zeroes it. */
 void *ka_alloc(size_t size, int kmflags);
 

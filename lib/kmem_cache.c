@@ -15,6 +15,11 @@
  * (counted in alloc_fail).  KMC_NOMAGAZINE caches have no magazine layer:
  * every free destructs, every allocation constructs.
  *
+ * DEBUG CACHES (KMEM_DEBUG, debug.c) have no magazine layer and no rseq
+ * key, so every call takes the slow path, where debug.c checks objects as
+ * they leave and enter the slab layer (cache_take, cache_untake) and the
+ * application (cache_alloc_slow, cache_free_slow).
+ *
  * FAST PATH.  kmem_cache_alloc and kmem_cache_free check their arguments
  * and, in rseq mode, pop or push one round of this CPU's loaded magazine
  * in a restartable sequence: no lock, no atomic read-modify-write, no
@@ -140,6 +145,15 @@ cache_take(struct kmem_cache *cp, void **objs, unsigned int n, int kmflags)
 		}
 		if (grow_wait(cp, node, kmflags) == 0)
 			continue;
+		/*
+		 * A debug cache grows itself rather than hand out emergency
+		 * objects: their state would go with them when freed, and a
+		 * double free or write after free could not be told.
+		 */
+		if (KMEM_UNLIKELY(DEBUG_CACHE(cp)) &&
+		    !(kmflags & (KM_NOSLEEP | KM_PUSHPAGE)) &&
+		    slab_grow(cp, node, 1) != 0)
+			continue;
 		objs[0] = emergency_alloc(&cp->emerg, cp->sl.chunk);
 		if (objs[0] != NULL) {
 			got = 1;
@@ -160,6 +174,8 @@ cache_take(struct kmem_cache *cp, void **objs, unsigned int n, int kmflags)
 	kmem_note_max(&cp->obj_max, atomic_load_explicit(&cp->sl.obj_inuse,
 	    memory_order_relaxed) + atomic_load_explicit(&cp->emerg.count,
 	    memory_order_relaxed));
+	if (KMEM_UNLIKELY(DEBUG_CACHE(cp)))
+		debug_take(cp, objs, got);
 	return (got);
 }
 
@@ -169,6 +185,8 @@ cache_untake(struct kmem_cache *cp, void **objs, unsigned int n)
 {
 	unsigned int keep = 0;
 
+	if (KMEM_UNLIKELY(DEBUG_CACHE(cp)))
+		debug_untake(cp, objs, n);
 	for (unsigned int i = 0; i < n; i++) {
 		if (vmem_owner(objs[i]) == NULL &&
 		    emergency_release(&cp->emerg, objs[i]))
@@ -275,7 +293,6 @@ cache_create(const char *name, size_t size, size_t align,
 		align = KMEM_ALIGN;
 	if (sizeclass)
 		cflags |= KMC_SIZECLASS;
-	chunk = KMEM_P2ROUNDUP(size, align);
 	nnodes = place_cache_nodes();
 	ncpus = cpu_count();
 	/* Per-CPU arrays start on pages of their own on NUMA machines. */
@@ -292,6 +309,7 @@ cache_create(const char *name, size_t size, size_t align,
 		return (NULL);
 	}
 	memcpy(cp->name, name, strlen(name) + 1);
+	chunk = debug_setup(cp, size, align, cflags);
 	cp->size = size;
 	cp->align = align;
 	cp->cflags = cflags;
@@ -307,12 +325,18 @@ cache_create(const char *name, size_t size, size_t align,
 	cp->mag_cpus = cp->mag.cpu;
 	if (slab_layer_init(&cp->sl, chunk, cflags,
 	    (struct slab_node *)((char *)cp + nodes_off), nnodes) != 0) {
+		if (DEBUG_CACHE(cp))
+			kmem_report("kmem_cache_create(%s, %zu, %zu): size "
+			    "with the KMEM_DEBUG redzone larger than the "
+			    "largest slab", name, size, align);
 		meta_pages_free(cp, len);
 		errno = EINVAL;
 		return (NULL);
 	}
-	if (mag_layer_init(cp, (cflags & KMC_NOMAGAZINE) ? MAG_NONE :
-	    mag_default_mode()) != 0) {
+	cp->sl.link_off = debug_link_off(cp);
+	/* Debug caches have no magazines: their calls take the slow path. */
+	if (mag_layer_init(cp, ((cflags & KMC_NOMAGAZINE) ||
+	    DEBUG_CACHE(cp)) ? MAG_NONE : mag_default_mode()) != 0) {
 		meta_pages_free(cp, len);
 		errno = ENOMEM;
 		return (NULL);
@@ -431,6 +455,8 @@ cache_alloc_slow(kmem_cache_t *cp, int kmflags)
 	obj = mag_alloc(cp, kmflags);
 	if (KMEM_UNLIKELY(obj == NULL))
 		stat_inc(&cp->cpu[cpu_current()].alloc_fail);
+	else if (KMEM_UNLIKELY(DEBUG_CACHE(cp)))
+		debug_alloc(cp, obj);
 	return (obj);
 }
 
@@ -458,13 +484,14 @@ cache_free_slow(struct kmem_cache *cp, void *buf)
 {
 	if (buf == NULL || !cache_ok(cp, "kmem_cache_free"))
 		return;
+	if (KMEM_UNLIKELY(DEBUG_CACHE(cp)) && !debug_free(cp, buf))
+		return;                 /* reported */
 	if (slab_of(cp, buf) != NULL) {
 		mag_free(cp, buf);
 		return;
 	}
 	if (!emergency_owns(&cp->emerg, buf)) {
-		kmem_report("kmem_cache_free(%s): %p was not allocated from "
-		    "this cache; ignored", cp->name, buf);
+		debug_bad_free("kmem_cache_free", cp, buf);
 		return;
 	}
 	cache_release(cp, &buf, 1);
@@ -599,6 +626,7 @@ kmem_cache_destroy(kmem_cache_t *cp)
 		kmem_report("kmem_cache_destroy(%s): %llu object(s) still "
 		    "allocated; the cache and its memory are kept", cp->name,
 		    (unsigned long long)(alloc - freed));
+		debug_leaks(cp);
 		cp->destroyed = true;
 		return;
 	}

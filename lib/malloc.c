@@ -14,7 +14,9 @@
  * Alignment: every class object is 16-byte aligned (8-byte objects 8).
  * Larger alignments up to a page take the power-of-two class of
  * max(size, alignment), whose objects are aligned to it; beyond a page a
- * large block is aligned within its span.
+ * large block is aligned within its span.  (KMEM_DEBUG classes, whose
+ * stride adds a redzone, are created with their power-of-two alignment
+ * for this: kmem_alloc.c.)
  *
  * realloc keeps a block in place when its class (or its span) still fits;
  * a large block of at least MALLOC_MOVE_MIN that grows has its pages
@@ -169,8 +171,8 @@ free_slow(void *p)
 	case KA_BOOT:
 		break;
 	case KA_FOREIGN:
-		kmem_report("free(%p): not allocated by libkmem_malloc; "
-		    "ignored", p);
+		/* Reported; with KMEM_DEBUG, and the process aborts. */
+		debug_bad_free("free", NULL, p);
 		break;
 	}
 }

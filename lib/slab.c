@@ -11,7 +11,8 @@
  *
  * Objects in the slab layer are NOT constructed (the cache's constructor
  * runs when an object leaves this layer, its destructor when it comes
- * back), so a free object's first word may hold the free-list link.  A new
+ * back), so a free object's first word may hold the free-list link (in
+ * debug caches a word of the object's debug tail, link_off: debug.c).  A new
  * slab is not written at all: objects [fresh, nobjs) are carved in order
  * as they are first needed, so growing a cache costs no page faults until
  * the memory is used, and a returned object goes on the slab's free list.
@@ -215,8 +216,8 @@ slab_relist(struct slab_node *sn, struct kmem_slab *s)
 
 /* Take up to n objects from one node's slabs.  Node lock held. */
 static unsigned int
-slab_alloc_node(struct slab_node *sn, size_t chunk, void **objs,
-    unsigned int n)
+slab_alloc_node(struct slab_node *sn, size_t chunk, size_t link_off,
+    void **objs, unsigned int n)
 {
 	static const enum slab_list order[] = {
 		SLAB_ALMOST_FULL, SLAB_ALMOST_EMPTY, SLAB_EMPTY
@@ -232,7 +233,8 @@ slab_alloc_node(struct slab_node *sn, size_t chunk, void **objs,
 			while (got < n && s->inuse < s->nobjs) {
 				void *obj = s->freelist;
 				if (obj != NULL)
-					s->freelist = *(void **)obj;
+					s->freelist = *(void **)((char *)obj +
+					    link_off);
 				else
 					obj = s->base + (size_t)s->fresh++ *
 					    chunk;
@@ -261,7 +263,8 @@ slab_alloc(struct kmem_cache *cp, int node, void **objs, unsigned int n)
 		    sl->nnodes];
 
 		slab_node_lock(sn);
-		got += slab_alloc_node(sn, sl->chunk, objs + got, n - got);
+		got += slab_alloc_node(sn, sl->chunk, sl->link_off, objs + got,
+		    n - got);
 		pthread_mutex_unlock(&sn->lock);
 	}
 	atomic_fetch_add_explicit(&sl->obj_inuse, got, memory_order_relaxed);
@@ -356,7 +359,7 @@ slab_free(struct kmem_cache *cp, void **objs, unsigned int n)
 			KMEM_ASSERT(s->inuse != 0);
 			continue;
 		}
-		*(void **)obj = s->freelist;
+		*(void **)(obj + sl->link_off) = s->freelist;
 		s->freelist = obj;
 		s->inuse--;
 		sn->obj_inuse--;

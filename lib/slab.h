@@ -62,6 +62,7 @@ struct slab_layer {
 	size_t objs_bytes;      /* objs_per_slab * chunk */
 	unsigned int chunk_shift;       /* trailing zero bits of chunk */
 	size_t chunk;           /* object stride: size rounded to alignment */
+	size_t link_off;        /* free-list link's offset in a free object */
 	size_t slab_size;       /* bytes */
 	uint32_t objs_per_slab;
 	unsigned int nnodes;

@@ -53,6 +53,10 @@
 static const char *const percpu_words[] = { "rseq", "lock", NULL };
 static const char *const reclaim_words[] = { "target", "once", NULL };
 static const char *const numa_words[] = { "local", "interleave", "none", NULL };
+/* Bits of kmem_debug: KMEM_DEBUG_GUARDS, _AUDIT, _LEAKS, _NOABORT. */
+static const char *const debug_flags[] = {
+	"guards", "audit", "leaks", "noabort", NULL
+};
 
 static const struct tunable_def tunable_defs[KT_COUNT] = {
 	[KT_CACHE_OBJ_PER_SLAB]  = { "kmem_cache_obj_per_slab", 8, 1, 4096,
@@ -87,6 +91,12 @@ static const struct tunable_def tunable_defs[KT_COUNT] = {
 	    .min = 0, .max = 1, .runtime = TUNABLE_RUNTIME },
 	[KT_STATS_INTERVAL]      = { .name = "kmem_stats_interval", .dflt = 1,
 	    .min = 1, .max = 3600, .runtime = TUNABLE_RUNTIME },
+	[KT_DEBUG]               = { .name = "kmem_debug", .dflt = 0,
+	    .min = 0, .max = 15, .runtime = TUNABLE_NEWCACHES,
+	    .flags = debug_flags, .arg_bit = 1,
+	    .arg_id = KT_DEBUG_AUDIT_FRAMES },
+	[KT_DEBUG_AUDIT_FRAMES]  = { .name = "kmem_debug_audit_frames",
+	    .dflt = 16, .min = 1, .max = 64, .runtime = TUNABLE_NEWCACHES },
 };
 
 _Atomic int64_t tunable_values[KT_COUNT];
@@ -150,20 +160,79 @@ tunable_parse_word(const struct tunable_def *def, const char *text,
 }
 
 /*
+ * A flags tunable's text: "none", "all" or a comma list of its flag
+ * words, one of which may take "=N" (*arg; else -1).  0, -1 if it is
+ * not one, -2 if N is out of its tunable's range.
+ */
+static int
+tunable_parse_flags(const struct tunable_def *def, const char *text,
+    int64_t *out, int64_t *arg)
+{
+	const char *p = text;
+	int nflags = 0;
+
+	while (def->flags[nflags] != NULL)
+		nflags++;
+	*out = 0;
+	if (strcmp(text, "none") == 0)
+		return (0);
+	if (strcmp(text, "all") == 0) {
+		*out = ((int64_t)1 << (nflags - 1)) - 1;
+		return (0);
+	}
+	while (*p != '\0') {
+		size_t len = strcspn(p, ",=");
+		int i;
+
+		for (i = 0; i < nflags; i++)
+			if (strlen(def->flags[i]) == len &&
+			    strncmp(p, def->flags[i], len) == 0)
+				break;
+		if (i == nflags)
+			return (-1);
+		*out |= (int64_t)1 << i;
+		p += len;
+		if (*p == '=') {
+			const struct tunable_def *ad = tunable_def(def->arg_id);
+			char num[24];
+			size_t nlen = strcspn(++p, ",");
+
+			if (i != def->arg_bit || nlen == 0 ||
+			    nlen >= sizeof (num))
+				return (-1);
+			memcpy(num, p, nlen);
+			num[nlen] = '\0';
+			if (tunable_parse_int(num, arg) != 0)
+				return (-1);
+			if (*arg < ad->min || *arg > ad->max)
+				return (-2);
+			p += nlen;
+		}
+		if (*p == ',' && *++p == '\0')
+			return (-1);
+	}
+	return (p == text ? -1 : 0);
+}
+
+/*
  * text as the environment variable of def would take it: one of the
- * words of an enum tunable, else an integer.  0; -1 with errno EINVAL
- * (malformed) or ERANGE (a number out of the range).
+ * words of an enum tunable, a flags tunable's list, else an integer.  0;
+ * -1 with errno EINVAL (malformed) or ERANGE (a number out of the
+ * range).  *arg: the value a flag word took ("audit=16"), else -1.
  */
 static int
 tunable_parse_text(const struct tunable_def *def, const char *text,
-    int64_t *out)
+    int64_t *out, int64_t *arg)
 {
 	int rc;
 
+	*arg = -1;
 	if (def->words != NULL)
 		rc = tunable_parse_word(def, text, out);
 	else
 		rc = tunable_parse_int(text, out);
+	if (rc == -1 && def->flags != NULL)
+		rc = tunable_parse_flags(def, text, out, arg);
 	if (rc == -1) {
 		errno = EINVAL;
 		return (-1);
@@ -185,6 +254,20 @@ tunable_allowed(const struct tunable_def *def, bool with_index, char *buf,
 {
 	size_t n;
 
+	if (def->flags != NULL) {
+		n = (size_t)snprintf(buf, len, "an integer in %lld..%lld, "
+		    "all, none or a comma list of ", (long long)def->min,
+		    (long long)def->max);
+		for (int i = 0; def->flags[i] != NULL && n < len; i++)
+			n += (size_t)snprintf(buf + n, len - n, "%s%s%s",
+			    i ? "|" : "", def->flags[i], i == def->arg_bit ?
+			    "[=N]" : "");
+		if (n < len)
+			(void) snprintf(buf + n, len - n, " (N in %lld..%lld)",
+			    (long long)tunable_def(def->arg_id)->min,
+			    (long long)tunable_def(def->arg_id)->max);
+		return;
+	}
 	if (def->words == NULL) {
 		(void) snprintf(buf, len, "an integer in %lld..%lld",
 		    (long long)def->min, (long long)def->max);
@@ -300,11 +383,14 @@ tunable_parse_env(enum tunable_id id, const char *text)
 {
 	const struct tunable_def *def = &tunable_defs[id];
 	char var[64], allowed[160], dflt[32];
-	int64_t v;
+	int64_t v, arg;
 
-	if (tunable_parse_text(def, text, &v) == 0 &&
-	    tunable_store(id, v, NULL) == 0)
+	if (tunable_parse_text(def, text, &v, &arg) == 0 &&
+	    tunable_store(id, v, NULL) == 0) {
+		if (arg >= 0)
+			(void) tunable_store(def->arg_id, arg, NULL);
 		return (0);
+	}
 	tunable_env_name(def, var, sizeof (var));
 	tunable_allowed(def, false, allowed, sizeof (allowed));
 	tunable_format(def, def->dflt, dflt, sizeof (dflt));
@@ -450,7 +536,7 @@ kmem_tunable_set_str(const char *name, const char *text)
 	const char *fn = "kmem_tunable_set_str";
 	const struct tunable_def *def;
 	char allowed[160], cur[32];
-	int64_t v;
+	int64_t v, arg;
 	int id;
 
 	if (text == NULL) {
@@ -462,7 +548,7 @@ kmem_tunable_set_str(const char *name, const char *text)
 	if ((id = tunable_lookup(fn, name, true)) < 0)
 		return (-1);
 	def = &tunable_defs[id];
-	if (tunable_parse_text(def, text, &v) != 0) {
+	if (tunable_parse_text(def, text, &v, &arg) != 0) {
 		if (errno == ERANGE)
 			return (tunable_reject_range(fn, (enum tunable_id)id,
 			    text, false));
@@ -474,7 +560,11 @@ kmem_tunable_set_str(const char *name, const char *text)
 		errno = EINVAL;
 		return (-1);
 	}
-	return (tunable_set_public(fn, (enum tunable_id)id, v, text));
+	if (tunable_set_public(fn, (enum tunable_id)id, v, text) != 0)
+		return (-1);
+	if (arg >= 0)
+		return (tunable_set_public(fn, def->arg_id, arg, text));
+	return (0);
 }
 
 KMEM_EXPORT int

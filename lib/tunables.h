@@ -26,6 +26,8 @@ enum tunable_id {
 	KT_MEMPOOL_RETRY_MS,    /* ms a mempool waiter sleeps between retries */
 	KT_STATS,               /* publish the statistics region (stats.c) */
 	KT_STATS_INTERVAL,      /* seconds between publishes */
+	KT_DEBUG,               /* KMEM_DEBUG_* flags for new caches */
+	KT_DEBUG_AUDIT_FRAMES,  /* stack frames per audit record */
 	KT_COUNT
 };
 
@@ -50,6 +52,14 @@ struct tunable_def {
 	int64_t dflt, min, max;
 	const char *const *words;
 	enum tunable_runtime runtime;
+	/*
+	 * A set of flags: flags[i] names bit i; the text is a comma list
+	 * of them, "all" (every bit but the last, noabort) or "none".
+	 * The word flags[arg_bit] may take "=N", a value of tunable arg_id.
+	 */
+	const char *const *flags;
+	int arg_bit;
+	enum tunable_id arg_id;
 };
 
 /* The description of tunable id (id < KT_COUNT). */

@@ -50,6 +50,9 @@ static const struct {
 	{ "kmem_cache_grow_ahead", KMEM_TUNABLE_RUNTIME },
 	{ "kmem_numa_policy", 0 },
 	{ "kmem_alloc_max_class", 0 },
+	{ "kmem_debug", KMEM_TUNABLE_RUNTIME | KMEM_TUNABLE_NEWCACHES },
+	{ "kmem_debug_audit_frames",
+	    KMEM_TUNABLE_RUNTIME | KMEM_TUNABLE_NEWCACHES },
 };
 #define NEXPECTED       (sizeof (expected) / sizeof (expected[0]))
 

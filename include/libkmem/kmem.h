@@ -41,6 +41,16 @@ typedef void kmem_reclaim_t(void *priv);
 #define KMC_NOHASH      0x0020  /* Solaris: no buffer hash (never used) */
 #define KMC_QCACHE      0x0040  /* Solaris: quantum cache (accepted, no effect) */
 
+/*
+ * Debug flags: the value of the tunable kmem_debug (KMEM_DEBUG=guards,
+ * audit,leaks,noabort; libkmem(7) DEBUGGING), applied to caches created
+ * while it is set, except KMC_NODEBUG ones.
+ */
+#define KMEM_DEBUG_GUARDS       0x0001  /* redzones, free/new patterns */
+#define KMEM_DEBUG_AUDIT        0x0002  /* last alloc/free stack, thread */
+#define KMEM_DEBUG_LEAKS        0x0004  /* list objects out at destroy, exit */
+#define KMEM_DEBUG_NOABORT      0x0008  /* report and go on; no abort() */
+
 #define KMEM_CACHE_NAMELEN      32      /* bytes, with the terminating NUL */
 #define KMEM_STATS_NODES        64      /* NUMA nodes in kmem_cache_stats */
 #define KMEM_ALIGN              8       /* default and minimum alignment */

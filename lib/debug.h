@@ -1,0 +1,76 @@
+/*
+ * debug.h - KMEM_DEBUG: redzones, fill patterns, per-object state and
+ * audit records in debug caches, and the reports of what they catch.
+ * See debug.c.
+ */
+#ifndef KMEM_DEBUG_H
+#define KMEM_DEBUG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct kmem_cache;
+
+/* A cache's debug state, decided at kmem_cache_create and fixed. */
+struct debug_cache {
+	uint32_t flags;         /* KMEM_DEBUG_*; 0: not a debug cache */
+	uint32_t frames;        /* stack frames kept per audit record */
+	size_t tail_off;        /* struct debug_tail's offset in an object */
+};
+
+/* Whether cp is a debug cache (its checks run on its slow paths). */
+#define DEBUG_CACHE(cp)         ((cp)->dbg.flags != 0)
+
+/*
+ * Decide cache cp's debug state from kmem_debug and cflags, for objects
+ * of 'size' bytes aligned to 'align'; returns the object stride (chunk):
+ * size rounded to align, or for a debug cache the buffer, its redzone and
+ * debug tail rounded to align.  Primes backtrace() when audit is on.
+ */
+size_t debug_setup(struct kmem_cache *cp, size_t size, size_t align,
+    int cflags);
+
+/* The free-list link's offset in a free object (slab_layer.link_off). */
+size_t debug_link_off(const struct kmem_cache *cp);
+
+/*
+ * Objects leave the slab layer (unconstructed, about to be constructed):
+ * check that a freed one was not written since, fill with the new pattern.
+ */
+void debug_take(struct kmem_cache *cp, void **objs, unsigned int n);
+
+/* Objects go back to the slab layer (destructed): the freed pattern. */
+void debug_untake(struct kmem_cache *cp, void **objs, unsigned int n);
+
+/* obj is handed to the application: it is allocated now (audit). */
+void debug_alloc(struct kmem_cache *cp, void *obj);
+
+/*
+ * The application frees buf to cp: false if the free must not go on (a
+ * double free, a pointer that is not one of cp's objects: reported, and
+ * the process aborted unless noabort).
+ */
+bool debug_free(struct kmem_cache *cp, void *buf);
+
+/*
+ * buf, handed to 'fn' for cache cp (NULL: free(), no cache named), is
+ * none of cp's objects: say what it is (another cache's object, inside
+ * an object, no cache's) and, if a debug cache is involved (for free():
+ * if kmem_debug is set), abort unless noabort.
+ */
+void debug_bad_free(const char *fn, struct kmem_cache *cp, const void *buf);
+
+/* kmem_alloc: obj (of debug cache cp) was asked for with 'size' bytes. */
+void debug_set_size(struct kmem_cache *cp, void *obj, size_t size);
+
+/*
+ * kmem_free(buf, size), where size's class is cp (NULL: above the largest
+ * class): false when buf was allocated with another size (reported).
+ */
+bool debug_kmem_free(struct kmem_cache *cp, const void *buf, size_t size);
+
+/* kmem_cache_destroy with objects still out: list them (leaks). */
+void debug_leaks(struct kmem_cache *cp);
+
+#endif /* KMEM_DEBUG_H */
