@@ -28,11 +28,15 @@
  * LARGE.  Requests above the largest class (or aligned beyond a page) get
  * a span of their own from the arena, owned by a ka_large descriptor (the
  * arena's KMEM_OWNER_LARGE), so that any address inside maps back to it.
- * A freed span is kept, pages and all, as a spare (at most KA_SPARE_MAX
- * spans and KA_SPARE_BYTES) for a later request of about its size (at
- * most 1/4 larger): programs free and allocate the same large buffers
- * again and again, and mapping, faulting and zeroing them each time costs
- * more than the copy they hold.  Spares older than kmem_cache_expire go
+ * A freed span is kept, pages and all, as a spare (at most KA_SPARE_BYTES
+ * in all) for a later request of about its size (at most 1/4 larger):
+ * programs free and allocate the same large buffers again and again, and
+ * mapping, faulting and zeroing them each time costs more than the copy
+ * they hold.  Spares are kept per CPU (KA_SPARE_SHARDS lists of at most
+ * KA_SPARE_PER spans, the freeing CPU's; each list holds at most its share
+ * of KA_SPARE_BYTES among the lists in use), so that threads on different
+ * CPUs share no lock and no counter; a request looks at its own CPU's
+ * list first, then at the others.  Spares older than kmem_cache_expire go
  * back on the aging pass, all of them under pressure (reap_set_trim).
  * A large block that grows (ka_large_grow, for realloc) takes the free
  * pages after its span if there are enough; otherwise its pages move to a
@@ -47,8 +51,11 @@
  * freeing one is a no-op.
  *
  * LOCKING.  ka_lock serialises class creation only; lookups read the
- * class pointers with acquire loads.  The caches and the arena have their
- * own locks.
+ * class pointers with acquire loads.  Each spare list has its own lock
+ * (zero-initialised: PTHREAD_MUTEX_INITIALIZER is all zeros in glibc and
+ * musl); no two are held at once, except by fork, which takes them all
+ * in order.  The caches and the arena have their own
+ * locks.
  *
  * KMEM_DEBUG.  Classes created while kmem_debug is set are debug caches
  * (debug.c): kmem_alloc records the size asked for in the object's debug
@@ -78,7 +85,8 @@
 #define KA_NCAND        (1 + KA_SMALL_MAX / 16 + \
 	(KA_MAX_SHIFT - 12) * KA_STEPS)
 #define KA_BOOT_SIZE    ((size_t)1 << 20)
-#define KA_SPARE_MAX    32
+#define KA_SPARE_SHARDS 16      /* spare lists, by CPU (a power of 2) */
+#define KA_SPARE_PER    8       /* spans per list */
 #define KA_SPARE_BYTES  ((size_t)64 << 20)
 
 /* A large allocation: the arena span it lives in. */
@@ -103,10 +111,12 @@ static pthread_once_t ka_once = PTHREAD_ONCE_INIT;
 static pthread_mutex_t ka_lock = PTHREAD_MUTEX_INITIALIZER;
 static __thread bool ka_creating __attribute__((tls_model("initial-exec")));
 
-static struct ka_large *ka_spare[KA_SPARE_MAX];
-static int ka_nspare;
-static size_t ka_spare_bytes;
-static pthread_mutex_t ka_spare_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct ka_spares {
+	pthread_mutex_t lock;
+	_Atomic int n;          /* written under lock, peeked at without */
+	size_t bytes;
+	struct ka_large *v[KA_SPARE_PER];
+} KMEM_ALIGNED_LINE ka_spares[KA_SPARE_SHARDS];
 
 static _Alignas(16) char ka_boot[KA_BOOT_SIZE];
 static _Atomic size_t ka_boot_used;
@@ -392,46 +402,74 @@ ka_large_grow(void *buf, size_t size)
 #endif
 }
 
+/* The spare list of the CPU this thread runs on. */
+static struct ka_spares *
+ka_spares_here(void)
+{
+	return (&ka_spares[cpu_current() & (KA_SPARE_SHARDS - 1)]);
+}
+
 /* Keep l as a spare if there is room, else give it back. */
 static void
 ka_large_free(struct ka_large *l)
 {
-	int64_t now = kmem_now_ns();
+	struct ka_spares *sp = ka_spares_here();
+	size_t cap = KA_SPARE_BYTES /
+	    KMEM_MIN(cpu_count(), (unsigned int)KA_SPARE_SHARDS);
 
-	pthread_mutex_lock(&ka_spare_lock);
-	if (l->buf == l->base && ka_nspare < KA_SPARE_MAX &&
-	    ka_spare_bytes + l->len <= KA_SPARE_BYTES) {
-		l->freed = now;
-		ka_spare[ka_nspare++] = l;
-		ka_spare_bytes += l->len;
-		l = NULL;
+	if (l->buf == l->base) {
+		l->freed = kmem_now_ns();
+		pthread_mutex_lock(&sp->lock);
+		if (sp->n < KA_SPARE_PER && sp->bytes + l->len <= cap) {
+			sp->bytes += l->len;
+			sp->v[atomic_fetch_add_explicit(&sp->n, 1,
+			    memory_order_relaxed)] = l;
+			l = NULL;
+		}
+		pthread_mutex_unlock(&sp->lock);
+		if (l == NULL)
+			return;
 	}
-	pthread_mutex_unlock(&ka_spare_lock);
-	if (l != NULL)
-		ka_large_unmap(l);
+	ka_large_unmap(l);
 }
 
-/* The smallest spare of len to len + len/4 bytes, taken; or NULL. */
+/* The smallest spare of len to len + len/4 bytes in sp, taken; or NULL. */
 static struct ka_large *
-ka_spare_take(size_t len)
+ka_spares_take(struct ka_spares *sp, size_t len)
 {
 	struct ka_large *l = NULL;
 	int best = -1;
 
-	pthread_mutex_lock(&ka_spare_lock);
-	for (int i = 0; i < ka_nspare; i++) {
-		size_t have = ka_spare[i]->len;
+	if (atomic_load_explicit(&sp->n, memory_order_relaxed) == 0)
+		return (NULL);
+	pthread_mutex_lock(&sp->lock);
+	for (int i = 0; i < sp->n; i++) {
+		size_t have = sp->v[i]->len;
 
 		if (have >= len && have - len <= len / 4 &&
-		    (best < 0 || have < ka_spare[best]->len))
+		    (best < 0 || have < sp->v[best]->len))
 			best = i;
 	}
 	if (best >= 0) {
-		l = ka_spare[best];
-		ka_spare[best] = ka_spare[--ka_nspare];
-		ka_spare_bytes -= l->len;
+		l = sp->v[best];
+		sp->v[best] = sp->v[atomic_fetch_sub_explicit(&sp->n, 1,
+		    memory_order_relaxed) - 1];
+		sp->bytes -= l->len;
 	}
-	pthread_mutex_unlock(&ka_spare_lock);
+	pthread_mutex_unlock(&sp->lock);
+	return (l);
+}
+
+/* A spare for len bytes: this CPU's first, then any other's; or NULL. */
+static struct ka_large *
+ka_spare_take(size_t len)
+{
+	struct ka_spares *here = ka_spares_here();
+	struct ka_large *l = ka_spares_take(here, len);
+
+	for (int i = 0; i < KA_SPARE_SHARDS && l == NULL; i++)
+		if (&ka_spares[i] != here)
+			l = ka_spares_take(&ka_spares[i], len);
 	return (l);
 }
 
@@ -439,24 +477,28 @@ ka_spare_take(size_t len)
 static void
 ka_spare_trim(int64_t before)
 {
-	struct ka_large *victims[KA_SPARE_MAX];
-	int n = 0;
+	for (int s = 0; s < KA_SPARE_SHARDS; s++) {
+		struct ka_spares *sp = &ka_spares[s];
+		struct ka_large *victims[KA_SPARE_PER];
+		int n = 0;
 
-	pthread_mutex_lock(&ka_spare_lock);
-	for (int i = 0; i < ka_nspare;) {
-		struct ka_large *l = ka_spare[i];
+		pthread_mutex_lock(&sp->lock);
+		for (int i = 0; i < sp->n;) {
+			struct ka_large *l = sp->v[i];
 
-		if (before == 0 || l->freed < before) {
-			victims[n++] = l;
-			ka_spare_bytes -= l->len;
-			ka_spare[i] = ka_spare[--ka_nspare];
-		} else {
-			i++;
+			if (before == 0 || l->freed < before) {
+				victims[n++] = l;
+				sp->bytes -= l->len;
+				sp->v[i] = sp->v[atomic_fetch_sub_explicit(&sp->n,
+				    1, memory_order_relaxed) - 1];
+			} else {
+				i++;
+			}
 		}
+		pthread_mutex_unlock(&sp->lock);
+		while (n > 0)
+			ka_large_unmap(victims[--n]);
 	}
-	pthread_mutex_unlock(&ka_spare_lock);
-	while (n > 0)
-		ka_large_unmap(victims[--n]);
 }
 
 /* ------------------------------------------------------------ any block */
@@ -615,13 +657,15 @@ void
 ka_fork_lock(void)
 {
 	pthread_mutex_lock(&ka_lock);
-	pthread_mutex_lock(&ka_spare_lock);
+	for (int i = 0; i < KA_SPARE_SHARDS; i++)
+		pthread_mutex_lock(&ka_spares[i].lock);
 }
 
 void
 ka_fork_unlock(void)
 {
-	pthread_mutex_unlock(&ka_spare_lock);
+	for (int i = KA_SPARE_SHARDS; i-- > 0;)
+		pthread_mutex_unlock(&ka_spares[i].lock);
 	pthread_mutex_unlock(&ka_lock);
 }
 
