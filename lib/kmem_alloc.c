@@ -54,8 +54,7 @@
  * class pointers with acquire loads.  Each spare list has its own lock
  * (zero-initialised: PTHREAD_MUTEX_INITIALIZER is all zeros in glibc and
  * musl); no two are held at once, except by fork, which takes them all
- * in order.  The caches and the arena have their own
- * locks.
+ * in order.  The caches and the arena have their own locks.
  *
  * KMEM_DEBUG.  Classes created while kmem_debug is set are debug caches
  * (debug.c): kmem_alloc records the size asked for in the object's debug
