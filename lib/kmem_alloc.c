@@ -704,7 +704,12 @@ kmem_alloc_class_stats(int idx, struct kmem_class_stats *st)
 		(void) kmem_cache_stats(cp, &cs);
 		st->almost_full = sc.almost_full;
 		st->almost_empty = sc.almost_empty;
-		st->obj_allocated = cs.obj_total;
+		/*
+		 * Objects and slabs from the one snapshot slab_counts took
+		 * under the node locks: the taskq may grow the cache between
+		 * the two calls, and cs.obj_total would count its new slab.
+		 */
+		st->obj_allocated = sc.obj_total + cs.obj_emergency;
 		st->obj_used = cs.alloc - cs.free;
 		st->pages_used = sc.slab_total * st->pages_per_slab +
 		    cs.obj_emergency * ((cp->sl.chunk + page - 1) / page);
