@@ -53,11 +53,11 @@ struct kmem_cache {
 	/*
 	 * Line 0 is what the fast path reads.  fastkey is
 	 * KMEM_CACHE_FAST_RSEQ while the cache is alive and in rseq mode, so
-	 * one compare admits a call; mag_cpus is mag.cpu, kept here; the
-	 * slab layer starts with the constants of free's pointer check.
+	 * one compare admits a call; the slab layer starts with the
+	 * constants of free's pointer check.  The fast path finds the
+	 * per-CPU magazines without a load: cache_mag_cpus().
 	 */
 	uint64_t fastkey;
-	struct mag_cpu *mag_cpus;
 	struct slab_layer sl;
 	uint64_t magic;                 /* KMEM_CACHE_MAGIC while alive */
 	char name[KMEM_CACHE_NAMELEN];
@@ -87,6 +87,20 @@ struct kmem_cache {
 };
 
 void kmem_init(void);
+
+/*
+ * Where every cache's per-CPU magazine array (mag.cpu) starts, from the
+ * cache: one offset for the process, set by kmem_init().  The fast paths
+ * add it instead of loading a pointer, which takes a load off free()'s
+ * chain from the block to its CPU's magazine.
+ */
+extern size_t cache_mag_off;
+
+static inline struct mag_cpu *
+cache_mag_cpus(struct kmem_cache *cp)
+{
+	return ((struct mag_cpu *)((char *)cp + cache_mag_off));
+}
 
 /* kmem_cache_create(); sizeclass: a kmem_alloc class (KMC_SIZECLASS). */
 kmem_cache_t *cache_create(const char *name, size_t size, size_t align,

@@ -64,6 +64,7 @@ static pthread_mutex_t kmem_caches_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t kmem_caches_cv = PTHREAD_COND_INITIALIZER;
 static struct kmem_cache *kmem_caches;
 static pthread_once_t kmem_once = PTHREAD_ONCE_INIT;
+size_t cache_mag_off;
 
 static void
 kmem_init_once(void)
@@ -72,6 +73,9 @@ kmem_init_once(void)
 	tunables_init();
 	vmem_init();
 	fork_init();
+	/* Per-CPU arrays start on pages of their own on NUMA machines. */
+	cache_mag_off = KMEM_P2ROUNDUP(sizeof (struct kmem_cache),
+	    cpu_numa_real() ? (size_t)sysconf(_SC_PAGESIZE) : KMEM_CACHE_LINE);
 }
 
 void
@@ -262,7 +266,7 @@ cache_create(const char *name, size_t size, size_t align,
 {
 	size_t page = (size_t)sysconf(_SC_PAGESIZE);
 	unsigned int nnodes, ncpus;
-	size_t chunk, len, nodes_off, cpu_off, mag_off, granule;
+	size_t chunk, len, nodes_off, cpu_off, granule;
 	struct kmem_cache *cp;
 	const char *why = NULL;
 
@@ -295,14 +299,17 @@ cache_create(const char *name, size_t size, size_t align,
 		cflags |= KMC_SIZECLASS;
 	nnodes = place_cache_nodes();
 	ncpus = cpu_count();
-	/* Per-CPU arrays start on pages of their own on NUMA machines. */
+	/*
+	 * The magazine array first, at the same offset in every cache (see
+	 * cache_mag_cpus), then the slab nodes and the statistics array.
+	 */
 	granule = cpu_numa_real() ? page : KMEM_CACHE_LINE;
-	nodes_off = KMEM_P2ROUNDUP(sizeof (*cp), KMEM_CACHE_LINE);
+	nodes_off = KMEM_P2ROUNDUP(cache_mag_off + ncpus *
+	    sizeof (struct mag_cpu), granule);
 	cpu_off = KMEM_P2ROUNDUP(nodes_off + nnodes * sizeof (struct slab_node),
 	    granule);
-	mag_off = KMEM_P2ROUNDUP(cpu_off + ncpus *
-	    sizeof (struct kmem_cpu_stats), granule);
-	len = KMEM_P2ROUNDUP(mag_off + ncpus * sizeof (struct mag_cpu), page);
+	len = KMEM_P2ROUNDUP(cpu_off + ncpus * sizeof (struct kmem_cpu_stats),
+	    page);
 	cp = meta_pages_alloc(len);
 	if (cp == NULL) {
 		errno = ENOMEM;
@@ -319,10 +326,9 @@ cache_create(const char *name, size_t size, size_t align,
 	cp->priv = priv;
 	cp->map_len = len;
 	cp->cpu = (struct kmem_cpu_stats *)((char *)cp + cpu_off);
-	cp->mag.cpu = (struct mag_cpu *)((char *)cp + mag_off);
+	cp->mag.cpu = cache_mag_cpus(cp);
 	place_percpu(cp->cpu, sizeof (struct kmem_cpu_stats), ncpus);
 	place_percpu(cp->mag.cpu, sizeof (struct mag_cpu), ncpus);
-	cp->mag_cpus = cp->mag.cpu;
 	if (slab_layer_init(&cp->sl, chunk, cflags,
 	    (struct slab_node *)((char *)cp + nodes_off), nnodes) != 0) {
 		if (DEBUG_CACHE(cp))
@@ -467,7 +473,8 @@ kmem_cache_alloc(kmem_cache_t *cp, int kmflags)
 
 	if (KMEM_LIKELY(cp != NULL && cp->fastkey == KMEM_CACHE_FAST_RSEQ &&
 	    (kmflags & ~KM_VALID_FLAGS) == 0) &&
-	    (obj = mag_rseq_pop(cp->mag_cpus, cpu_rseq_offset)) != NULL) {
+	    (obj = mag_rseq_pop(cache_mag_cpus(cp), cpu_rseq_offset)) !=
+	    NULL) {
 		KMEM_TSAN_ACQUIRE(obj);
 		return (obj);
 	}
@@ -513,8 +520,8 @@ kmem_cache_free(kmem_cache_t *cp, void *buf)
 	    (s = vmem_owner_hint(buf)) != NULL && s->cache == cp &&
 	    slab_obj_ok(&cp->sl, s, buf))) {
 		KMEM_TSAN_RELEASE(buf);
-		if (KMEM_LIKELY(mag_rseq_push(cp->mag_cpus, cpu_rseq_offset,
-		    buf)))
+		if (KMEM_LIKELY(mag_rseq_push(cache_mag_cpus(cp),
+		    cpu_rseq_offset, buf)))
 			return;
 	}
 	cache_free_slow(cp, buf);

@@ -122,7 +122,7 @@ malloc(size_t size)
 	if (KMEM_LIKELY(size - 1 < KA_SMALL_MAX) &&
 	    (cp = ka_small_cache(size)) != NULL) {
 		if (KMEM_LIKELY(cp->fastkey == KMEM_CACHE_FAST_RSEQ &&
-		    (obj = mag_rseq_pop(cp->mag_cpus, cpu_rseq_offset)) !=
+		    (obj = mag_rseq_pop(cache_mag_cpus(cp), cpu_rseq_offset)) !=
 		    NULL)) {
 			KMEM_TSAN_ACQUIRE(obj);
 			return (obj);
@@ -132,7 +132,7 @@ malloc(size_t size)
 	return (malloc_block(size == 0 ? 1 : size));
 }
 
-static void free_slow(void *p);
+static __attribute__((noinline)) void free_slow(void *p);
 
 KMEM_EXPORT void
 free(void *p)
@@ -145,7 +145,7 @@ free(void *p)
 		if (KMEM_LIKELY(slab_obj_ok(&cp->sl, s, p) &&
 		    cp->fastkey == KMEM_CACHE_FAST_RSEQ)) {
 			KMEM_TSAN_RELEASE(p);
-			if (KMEM_LIKELY(mag_rseq_push(cp->mag_cpus,
+			if (KMEM_LIKELY(mag_rseq_push(cache_mag_cpus(cp),
 			    cpu_rseq_offset, p)))
 				return;
 		}
