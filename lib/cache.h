@@ -94,7 +94,7 @@ void kmem_init(void);
  * add it instead of loading a pointer, which takes a load off free()'s
  * chain from the block to its CPU's magazine.
  */
-extern size_t cache_mag_off;
+extern KMEM_HIDDEN size_t cache_mag_off;
 
 static inline struct mag_cpu *
 cache_mag_cpus(struct kmem_cache *cp)

@@ -102,6 +102,7 @@ META_FITS(struct ka_large);
 struct ka_class ka_cand[KA_NCAND];
 static uint16_t ka_kept[KA_NCAND];      /* candidate -> serving candidate */
 uint16_t ka_small[KA_SMALL_SLOTS];
+_Atomic(kmem_cache_t *) ka_fast[KA_SMALL_SLOTS];
 static uint16_t ka_class_list[KA_NCAND];        /* kept, ascending */
 static int ka_nclasses;
 size_t ka_max_class;
@@ -223,6 +224,19 @@ ka_class_align(size_t size)
 	return (16);
 }
 
+/* Point malloc's fast table at cp for every size that class c serves. */
+static void
+ka_fast_publish(const struct ka_class *c, kmem_cache_t *cp)
+{
+	uint16_t idx = (uint16_t)(c - ka_cand);
+
+	for (size_t slot = 1; slot < KA_SMALL_SLOTS; slot++) {
+		if (ka_small[slot] == idx)
+			atomic_store_explicit(&ka_fast[slot], cp,
+			    memory_order_release);
+	}
+}
+
 /* The cache of class c, created on first use (out of the hot path). */
 static __attribute__((noinline)) kmem_cache_t *
 ka_create(struct ka_class *c)
@@ -242,6 +256,8 @@ ka_create(struct ka_class *c)
 			kmem_report("kmem_alloc: cannot create cache %s: %s",
 			    name, strerror(errno));
 		atomic_store_explicit(&c->cp, cp, memory_order_release);
+		if (cp != NULL && cp->fastkey == KMEM_CACHE_FAST_RSEQ)
+			ka_fast_publish(c, cp);
 	}
 	pthread_mutex_unlock(&ka_lock);
 	return (cp);

@@ -9,9 +9,9 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "libkmem/kmem.h"
+#include "kmem_impl.h"
 
-extern size_t ka_max_class;             /* the largest class size */
+extern KMEM_HIDDEN size_t ka_max_class;             /* the largest class size */
 extern _Atomic bool ka_ready;           /* classes are set up */
 
 #define KA_SMALL_MAX    4096            /* fine spacing up to here */
@@ -28,15 +28,17 @@ extern struct ka_class ka_cand[];       /* candidate classes */
 extern uint16_t ka_small[KA_SMALL_SLOTS];       /* (size + 7) / 8 -> class */
 
 /*
- * The cache serving size (1 .. KA_SMALL_MAX) if it exists already, else
- * NULL (then ka_alloc() sets it up).  For the malloc fast path.
+ * malloc's fast table: for size 1 .. KA_SMALL_MAX, ka_fast[(size + 7) / 8]
+ * is the cache of the class serving size once that cache exists and runs
+ * in rseq mode, else NULL (then ka_alloc() sets it up).  One load from
+ * size to cache, no check of ka_ready: entries are set only after it.
  */
+extern KMEM_HIDDEN _Atomic(kmem_cache_t *) ka_fast[KA_SMALL_SLOTS];
+
 static inline kmem_cache_t *
-ka_small_cache(size_t size)
+ka_fast_cache(size_t size)
 {
-	if (!atomic_load_explicit(&ka_ready, memory_order_acquire))
-		return (NULL);
-	return (atomic_load_explicit(&ka_cand[ka_small[(size + 7) >> 3]].cp,
+	return (atomic_load_explicit(&ka_fast[(size + 7) >> 3],
 	    memory_order_acquire));
 }
 

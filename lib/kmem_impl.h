@@ -17,6 +17,12 @@
 
 /* Public entry points are exported; everything else stays hidden. */
 #define KMEM_EXPORT             __attribute__((visibility("default")))
+/*
+ * On the declaration of an internal variable the fast paths read: the
+ * compiler then addresses it directly instead of through the GOT
+ * (-fvisibility=hidden covers definitions, not extern declarations).
+ */
+#define KMEM_HIDDEN             __attribute__((visibility("hidden")))
 
 #define KMEM_CACHE_LINE         64
 #define KMEM_MAX_NODES          KMEM_STATS_NODES /* NUMA nodes told apart */

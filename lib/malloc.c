@@ -109,9 +109,10 @@ malloc_aligned(size_t align, size_t size)
 }
 
 /*
- * The fast paths: a class that exists, a round in this CPU's magazine
- * (kmem_cache_alloc's and kmem_cache_free's fast paths, without their
- * second lookup of the class); anything else goes the long way.
+ * The fast paths: a class whose cache is in rseq mode (ka_fast), a round
+ * in this CPU's magazine (kmem_cache_alloc's and kmem_cache_free's fast
+ * paths, without their checks of the cache); anything else goes the long
+ * way.
  */
 KMEM_EXPORT void *
 malloc(size_t size)
@@ -120,10 +121,9 @@ malloc(size_t size)
 	void *obj;
 
 	if (KMEM_LIKELY(size - 1 < KA_SMALL_MAX) &&
-	    (cp = ka_small_cache(size)) != NULL) {
-		if (KMEM_LIKELY(cp->fastkey == KMEM_CACHE_FAST_RSEQ &&
-		    (obj = mag_rseq_pop(cache_mag_cpus(cp), cpu_rseq_offset)) !=
-		    NULL)) {
+	    (cp = ka_fast_cache(size)) != NULL) {
+		if (KMEM_LIKELY((obj = mag_rseq_pop(cache_mag_cpus(cp),
+		    cpu_rseq_offset)) != NULL)) {
 			KMEM_TSAN_ACQUIRE(obj);
 			return (obj);
 		}
