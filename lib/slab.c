@@ -133,7 +133,7 @@ slab_layer_init(struct slab_layer *sl, size_t chunk, int cflags,
 	for (int i = 0; i < 5; i++)
 		inv *= 2 - odd * inv;
 	sl->chunk_inv = inv;
-	sl->chunk_lim = UINT64_MAX / chunk;
+	sl->objs_lim = sl->objs_per_slab;
 	sl->nodes = nodes;
 	sl->nnodes = nnodes;
 	for (unsigned int n = 0; n < nnodes; n++) {

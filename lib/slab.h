@@ -58,7 +58,7 @@ struct slab_node {
 struct slab_layer {
 	/* "off is a multiple of chunk" without a division (slab_obj_ok) */
 	uint64_t chunk_inv;     /* inverse of chunk's odd part, mod 2^64 */
-	uint64_t chunk_lim;     /* UINT64_MAX / chunk */
+	uint64_t objs_lim;      /* objs_per_slab, as slab_obj_ok compares it */
 	size_t objs_bytes;      /* objs_per_slab * chunk */
 	unsigned int chunk_shift;       /* trailing zero bits of chunk */
 	size_t chunk;           /* object stride: size rounded to alignment */
@@ -106,20 +106,22 @@ unsigned int slab_free(struct kmem_cache *cp, void **objs, unsigned int n);
 uint64_t slab_reap(struct kmem_cache *cp, int64_t before);
 
 /*
- * Whether obj is the start of an object of slab s, in O(1) without a
- * division: off = d0 * 2^k * q exactly when rotr(off * inv(d0), k) <=
- * UINT64_MAX / chunk (Granlund & Montgomery's divisibility test).
+ * Whether obj is the start of an object of slab s, in O(1) with one
+ * compare and no division.  With chunk = d0 * 2^k (d0 odd), the map
+ * off -> rotr(off * inv(d0), k) (mod 2^64) is a bijection that takes
+ * q * chunk to q for every q with q * chunk < 2^64 (Granlund &
+ * Montgomery's divisibility test).  So it lands below objs_per_slab
+ * exactly when off is 0, chunk, ..., (objs_per_slab - 1) * chunk; any
+ * other off, one below the slab's base included, lands elsewhere.
  */
 static inline bool
 slab_obj_ok(const struct slab_layer *sl, const struct kmem_slab *s,
     const void *obj)
 {
-	uint64_t off = (uint64_t)((const char *)obj - s->base);
-	uint64_t x = off * sl->chunk_inv;
+	uint64_t x = (uint64_t)((const char *)obj - s->base) * sl->chunk_inv;
+	unsigned int k = sl->chunk_shift;
 
-	if (sl->chunk_shift != 0)
-		x = (x >> sl->chunk_shift) | (x << (64 - sl->chunk_shift));
-	return (off < sl->objs_bytes && x <= sl->chunk_lim);
+	return (((x >> k) | (x << ((64 - k) & 63))) < sl->objs_lim);
 }
 
 /* The slab holding obj if obj is the start of one of cp's objects. */

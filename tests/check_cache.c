@@ -7,6 +7,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdatomic.h>
 #include <string.h>
@@ -14,6 +15,7 @@
 
 #include "libkmem/kmem.h"
 #include "emergency.h"
+#include "slab.h"
 #include "vmem.h"
 #include "testutil.h"
 
@@ -303,6 +305,51 @@ START_TEST(test_wrong_pointer_rejected)
 }
 END_TEST
 
+/*
+ * free's pointer check (slab_obj_ok, one multiply, rotate and compare)
+ * against its definition, at every byte offset around slabs of many
+ * object sizes, and at far addresses on either side.
+ */
+START_TEST(test_slab_obj_ok_exact)
+{
+	static const size_t chunks[] = { 8, 16, 24, 48, 64, 80, 96, 112, 208,
+	    1000, 1024, 1360, 3072, 4096, 5000, 12288, 65536, 131072 };
+	kmem_cache_t *init = kmem_cache_create("init", 8, 0, NULL, NULL, NULL,
+	    NULL, NULL, 0);         /* libkmem's tunables are set up */
+	uintptr_t base = (uintptr_t)1 << 40;
+
+	kmem_cache_destroy(init);
+	for (size_t i = 0; i < sizeof (chunks) / sizeof (chunks[0]); i++) {
+		struct slab_layer sl;
+		struct slab_node node;
+		struct kmem_slab s = { .base = (char *)base };
+		size_t c = chunks[i], span, step;
+		uint64_t bad = 0;
+
+		ck_assert_int_eq(slab_layer_init(&sl, c, 0, &node, 1), 0);
+		span = sl.slab_size + 2 * c;
+		step = c > 4096 ? 8 : 1;
+		for (int64_t off = -(int64_t)(2 * c); off < (int64_t)span;
+		    off += (int64_t)step) {
+			bool want = off >= 0 && (uint64_t)off % c == 0 &&
+			    (uint64_t)off / c < sl.objs_per_slab;
+
+			if (slab_obj_ok(&sl, &s, (void *)(base + (uintptr_t)off))
+			    != want)
+				bad++;
+		}
+		for (uint64_t q = 1; q < 4096; q++) {
+			uintptr_t far = (uintptr_t)q * c << 20;
+
+			bad += slab_obj_ok(&sl, &s, (void *)(base + far));
+			bad += slab_obj_ok(&sl, &s, (void *)(base - far));
+		}
+		ck_assert_msg(bad == 0, "chunk %zu: %" PRIu64 " wrong answers",
+		    c, bad);
+	}
+}
+END_TEST
+
 START_TEST(test_destroy_with_objects_out)
 {
 	struct counts c = { 0 };
@@ -543,6 +590,7 @@ main(void)
 	tcase_add_test(api, test_constructor_failure);
 	tcase_add_test(api, test_invalid_arguments);
 	tcase_add_test(api, test_wrong_pointer_rejected);
+	tcase_add_test(api, test_slab_obj_ok_exact);
 	tcase_add_test(api, test_destroy_with_objects_out);
 	suite_add_tcase(s, api);
 	tcase_set_timeout(mem, 60);
