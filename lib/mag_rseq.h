@@ -83,8 +83,11 @@ _Static_assert(RSEQ_SIG == 0x53053053, "unexpected x86-64 rseq signature");
  * The fast paths find their CPU inside the critical section: once
  * rseq_cs is set, any preemption or migration aborts the section, so the
  * cpu_id_start read after label 1 stays true until the commit and needs
- * no check against cpu_id.  That CPU's struct mag_cpu is cpus + cpu * 128.
- * Scratch registers are fixed (and clobbered) so that no callee-saved
+ * no check against cpu_id.  That CPU's struct mag_cpu is cpus + cpu * 128,
+ * computed into the cpus operand itself ([pc], an in-out copy).  Scratch
+ * registers are fixed (and clobbered), five of them: with the two
+ * operands that is every caller-saved register but rdi and rsi, which
+ * hold the caller's arguments for its slow path, so no callee-saved
  * register, and so no stack frame, is needed.
  */
 #define MAG_RSEQ_FAST_ENTER(abort)                                      \
@@ -100,42 +103,50 @@ _Static_assert(RSEQ_SIG == 0x53053053, "unexpected x86-64 rseq signature");
 	"leaq 3b(%%rip), %%rcx\n\t"                                     \
 	"movq %%rcx, %%fs:8(%[rs])\n\t"                                 \
 	"1:\n\t"                                                        \
-	"movl %%fs:(%[rs]), %%edx\n\t"          /* cpu_id_start */      \
-	"shlq $7, %%rdx\n\t"                                            \
-	"addq %[cpus], %%rdx\n\t"               /* rdx = this CPU's */
+	"movl %%fs:(%[rs]), %%ecx\n\t"          /* cpu_id_start */      \
+	"shlq $7, %%rcx\n\t"                                            \
+	"addq %%rcx, %[pc]\n\t"                 /* pc = this CPU's */
 
-/* The popped round, or NULL (empty, or preempted: take the slow path). */
+/*
+ * The popped round, or NULL (empty, or preempted: take the slow path).
+ * Rounds are never NULL, so the caller's test of the result folds into
+ * the branch to 'empty' (asm goto with an output).
+ */
 static inline void *
 mag_rseq_pop(void *cpus, intptr_t rseq_off)
 {
 	void *obj;
 
-	__asm__ __volatile__(
+	__asm__ __volatile__ goto(
 	    MAG_RSEQ_FAST_ENTER("4f")
-	    "movq 24(%%rdx), %%r10\n\t"         /* cap, first: see magazine.c */
-	    "movq (%%rdx), %%r8\n\t"            /* loaded */
-	    "movq 8(%%rdx), %%r9\n\t"           /* allocs */
-	    "movq 16(%%rdx), %%rcx\n\t"         /* frees */
+	    "movq 24(%[pc]), %%r10\n\t"         /* cap, first: see magazine.c */
+	    "movq (%[pc]), %%r8\n\t"            /* loaded */
+	    "movq 8(%[pc]), %%r9\n\t"           /* allocs */
+	    "movq 16(%[pc]), %%rcx\n\t"         /* frees */
 	    "subq %%r9, %%rcx\n\t"
 	    "addq (%%r8), %%rcx\n\t"            /* n = frees - allocs + base */
 	    "subq $1, %%rcx\n\t"
 	    "cmpq %%r10, %%rcx\n\t"             /* n - 1 >= cap: empty */
-	    "jae 4f\n\t"
+	    "jae %l[empty]\n\t"
 	    "movq 8(%%r8, %%rcx, 8), %[obj]\n\t"
 	    "addq $1, %%r9\n\t"
-	    "movq %%r9, 8(%%rdx)\n\t"           /* commit: allocs + 1 */
+	    "movq %%r9, 8(%[pc])\n\t"           /* commit: allocs + 1 */
 	    "2:\n\t"
 	    ".pushsection __rseq_failure, \"ax\"\n\t"
 	    ".byte 0x0f, 0xb9, 0x3d\n\t"
 	    ".long 0x53053053\n\t"
 	    "4:\n\t"
-	    "xorl %k[obj], %k[obj]\n\t"
-	    "jmp 2b\n\t"
+	    "jmp %l[empty]\n\t"
 	    ".popsection\n\t"
-	    : [obj] "=&a" (obj)
-	    : [rs] "r" (rseq_off), [cpus] "r" (cpus)
-	    : "rcx", "rdx", "r8", "r9", "r10", "memory", "cc");
+	    : [obj] "=&a" (obj), [pc] "+r" (cpus)
+	    : [rs] "r" (rseq_off)
+	    : "rcx", "r8", "r9", "r10", "memory", "cc"
+	    : empty);
+	if (obj == NULL)
+		__builtin_unreachable();
 	return (obj);
+empty:
+	return (NULL);
 }
 
 /* Push obj; false when the magazine is full or the thread was preempted. */
@@ -144,17 +155,17 @@ mag_rseq_push(void *cpus, intptr_t rseq_off, void *obj)
 {
 	__asm__ __volatile__ goto(
 	    MAG_RSEQ_FAST_ENTER("4f")
-	    "movq 24(%%rdx), %%r10\n\t"         /* cap, first: see magazine.c */
-	    "movq (%%rdx), %%r8\n\t"            /* loaded */
-	    "movq 16(%%rdx), %%r9\n\t"          /* frees */
+	    "movq 24(%[pc]), %%r10\n\t"         /* cap, first: see magazine.c */
+	    "movq (%[pc]), %%r8\n\t"            /* loaded */
+	    "movq 16(%[pc]), %%r9\n\t"          /* frees */
 	    "movq %%r9, %%rcx\n\t"
-	    "subq 8(%%rdx), %%rcx\n\t"
+	    "subq 8(%[pc]), %%rcx\n\t"
 	    "addq (%%r8), %%rcx\n\t"            /* n = frees - allocs + base */
 	    "cmpq %%r10, %%rcx\n\t"             /* n >= cap: full */
 	    "jae %l[slow]\n\t"
 	    "movq %[obj], 8(%%r8, %%rcx, 8)\n\t"
 	    "addq $1, %%r9\n\t"
-	    "movq %%r9, 16(%%rdx)\n\t"          /* commit: frees + 1 */
+	    "movq %%r9, 16(%[pc])\n\t"          /* commit: frees + 1 */
 	    "2:\n\t"
 	    ".pushsection __rseq_failure, \"ax\"\n\t"
 	    ".byte 0x0f, 0xb9, 0x3d\n\t"
@@ -162,9 +173,9 @@ mag_rseq_push(void *cpus, intptr_t rseq_off, void *obj)
 	    "4:\n\t"
 	    "jmp %l[slow]\n\t"
 	    ".popsection\n\t"
-	    :
-	    : [rs] "r" (rseq_off), [cpus] "r" (cpus), [obj] "r" (obj)
-	    : "rcx", "rdx", "r8", "r9", "r10", "memory", "cc"
+	    : [pc] "+r" (cpus)
+	    : [rs] "r" (rseq_off), [obj] "r" (obj)
+	    : "rcx", "r8", "r9", "r10", "memory", "cc"
 	    : slow);
 	return (true);
 slow:
