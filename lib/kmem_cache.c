@@ -513,11 +513,12 @@ kmem_cache_free(kmem_cache_t *cp, void *buf)
 	/*
 	 * buf must start an object in one of this cache's slabs: an O(1)
 	 * lookup, so a wrong pointer is reported instead of handed out
-	 * later.  Emergency objects (outside the arena) fail it too.
+	 * later.  Emergency objects (outside the arena) and NULL fail it
+	 * too.  A slab of an rseq-mode cache whose cache is cp also vouches
+	 * for cp, a live cache in rseq mode: no check of cp itself.
 	 */
-	if (KMEM_LIKELY(buf != NULL && cp != NULL &&
-	    cp->fastkey == KMEM_CACHE_FAST_RSEQ &&
-	    (s = vmem_owner_hint(buf)) != NULL && s->cache == cp &&
+	if (KMEM_LIKELY((s = vmem_owner_hint(buf)) != NULL &&
+	    slab_is_fast(s) && s->cache == cp &&
 	    slab_obj_ok(&cp->sl, s, buf))) {
 		KMEM_TSAN_RELEASE(buf);
 		if (KMEM_LIKELY(mag_rseq_push(cache_mag_cpus(cp),

@@ -139,11 +139,10 @@ free(void *p)
 {
 	struct kmem_slab *s = vmem_owner_hint(p);
 
-	if (KMEM_LIKELY(s != NULL && s->kind == KMEM_OWNER_SLAB)) {
+	if (KMEM_LIKELY(s != NULL && slab_is_fast(s))) {
 		kmem_cache_t *cp = s->cache;
 
-		if (KMEM_LIKELY(slab_obj_ok(&cp->sl, s, p) &&
-		    cp->fastkey == KMEM_CACHE_FAST_RSEQ)) {
+		if (KMEM_LIKELY(slab_obj_ok(&cp->sl, s, p))) {
 			KMEM_TSAN_RELEASE(p);
 			if (KMEM_LIKELY(mag_rseq_push(cache_mag_cpus(cp),
 			    cpu_rseq_offset, p)))

@@ -61,6 +61,10 @@
 #include "vmem.h"
 
 META_FITS(struct kmem_slab);
+_Static_assert(offsetof(struct kmem_slab, fast) ==
+    offsetof(struct kmem_slab, kind) + 1, "slab_is_fast reads both");
+_Static_assert(offsetof(struct kmem_slab, kind) == 0, "owner kind first");
+_Static_assert(KMEM_MAX_NODES <= 256, "node index in a byte");
 
 #define SLAB_KVMEM_MIN  ((size_t)2 << 20)
 #define SLAB_CLASS_MIN  ((size_t)64 << 10)     /* KMC_SIZECLASS slabs */
@@ -286,7 +290,8 @@ slab_grow(struct kmem_cache *cp, int node, unsigned int count)
 		if (s == NULL)
 			break;
 		s->kind = KMEM_OWNER_SLAB;
-		s->node = (uint16_t)node;
+		s->fast = cp->mag.mode == MAG_RSEQ;
+		s->node = (uint8_t)((unsigned int)node % sl->nnodes);
 		s->nobjs = sl->objs_per_slab;
 		s->cache = cp;
 		s->base = vmem_span_alloc(sl->slab_size, node, s);
@@ -345,7 +350,7 @@ slab_free(struct kmem_cache *cp, void **objs, unsigned int n)
 			    "cache; ignored", cp->name, (void *)obj);
 			continue;
 		}
-		sn = &sl->nodes[s->node % sl->nnodes];
+		sn = &sl->nodes[s->node];
 		if (sn != locked) {
 			if (locked != NULL)
 				pthread_mutex_unlock(&locked->lock);

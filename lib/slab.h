@@ -18,6 +18,23 @@ struct kmem_cache;
 #define KMEM_OWNER_SLAB         1
 #define KMEM_OWNER_LARGE        2
 
+/*
+ * A slab of a cache in rseq mode: its kind and fast bytes, read as one
+ * word, so that a free fast path tells "an object of a slab" and "a cache
+ * with magazines in rseq mode" apart from everything else in one compare.
+ */
+static inline bool
+slab_is_fast(const void *owner)
+{
+	static const union { uint8_t b[2]; uint16_t w; } fast = {
+		.b = { KMEM_OWNER_SLAB, 1 }
+	};
+	uint16_t w;
+
+	__builtin_memcpy(&w, owner, sizeof (w));     /* -fno-builtin builds too */
+	return (w == fast.w);
+}
+
 enum slab_list {
 	SLAB_ALMOST_FULL,       /* more than 3/4 of its objects out */
 	SLAB_ALMOST_EMPTY,      /* some out, at most 3/4 */
@@ -29,8 +46,9 @@ enum slab_list {
 /* Off-slab descriptor: objects carry no header. */
 struct kmem_slab {
 	uint8_t kind;           /* KMEM_OWNER_SLAB */
+	uint8_t fast;           /* its cache runs the rseq fast path */
 	uint8_t list;           /* enum slab_list it is on */
-	uint16_t node;
+	uint8_t node;           /* index into the cache's slab nodes */
 	uint32_t nobjs;         /* objects in this slab */
 	uint32_t inuse;         /* objects out of it */
 	uint32_t fresh;         /* objects [fresh, nobjs) never handed out */
