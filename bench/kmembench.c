@@ -9,7 +9,11 @@
  * directory given with -L or $KMEMBENCH_LIBDIR); it is skipped with a note
  * when that is not built.  The best peer is the best of the four malloc
  * implementations; ratio is libkmem's to it, kmalloc ratio libkmem-malloc's.
- * Each measurement is repeated and the median reported, with min and max.
+ * Each measurement is repeated (-r) and the median reported, with min and
+ * max.  The repeats are interleaved: round after round, every allocator
+ * runs every measurement once in a child process of its own, starting
+ * with a different allocator each round, so that a slow spell of a shared
+ * machine falls on all of them alike instead of on one allocator's block.
  *
  * Scenarios (object sizes 64, 1024, 16384, 262144 bytes):
  *   pair   allocate one object, write its first byte, free it, repeat
@@ -371,29 +375,57 @@ struct result {
 	enum scenario sc;
 	size_t size;
 	int threads;
-	double ns, min, max;
+	double v[16];           /* one per round */
+	int n;
+	double ns, min, max;    /* median, min, max of v */
 };
 
 static struct result results[NPEERS * NSC * NSIZES * NTHR];
 static int nresults;
 
+static const struct result *find(int peer, enum scenario sc, size_t size,
+    int threads);
+
+/* A child's line: one round's value of one measurement. */
 static void
 collect(const char *line, void *arg)
 {
-	struct result *r = &results[nresults];
+	struct result in = { .peer = *(int *)arg }, *r;
 	char sc[16];
+	double lo, hi;
 
 	if (sscanf(line, "{\"allocator\":\"%*[^\"]\",\"scenario\":"
 	    "\"%15[^\"]\",\"size\":%zu,\"threads\":%d,\"ns_per_pair\":"
-	    "%lf,\"min\":%lf,\"max\":%lf", sc, &r->size, &r->threads,
-	    &r->ns, &r->min, &r->max) != 6)
+	    "%lf,\"min\":%lf,\"max\":%lf", sc, &in.size, &in.threads,
+	    &in.v[0], &lo, &hi) != 6)
 		return;
-	r->peer = *(int *)arg;
 	for (int s = 0; s < NSC; s++)
 		if (strcmp(sc, sc_names[s]) == 0)
-			r->sc = (enum scenario)s;
-	nresults++;
+			in.sc = (enum scenario)s;
+	r = (struct result *)find(in.peer, in.sc, in.size, in.threads);
+	if (r == NULL) {
+		r = &results[nresults++];
+		*r = in;
+	} else if (r->n < 16) {
+		r->v[r->n] = in.v[0];
+	}
+	r->n++;
 	fprintf(stderr, ".");
+}
+
+/* Each measurement's median, min and max over the rounds. */
+static void
+summarise(void)
+{
+	for (int i = 0; i < nresults; i++) {
+		struct result *r = &results[i];
+		int n = r->n < 16 ? r->n : 16;
+
+		qsort(r->v, (size_t)n, sizeof (double), cmp_double);
+		r->ns = r->v[n / 2];
+		r->min = r->v[0];
+		r->max = r->v[n - 1];
+	}
 }
 
 static bool
@@ -526,7 +558,7 @@ main(int argc, char **argv)
 	peers[P_KMEM_MALLOC].lib = kmalloc_lib;
 
 	snprintf(dbuf, sizeof (dbuf), "%g", opt_seconds);
-	snprintf(rbuf, sizeof (rbuf), "%d", opt_reps);
+	snprintf(rbuf, sizeof (rbuf), "%d", 1);        /* a round each */
 	child_argv[ca++] = argv[0];
 	child_argv[ca++] = (char *)"--child";
 	child_argv[ca++] = NULL;                        /* peer name */
@@ -545,14 +577,23 @@ main(int argc, char **argv)
 
 	fprintf(stderr, "kmembench: %ld CPUs, %g s x %d per measurement\n",
 	    sysconf(_SC_NPROCESSORS_ONLN), opt_seconds, opt_reps);
-	for (int p = 0; p < NPEERS; p++) {
-		if (!peer_on[p])
-			continue;
-		fprintf(stderr, "%s ", peers[p].name);
-		if (!run_peer(p, child_argv) && p == 0)
-			return (1);
+	int on[NPEERS], non = 0;
+
+	for (int p = 0; p < NPEERS; p++)
+		if (peer_on[p])
+			on[non++] = p;
+	for (int r = 0; r < opt_reps; r++) {
+		fprintf(stderr, "round %d:", r + 1);
+		for (int i = 0; i < non; i++) {
+			int p = on[(r + i) % non];
+
+			fprintf(stderr, " %s ", peers[p].name);
+			if (!run_peer(p, child_argv) && p == 0)
+				return (1);
+		}
 		fprintf(stderr, "\n");
 	}
+	summarise();
 
 	printf("ns per pair, median of %d (lower is better); ratio = libkmem "
 	    "/ best peer", opt_reps);
