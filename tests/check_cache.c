@@ -296,6 +296,7 @@ START_TEST(test_wrong_pointer_rejected)
 
 	kmem_cache_free(a, pa + 8);
 	kmem_cache_free(a, pb);
+	kmem_cache_free(NULL, pa);      /* a real object, no cache: reported */
 	ck_assert_uint_eq(stats_of(a).free, 0);
 	ck_assert_uint_eq(stats_of(b).free, 0);
 	kmem_cache_free(a, pa);
