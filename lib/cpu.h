@@ -35,7 +35,8 @@
 extern unsigned int cpu_nr_ids;     /* possible CPU ids are 0 .. cpu_nr_ids-1 */
 extern unsigned int cpu_nr_nodes;   /* NUMA nodes are 0 .. cpu_nr_nodes-1 */
 extern bool cpu_rseq_registered;    /* glibc registered an rseq area */
-extern KMEM_HIDDEN ptrdiff_t cpu_rseq_offset;   /* its offset from the thread pointer */
+/* The rseq area's offset from the thread pointer. */
+extern KMEM_HIDDEN ptrdiff_t cpu_rseq_offset;
 extern const int *cpu_node_map;     /* cpu id -> node */
 
 void cpu_init(void);

@@ -31,7 +31,7 @@ slab_is_fast(const void *owner)
 	};
 	uint16_t w;
 
-	__builtin_memcpy(&w, owner, sizeof (w));     /* -fno-builtin builds too */
+	__builtin_memcpy(&w, owner, sizeof (w));        /* -fno-builtin too */
 	return (w == fast.w);
 }
 

@@ -335,8 +335,9 @@ START_TEST(test_slab_obj_ok_exact)
 			bool want = off >= 0 && (uint64_t)off % c == 0 &&
 			    (uint64_t)off / c < sl.objs_per_slab;
 
-			if (slab_obj_ok(&sl, &s, (void *)(base + (uintptr_t)off))
-			    != want)
+			void *p = (void *)(base + (uintptr_t)off);
+
+			if (slab_obj_ok(&sl, &s, p) != want)
 				bad++;
 		}
 		for (uint64_t q = 1; q < 4096; q++) {
