@@ -66,7 +66,7 @@
  * by induction every thread has then returned.  At most one exited thread
  * is ever left unjoined, and not for long: an exiting thread wakes an idle
  * worker, and a worker about to go idle joins it; so does a destructor at
- * process exit.
+ * process exit, after which no thread exits for idleness.
  *
  * DELAYED TASKS need no timer thread: an idle worker waits on tq_work_cv
  * with a timeout at the earliest due time (tq_delay's head), and every
@@ -180,6 +180,7 @@ struct taskq {
 	bool tq_registered;
 	bool tq_have_first;
 	bool tq_have_zombie;
+	bool tq_at_exit;                /* the process exits: no idle exits */
 	pthread_t tq_zombie;            /* last exited thread, unjoined */
 	pid_t tq_pid;                   /* the process whose threads these are */
 
@@ -700,7 +701,8 @@ taskq_thread(void *arg)
 			break;          /* drained */
 		if (tq->tq_delay.head != NULL)
 			deadline = tq->tq_delay.head->tqent_expire;
-		if ((tq->tq_flags & TASKQ_DYNAMIC) && !self.tqt_first) {
+		if ((tq->tq_flags & TASKQ_DYNAMIC) && !self.tqt_first &&
+		    !tq->tq_at_exit) {
 			int64_t idle_end = idle_since + tq->tq_idle_timeout;
 
 			if (taskq_now() >= idle_end)
@@ -796,6 +798,7 @@ taskq_exit_join(taskq_t *tq, void *arg)
 {
 	(void) arg;
 	(void) pthread_mutex_lock(&tq->tq_lock);
+	tq->tq_at_exit = true;
 	if (tq->tq_pid == getpid())     /* a forked child has none of these */
 		taskq_join_zombie(tq);
 	(void) pthread_mutex_unlock(&tq->tq_lock);
@@ -804,7 +807,11 @@ taskq_exit_join(taskq_t *tq, void *arg)
 /*
  * At exit, join the last exited thread of every queue still alive (a
  * queue that lives as long as the process, as libkmem's own does, is
- * never destroyed), so that no finished thread is left unjoined.
+ * never destroyed), so that no finished thread is left unjoined; and keep
+ * idle threads from exiting after that, which would leave a new one (and
+ * make ThreadSanitizer report a thread leak).  An exiting thread records
+ * itself as the zombie under the lock, so it is either joined here or
+ * sees tq_at_exit and stays.
  */
 static void __attribute__((destructor))
 taskq_at_exit(void)
@@ -852,6 +859,7 @@ taskq_fork_child(void)
 		tq->tq_nactive = tq->tq_nwaiters = tq->tq_nentwait = 0;
 		tq->tq_nblocked = 0;
 		tq->tq_have_first = tq->tq_have_zombie = false;
+		tq->tq_at_exit = false;
 		(void) pthread_cond_init(&tq->tq_work_cv, &mono);
 		(void) pthread_cond_init(&tq->tq_wait_cv, NULL);
 		(void) pthread_cond_init(&tq->tq_ent_cv, NULL);
