@@ -33,18 +33,26 @@
  * until 'high' objects are free (at most 64 MiB a run).  low is two refill
  * batches per CPU, but no more than 1 MiB of objects (and at least one
  * slab's worth); high is sixteen times low, but no more than 8 MiB of
- * objects (and at least twice low).  New slabs cost address space, not memory,
- * until their objects are used, so growing ahead this far is cheap and
- * keeps a fast allocator from catching up with the grower; the byte caps
- * keep caches of large objects from reserving hundreds of megabytes that
- * would show in their statistics and count against kmem_memory_limit.  Waiters are woken as soon as the first
- * slab is in, and after every batch; a batch of slabs is mapped first and
- * then linked under one acquisition of the slab lock, which allocations'
- * refills need too.  When an allocation has to wait although the cache
- * has slabs (grow-ahead did not keep up: the grower was slow to be
- * scheduled), the cache doubles its watermarks, up to 16 MiB of objects,
- * so that only caches that grow fast reserve more.  kmem_cache_grow_ahead=0 turns
+ * objects (and at least twice low).  New slabs cost address space, not
+ * memory, until their objects are used, so growing ahead this far is
+ * cheap and keeps a fast allocator from catching up with the grower; the
+ * byte caps keep caches of large objects from reserving hundreds of
+ * megabytes that would show in their statistics and count against
+ * kmem_memory_limit.  Waiters are woken as soon as the first slab is in,
+ * and after every batch; a batch of slabs is mapped first and then linked
+ * under one acquisition of the slab lock, which allocations' refills need
+ * too.  When an allocation has to wait although the cache has slabs
+ * (grow-ahead did not keep up: the grower was slow to be scheduled), the
+ * cache doubles its watermarks, up to 16 MiB of objects, so that only
+ * caches that grow fast reserve more.  kmem_cache_grow_ahead=0 turns
  * grow-ahead off.
+ *
+ * Growing ahead yields to memory pressure: once a pressure reap has
+ * started (reap_pressure_gen moved) the task adds no more batches, and it
+ * frees the cache's empty slabs before it ends, because the reap may have
+ * swept this cache before the task's last batch was linked.  Otherwise a
+ * grow task that was queued behind a busy taskq would map its slabs back
+ * right after kmem_memory_limit had them freed.
  *
  * INVARIANTS.  At most one grow task per cache is queued or running:
  * 'growing' is set by whoever dispatches it and cleared by the task when
@@ -56,10 +64,10 @@
  * (atomics, read without it to keep allocations cheap).  The task grows
  * the slab layer with no grow lock held.  The task is dispatched after
  * the grow lock is dropped: a dispatch may create a taskq thread, and
- * pthread_create() may allocate from this very cache.  grow_quiesce() waits for a task
- * in flight: destroy uses it so that a cache is never freed under its
- * grow task, reap_now so that no slab arrives after it freed the empty
- * ones.
+ * pthread_create() may allocate from this very cache.  grow_quiesce()
+ * waits for a task in flight: destroy uses it so that a cache is never
+ * freed under its grow task, reap_now so that no slab arrives after it
+ * freed the empty ones.
  */
 #include "config.h"
 
@@ -182,7 +190,7 @@ grow_task(void *arg)
 	struct kmem_cache *cp = arg;
 	struct grow_state *g = &cp->grow;
 	size_t budget = KMEM_MAX(GROW_AHEAD_MAX_BYTES / cp->sl.slab_size, 1);
-	uint64_t added;
+	uint64_t added, pgen;
 	int node;
 
 	while (atomic_load(&grow_stalled))
@@ -196,6 +204,7 @@ grow_task(void *arg)
 		reap_pressure();                /* mmap failed: reap, retry */
 		added = slab_grow(cp, node, 1);
 	}
+	pgen = reap_pressure_gen();
 	if (added != 0) {
 		if (tunable(KT_CACHE_GROW_AHEAD) != 0) {
 			unsigned int n;
@@ -203,13 +212,17 @@ grow_task(void *arg)
 			grow_progress(g, false, false); /* waiters go on */
 			while (added < budget && grow_free_objects(cp) <
 			    atomic_load_explicit(&g->high,
-			    memory_order_relaxed) && (n = slab_grow(cp, node,
-			    GROW_BATCH)) != 0) {
+			    memory_order_relaxed) &&
+			    reap_pressure_gen() == pgen &&
+			    (n = slab_grow(cp, node, GROW_BATCH)) != 0) {
 				added += n;
 				grow_progress(g, false, false);
 			}
 		}
 		atomic_fetch_add(&g->slabs, added);
+		/* A pressure reap may have swept this cache before them. */
+		if (reap_pressure_gen() != pgen)
+			slab_reap(cp, 0);
 		reap_check_limit();
 	}
 	grow_progress(g, added == 0, true);

@@ -231,6 +231,12 @@ reap_passes(void)
 	return (atomic_load(&reap_npasses));
 }
 
+uint64_t
+reap_pressure_gen(void)
+{
+	return (atomic_load(&reap_npressure));
+}
+
 void
 reap_pressure_counts(uint64_t *runs, uint64_t *dispatched, uint64_t *dropped)
 {

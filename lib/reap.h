@@ -27,6 +27,9 @@ void reap_age_cache(struct kmem_cache *cp, int64_t now_ns);
  */
 uint64_t reap_pressure(void);
 
+/* Pressure reaps started so far: grow-ahead stops when this moves. */
+uint64_t reap_pressure_gen(void);
+
 /*
  * A layer above the caches that keeps memory of its own (kmem_alloc's
  * spare spans) gives it back through fn: what it kept before 'before'
