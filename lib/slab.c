@@ -377,6 +377,37 @@ slab_free(struct kmem_cache *cp, void **objs, unsigned int n)
 	return (taken);
 }
 
+/*
+ * Return the pages of a list of unlinked slabs, one call per run of
+ * slabs adjacent in the list and in memory (slabs grown together and
+ * emptied in order free as a few long runs instead of thousands of
+ * slab-sized calls).
+ */
+static void
+slab_return_pages(struct kmem_slab *s, size_t size)
+{
+	char *run = NULL;
+	size_t len = 0;
+
+	for (; s != NULL; s = s->next) {
+		char *b = s->base;
+
+		if (run != NULL && b == run + len) {
+			len += size;
+		} else if (run != NULL && b + size == run) {
+			run = b;
+			len += size;
+		} else {
+			if (run != NULL)
+				vmem_pages_return(run, len);
+			run = b;
+			len = size;
+		}
+	}
+	if (run != NULL)
+		vmem_pages_return(run, len);
+}
+
 uint64_t
 slab_reap(struct kmem_cache *cp, int64_t before)
 {
@@ -399,9 +430,10 @@ slab_reap(struct kmem_cache *cp, int64_t before)
 		}
 		pthread_mutex_unlock(&sn->lock);
 		/* ... and give their memory back without it. */
+		slab_return_pages(victims, sl->slab_size);
 		while ((s = victims) != NULL) {
 			victims = s->next;
-			vmem_span_free(s->base, sl->slab_size);
+			vmem_span_free_returned(s->base, sl->slab_size);
 			meta_free(s);
 			freed++;
 		}

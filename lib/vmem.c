@@ -356,8 +356,9 @@ nomem:
 	return (NULL);
 }
 
-void
-vmem_span_free(void *addr, size_t len)
+/* Give a span back; 'advise': its pages still need returning. */
+static void
+vmem_span_put(void *addr, size_t len, bool advise)
 {
 	uintptr_t a = (uintptr_t)addr;
 	size_t npages = len >> vmem_page_shift;
@@ -379,7 +380,8 @@ vmem_span_free(void *addr, size_t len)
 		pthread_mutex_unlock(&vmem_lock);
 		return;
 	}
-	(void) madvise(addr, len, MADV_DONTNEED);
+	if (advise)
+		vmem_pages_return(addr, len);
 
 	pthread_mutex_lock(&vmem_lock);
 	first = (size_t)(addr - (void *)r->base) >> vmem_page_shift;
@@ -421,6 +423,24 @@ vmem_span_free(void *addr, size_t len)
 	 * returned and unreachable: address space is lost, never memory.
 	 */
 	pthread_mutex_unlock(&vmem_lock);
+}
+
+void
+vmem_span_free(void *addr, size_t len)
+{
+	vmem_span_put(addr, len, true);
+}
+
+void
+vmem_span_free_returned(void *addr, size_t len)
+{
+	vmem_span_put(addr, len, false);
+}
+
+void
+vmem_pages_return(void *addr, size_t len)
+{
+	(void) madvise(addr, len, MADV_DONTNEED);
 }
 
 int

@@ -44,6 +44,15 @@ void vmem_fork_unlock(void);
 void vmem_span_free(void *addr, size_t len);
 
 /*
+ * The same in two steps, for a caller freeing many spans: return the
+ * pages of a run of adjacent spans with one vmem_pages_return() (one
+ * madvise: on some kernels each call costs tens of microseconds whatever
+ * its length), then give each span back with vmem_span_free_returned().
+ */
+void vmem_pages_return(void *addr, size_t len);
+void vmem_span_free_returned(void *addr, size_t len);
+
+/*
  * Grow the span at addr from len to newlen bytes in place, taking the
  * pages after it if they are free (newlen a multiple of the page size);
  * the new pages map to owner.  0, or -1 when they are not free.
