@@ -28,8 +28,9 @@
  * MEMORY.  Objects come from the slab layer (slab.c), which grows by one
  * slab at a time from the arena (vmem.c): inline while the cache is small,
  * else on the kmem taskq (grow.c).  The cache structure itself, with its
- * per-CPU arrays, is a run of metadata pages (meta_pages_alloc, meta.c).  When no slab can be had the
- * cache maps a single emergency object (emergency.c).  KM_NOSLEEP may then
+ * per-CPU arrays, is a run of metadata pages (meta_pages_alloc, meta.c).
+ * When no slab can be had the cache maps a single emergency object
+ * (emergency.c).  KM_NOSLEEP may then
  * fail; KM_SLEEP and KM_PUSHPAGE never return NULL for lack of memory:
  * they reap and retry, waiting a little longer each time.
  *
@@ -65,6 +66,7 @@ static pthread_cond_t kmem_caches_cv = PTHREAD_COND_INITIALIZER;
 static struct kmem_cache *kmem_caches;
 static pthread_once_t kmem_once = PTHREAD_ONCE_INIT;
 size_t cache_mag_off;
+static size_t cache_granule;    /* alignment of a cache's per-CPU arrays */
 
 static void
 kmem_init_once(void)
@@ -74,8 +76,10 @@ kmem_init_once(void)
 	vmem_init();
 	fork_init();
 	/* Per-CPU arrays start on pages of their own on NUMA machines. */
+	cache_granule = cpu_numa_real() ? (size_t)sysconf(_SC_PAGESIZE) :
+	    KMEM_CACHE_LINE;
 	cache_mag_off = KMEM_P2ROUNDUP(sizeof (struct kmem_cache),
-	    cpu_numa_real() ? (size_t)sysconf(_SC_PAGESIZE) : KMEM_CACHE_LINE);
+	    cache_granule);
 }
 
 void
@@ -266,7 +270,7 @@ cache_create(const char *name, size_t size, size_t align,
 {
 	size_t page = (size_t)sysconf(_SC_PAGESIZE);
 	unsigned int nnodes, ncpus;
-	size_t chunk, len, nodes_off, cpu_off, granule;
+	size_t chunk, len, nodes_off, cpu_off;
 	struct kmem_cache *cp;
 	const char *why = NULL;
 
@@ -303,11 +307,10 @@ cache_create(const char *name, size_t size, size_t align,
 	 * The magazine array first, at the same offset in every cache (see
 	 * cache_mag_cpus), then the slab nodes and the statistics array.
 	 */
-	granule = cpu_numa_real() ? page : KMEM_CACHE_LINE;
 	nodes_off = KMEM_P2ROUNDUP(cache_mag_off + ncpus *
-	    sizeof (struct mag_cpu), granule);
+	    sizeof (struct mag_cpu), cache_granule);
 	cpu_off = KMEM_P2ROUNDUP(nodes_off + nnodes * sizeof (struct slab_node),
-	    granule);
+	    cache_granule);
 	len = KMEM_P2ROUNDUP(cpu_off + ncpus * sizeof (struct kmem_cpu_stats),
 	    page);
 	cp = meta_pages_alloc(len);
