@@ -1,0 +1,83 @@
+/*
+ * cachefirst.c - a program linked with libkmem_malloc whose first libkmem
+ * call is kmem_cache_create(), not malloc.  Creating the first cache
+ * starts the kmem taskq, whose pthread_create() allocates through
+ * libkmem's malloc a class cache that did not exist yet, which starts the
+ * taskq again on the same thread: that must not wait for itself.  Then
+ * threads use the cache and malloc together.  An alarm turns a hang into
+ * a failure.
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#include "config.h"
+
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <libkmem/kmem.h>
+
+#define NTHREADS        4
+#define ROUNDS          2000
+
+static kmem_cache_t *cp;
+
+static void *
+worker(void *arg)
+{
+	uintptr_t id = (uintptr_t)arg;
+
+	for (unsigned int i = 0; i < ROUNDS; i++) {
+		char *o = kmem_cache_alloc(cp, KM_SLEEP);
+		char *m = malloc(16 + (i * 40 + id * 8) % 4000);
+
+		if (o == NULL || m == NULL)
+			return ((void *)1);
+		memset(o, (int)id, 200);
+		m[0] = (char)i;
+		for (unsigned int b = 0; b < 200; b++) {
+			if (o[b] != (char)id)
+				return ((void *)1);
+		}
+		kmem_cache_free(cp, o);
+		free(m);
+	}
+	return (NULL);
+}
+
+int
+main(void)
+{
+	pthread_t t[NTHREADS];
+	void *bad;
+	int failed = 0;
+
+	alarm(60);              /* a deadlock fails the test, SIGALRM */
+	cp = kmem_cache_create("cachefirst", 200, 0, NULL, NULL, NULL, NULL,
+	    NULL, 0);
+	if (cp == NULL) {
+		fprintf(stderr, "cachefirst: kmem_cache_create failed\n");
+		return (1);
+	}
+	for (uintptr_t i = 0; i < NTHREADS; i++) {
+		if (pthread_create(&t[i], NULL, worker, (void *)i) != 0) {
+			fprintf(stderr, "cachefirst: pthread_create failed\n");
+			return (1);
+		}
+	}
+	for (int i = 0; i < NTHREADS; i++) {
+		(void) pthread_join(t[i], &bad);
+		failed |= bad != NULL;
+	}
+	kmem_cache_destroy(cp);
+	if (failed) {
+		fprintf(stderr, "cachefirst: an object was corrupted\n");
+		return (1);
+	}
+	printf("cachefirst: %d threads x %d cache and malloc pairs\n",
+	    NTHREADS, ROUNDS);
+	return (0);
+}
