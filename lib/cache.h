@@ -102,7 +102,12 @@ cache_mag_cpus(struct kmem_cache *cp)
 	return ((struct mag_cpu *)((char *)cp + cache_mag_off));
 }
 
-/* kmem_cache_create(); sizeclass: a kmem_alloc class (KMC_SIZECLASS). */
+/*
+ * kmem_cache_create(); sizeclass: a kmem_alloc class (KMC_SIZECLASS).
+ * Its callers set cache_creating around it: see BOOTSTRAP in
+ * kmem_alloc.c.
+ */
+extern __thread bool cache_creating;
 kmem_cache_t *cache_create(const char *name, size_t size, size_t align,
     kmem_ctor_t *ctor, kmem_dtor_t *dtor, kmem_reclaim_t *reclaim,
     void *priv, vmem_t *vmp, int cflags, bool sizeclass);

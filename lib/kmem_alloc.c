@@ -44,10 +44,14 @@
  * span stays mapped, empty, and goes back to the arena, so the arena
  * never has a hole another mmap could take.
  *
- * BOOTSTRAP.  Creating a class cache may allocate (pthread_create of the
- * kmem taskq's threads does, through malloc when libkmem_malloc.so is
- * preloaded).  While a thread creates a class, its own nested requests are
- * served from a static bump arena; such blocks are never reused, and
+ * BOOTSTRAP.  Creating a cache, a class or any other, may allocate
+ * through malloc when libkmem_malloc.so serves it: the first one starts
+ * the kmem taskq, whose pthread_create allocates, and the first debug
+ * cache's backtrace() loads libgcc_s.  Such a request could need a class
+ * cache that does not exist yet, whose creation would wait on the
+ * start-up already running on this thread.  So while a thread creates a
+ * cache or starts this layer (cache_creating), its own nested requests
+ * are served from a static bump arena; such blocks are never reused, and
  * freeing one is a no-op.
  *
  * LOCKING.  ka_lock serialises class creation only; lookups read the
@@ -109,7 +113,6 @@ size_t ka_max_class;
 _Atomic bool ka_ready;
 static pthread_once_t ka_once = PTHREAD_ONCE_INIT;
 static pthread_mutex_t ka_lock = PTHREAD_MUTEX_INITIALIZER;
-static __thread bool ka_creating __attribute__((tls_model("initial-exec")));
 
 static struct ka_spares {
 	pthread_mutex_t lock;
@@ -193,17 +196,17 @@ ka_init_once(void)
 void
 ka_init(void)
 {
-	bool was = ka_creating;
+	bool was = cache_creating;
 
-	ka_creating = true;
+	cache_creating = true;
 	(void) pthread_once(&ka_once, ka_init_once);
-	ka_creating = was;
+	cache_creating = was;
 }
 
 bool
 ka_nested(void)
 {
-	return (ka_creating);
+	return (cache_creating);
 }
 
 /*
@@ -248,10 +251,10 @@ ka_create(struct ka_class *c)
 	cp = atomic_load(&c->cp);
 	if (cp == NULL) {
 		snprintf(name, sizeof (name), "kmem_alloc_%zu", c->size);
-		ka_creating = true;
+		cache_creating = true;
 		cp = cache_create(name, c->size, ka_class_align(c->size),
 		    NULL, NULL, NULL, NULL, NULL, 0, true);
-		ka_creating = false;
+		cache_creating = false;
 		if (cp == NULL)
 			kmem_report("kmem_alloc: cannot create cache %s: %s",
 			    name, strerror(errno));
@@ -578,7 +581,7 @@ ka_alloc(size_t size, int kmflags)
 {
 	void *buf;
 
-	if (KMEM_UNLIKELY(ka_creating))         /* nested, see BOOTSTRAP */
+	if (KMEM_UNLIKELY(cache_creating))         /* nested, see BOOTSTRAP */
 		return (ka_boot_alloc(size, 16));
 	if (KMEM_UNLIKELY(!atomic_load_explicit(&ka_ready,
 	    memory_order_acquire)))

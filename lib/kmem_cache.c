@@ -67,6 +67,7 @@ static struct kmem_cache *kmem_caches;
 static pthread_once_t kmem_once = PTHREAD_ONCE_INIT;
 size_t cache_mag_off;
 static size_t cache_granule;    /* alignment of a cache's per-CPU arrays */
+__thread bool cache_creating __attribute__((tls_model("initial-exec")));
 
 static void
 kmem_init_once(void)
@@ -259,8 +260,14 @@ kmem_cache_create(const char *name, size_t size, size_t align,
     kmem_ctor_t *ctor, kmem_dtor_t *dtor, kmem_reclaim_t *reclaim,
     void *priv, vmem_t *vmp, int cflags)
 {
-	return (cache_create(name, size, align, ctor, dtor, reclaim, priv,
-	    vmp, cflags, false));
+	bool was = cache_creating;
+	kmem_cache_t *cp;
+
+	cache_creating = true;
+	cp = cache_create(name, size, align, ctor, dtor, reclaim, priv, vmp,
+	    cflags, false);
+	cache_creating = was;
+	return (cp);
 }
 
 kmem_cache_t *

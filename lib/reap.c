@@ -528,24 +528,10 @@ reap_fork_child(void)
 		    TQ_NOSLEEP);
 }
 
-/*
- * Starting the kmem taskq creates threads, and pthread_create() allocates:
- * with libkmem_malloc.so that can create a class cache, whose
- * cache_create() calls here again on the same thread.  That nested call
- * returns at once (waiting on the once would wait for itself); the outer
- * one finishes the start.
- */
 void
 reap_start(void)
 {
-	static __thread bool starting
-	    __attribute__((tls_model("initial-exec")));
-
-	if (starting)
-		return;
-	starting = true;
 	(void) pthread_once(&reap_start_once, reap_start_once_fn);
-	starting = false;
 }
 
 static void

@@ -2,16 +2,19 @@
  * cachefirst.c - a program linked with libkmem_malloc whose first libkmem
  * call is kmem_cache_create(), not malloc.  Creating the first cache
  * starts the kmem taskq, whose pthread_create() allocates through
- * libkmem's malloc a class cache that did not exist yet, which starts the
- * taskq again on the same thread: that must not wait for itself.  Then
- * threads use the cache and malloc together.  An alarm turns a hang into
- * a failure.
+ * libkmem's malloc; the first debug cache calls backtrace(), which loads
+ * libgcc_s and allocates too.  Either may need a class cache that does not
+ * exist yet, and creating it must not wait for the start-up it is nested
+ * in.  Then threads use the cache and malloc together.  The program runs
+ * itself a second time (a fresh process) with kmem_debug set to "guards"
+ * before its cache is created.  An alarm turns a hang into a failure.
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
 #include "config.h"
 
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -49,13 +52,18 @@ worker(void *arg)
 }
 
 int
-main(void)
+main(int argc, char **argv)
 {
+	bool debug = argc > 1 && strcmp(argv[1], "debug") == 0;
 	pthread_t t[NTHREADS];
 	void *bad;
 	int failed = 0;
 
 	alarm(60);              /* a deadlock fails the test, SIGALRM */
+	if (debug && kmem_tunable_set_str("kmem_debug", "guards") != 0) {
+		perror("cachefirst: kmem_tunable_set_str(kmem_debug)");
+		return (1);
+	}
 	cp = kmem_cache_create("cachefirst", 200, 0, NULL, NULL, NULL, NULL,
 	    NULL, 0);
 	if (cp == NULL) {
@@ -77,7 +85,13 @@ main(void)
 		fprintf(stderr, "cachefirst: an object was corrupted\n");
 		return (1);
 	}
-	printf("cachefirst: %d threads x %d cache and malloc pairs\n",
-	    NTHREADS, ROUNDS);
+	printf("cachefirst%s: %d threads x %d cache and malloc pairs\n",
+	    debug ? " (kmem_debug=guards)" : "", NTHREADS, ROUNDS);
+	if (!debug) {
+		fflush(stdout);
+		execl("/proc/self/exe", argv[0], "debug", (char *)NULL);
+		perror("cachefirst: execl(/proc/self/exe)");
+		return (1);
+	}
 	return (0);
 }
