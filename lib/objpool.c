@@ -296,9 +296,12 @@ objpool_init_ring(struct objpool_head *pool, int capacity, void *context,
 KMEM_EXPORT void *
 objpool_pop(struct objpool_head *pool)
 {
-	unsigned int ncpus = (unsigned int)pool->nr_cpus;
-	unsigned int cpu = cpu_current();
+	unsigned int ncpus, cpu;
 
+	if (KMEM_UNLIKELY(pool == NULL || pool->op_rings == NULL))
+		return (NULL);          /* no pool, or released */
+	ncpus = (unsigned int)pool->nr_cpus;
+	cpu = cpu_current();
 	for (unsigned int i = 0; i < ncpus; i++) {
 		void *obj = objpool_ring_pop(objpool_ring(pool, cpu),
 		    pool->op_mask);
@@ -313,7 +316,8 @@ objpool_pop(struct objpool_head *pool)
 KMEM_EXPORT int
 objpool_push(void *obj, struct objpool_head *pool)
 {
-	if (KMEM_UNLIKELY(obj == NULL || pool == NULL))
+	if (KMEM_UNLIKELY(obj == NULL || pool == NULL ||
+	    pool->op_rings == NULL))
 		return (-EINVAL);
 	return (objpool_ring_push(objpool_ring(pool, cpu_current()),
 	    pool->op_mask, obj));
@@ -324,6 +328,8 @@ objpool_count(const struct objpool_head *pool)
 {
 	int64_t sum = 0;
 
+	if (pool == NULL || pool->op_rings == NULL)
+		return (-EINVAL);
 	for (unsigned int cpu = 0; cpu < (unsigned int)pool->nr_cpus; cpu++) {
 		struct objpool_ring *ring = objpool_ring(pool, cpu);
 		uint64_t head = atomic_load_explicit(&ring->head,

@@ -223,6 +223,15 @@ START_TEST(test_fini_then_drop)
 	objpool_free(&pool);
 	ck_assert_int_eq(atomic_load(&release_calls), 1);
 	ck_assert_int_eq(objpool_drop(NULL, &pool), -EINVAL);
+	ck_assert_ptr_null(objpool_pop(&pool));
+	ck_assert_int_eq(objpool_push(out[0], &pool), -EINVAL);
+	ck_assert_int_eq(objpool_count(&pool), -EINVAL);
+	/* So are NULL pools. */
+	ck_assert_ptr_null(objpool_pop(NULL));
+	ck_assert_int_eq(objpool_push(out[0], NULL), -EINVAL);
+	ck_assert_int_eq(objpool_count(NULL), -EINVAL);
+	objpool_fini(NULL);
+	objpool_free(NULL);
 }
 END_TEST
 
