@@ -705,6 +705,9 @@ kmem_alloc_class_stats(int idx, struct kmem_class_stats *st)
 
 	ka_init();
 	if (idx < 0 || idx >= ka_nclasses || st == NULL) {
+		kmem_report("kmem_alloc_class_stats(%d): %s", idx, st == NULL ?
+		    "NULL stats pointer" : "no such class (see "
+		    "kmem_alloc_class_count)");
 		errno = EINVAL;
 		return (-1);
 	}

@@ -573,6 +573,8 @@ kmem_cache_stats(kmem_cache_t *cp, struct kmem_cache_stats *st)
 	if (!cache_ok(cp, "kmem_cache_stats"))
 		return (-1);
 	if (st == NULL) {
+		kmem_report("kmem_cache_stats(%s): NULL stats pointer",
+		    cp->name);
 		errno = EINVAL;
 		return (-1);
 	}
