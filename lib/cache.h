@@ -30,6 +30,14 @@
  */
 #define KMC_SIZECLASS           0x40000000
 #define KM_VALID_FLAGS          (KM_NOSLEEP | KM_PUSHPAGE | KM_ZERO)
+/*
+ * Internal kmflags bit (never accepted from applications, see
+ * cache_alloc): as KM_SLEEP, it waits for the cache to grow, but where
+ * KM_SLEEP would go on to wait for memory to be freed, it fails with
+ * ENOMEM.  malloc's requests: a malloc must return NULL when memory runs
+ * out (an RLIMIT_AS reached, say), not block for good.
+ */
+#define KM_MAYFAIL              0x20000000
 
 /*
  * Per-CPU counters of what the magazine fast path does not count itself:
@@ -108,6 +116,12 @@ cache_mag_cpus(struct kmem_cache *cp)
  * kmem_alloc.c.
  */
 extern __thread bool cache_creating;
+
+/*
+ * kmem_cache_alloc() for libkmem's own callers (kmem_alloc's classes):
+ * cp is a live cache and kmflags valid, KM_MAYFAIL allowed; no checks.
+ */
+void *cache_alloc(kmem_cache_t *cp, int kmflags);
 kmem_cache_t *cache_create(const char *name, size_t size, size_t align,
     kmem_ctor_t *ctor, kmem_dtor_t *dtor, kmem_reclaim_t *reclaim,
     void *priv, vmem_t *vmp, int cflags, bool sizeclass);

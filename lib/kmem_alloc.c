@@ -591,8 +591,7 @@ ka_alloc(size_t size, int kmflags)
 
 		if (KMEM_UNLIKELY(cp == NULL))
 			return (NULL);
-		buf = kmem_cache_alloc(cp, kmflags & ~(KM_ZERO |
-		    KA_RECORD_SIZE));
+		buf = cache_alloc(cp, kmflags & ~(KM_ZERO | KA_RECORD_SIZE));
 		/* Debug caches are never rseq ones: no cost without them. */
 		if (KMEM_UNLIKELY(cp->fastkey != KMEM_CACHE_FAST_RSEQ) &&
 		    buf != NULL && DEBUG_CACHE(cp) &&

@@ -171,7 +171,7 @@ cache_take(struct kmem_cache *cp, void **objs, unsigned int n, int kmflags)
 		reap_pressure();
 		if (slab_grow(cp, node, 1) != 0)
 			continue;
-		if (kmflags & KM_NOSLEEP) {
+		if (kmflags & (KM_NOSLEEP | KM_MAYFAIL)) {
 			errno = ENOMEM;
 			return (0);
 		}
@@ -451,15 +451,26 @@ cache_walk(void (*fn)(struct kmem_cache *, void *), void *arg)
 	pthread_mutex_unlock(&kmem_caches_lock);
 }
 
+/* A magazine miss: the magazine layer's slow path (and lock mode). */
+static __attribute__((noinline)) void *
+cache_alloc_miss(kmem_cache_t *cp, int kmflags)
+{
+	void *obj = mag_alloc(cp, kmflags);
+
+	if (KMEM_UNLIKELY(obj == NULL))
+		stat_inc(&cp->cpu[cpu_current()].alloc_fail);
+	else if (KMEM_UNLIKELY(DEBUG_CACHE(cp)))
+		debug_alloc(cp, obj);
+	return (obj);
+}
+
 /*
- * Everything but a magazine hit: argument errors, lock mode, the slow
- * path.  Kept out of line so that the fast path needs no stack frame.
+ * Everything but a magazine hit: argument errors, then the miss.  Kept
+ * out of line so that the fast path needs no stack frame.
  */
 static __attribute__((noinline)) void *
 cache_alloc_slow(kmem_cache_t *cp, int kmflags)
 {
-	void *obj;
-
 	if (!cache_ok(cp, "kmem_cache_alloc"))
 		return (NULL);
 	if (kmflags & ~KM_VALID_FLAGS) {
@@ -468,12 +479,21 @@ cache_alloc_slow(kmem_cache_t *cp, int kmflags)
 		errno = EINVAL;
 		return (NULL);
 	}
-	obj = mag_alloc(cp, kmflags);
-	if (KMEM_UNLIKELY(obj == NULL))
-		stat_inc(&cp->cpu[cpu_current()].alloc_fail);
-	else if (KMEM_UNLIKELY(DEBUG_CACHE(cp)))
-		debug_alloc(cp, obj);
-	return (obj);
+	return (cache_alloc_miss(cp, kmflags));
+}
+
+void *
+cache_alloc(kmem_cache_t *cp, int kmflags)
+{
+	void *obj;
+
+	if (KMEM_LIKELY(cp->fastkey == KMEM_CACHE_FAST_RSEQ) &&
+	    (obj = mag_rseq_pop(cache_mag_cpus(cp), cpu_rseq_offset)) !=
+	    NULL) {
+		KMEM_TSAN_ACQUIRE(obj);
+		return (obj);
+	}
+	return (cache_alloc_miss(cp, kmflags));
 }
 
 KMEM_EXPORT void *

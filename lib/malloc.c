@@ -46,6 +46,8 @@
 #include "vmem.h"
 
 #define MALLOC_PAGE     ((size_t)1 << vmem_page_shift)
+/* Class requests wait for growth but fail when memory runs out. */
+#define MALLOC_KMFLAGS  (KM_SLEEP | KM_MAYFAIL)
 /* Large blocks from this size grow by moving pages, not copying them. */
 #define MALLOC_MOVE_MIN ((size_t)64 << 10)
 
@@ -70,13 +72,13 @@ malloc_block(size_t size)
 	void *p;
 
 	if (KMEM_LIKELY(size <= ka_max_class))
-		return (ka_alloc(size, KM_SLEEP));
+		return (ka_alloc(size, MALLOC_KMFLAGS));
 	if (!atomic_load(&malloc_started) || ka_nested())
 		return (ka_boot_alloc(size, 16));
 	if (!atomic_load(&ka_ready)) {
 		ka_init();
 		if (size <= ka_max_class)
-			return (ka_alloc(size, KM_SLEEP));
+			return (ka_alloc(size, MALLOC_KMFLAGS));
 	}
 	if ((p = ka_large_alloc(size, 0, KM_SLEEP)) == NULL)
 		errno = ENOMEM;
@@ -101,7 +103,7 @@ malloc_aligned(size_t align, size_t size)
 		size_t p2 = (size_t)1 << (64 - __builtin_clzll(want - 1));
 
 		if (p2 <= ka_max_class)
-			return (ka_alloc(p2, KM_SLEEP));
+			return (ka_alloc(p2, MALLOC_KMFLAGS));
 	}
 	if ((p = ka_large_alloc(size, align, KM_SLEEP)) == NULL)
 		errno = ENOMEM;
@@ -127,7 +129,7 @@ malloc(size_t size)
 			KMEM_TSAN_ACQUIRE(obj);
 			return (obj);
 		}
-		return (kmem_cache_alloc(cp, KM_SLEEP));
+		return (cache_alloc(cp, MALLOC_KMFLAGS));
 	}
 	return (malloc_block(size == 0 ? 1 : size));
 }

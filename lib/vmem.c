@@ -10,7 +10,11 @@
  * request bigger than that gets a dedicated region of its own size,
  * unmapped when the span is freed.  Ordinary regions are kept for the life
  * of the process (their freed pages are returned, their address space is
- * reused).
+ * reused).  Under an address-space limit (RLIMIT_AS, ulimit -v) that has
+ * no room for 1 GiB, an ordinary region is the largest power-of-two
+ * fraction of it that fits, down to 16 MiB; each region still starts a
+ * 1 GiB slot of its own, whose page map covers the whole slot (2 MiB of
+ * address space, touched only where spans are).
  *
  * ADDRESS -> OWNER.  Every region has a page map: one word per page.  For
  * a page inside an allocated span the word is the span's owner (a slab
@@ -62,6 +66,8 @@
 
 #define VMEM_NBINS      32
 #define VMEM_FIT_SCAN   8       /* spans examined in the exact bin */
+#define VMEM_REGION_MIN ((size_t)16 << 20)   /* smallest ordinary region */
+#define VMEM_PLACE_TRIES 16     /* slot boundaries tried (RLIMIT_AS) */
 
 struct vmem_region {
 	char *base;
@@ -165,6 +171,58 @@ vmem_tag(struct vmem_free *f)
 	vmem_map_set(f->region, f->first + f->npages - 1, tag);
 }
 
+static void *
+vmem_mmap(void *hint, size_t len, int flags)
+{
+	return (mmap(hint, len, PROT_READ | PROT_WRITE, MAP_PRIVATE |
+	    MAP_ANONYMOUS | MAP_NORESERVE | flags, -1, 0));
+}
+
+/*
+ * 'len' bytes of address space at a 1 GiB boundary, or NULL.  Mapping
+ * len + 1 GiB and trimming it needs that much address space for a moment;
+ * under an RLIMIT_AS that does not allow it, map len where the kernel
+ * would put it, and then at the slot boundaries at or below that address
+ * (the gap it came from extends downwards) until one is free.
+ */
+static char *
+vmem_reserve_aligned(size_t len)
+{
+	size_t span = len + VMEM_SLOT_SIZE, head, tail;
+	char *raw, *base;
+	uintptr_t a;
+
+	raw = vmem_mmap(NULL, span, 0);
+	if (raw != MAP_FAILED) {
+		base = (char *)KMEM_P2ROUNDUP((uintptr_t)raw, VMEM_SLOT_SIZE);
+		head = (size_t)(base - raw);
+		tail = span - head - len;
+		if (head != 0)
+			(void) munmap(raw, head);
+		if (tail != 0)
+			(void) munmap(base + len, tail);
+		return (base);
+	}
+	if ((raw = vmem_mmap(NULL, len, 0)) == MAP_FAILED)
+		return (NULL);
+	if (((uintptr_t)raw & (VMEM_SLOT_SIZE - 1)) == 0)
+		return (raw);
+	(void) munmap(raw, len);
+	a = (uintptr_t)raw & ~(VMEM_SLOT_SIZE - 1);
+	for (int i = 0; i < VMEM_PLACE_TRIES && a != 0; i++) {
+		base = vmem_mmap((void *)a, len, MAP_FIXED_NOREPLACE);
+		if (base == (char *)a)
+			return (base);
+		if (base != MAP_FAILED)
+			(void) munmap(base, len);  /* kernel < 4.17: a hint */
+		else if (errno != EEXIST)
+			return (NULL);
+		a -= VMEM_SLOT_SIZE;
+	}
+	errno = ENOMEM;
+	return (NULL);
+}
+
 /*
  * Reserve 'len' bytes of address space aligned to 1 GiB and its page map,
  * and make its slots of the top table point at the map.
@@ -173,26 +231,16 @@ static struct vmem_region *
 vmem_region_create(size_t len, bool dedicated)
 {
 	struct vmem_region *r = meta_alloc();
-	size_t span = len + VMEM_SLOT_SIZE;
-	char *raw, *base;
-	size_t head, tail, npages, map_len;
+	char *base;
+	size_t npages, map_len;
 	_Atomic uintptr_t *map;
 
 	if (r == NULL)
 		return (NULL);
-	raw = mmap(NULL, span, PROT_READ | PROT_WRITE,
-	    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-	if (raw == MAP_FAILED) {
+	if ((base = vmem_reserve_aligned(len)) == NULL) {
 		meta_free(r);
 		return (NULL);
 	}
-	base = (char *)KMEM_P2ROUNDUP((uintptr_t)raw, VMEM_SLOT_SIZE);
-	head = (size_t)(base - raw);
-	tail = span - head - len;
-	if (head != 0)
-		(void) munmap(raw, head);
-	if (tail != 0)
-		(void) munmap(base + len, tail);
 	if ((uintptr_t)(base + len - 1) >> VMEM_ADDR_BITS) {
 		(void) munmap(base, len);       /* beyond what the map covers */
 		meta_free(r);
@@ -255,6 +303,26 @@ vmem_region_destroy(struct vmem_region *r)
 	 */
 	(void) madvise(r->map, r->map_len, MADV_DONTNEED);
 	meta_free(r);
+}
+
+/*
+ * An ordinary region for a span of len bytes: 1 GiB, or under an
+ * RLIMIT_AS that has no room for one, the largest power-of-two fraction
+ * of it down to VMEM_REGION_MIN (or len) that can still be reserved.
+ */
+static struct vmem_region *
+vmem_region_create_fit(size_t len)
+{
+	size_t min = len > VMEM_REGION_MIN ? len : VMEM_REGION_MIN;
+	struct vmem_region *r;
+
+	for (size_t size = VMEM_SLOT_SIZE;; size /= 2) {
+		if (size < min)
+			size = KMEM_P2ROUNDUP(min, (size_t)1 << vmem_page_shift);
+		if ((r = vmem_region_create(size, false)) != NULL ||
+		    size <= min)
+			return (r);
+	}
 }
 
 /* A free span of at least npages, or NULL. */
@@ -321,7 +389,7 @@ vmem_span_alloc(size_t len, int node, void *owner)
 	} else {
 		f = vmem_find_free(npages);
 		if (f == NULL) {
-			r = vmem_region_create(VMEM_SLOT_SIZE, false);
+			r = vmem_region_create_fit(len);
 			if (r == NULL || (f = meta_alloc()) == NULL)
 				goto nomem;
 			f->region = r;
