@@ -614,6 +614,12 @@ kmem_alloc(size_t size, int kmflags)
 {
 	if (size == 0)
 		return (NULL);
+	if (kmflags & ~KM_VALID_FLAGS) {
+		kmem_report("kmem_alloc(%zu): unknown kmflags 0x%x", size,
+		    (unsigned int)kmflags);
+		errno = EINVAL;
+		return (NULL);
+	}
 	return (ka_alloc(size, kmflags | KA_RECORD_SIZE));
 }
 

@@ -705,6 +705,35 @@ START_TEST(test_sleep_absurd_reported)
 }
 END_TEST
 
+static void
+alloc_bad_flags(void *arg)
+{
+	struct sleep_huge *h = arg;
+
+	errno = 0;
+	h->ret = kmem_alloc(100, 0x20000000);   /* an internal bit, too */
+	h->err = errno;
+}
+
+/* Unknown kmflags: NULL, EINVAL and one line, for classes and large. */
+START_TEST(test_bad_flags_reported)
+{
+	struct sleep_huge h = { (void *)1, 0 };
+	char out[1024];
+
+	test_capture_stderr(alloc_bad_flags, &h, out, sizeof (out));
+	ck_assert_ptr_null(h.ret);
+	ck_assert_int_eq(h.err, EINVAL);
+	ck_assert_msg(strncmp(out, "libkmem: kmem_alloc(100): unknown "
+	    "kmflags", 34) == 0, "no report on stderr, got \"%s\"", out);
+	ck_assert_msg(strchr(out, '\n') == out + strlen(out) - 1,
+	    "not one line: \"%s\"", out);
+	errno = 0;
+	ck_assert_ptr_null(vmem_alloc((size_t)4 << 20, KM_NOSLEEP | 0x100));
+	ck_assert_int_eq(errno, EINVAL);
+}
+END_TEST
+
 /* ------------------------------------------------------------ threads */
 
 #define NTHREADS        4
@@ -805,6 +834,7 @@ main(int argc, char **argv)
 	tcase_add_test(alloc, test_vmem_family);
 	tcase_add_test(alloc, test_nosleep_absurd);
 	tcase_add_test(alloc, test_sleep_absurd_reported);
+	tcase_add_test(alloc, test_bad_flags_reported);
 	suite_add_tcase(s, alloc);
 	tcase_set_timeout(thr, 60);
 	tcase_add_test(thr, test_threads);
