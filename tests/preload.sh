@@ -5,9 +5,10 @@
 # gcc -O2 compiling a large generated file (cc1 and as inherit the
 # preload), perl and sort on a large generated file, and tests/mtmalloc.
 # Each program's output must be identical both ways, and the preloaded runs
-# must print no "libkmem:" report.  First checks that the preload is really
-# in effect (the library is mapped and malloc resolves to it) and that the
-# process publishes its statistics region; at the end, that every
+# must print no "libkmem:" report.  python3 also runs out of memory under
+# ulimit -v (MemoryError, then goes on).  First checks that the preload is
+# really in effect (the library is mapped and malloc resolves to it) and
+# that the process publishes its statistics region; at the end, that every
 # preloaded process removed its region when it exited.
 #
 # SPDX-License-Identifier: LGPL-2.1-or-later
@@ -141,6 +142,21 @@ print(len(rows), len(index), sum(len(v) for v in index.values()), h.hexdigest())
 PY
 run python 'PYTHONMALLOC=malloc python3 "$tmp/dicts.py"'
 same python out
+
+# A program that runs out of memory under an address-space limit must get
+# MemoryError (malloc returning NULL) and go on, not hang.
+cat >"$tmp/oom.py" <<'PY'
+x = []
+try:
+    while True:
+        x.append("a" * 1000 + str(len(x)))
+except MemoryError:
+    del x
+    print("MemoryError")
+print(len([str(i) for i in range(100000)]))
+PY
+run pyoom '(ulimit -v 600000 && PYTHONMALLOC=malloc python3 "$tmp/oom.py")'
+same pyoom out
 
 # ---------------------------------------------------------------- gcc
 perl -e '
