@@ -29,7 +29,16 @@
 #if defined(__x86_64__)
 #include <x86intrin.h>
 /* TSC reads, fenced so that the allocation lies between them. */
-static inline uint64_t tick(void) { _mm_lfence(); uint64_t t = __rdtsc(); _mm_lfence(); return (t); }
+static inline uint64_t
+tick(void)
+{
+	uint64_t t;
+
+	_mm_lfence();
+	t = __rdtsc();
+	_mm_lfence();
+	return (t);
+}
 #else
 static inline uint64_t tick(void)
 {

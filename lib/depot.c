@@ -22,9 +22,9 @@
  *
  * INVARIANTS.  A magazine in 'full' holds exactly cap rounds, one in
  * 'empty' holds none; |full| + |empty| + (nmags - fresh) + magazines in
- * transit between a get and a put = nmags.  Because of that count a put never finds its
- * ring full; if it did, the invariant is broken and we stop loudly rather
- * than lose a magazine of objects.
+ * transit between a get and a put = nmags.  Because of that count a put
+ * never finds its ring full; if it did, the invariant is broken and we
+ * stop loudly rather than lose a magazine of objects.
  *
  * WORKING SET.  full_n counts the full magazines and full_min the fewest
  * there were since the aging pass last asked (depot_idle_full): those sat
@@ -134,7 +134,12 @@ depot_get_empty(struct depot *d)
 	return (NULL);
 }
 
-void depot_put_empty(struct depot *d, struct mag *m) { depot_put(&d->empty, m); }
+void
+depot_put_empty(struct depot *d, struct mag *m)
+{
+	depot_put(&d->empty, m);
+}
+
 int
 depot_full_count(const struct depot *d)
 {

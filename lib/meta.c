@@ -13,7 +13,8 @@
  * process a millisecond of page faults and a MiB of memory.
  *
  * Invariants: a block is either on the free list, handed out, or past
- * the cursor (never handed out yet, untouched), never two of these; chunks are never unmapped (metadata memory is small and reused).
+ * the cursor (never handed out yet, untouched), never two of these;
+ * chunks are never unmapped (metadata memory is small and reused).
  * Locking: meta_lock protects the free list and the counters.
  *
  * PAGES.  Bigger metadata - a cache's structure with its per-CPU arrays,

@@ -59,8 +59,9 @@
  * while a pusher holds one more object, and capacity >= nr_objs.  Tail is
  * read before head, so a stale head only overstates fullness and the check
  * never fails falsely; a stale tail can make tail - head negative, which is
- * compared signed (the CAS on the stale tail then fails and retries).  A pop takes its entry in one CAS and leaves no
- * "being popped" state behind, so a stalled popper never blocks a pusher.
+ * compared signed (the CAS on the stale tail then fails and retries).  A
+ * pop takes its entry in one CAS and leaves no "being popped" state
+ * behind, so a stalled popper never blocks a pusher.
  * tail - head >= capacity therefore means the caller pushed more objects
  * than the pool holds: push returns -ENOSPC.
  *

@@ -76,7 +76,8 @@ static _Atomic bool reap_limit_again;   /* a crossing came while pending */
 static _Atomic uint64_t reap_npressure, reap_ndispatch, reap_ndropped;
 static _Atomic bool reap_psi_on;
 static _Atomic uint64_t reap_npasses;
-static __thread bool reap_in_pressure __attribute__((tls_model("initial-exec")));
+static __thread bool reap_in_pressure
+    __attribute__((tls_model("initial-exec")));
 
 static void
 reap_tq_create(void)

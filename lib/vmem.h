@@ -15,7 +15,7 @@
 #define VMEM_SLOT_SHIFT         30      /* 1 GiB: one top-table slot */
 #define VMEM_SLOT_SIZE          ((size_t)1 << VMEM_SLOT_SHIFT)
 #define VMEM_ADDR_BITS          47      /* user address space (x86-64, arm64) */
-#define VMEM_TOP_SLOTS          ((size_t)1 << (VMEM_ADDR_BITS - VMEM_SLOT_SHIFT))
+#define VMEM_TOP_SLOTS  ((size_t)1 << (VMEM_ADDR_BITS - VMEM_SLOT_SHIFT))
 
 /* Per 1 GiB slot of address space: its page map, NULL when not ours. */
 extern KMEM_HIDDEN _Atomic(_Atomic uintptr_t *) vmem_top[VMEM_TOP_SLOTS];

@@ -162,8 +162,19 @@ END_TEST
 
 static _Atomic int reap_all_calls[3];
 
-static void reclaim0(void *p) { (void) p; atomic_fetch_add(&reap_all_calls[0], 1); }
-static void reclaim1(void *p) { (void) p; atomic_fetch_add(&reap_all_calls[1], 1); }
+static void
+reclaim0(void *p)
+{
+	(void) p;
+	atomic_fetch_add(&reap_all_calls[0], 1);
+}
+
+static void
+reclaim1(void *p)
+{
+	(void) p;
+	atomic_fetch_add(&reap_all_calls[1], 1);
+}
 
 START_TEST(test_kmem_reap_every_cache)
 {

@@ -37,9 +37,9 @@ typedef void kmem_reclaim_t(void *priv);
 #define KMC_NOMAGAZINE  0x0002  /* no per-CPU magazine layer */
 #define KMC_KVMEM       0x0004  /* large (>= 2 MiB) mmap-backed slabs */
 #define KMC_RECLAIMABLE 0x0008  /* objects are freed by its reclaim callback */
-#define KMC_NOTOUCH     0x0010  /* Solaris: never touch free objects (always so) */
+#define KMC_NOTOUCH     0x0010  /* Solaris: free objects untouched (always) */
 #define KMC_NOHASH      0x0020  /* Solaris: no buffer hash (never used) */
-#define KMC_QCACHE      0x0040  /* Solaris: quantum cache (accepted, no effect) */
+#define KMC_QCACHE      0x0040  /* Solaris: quantum cache (no effect here) */
 
 /*
  * Debug flags: the value of the tunable kmem_debug (KMEM_DEBUG=guards,
