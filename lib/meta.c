@@ -29,8 +29,10 @@
  * page-aligned, so NUMA placement of a run (place_local, mbind) works as
  * on a mapping of its own.  A freed run is given back to the system with
  * MADV_DONTNEED (so it reads as zeros again) and kept on a free list per
- * page count for the next run of that size; the first word, which links
- * it, is cleared when it is handed out again.  Regions are never unmapped.
+ * page count for the next run of that size.  The list is made of blocks
+ * (struct meta_run), not links written into the runs: a link would fault
+ * one page of every free run back in (a process that destroyed 10,000
+ * caches kept 60 MB of such pages).  Regions are never unmapped.
  * Locking: meta_pages_lock protects the region cursor and the run free
  * lists; it is taken with no other metadata lock held (fork: after
  * meta_lock).
@@ -57,7 +59,14 @@ static size_t meta_mapped;
 
 static pthread_mutex_t meta_pages_lock = PTHREAD_MUTEX_INITIALIZER;
 static char *meta_cursor, *meta_region_end;
-static void *meta_runs[META_PIECE_MAX + 1];     /* free runs by pages */
+/* A free run of pages, recorded outside it. */
+struct meta_run {
+	struct meta_run *next;
+	void *addr;
+};
+
+META_FITS(struct meta_run);
+static struct meta_run *meta_runs[META_PIECE_MAX + 1];  /* by pages */
 static size_t meta_pages_mapped;                /* bytes of regions */
 static size_t meta_page;
 
@@ -87,21 +96,44 @@ meta_pagesize(void)
 	return (pg);
 }
 
+/*
+ * Put the run of npages at addr on its free list.  Without a block to
+ * record it (no memory for metadata), its address space stays unused; its
+ * pages are not used either.  Called with no metadata lock held.
+ */
+static void
+meta_run_put(void *addr, size_t npages)
+{
+	struct meta_run *r = meta_alloc();
+
+	if (r == NULL)
+		return;
+	r->addr = addr;
+	pthread_mutex_lock(&meta_pages_lock);
+	r->next = meta_runs[npages];
+	meta_runs[npages] = r;
+	pthread_mutex_unlock(&meta_pages_lock);
+}
+
 void *
 meta_pages_alloc(size_t len)
 {
 	size_t pg = meta_pagesize();
 	size_t npages = (len + pg - 1) / pg;
+	struct meta_run *r;
+	char *tail = NULL;
+	size_t tail_pages = 0;
 	void *run;
 
 	if (len == 0 || npages > META_PIECE_MAX)
 		return (kmem_pages_alloc(len));
 	len = npages * pg;
 	pthread_mutex_lock(&meta_pages_lock);
-	if ((run = meta_runs[npages]) != NULL) {
-		meta_runs[npages] = *(void **)run;
+	if ((r = meta_runs[npages]) != NULL) {
+		meta_runs[npages] = r->next;
 		pthread_mutex_unlock(&meta_pages_lock);
-		*(void **)run = NULL;   /* the rest reads as zeros */
+		run = r->addr;          /* returned: reads as zeros */
+		meta_free(r);
 		return (run);
 	}
 	if (meta_cursor == NULL || (size_t)(meta_region_end - meta_cursor) <
@@ -114,10 +146,8 @@ meta_pages_alloc(size_t len)
 		}
 		/* The old region's tail: a free run of its own size. */
 		if (meta_cursor != NULL && meta_cursor < meta_region_end) {
-			size_t n = (size_t)(meta_region_end - meta_cursor) / pg;
-
-			*(void **)meta_cursor = meta_runs[n];
-			meta_runs[n] = meta_cursor;
+			tail = meta_cursor;
+			tail_pages = (size_t)(meta_region_end - tail) / pg;
 		}
 #ifdef MADV_NOHUGEPAGE
 		(void) madvise(region, META_REGION, MADV_NOHUGEPAGE);
@@ -129,6 +159,8 @@ meta_pages_alloc(size_t len)
 	run = meta_cursor;
 	meta_cursor += len;
 	pthread_mutex_unlock(&meta_pages_lock);
+	if (tail != NULL)
+		meta_run_put(tail, tail_pages);
 	return (run);
 }
 
@@ -145,10 +177,7 @@ meta_pages_free(void *p, size_t len)
 		return;
 	}
 	(void) madvise(p, npages * pg, MADV_DONTNEED);
-	pthread_mutex_lock(&meta_pages_lock);
-	*(void **)p = meta_runs[npages];
-	meta_runs[npages] = p;
-	pthread_mutex_unlock(&meta_pages_lock);
+	meta_run_put(p, npages);
 }
 
 size_t

@@ -35,22 +35,6 @@ stats_of(kmem_cache_t *cp)
 	return (st);
 }
 
-/* Resident bytes of this process (/proc/self/statm). */
-static size_t
-rss_bytes(void)
-{
-	char buf[128];
-	long pages = 0, res = 0;
-	int fd = open("/proc/self/statm", O_RDONLY);
-	ssize_t n = read(fd, buf, sizeof (buf) - 1);
-
-	close(fd);
-	ck_assert_int_gt(n, 0);
-	buf[n] = '\0';
-	ck_assert_int_eq(sscanf(buf, "%ld %ld", &pages, &res), 2);
-	return ((size_t)res * (size_t)sysconf(_SC_PAGESIZE));
-}
-
 /*
  * Reap intervals are counted in aging passes, not in wall time, so that a
  * loaded machine (the reap thread waiting for a CPU) does not fail a test
@@ -241,7 +225,7 @@ END_TEST
 static bool
 rss_small(void *arg)
 {
-	return (rss_bytes() < *(size_t *)arg);
+	return (test_rss_bytes() < *(size_t *)arg);
 }
 
 /*
@@ -267,7 +251,7 @@ START_TEST(test_rss_after_burst)
 		v[i] = kmem_cache_alloc(cp, KM_SLEEP);
 		v[i][0] = (char)i;
 	}
-	peak = rss_bytes();
+	peak = test_rss_bytes();
 	ck_assert_uint_gt(peak, (size_t)900 << 20);
 #ifdef KMEM_ASAN
 	/*
@@ -281,9 +265,9 @@ START_TEST(test_rss_after_burst)
 	free(v);
 	ck_assert_msg(wait_passes(rss_small, &limit, 3, &took), "RSS %zu MiB "
 	    "after 3 intervals (peak %zu MiB, limit %zu MiB)",
-	    rss_bytes() >> 20, peak >> 20, limit >> 20);
+	    test_rss_bytes() >> 20, peak >> 20, limit >> 20);
 	fprintf(stderr, "rss: peak %zu MiB, %zu MiB %.2f s after the frees "
-	    "(interval 1 s, expire 1 s)\n", peak >> 20, rss_bytes() >> 20,
+	    "(interval 1 s, expire 1 s)\n", peak >> 20, test_rss_bytes() >> 20,
 	    took);
 	kmem_cache_destroy(cp);
 }

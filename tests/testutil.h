@@ -71,6 +71,21 @@ static inline int test_nth_cpu(int n)
 	return (0);
 }
 
+/* Resident bytes of this process (/proc/self/statm). */
+static inline size_t test_rss_bytes(void)
+{
+	char buf[128];
+	long pages = 0, res = 0;
+	int fd = open("/proc/self/statm", O_RDONLY);
+	ssize_t n = read(fd, buf, sizeof (buf) - 1);
+
+	close(fd);
+	ck_assert_int_gt(n, 0);
+	buf[n] = '\0';
+	ck_assert_int_eq(sscanf(buf, "%ld %ld", &pages, &res), 2);
+	return ((size_t)res * (size_t)sysconf(_SC_PAGESIZE));
+}
+
 static inline size_t test_page_size(void)
 {
 	return ((size_t)sysconf(_SC_PAGESIZE));
