@@ -111,20 +111,20 @@ cache_mag_cpus(struct kmem_cache *cp)
 }
 
 /*
- * kmem_cache_create(); sizeclass: a kmem_alloc class (KMC_SIZECLASS).
- * Its callers set cache_creating around it: see BOOTSTRAP in
- * kmem_alloc.c.
- */
-extern __thread bool cache_creating;
-
-/*
  * kmem_cache_alloc() for libkmem's own callers (kmem_alloc's classes):
  * cp is a live cache and kmflags valid, KM_MAYFAIL allowed; no checks.
  */
 void *cache_alloc(kmem_cache_t *cp, int kmflags);
+
+/*
+ * kmem_cache_create(); sizeclass: a kmem_alloc class (KMC_SIZECLASS).
+ * Its callers set cache_creating around it: see BOOTSTRAP in
+ * kmem_alloc.c.
+ */
 kmem_cache_t *cache_create(const char *name, size_t size, size_t align,
     kmem_ctor_t *ctor, kmem_dtor_t *dtor, kmem_reclaim_t *reclaim,
     void *priv, vmem_t *vmp, int cflags, bool sizeclass);
+extern __thread bool cache_creating;
 void fork_init(void);           /* fork.c: the pthread_atfork handlers */
 
 /*

@@ -25,7 +25,10 @@
  * malloc(0) returns a unique 1-byte block, realloc(p, 0) frees p and
  * returns NULL, as glibc does.  Requests that cannot be met (overflowing
  * calloc or reallocarray, sizes beyond the arena) return NULL with errno
- * ENOMEM and no report: programs probe with them.
+ * ENOMEM and no report: programs probe with them.  So do requests made
+ * once memory has run out (an RLIMIT_AS reached): class requests carry
+ * KM_MAYFAIL, which waits for a class to grow but not for memory to be
+ * freed, and large ones give up after the arena's retries.
  *
  * LOCKING: none of its own.
  */
