@@ -153,7 +153,7 @@ mag_init_once(void)
 	why = mag_rseq_setup();
 	if (why == NULL)
 		mag_mode_dflt = MAG_RSEQ;
-	else if (getenv("KMEM_PERCPU") != NULL)
+	else if (secure_getenv("KMEM_PERCPU") != NULL)
 		kmem_report("KMEM_PERCPU=rseq is not available here (%s); "
 		    "using lock", why);
 }

@@ -408,7 +408,12 @@ tunables_init_once(void)
 
 		atomic_store(&tunable_values[id], tunable_defs[id].dflt);
 		tunable_env_name(&tunable_defs[id], var, sizeof (var));
-		text = getenv(var);
+		/*
+		 * Not in set-user-ID or set-group-ID programs, as glibc's
+		 * malloc tunables: whoever runs one could otherwise make it
+		 * abort (kmem_debug) or starve (kmem_memory_limit).
+		 */
+		text = secure_getenv(var);
 		if (text != NULL)
 			(void) tunable_parse_env((enum tunable_id)id, text);
 	}
