@@ -11,7 +11,10 @@ set -u
 prog=./tests/tunenv
 [ -x "$prog" ] || { echo "setuid: $prog not built"; exit 1; }
 [ "$(id -u)" = 0 ] || { echo "setuid: not root; skipped"; exit 77; }
-id nobody >/dev/null 2>&1 || { echo "setuid: no user nobody; skipped"; exit 77; }
+if ! id nobody >/dev/null 2>&1; then
+	echo "setuid: no user nobody; skipped"
+	exit 77
+fi
 
 out=$(KMEM_REAP_INTERVAL=7 "$prog") || { echo "setuid: $prog failed"; exit 1; }
 [ "$out" = "secure=0 kmem_reap_interval=7" ] ||
