@@ -224,11 +224,48 @@ cache_release(struct kmem_cache *cp, void **objs, unsigned int n)
 	cache_untake(cp, objs, n);
 }
 
+/*
+ * The caches whose constructors this thread is running, innermost first:
+ * frames on the stack of cache_fill.  A constructor that needs a new
+ * object of its own cache, directly or through another cache's
+ * constructor, would construct again without end (until the stack runs
+ * out); that request fails instead, reported once per batch.
+ */
+struct cache_ctor_frame {
+	const struct kmem_cache *cp;
+	struct cache_ctor_frame *up;
+	bool reported;
+};
+static __thread struct cache_ctor_frame *cache_ctors
+    __attribute__((tls_model("initial-exec")));
+
+static bool
+cache_ctor_recursion(const struct kmem_cache *cp)
+{
+	for (struct cache_ctor_frame *f = cache_ctors; f != NULL; f = f->up) {
+		if (f->cp != cp)
+			continue;
+		if (!f->reported)
+			kmem_report("kmem_cache_alloc(%s): called from the "
+			    "cache's own constructor with no constructed object "
+			    "at hand; returning NULL", cp->name);
+		f->reported = true;
+		return (true);
+	}
+	return (false);
+}
+
 unsigned int
 cache_fill(struct kmem_cache *cp, void **objs, unsigned int n, int kmflags)
 {
-	unsigned int got = cache_take(cp, objs, n, kmflags), ok = 0;
+	struct cache_ctor_frame frame = { cp, cache_ctors, false };
+	unsigned int got, ok = 0;
 
+	if (cp->ctor != NULL && KMEM_UNLIKELY(cache_ctor_recursion(cp))) {
+		errno = EDEADLK;
+		return (0);
+	}
+	got = cache_take(cp, objs, n, kmflags);
 	if (cp->ctor == NULL || got == 0)
 		return (got);
 	/*
@@ -236,6 +273,7 @@ cache_fill(struct kmem_cache *cp, void **objs, unsigned int n, int kmflags)
 	 * the allocation.  The rest of the batch stops at the first failure;
 	 * what is not constructed goes back unconstructed.
 	 */
+	cache_ctors = &frame;
 	while (ok < got) {
 		unsigned int i = got - 1 - ok;
 
@@ -244,6 +282,7 @@ cache_fill(struct kmem_cache *cp, void **objs, unsigned int n, int kmflags)
 			break;
 		ok++;
 	}
+	cache_ctors = frame.up;
 	if (ok < got) {
 		cache_untake(cp, objs, got - ok);
 		memmove(objs, objs + (got - ok), ok * sizeof (void *));

@@ -179,6 +179,87 @@ switch_ctor(void *buf, void *priv, int kmflags)
 	return (count_ctor(buf, priv, kmflags));
 }
 
+/*
+ * A constructor that allocates from its own cache, directly or through
+ * another cache's constructor, would construct without end: such a
+ * request fails (NULL, EDEADLK, one report per batch) instead of
+ * overflowing the stack, and the outer allocation is served.
+ */
+static kmem_cache_t *rec_a, *rec_b;
+static _Atomic int rec_nulls, rec_errno;
+
+/* priv: the address of the cache to allocate from. */
+static int
+rec_ctor(void *buf, void *priv, int kmflags)
+{
+	kmem_cache_t *from = *(kmem_cache_t **)priv;
+	void *o;
+
+	(void) buf;
+	errno = 0;
+	if ((o = kmem_cache_alloc(from, kmflags)) == NULL) {
+		atomic_fetch_add(&rec_nulls, 1);
+		atomic_store(&rec_errno, errno);
+	}
+	kmem_cache_free(from, o);       /* NULL: ignored */
+	return (0);
+}
+
+struct rec_alloc {
+	kmem_cache_t *cp;
+	void *obj;
+};
+
+static void
+rec_alloc_one(void *arg)
+{
+	struct rec_alloc *r = arg;
+
+	r->obj = kmem_cache_alloc(r->cp, KM_SLEEP);
+}
+
+/* Allocate from outer: served, and one report naming 'name'. */
+static void
+rec_check(kmem_cache_t *outer, const char *name)
+{
+	struct rec_alloc r = { outer, NULL };
+	char out[1024];
+
+	atomic_store(&rec_nulls, 0);
+	atomic_store(&rec_errno, 0);
+	test_capture_stderr(rec_alloc_one, &r, out, sizeof (out));
+	ck_assert_ptr_nonnull(r.obj);
+	ck_assert_int_gt(atomic_load(&rec_nulls), 0);
+	ck_assert_int_eq(atomic_load(&rec_errno), EDEADLK);
+	ck_assert_msg(strstr(out, name) != NULL &&
+	    strstr(out, "own constructor") != NULL &&
+	    strchr(out, '\n') == out + strlen(out) - 1,
+	    "not one report for %s: \"%s\"", name, out);
+	kmem_cache_free(outer, r.obj);
+}
+
+START_TEST(test_constructor_recursion)
+{
+	/* Direct: recself's constructor allocates from recself. */
+	rec_a = kmem_cache_create("recself", 64, 0, rec_ctor, NULL, NULL,
+	    &rec_a, NULL, 0);
+	ck_assert_ptr_nonnull(rec_a);
+	rec_check(rec_a, "recself");
+	kmem_cache_destroy(rec_a);
+
+	/* Through another cache: reca's allocates from recb's and back. */
+	rec_a = kmem_cache_create("reca", 64, 0, rec_ctor, NULL, NULL,
+	    &rec_b, NULL, 0);
+	rec_b = kmem_cache_create("recb", 64, 0, rec_ctor, NULL, NULL,
+	    &rec_a, NULL, 0);
+	ck_assert_ptr_nonnull(rec_a);
+	ck_assert_ptr_nonnull(rec_b);
+	rec_check(rec_a, "reca");
+	kmem_cache_destroy(rec_a);
+	kmem_cache_destroy(rec_b);
+}
+END_TEST
+
 START_TEST(test_constructor_failure)
 {
 	struct counts c = { 0 };
@@ -634,6 +715,7 @@ main(void)
 	tcase_add_test(api, test_random_caches);
 	tcase_add_test(api, test_constructor_caching);
 	tcase_add_test(api, test_constructor_failure);
+	tcase_add_test(api, test_constructor_recursion);
 	tcase_add_test(api, test_invalid_arguments);
 	tcase_add_test(api, test_wrong_pointer_rejected);
 	tcase_add_test(api, test_slab_obj_ok_exact);
