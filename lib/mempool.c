@@ -531,10 +531,19 @@ mempool_destroy(mempool_t *pool)
 		 * element still out then goes to free_fn, not into unmapped
 		 * memory.
 		 */
-		kmem_report("mempool_destroy(%p): %lld element(s) still "
-		    "allocated%s; the pool is kept for their mempool_free()",
-		    (void *)mp, (long long)(alloc - freed), waiters != 0 ?
-		    " and callers waiting in mempool_alloc()" : "");
+		if (alloc < freed)      /* which are still out is unknown */
+			kmem_report("mempool_destroy(%p): %llu more "
+			    "mempool_free() calls than allocations (a double "
+			    "free, or another pool's element); the pool is "
+			    "kept", (void *)mp,
+			    (unsigned long long)(freed - alloc));
+		else
+			kmem_report("mempool_destroy(%p): %llu element(s) "
+			    "still allocated%s; the pool is kept for their "
+			    "mempool_free()", (void *)mp,
+			    (unsigned long long)(alloc - freed),
+			    waiters != 0 ? " and callers waiting in "
+			    "mempool_alloc()" : "");
 		mp->mp_magic = MEMPOOL_KEPT;
 		return;
 	}

@@ -859,6 +859,17 @@ START_TEST(test_destroy_elements_out)
 	ck_assert_ptr_nonnull(strstr(buf, "was destroyed"));
 	test_capture_stderr(destroy_run, mp, buf, sizeof (buf));
 	ck_assert_ptr_nonnull(strstr(buf, "was destroyed"));
+
+	/* More frees than allocations: said so, not as a negative count. */
+	ck_assert_ptr_nonnull(mp = mempool_create(1, talloc_fn, tfree_fn,
+	    &ta));
+	ck_assert_ptr_nonnull(a = mempool_alloc(mp, KM_SLEEP));
+	mempool_free(a, mp);            /* into the reserve */
+	mempool_free(a, mp);            /* a double free: to tfree_fn */
+	test_capture_stderr(destroy_run, mp, buf, sizeof (buf));
+	ck_assert_msg(strstr(buf, "1 more mempool_free() calls than "
+	    "allocations") != NULL, "stderr '%s'", buf);
+	ck_assert_ptr_null(strstr(buf, "-1"));
 }
 END_TEST
 
