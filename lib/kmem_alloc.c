@@ -128,6 +128,24 @@ static _Atomic size_t ka_boot_used;
 
 static void ka_spare_trim(int64_t before);
 
+/*
+ * A class's alignment: 16 (8 for the 8-byte class), and a power-of-two
+ * class's own size up to a page.  Its stride is its size, so this changes
+ * nothing but KMEM_DEBUG classes, whose stride adds a redzone: their
+ * power-of-two objects stay naturally aligned too (see CLASSES).
+ */
+static size_t
+ka_class_align(size_t size)
+{
+	size_t page = (size_t)sysconf(_SC_PAGESIZE);
+
+	if (size == 8)
+		return (8);
+	if ((size & (size - 1)) == 0 && size > 16)
+		return (size < page ? size : page);
+	return (16);
+}
+
 /* The candidate index for a size above KA_SMALL_MAX. */
 static inline unsigned int
 ka_large_index(size_t size)
@@ -168,7 +186,7 @@ ka_init_once(void)
 	ka_max_class = ka_cand[n - 1].size;
 	for (unsigned int i = 0; i < n; i++)
 		ka_cand[i].slab_size = slab_size_for(ka_cand[i].size,
-		    KMC_SIZECLASS,
+		    ka_class_align(ka_cand[i].size), KMC_SIZECLASS,
 		    &ka_cand[i].objs_per_slab);
 	/* Merge downwards into the next larger kept class. */
 	ka_kept[n - 1] = (uint16_t)(n - 1);
@@ -207,24 +225,6 @@ bool
 ka_nested(void)
 {
 	return (cache_creating);
-}
-
-/*
- * A class's alignment: 16 (8 for the 8-byte class), and a power-of-two
- * class's own size up to a page.  Its stride is its size, so this changes
- * nothing but KMEM_DEBUG classes, whose stride adds a redzone: their
- * power-of-two objects stay naturally aligned too (see CLASSES).
- */
-static size_t
-ka_class_align(size_t size)
-{
-	size_t page = (size_t)sysconf(_SC_PAGESIZE);
-
-	if (size == 8)
-		return (8);
-	if ((size & (size - 1)) == 0 && size > 16)
-		return (size < page ? size : page);
-	return (16);
 }
 
 /* Point malloc's fast table at cp for every size that class c serves. */

@@ -378,7 +378,7 @@ cache_create(const char *name, size_t size, size_t align,
 	cp->mag.cpu = cache_mag_cpus(cp);
 	place_percpu(cp->cpu, sizeof (struct kmem_cpu_stats), ncpus);
 	place_percpu(cp->mag.cpu, sizeof (struct mag_cpu), ncpus);
-	if (slab_layer_init(&cp->sl, chunk, cflags,
+	if (slab_layer_init(&cp->sl, chunk, align, cflags,
 	    (struct slab_node *)((char *)cp + nodes_off), nnodes) != 0) {
 		if (DEBUG_CACHE(cp))
 			kmem_report("kmem_cache_create(%s, %zu, %zu): size "

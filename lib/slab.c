@@ -5,7 +5,8 @@
  * SPDX-License-Identifier: LGPL-2.1-or-later
  *
  * A slab is one span of the arena (vmem.c) holding objs_per_slab objects
- * at a fixed stride, the first at the span's start.  Objects carry no
+ * at a fixed stride, the first at the slab's colour offset from the
+ * span's start (base = span + colour).  Objects carry no
  * header and no footer: the slab's descriptor lives off-slab (meta.c), and
  * the arena's page map leads from any object address to it in O(1).
  *
@@ -30,6 +31,20 @@
  * the smaller on ties (seed: zsmalloc's pages-per-zspage choice).  Objects
  * too large for the target within the largest slab (kmem_cache_max_size)
  * get as many per slab as fit.
+ *
+ * COLOURING (Bonwick 1994).  Objects whose stride is a multiple of a
+ * large power of two sit at the same few offsets of every page: 1 KiB
+ * objects touch 4 of the 64 sets a 4 KiB page spans, in every slab, and
+ * a working set of them thrashes those sets while the rest stay idle.
+ * So successive slabs start their first object at successive colours,
+ * multiples of color_step (the alignment, at least a cache line) below
+ * the stride's period (its largest power-of-two divisor, at most a page),
+ * as far as the slab's slack reaches.  Where the stride has a period of
+ * 256 bytes or more and the alignment leaves it free to move, sizing
+ * leaves room for every colour: it then takes the first size, from the
+ * target up, whose slack is within 1/32 of the slab.  Size classes
+ * (KMC_SIZECLASS) leave no room, and use the slack they have.  Colours
+ * stay below a page, so a slab's span is its base rounded down to a page.
  *
  * INVARIANTS.  A slab is on exactly one list of its node, the one its
  * inuse count selects.  inuse == fresh - |freelist|.  Per node,
@@ -81,56 +96,103 @@ slab_max_object(void)
 	return ((size_t)tunable(KT_CACHE_MAX_SIZE) << 20);
 }
 
+/*
+ * Largest power of two dividing chunk, at most a page: objects at this
+ * stride from a page-aligned start begin only at multiples of it, so
+ * their first lines fall on page / period of a page's line offsets.
+ */
+static size_t
+slab_color_period(size_t chunk)
+{
+	return (KMEM_MIN(chunk & -chunk, slab_page()));
+}
+
+/*
+ * Room to leave in each slab for colouring: enough to shift objects
+ * through every cache-line offset of their period.  Only for strides of
+ * 256 bytes or more that the alignment leaves free to move (smaller
+ * periods already reach at least half of a page's line offsets), and
+ * not for size classes, whose slabs are sized for memory alone.
+ */
+static size_t
+slab_color_room(size_t chunk, size_t align, int cflags)
+{
+	size_t period = slab_color_period(chunk);
+	size_t step = KMEM_MAX(align, (size_t)KMEM_CACHE_LINE);
+
+	if ((cflags & KMC_SIZECLASS) || period < 256 || step >= period)
+		return (0);
+	return (period - step);
+}
+
 size_t
-slab_size_for(size_t chunk, int cflags, uint32_t *objs)
+slab_size_for(size_t chunk, size_t align, int cflags, uint32_t *objs)
 {
 	size_t page = slab_page();
 	size_t maxpages = slab_max_object() / page;
 	size_t want = (size_t)tunable(KT_CACHE_OBJ_PER_SLAB);
+	size_t room = slab_color_room(chunk, align, cflags);
 	size_t lo, hi, best = 0;
 	double best_waste = 0;
 
 	if (chunk == 0 || chunk > maxpages * page)
 		return (0);
-	if (chunk * want > maxpages * page)
-		want = (maxpages * page) / chunk;       /* >= 1 */
-	lo = (chunk * want + page - 1) / page;
+	if (chunk + room > maxpages * page)
+		room = 0;
+	if (chunk * want + room > maxpages * page)
+		want = (maxpages * page - room) / chunk;        /* >= 1 */
+	lo = (chunk * want + room + page - 1) / page;
 	if ((cflags & KMC_KVMEM) && lo < SLAB_KVMEM_MIN / page)
 		lo = KMEM_MIN(SLAB_KVMEM_MIN / page, maxpages);
 	if ((cflags & KMC_SIZECLASS) && lo < SLAB_CLASS_MIN / page)
 		lo = KMEM_MIN(SLAB_CLASS_MIN / page, maxpages);
 	hi = KMEM_MIN(maxpages, 2 * lo + 16);
 	for (size_t p = lo; p <= hi; p++) {
-		size_t n = p * page / chunk;
-		double waste = (double)(p * page - n * chunk) / (double)n;
+		size_t n = (p * page - room) / chunk;
+		size_t slack = p * page - n * chunk;
+		double waste;
 
 		if (n < want)
 			continue;
+		waste = (double)slack / (double)n;
+		if (room > 0 && slack * 32 <= p * page) {
+			best = p;               /* colour room within 1/32 */
+			break;
+		}
 		if (best == 0 || waste < best_waste) {
 			best = p;
 			best_waste = waste;
-			if (waste == 0)
+			if (slack == 0)
 				break;
 		}
 	}
-	*objs = (uint32_t)(best * page / chunk);
+	*objs = (uint32_t)((best * page - room) / chunk);
 	return (best * page);
 }
 
 int
-slab_layer_init(struct slab_layer *sl, size_t chunk, int cflags,
-    struct slab_node *nodes, unsigned int nnodes)
+slab_layer_init(struct slab_layer *sl, size_t chunk, size_t align,
+    int cflags, struct slab_node *nodes, unsigned int nnodes)
 {
+	size_t period = slab_color_period(chunk);
 	uint64_t odd, inv;
 
 	memset(sl, 0, sizeof (*sl));
 	sl->chunk = chunk;
-	sl->slab_size = slab_size_for(chunk, cflags, &sl->objs_per_slab);
+	sl->slab_size = slab_size_for(chunk, align, cflags,
+	    &sl->objs_per_slab);
 	if (sl->slab_size == 0) {
 		errno = EINVAL;
 		return (-1);
 	}
 	sl->objs_bytes = (size_t)sl->objs_per_slab * chunk;
+	/* Colours: the slack, as far as the period has offsets to use. */
+	sl->color_step = KMEM_MAX(align, (size_t)KMEM_CACHE_LINE);
+	sl->ncolors = 1;
+	if (sl->color_step < period)
+		sl->ncolors = (uint32_t)(KMEM_MIN(sl->slab_size -
+		    sl->objs_bytes, period - sl->color_step) /
+		    sl->color_step + 1);
 	sl->chunk_shift = (unsigned int)__builtin_ctzll(chunk);
 	odd = chunk >> sl->chunk_shift;
 	inv = odd;                      /* Newton: each step doubles the bits */
@@ -299,6 +361,8 @@ slab_grow(struct kmem_cache *cp, int node, unsigned int count)
 			meta_free(s);
 			break;
 		}
+		s->base += (atomic_fetch_add_explicit(&sl->color_next, 1,
+		    memory_order_relaxed) % sl->ncolors) * sl->color_step;
 		s->empty_since = now;
 		s->next = batch;
 		batch = s;
@@ -390,7 +454,7 @@ slab_return_pages(struct kmem_slab *s, size_t size)
 	size_t len = 0;
 
 	for (; s != NULL; s = s->next) {
-		char *b = s->base;
+		char *b = slab_span(s);
 
 		if (run != NULL && b == run + len) {
 			len += size;
@@ -433,7 +497,7 @@ slab_reap(struct kmem_cache *cp, int64_t before)
 		slab_return_pages(victims, sl->slab_size);
 		while ((s = victims) != NULL) {
 			victims = s->next;
-			vmem_span_free_returned(s->base, sl->slab_size);
+			vmem_span_free_returned(slab_span(s), sl->slab_size);
 			meta_free(s);
 			freed++;
 		}

@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include "kmem_impl.h"
+#include "vmem.h"
 
 struct kmem_cache;
 
@@ -53,7 +54,7 @@ struct kmem_slab {
 	uint32_t inuse;         /* objects out of it */
 	uint32_t fresh;         /* objects [fresh, nobjs) never handed out */
 	struct kmem_cache *cache;
-	char *base;             /* first object = start of the slab */
+	char *base;             /* first object: the span's start + colour */
 	void *freelist;         /* returned objects, linked through word 0 */
 	struct kmem_slab *next, *prev;
 	int64_t empty_since;    /* CLOCK_MONOTONIC ns when it became empty */
@@ -83,6 +84,9 @@ struct slab_layer {
 	size_t link_off;        /* free-list link's offset in a free object */
 	size_t slab_size;       /* bytes */
 	uint32_t objs_per_slab;
+	uint32_t ncolors;       /* offsets a slab's first object cycles through */
+	size_t color_step;      /* bytes between them: alignment, >= a line */
+	_Atomic uint32_t color_next;    /* slabs grown, mod ncolors: the next */
 	unsigned int nnodes;
 	struct slab_node *nodes;
 	/* Cache-wide sums of the node counters, for high-water marks. */
@@ -91,17 +95,26 @@ struct slab_layer {
 };
 
 /*
- * Slab size for objects of 'chunk' bytes: the size from the objects-per-
- * slab target up that wastes least per object (at least 2 MiB for
- * KMC_KVMEM).  0 when the object is larger than the largest slab.
+ * Slab size for objects of 'chunk' bytes aligned to 'align': the size from
+ * the objects-per-slab target up that wastes least per object, leaving
+ * colour room where the stride needs it (at least 2 MiB for KMC_KVMEM).
+ * 0 when the object is larger than the largest slab.
  */
-size_t slab_size_for(size_t chunk, int cflags, uint32_t *objs);
+size_t slab_size_for(size_t chunk, size_t align, int cflags, uint32_t *objs);
 
 /* Largest object a cache can hold (the largest slab). */
 size_t slab_max_object(void);
 
-int slab_layer_init(struct slab_layer *sl, size_t chunk, int cflags,
-    struct slab_node *nodes, unsigned int nnodes);
+int slab_layer_init(struct slab_layer *sl, size_t chunk, size_t align,
+    int cflags, struct slab_node *nodes, unsigned int nnodes);
+
+/* The span a slab's objects were carved from: base less its colour. */
+static inline char *
+slab_span(const struct kmem_slab *s)
+{
+	return ((char *)((uintptr_t)s->base &
+	    ~(((uintptr_t)1 << vmem_page_shift) - 1)));
+}
 
 /* Take up to n objects from existing slabs, node 'node' first. */
 unsigned int slab_alloc(struct kmem_cache *cp, int node, void **objs,

@@ -408,7 +408,7 @@ START_TEST(test_slab_obj_ok_exact)
 		size_t c = chunks[i], span, step;
 		uint64_t bad = 0;
 
-		ck_assert_int_eq(slab_layer_init(&sl, c, 0, &node, 1), 0);
+		ck_assert_int_eq(slab_layer_init(&sl, c, 8, 0, &node, 1), 0);
 		span = sl.slab_size + 2 * c;
 		step = c > 4096 ? 8 : 1;
 		for (int64_t off = -(int64_t)(2 * c); off < (int64_t)span;
@@ -582,6 +582,64 @@ START_TEST(test_reap_frees_slabs)
 END_TEST
 
 /*
+ * Slab colouring: 1 KiB objects start at every cache-line offset of
+ * their 1 KiB period across slabs (16 colours), inside slabs that leave
+ * room for that within 1/32; a cache aligned to 1 KiB keeps its objects
+ * aligned and its slabs full.  Objects never overlap, and reaping
+ * returns every coloured slab.
+ */
+START_TEST(test_slab_colouring)
+{
+	enum { N = 2000 };
+	kmem_cache_t *cp = kmem_cache_create("colour", 1024, 0, NULL, NULL,
+	    NULL, NULL, NULL, 0);
+	kmem_cache_t *al = kmem_cache_create("colour_aligned", 1024, 1024,
+	    NULL, NULL, NULL, NULL, NULL, 0);
+	struct kmem_cache_stats st = stats_of(cp), sa = stats_of(al);
+	unsigned char **a = calloc(N, sizeof (*a));
+	unsigned char **b = calloc(N, sizeof (*b));
+	bool seen[16] = { false };
+	unsigned int colours = 0;
+
+	ck_assert_uint_ge(st.slab_size - st.objs_per_slab * 1024, 960);
+	ck_assert_uint_le((st.slab_size - st.objs_per_slab * 1024) * 32,
+	    st.slab_size);
+	ck_assert_uint_eq(sa.slab_size, sa.objs_per_slab * 1024);
+	for (int i = 0; i < N; i++) {
+		unsigned int k;
+
+		a[i] = kmem_cache_alloc(cp, KM_SLEEP);
+		b[i] = kmem_cache_alloc(al, KM_SLEEP);
+		ck_assert_uint_eq((uintptr_t)a[i] % 64, 0);
+		ck_assert_uint_eq((uintptr_t)b[i] % 1024, 0);
+		memset(a[i], i, 1024);
+		memset(b[i], i, 1024);
+		k = (unsigned int)((uintptr_t)a[i] % 1024 / 64);
+		if (!seen[k]) {
+			seen[k] = true;
+			colours++;
+		}
+	}
+	ck_assert_uint_eq(colours, 16);
+	for (int i = 0; i < N; i++) {
+		ck_assert_uint_eq(a[i][0], (unsigned char)i);
+		ck_assert_uint_eq(a[i][1023], (unsigned char)i);
+		ck_assert_uint_eq(b[i][1023], (unsigned char)i);
+		kmem_cache_free(cp, a[i]);
+		kmem_cache_free(al, b[i]);
+	}
+	kmem_cache_reap_now(cp);
+	st = stats_of(cp);
+	ck_assert_uint_eq(st.slab_total, 0);
+	ck_assert_uint_eq(st.mem_total, 0);
+	free(a);
+	free(b);
+	kmem_cache_destroy(cp);
+	kmem_cache_destroy(al);
+}
+END_TEST
+
+/*
  * Destroyed caches give their memory back: structures, magazines and
  * depot rings are returned to the system, and the records of the freed
  * runs live outside them (a link written into each run kept 60 MB
@@ -725,6 +783,7 @@ main(void)
 	tcase_add_test(mem, test_emergency_under_mmap_failure);
 	tcase_add_test(mem, test_sleep_waits_for_memory);
 	tcase_add_test(mem, test_reap_frees_slabs);
+	tcase_add_test(mem, test_slab_colouring);
 	tcase_add_test(mem, test_destroy_returns_memory);
 	suite_add_tcase(s, mem);
 	tcase_set_timeout(thr, 120);

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "libkmem/kmem.h"
+#include "cache.h"
 #include "meta.h"
 #include "slab.h"
 #include "tunables.h"
@@ -259,37 +260,55 @@ END_TEST
 
 START_TEST(test_slab_sizing)
 {
-	static const size_t sizes[] = { 8, 32, 64, 104, 256, 1000, 4096,
-	    5000, 65536, 100000, 1 << 20, 5 << 20, 16 << 20, 32 << 20 };
+	static const size_t sizes[] = { 8, 32, 64, 104, 128, 256, 384, 512,
+	    1000, 1024, 4096, 5000, 8192, 16384, 65536, 100000, 262144,
+	    1 << 20, 5 << 20, 16 << 20, 32 << 20 };
 
 	for (size_t i = 0; i < sizeof (sizes) / sizeof (sizes[0]); i++) {
 		uint32_t n;
 		size_t chunk = sizes[i];
-		size_t slab = slab_size_for(chunk, 0, &n);
+		size_t slab = slab_size_for(chunk, 8, 0, &n);
+		size_t period = (chunk & -chunk) < page ? (chunk & -chunk) :
+		    page;
+		/* Colour room: strides of period >= 256 that fit it. */
+		size_t room = period >= 256 && chunk + period <=
+		    ((size_t)32 << 20) ? period - 64 : 0;
 		double waste;
 
 		ck_assert_uint_gt(slab, 0);
 		ck_assert_uint_eq(slab % page, 0);
-		ck_assert_uint_eq(n, slab / chunk);
+		ck_assert_uint_eq(n, (slab - room) / chunk);
 		ck_assert_uint_le(slab, (size_t)32 << 20);
-		if (chunk * 8 <= ((size_t)32 << 20))
+		if (chunk * 8 + room <= ((size_t)32 << 20))
 			ck_assert_uint_ge(n, 8);        /* the target */
 		else
-			ck_assert_uint_eq(n, ((size_t)32 << 20) / chunk);
+			ck_assert_uint_eq(n, (((size_t)32 << 20) - room) /
+			    chunk);
 		waste = (double)(slab - n * chunk) / (double)slab;
-		ck_assert_msg(waste < 0.02, "size %zu: slab %zu wastes %.3f",
-		    chunk, slab, waste);
+		if (room == 0) {
+			ck_assert_msg(waste < 0.02, "size %zu: slab %zu "
+			    "wastes %.3f", chunk, slab, waste);
+		} else {
+			ck_assert_uint_ge(slab - n * chunk, room);
+			ck_assert_msg(waste <= 1.0 / 32, "size %zu: slab %zu "
+			    "wastes %.3f with colour room", chunk, slab, waste);
+		}
+		/* Aligned to the period, or a size class: no colour room. */
+		slab = slab_size_for(chunk, period, 0, &n);
+		ck_assert_uint_eq(n, slab / chunk);
+		slab = slab_size_for(chunk, 8, KMC_SIZECLASS, &n);
+		ck_assert_uint_eq(n, slab / chunk);
 	}
 	/* KMC_KVMEM: large slabs. */
 	{
 		uint32_t n;
-		ck_assert_uint_ge(slab_size_for(64, KMC_KVMEM, &n),
+		ck_assert_uint_ge(slab_size_for(64, 8, KMC_KVMEM, &n),
 		    (size_t)2 << 20);
 	}
 	/* Larger than the largest slab: no slab size. */
 	{
 		uint32_t n;
-		ck_assert_uint_eq(slab_size_for(((size_t)32 << 20) + 8, 0,
+		ck_assert_uint_eq(slab_size_for(((size_t)32 << 20) + 8, 8, 0,
 		    &n), 0);
 	}
 }
@@ -300,14 +319,14 @@ START_TEST(test_sizing_tunables)
 	uint32_t n;
 
 	ck_assert_int_eq(tunable_set_id(KT_CACHE_OBJ_PER_SLAB, 64), 0);
-	(void) slab_size_for(4096, 0, &n);
+	(void) slab_size_for(4096, 8, 0, &n);
 	ck_assert_uint_ge(n, 64);
 	ck_assert_int_eq(tunable_set_id(KT_CACHE_OBJ_PER_SLAB, 0), -1);
 	ck_assert_int_eq(errno, ERANGE);
 	ck_assert_int_eq(tunable_set_id(KT_CACHE_OBJ_PER_SLAB, 8), 0);
 	ck_assert_int_eq(tunable_set_id(KT_CACHE_MAX_SIZE, 4), 0);
-	ck_assert_uint_eq(slab_size_for(8 << 20, 0, &n), 0);
-	ck_assert_uint_le(slab_size_for(1 << 20, 0, &n), (size_t)4 << 20);
+	ck_assert_uint_eq(slab_size_for(8 << 20, 8, 0, &n), 0);
+	ck_assert_uint_le(slab_size_for(1 << 20, 8, 0, &n), (size_t)4 << 20);
 	ck_assert_int_eq(tunable_set_id(KT_CACHE_MAX_SIZE, 32), 0);
 	/* Environment parsing: bad values keep the default. */
 	ck_assert_int_eq(tunable_parse_env(KT_CACHE_MAX_SIZE, "64"), 0);
