@@ -634,8 +634,14 @@ kmem_free(void *buf, size_t size)
 {
 	struct ka_large *l;
 
-	if (buf == NULL || size == 0)
+	if (buf == NULL)
 		return;
+	if (KMEM_UNLIKELY(size == 0)) {
+		/* kmem_alloc(0) gives NULL: no block has size 0. */
+		kmem_report("kmem_free(%p, 0): no block has size 0; ignored",
+		    buf);
+		return;
+	}
 	if (KMEM_UNLIKELY(ka_boot_owns(buf)))
 		return;
 	if (KMEM_LIKELY(size <= ka_max_class && atomic_load(&ka_ready))) {

@@ -454,6 +454,33 @@ START_TEST(test_size_zero)
 }
 END_TEST
 
+static void
+free_size_zero(void *arg)
+{
+	kmem_free(arg, 0);
+	vmem_free(arg, 0);
+}
+
+/* A block freed with size 0 (no block has it): reported, kept intact. */
+START_TEST(test_free_size_zero_reported)
+{
+	char *p = kmem_alloc(100, KM_SLEEP);
+	char out[1024];
+
+	test_fill(p, 100, 7);
+	test_capture_stderr(free_size_zero, p, out, sizeof (out));
+	ck_assert_msg(strstr(out, "kmem_free(") != NULL &&
+	    strstr(out, ", 0): no block has size 0; ignored\n") != NULL,
+	    "no report on stderr, got \"%s\"", out);
+	ck_assert_uint_eq(test_verify(p, 100, 7), 100);
+	/* Still allocated: a new block of its class is another one. */
+	char *q = kmem_alloc(100, KM_SLEEP);
+	ck_assert_ptr_ne(p, q);
+	kmem_free(q, 100);
+	kmem_free(p, 100);
+}
+END_TEST
+
 /* Alignment a buffer of 'size' bytes must have. */
 static size_t
 want_align(size_t size, size_t maxclass)
@@ -835,6 +862,7 @@ main(int argc, char **argv)
 	tcase_add_test(alloc, test_nosleep_absurd);
 	tcase_add_test(alloc, test_sleep_absurd_reported);
 	tcase_add_test(alloc, test_bad_flags_reported);
+	tcase_add_test(alloc, test_free_size_zero_reported);
 	suite_add_tcase(s, alloc);
 	tcase_set_timeout(thr, 60);
 	tcase_add_test(thr, test_threads);
