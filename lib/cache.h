@@ -91,6 +91,7 @@ struct kmem_cache {
 	struct kmem_cache *next, *prev; /* registry */
 	int refs;                       /* cache_walk() users (registry lock) */
 	bool dying;                     /* destroy waits for refs == 0 */
+	bool free_on_release;           /* ... or left it to the last of them */
 	size_t map_len;                 /* this struct and its arrays */
 };
 
@@ -142,6 +143,8 @@ void cache_release(struct kmem_cache *cp, void **objs, unsigned int n);
  * not destroyed meanwhile) but no lock.
  */
 void cache_walk(void (*fn)(struct kmem_cache *, void *), void *arg);
+/* Whether kmem_cache_destroy has been called on cp (a held cache). */
+bool cache_dying(struct kmem_cache *cp);
 
 /* fork.c: every cache's locks, held across fork(). */
 void cache_fork_lock(void);

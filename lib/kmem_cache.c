@@ -472,22 +472,119 @@ cache_fork_unlock(bool child)
 	pthread_mutex_unlock(&kmem_caches_lock);
 }
 
+/*
+ * The caches this thread's cache_walk() callbacks are running on,
+ * innermost first (frames on cache_walk's stack).  A callback may end in
+ * kmem_cache_destroy of its own cache (a reclaim callback destroying its
+ * cache during kmem_reap); destroy cannot wait for this thread's
+ * reference to go, so it leaves the cache to the walker to free.
+ */
+struct cache_walk_frame {
+	const struct kmem_cache *cp;
+	struct cache_walk_frame *up;
+};
+static __thread struct cache_walk_frame *cache_walks
+    __attribute__((tls_model("initial-exec")));
+
+static bool
+cache_walked_here(const struct kmem_cache *cp)
+{
+	for (struct cache_walk_frame *f = cache_walks; f != NULL; f = f->up) {
+		if (f->cp == cp)
+			return (true);
+	}
+	return (false);
+}
+
+/* Take cp out of the registry.  kmem_caches_lock held. */
+static void
+cache_unlink(struct kmem_cache *cp)
+{
+	if (cp->prev != NULL)
+		cp->prev->next = cp->next;
+	else
+		kmem_caches = cp->next;
+	if (cp->next != NULL)
+		cp->next->prev = cp->prev;
+}
+
+/* The last of a destroyed cache: its magazines and its structure. */
+static void
+cache_free(struct kmem_cache *cp)
+{
+	mag_layer_fini(cp);
+	meta_pages_free(cp, cp->map_len);
+}
+
+/* Hold cp for a callback on this thread.  kmem_caches_lock held. */
+static void
+cache_hold_locked(struct kmem_cache *cp, struct cache_walk_frame *frame)
+{
+	cp->refs++;
+	frame->cp = cp;
+	frame->up = cache_walks;
+	cache_walks = frame;
+}
+
+/*
+ * Let go of cp; true when it was destroyed meanwhile and this was its
+ * last holder: it is then unlinked, for the caller to cache_free() once
+ * the lock is dropped.  kmem_caches_lock held.
+ */
+static bool
+cache_drop_locked(struct kmem_cache *cp, struct cache_walk_frame *frame)
+{
+	cache_walks = frame->up;
+	if (--cp->refs > 0 || !cp->dying)
+		return (false);
+	if (!cp->free_on_release) {
+		pthread_cond_broadcast(&kmem_caches_cv);
+		return (false);
+	}
+	cache_unlink(cp);
+	return (true);
+}
+
+bool
+cache_dying(struct kmem_cache *cp)
+{
+	bool dying;
+
+	pthread_mutex_lock(&kmem_caches_lock);
+	dying = cp->dying;
+	pthread_mutex_unlock(&kmem_caches_lock);
+	return (dying);
+}
+
 void
 cache_walk(void (*fn)(struct kmem_cache *, void *), void *arg)
 {
+	struct kmem_cache *cp, *next, *gone = NULL;
+
 	pthread_mutex_lock(&kmem_caches_lock);
-	for (struct kmem_cache *cp = kmem_caches; cp != NULL; cp = cp->next) {
-		if (cp->dying)
+	for (cp = kmem_caches; cp != NULL; cp = next) {
+		struct cache_walk_frame frame;
+
+		if (cp->dying) {
+			next = cp->next;
 			continue;
-		cp->refs++;
+		}
+		cache_hold_locked(cp, &frame);
 		pthread_mutex_unlock(&kmem_caches_lock);
 		fn(cp, arg);
 		pthread_mutex_lock(&kmem_caches_lock);
-		/* cp stays linked while referenced: cp->next is valid. */
-		if (--cp->refs == 0 && cp->dying)
-			pthread_cond_broadcast(&kmem_caches_cv);
+		/* cp stays linked while held: cp->next is valid. */
+		next = cp->next;
+		if (cache_drop_locked(cp, &frame)) {
+			cp->next = gone;        /* freed below */
+			gone = cp;
+		}
 	}
 	pthread_mutex_unlock(&kmem_caches_lock);
+	while ((cp = gone) != NULL) {
+		gone = cp->next;
+		cache_free(cp);
+	}
 }
 
 /* A magazine miss: the magazine layer's slow path (and lock mode). */
@@ -600,12 +697,24 @@ kmem_cache_free(kmem_cache_t *cp, void *buf)
 KMEM_EXPORT void
 kmem_cache_reap_now(kmem_cache_t *cp)
 {
+	struct cache_walk_frame frame;
+	bool gone;
+
 	if (!cache_ok(cp, "kmem_cache_reap_now"))
 		return;
+	/* Held, as by a walker: the callback may destroy the cache. */
+	pthread_mutex_lock(&kmem_caches_lock);
+	cache_hold_locked(cp, &frame);
+	pthread_mutex_unlock(&kmem_caches_lock);
 	if (cp->reclaim != NULL)
 		cp->reclaim(cp->priv);
 	grow_quiesce(cp);
 	cache_reap(cp);
+	pthread_mutex_lock(&kmem_caches_lock);
+	gone = cache_drop_locked(cp, &frame);
+	pthread_mutex_unlock(&kmem_caches_lock);
+	if (gone)
+		cache_free(cp);
 }
 
 static void
@@ -701,30 +810,35 @@ kmem_cache_destroy(kmem_cache_t *cp)
 		/*
 		 * Objects are still out: their memory must stay mapped, so
 		 * the cache stays (a later free still works) and says so.
+		 * Counted out of the slab layer, which also sees the objects
+		 * of a constructor or destructor running now.
 		 */
 		kmem_report("kmem_cache_destroy(%s): %llu object(s) still "
 		    "allocated; the cache and its memory are kept", cp->name,
-		    (unsigned long long)(alloc - freed));
+		    (unsigned long long)(c.obj_inuse +
+		    atomic_load(&cp->emerg.count)));
 		debug_leaks(cp);
 		cp->destroyed = true;
 		return;
 	}
 
-	/* No walker (aging, kmem_reap) may be inside it when it goes. */
+	/*
+	 * No walker (aging, kmem_reap) may be inside it when it goes.  If
+	 * this thread is one (destroy from the cache's reclaim callback),
+	 * the walker frees it when it lets go; calls on it fail from now.
+	 */
 	pthread_mutex_lock(&kmem_caches_lock);
 	cp->dying = true;
-	while (cp->refs > 0)
-		pthread_cond_wait(&kmem_caches_cv, &kmem_caches_lock);
-	if (cp->prev != NULL)
-		cp->prev->next = cp->next;
-	else
-		kmem_caches = cp->next;
-	if (cp->next != NULL)
-		cp->next->prev = cp->prev;
-	pthread_mutex_unlock(&kmem_caches_lock);
-
 	cp->magic = 0;
 	cp->fastkey = 0;
-	mag_layer_fini(cp);
-	meta_pages_free(cp, cp->map_len);
+	if (cache_walked_here(cp)) {
+		cp->free_on_release = true;
+		pthread_mutex_unlock(&kmem_caches_lock);
+		return;
+	}
+	while (cp->refs > 0)
+		pthread_cond_wait(&kmem_caches_cv, &kmem_caches_lock);
+	cache_unlink(cp);
+	pthread_mutex_unlock(&kmem_caches_lock);
+	cache_free(cp);
 }

@@ -285,8 +285,12 @@ reap_pressure_cache(struct kmem_cache *cp, void *arg)
 
 			cp->reclaim(cp->priv);
 			mag_flush_all(cp);
-			/* Until it stops freeing, or the limit is met. */
-			if (once || reap_objects(cp) >= before ||
+			/*
+			 * Until it stops freeing, or the limit is met, or it
+			 * destroyed its cache.
+			 */
+			if (once || cache_dying(cp) ||
+			    reap_objects(cp) >= before ||
 			    (tunable(KT_MEMORY_LIMIT) != 0 &&
 			    !reap_over_limit()))
 				break;

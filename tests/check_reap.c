@@ -182,6 +182,74 @@ START_TEST(test_kmem_reap_every_cache)
 }
 END_TEST
 
+/*
+ * A reclaim callback that destroys its own cache, from kmem_reap() (a
+ * walk of every cache) and from kmem_cache_reap_now(): the call returns
+ * (it waited for itself before), the cache is out of the registry, and
+ * the other caches are reaped and work on.
+ */
+struct self_destroy {
+	kmem_cache_t *cp;
+	_Atomic int calls;
+};
+
+static void
+reclaim_destroys(void *arg)
+{
+	struct self_destroy *sd = arg;
+
+	atomic_fetch_add(&sd->calls, 1);
+	kmem_cache_destroy(sd->cp);
+}
+
+static void
+count_named(struct kmem_cache *cp, void *arg)
+{
+	if (strcmp(cp->name, "selfdestroy") == 0)
+		(*(int *)arg)++;
+}
+
+static int
+caches_named_selfdestroy(void)
+{
+	int n = 0;
+
+	cache_walk(count_named, &n);
+	return (n);
+}
+
+START_TEST(test_destroy_from_reclaim)
+{
+	kmem_cache_t *other = kmem_cache_create("other", 64, 0, NULL, NULL,
+	    NULL, NULL, NULL, 0);
+
+	for (int how = 0; how < 2; how++) {
+		struct self_destroy sd = { NULL, 0 };
+
+		sd.cp = kmem_cache_create("selfdestroy", 100, 0, NULL, NULL,
+		    reclaim_destroys, &sd, NULL, 0);
+		for (int i = 0; i < 1000; i++) {
+			kmem_cache_free(sd.cp, kmem_cache_alloc(sd.cp,
+			    KM_SLEEP));
+			kmem_cache_free(other, kmem_cache_alloc(other,
+			    KM_SLEEP));
+		}
+		ck_assert_int_eq(caches_named_selfdestroy(), 1);
+		if (how == 0)
+			kmem_reap();
+		else
+			kmem_cache_reap_now(sd.cp);
+		ck_assert_int_eq(atomic_load(&sd.calls), 1);
+		ck_assert_int_eq(caches_named_selfdestroy(), 0);
+		kmem_reap();                    /* not called again */
+		ck_assert_int_eq(atomic_load(&sd.calls), 1);
+		ck_assert_uint_eq(stats_of(other).slab_total, 0);
+		kmem_cache_free(other, kmem_cache_alloc(other, KM_SLEEP));
+	}
+	kmem_cache_destroy(other);
+}
+END_TEST
+
 /* ------------------------------------------------ aging */
 
 static void
@@ -661,6 +729,7 @@ main(void)
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, test_reclaim_reap_now_empties);
 	tcase_add_test(tc, test_kmem_reap_every_cache);
+	tcase_add_test(tc, test_destroy_from_reclaim);
 	tcase_add_test(tc, test_aging_returns_slabs);
 	tcase_add_test(tc, test_rss_after_burst);
 	tcase_add_test(tc, test_destroy_while_aging);
