@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "libkmem/kmem.h"
@@ -656,6 +657,53 @@ START_TEST(test_large_path)
 END_TEST
 
 /* vmem_alloc serves any size, small ones included. */
+/* Minor page faults of the process so far. */
+static long
+minor_faults(void)
+{
+	struct rusage ru;
+
+	getrusage(RUSAGE_SELF, &ru);
+	return (ru.ru_minflt);
+}
+
+/*
+ * A working set of large blocks freed and allocated again is served from
+ * the spans kept (64 MiB of 256 KiB blocks: within what one thread may
+ * keep), with their pages: touching them again faults nothing in (each
+ * block faulted twice when they were unmapped).  A memory pressure reap
+ * in between would give them back: three tries.
+ */
+START_TEST(test_large_working_set_kept)
+{
+	enum { N = 256, SZ = 256 << 10 };
+	char **p = calloc(N, sizeof (*p));
+	long faults = 0;
+
+	for (int attempt = 0; attempt < 3; attempt++) {
+		for (int i = 0; i < N; i++) {
+			p[i] = kmem_alloc(SZ, KM_SLEEP);
+			p[i][0] = p[i][SZ - 1] = (char)i;
+		}
+		for (int i = N; i-- > 0;)
+			kmem_free(p[i], SZ);
+		faults = minor_faults();
+		for (int i = 0; i < N; i++) {
+			p[i] = kmem_alloc(SZ, KM_SLEEP);
+			p[i][0] = p[i][SZ - 1] = (char)i;
+		}
+		faults = minor_faults() - faults;
+		for (int i = 0; i < N; i++)
+			kmem_free(p[i], SZ);
+		if (faults < N / 4)
+			break;
+	}
+	ck_assert_msg(faults < N / 4, "%ld page faults touching %d blocks "
+	    "allocated again", faults, N);
+	free(p);
+}
+END_TEST
+
 START_TEST(test_vmem_family)
 {
 	size_t sizes[] = { 1, 8, 100, 4096, 65536, 131072, 131073,
@@ -863,6 +911,7 @@ main(int argc, char **argv)
 	tcase_add_test(alloc, test_sleep_absurd_reported);
 	tcase_add_test(alloc, test_bad_flags_reported);
 	tcase_add_test(alloc, test_free_size_zero_reported);
+	tcase_add_test(alloc, test_large_working_set_kept);
 	suite_add_tcase(s, alloc);
 	tcase_set_timeout(thr, 60);
 	tcase_add_test(thr, test_threads);
