@@ -40,9 +40,9 @@
  * multiples of color_step (the alignment, at least a cache line) below
  * the stride's period (its largest power-of-two divisor, at most a page),
  * as far as the slab's slack reaches.  Where the stride has a period of
- * 256 bytes or more and the alignment leaves it free to move, sizing
- * leaves room for every colour: it then takes the first size, from the
- * target up, whose slack is within 1/32 of the slab.  Size classes
+ * 1 KiB or more and the alignment leaves it free to move, sizing leaves
+ * room for every colour: it then takes the first size, from the target
+ * up, whose slack is within 1/32 of the slab.  Size classes
  * (KMC_SIZECLASS) leave no room, and use the slack they have.  Colours
  * stay below a page, so a slab's span is its base rounded down to a page.
  *
@@ -109,10 +109,12 @@ slab_color_period(size_t chunk)
 
 /*
  * Room to leave in each slab for colouring: enough to shift objects
- * through every cache-line offset of their period.  Only for strides of
- * 256 bytes or more that the alignment leaves free to move (smaller
- * periods already reach at least half of a page's line offsets), and
- * not for size classes, whose slabs are sized for memory alone.
+ * through every cache-line offset of their period.  Only for periods of
+ * 1 KiB or more, whose objects start on at most 4 of a page's 64 line
+ * offsets (smaller periods reach 8 or more, enough for most working sets,
+ * and the room would cost them up to 1/32 of their memory), that the
+ * alignment leaves free to move, and not for size classes, whose slabs
+ * are sized for memory alone.
  */
 static size_t
 slab_color_room(size_t chunk, size_t align, int cflags)
@@ -120,7 +122,7 @@ slab_color_room(size_t chunk, size_t align, int cflags)
 	size_t period = slab_color_period(chunk);
 	size_t step = KMEM_MAX(align, (size_t)KMEM_CACHE_LINE);
 
-	if ((cflags & KMC_SIZECLASS) || period < 256 || step >= period)
+	if ((cflags & KMC_SIZECLASS) || period < 1024 || step >= period)
 		return (0);
 	return (period - step);
 }

@@ -270,8 +270,8 @@ START_TEST(test_slab_sizing)
 		size_t slab = slab_size_for(chunk, 8, 0, &n);
 		size_t period = (chunk & -chunk) < page ? (chunk & -chunk) :
 		    page;
-		/* Colour room: strides of period >= 256 that fit it. */
-		size_t room = period >= 256 && chunk + period <=
+		/* Colour room: strides of period >= 1 KiB that fit it. */
+		size_t room = period >= 1024 && chunk + period <=
 		    ((size_t)32 << 20) ? period - 64 : 0;
 		double waste;
 
