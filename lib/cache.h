@@ -90,8 +90,8 @@ struct kmem_cache {
 
 	struct kmem_cache *next, *prev; /* registry */
 	int refs;                       /* cache_walk() users (registry lock) */
-	bool dying;                     /* destroy waits for refs == 0 */
-	bool free_on_release;           /* ... or left it to the last of them */
+	bool dying;                     /* being destroyed: walkers pass by */
+	bool free_on_release;           /* the last holder frees it */
 	size_t map_len;                 /* this struct and its arrays */
 };
 
@@ -145,6 +145,8 @@ void cache_release(struct kmem_cache *cp, void **objs, unsigned int n);
 void cache_walk(void (*fn)(struct kmem_cache *, void *), void *arg);
 /* Whether kmem_cache_destroy has been called on cp (a held cache). */
 bool cache_dying(struct kmem_cache *cp);
+/* Call cp's reclaim callback, unless cp has been destroyed meanwhile. */
+void cache_reclaim(struct kmem_cache *cp);
 
 /* fork.c: every cache's locks, held across fork(). */
 void cache_fork_lock(void);

@@ -486,14 +486,14 @@ struct cache_walk_frame {
 static __thread struct cache_walk_frame *cache_walks
     __attribute__((tls_model("initial-exec")));
 
-static bool
-cache_walked_here(const struct kmem_cache *cp)
+static int
+cache_held_here(const struct kmem_cache *cp)
 {
-	for (struct cache_walk_frame *f = cache_walks; f != NULL; f = f->up) {
-		if (f->cp == cp)
-			return (true);
-	}
-	return (false);
+	int n = 0;
+
+	for (struct cache_walk_frame *f = cache_walks; f != NULL; f = f->up)
+		n += f->cp == cp;
+	return (n);
 }
 
 /* Take cp out of the registry.  kmem_caches_lock held. */
@@ -512,6 +512,8 @@ cache_unlink(struct kmem_cache *cp)
 static void
 cache_free(struct kmem_cache *cp)
 {
+	cp->magic = 0;
+	cp->fastkey = 0;
 	mag_layer_fini(cp);
 	meta_pages_free(cp, cp->map_len);
 }
@@ -535,10 +537,11 @@ static bool
 cache_drop_locked(struct kmem_cache *cp, struct cache_walk_frame *frame)
 {
 	cache_walks = frame->up;
-	if (--cp->refs > 0 || !cp->dying)
+	cp->refs--;
+	if (!cp->dying)
 		return (false);
-	if (!cp->free_on_release) {
-		pthread_cond_broadcast(&kmem_caches_cv);
+	if (cp->refs > 0 || !cp->free_on_release) {
+		pthread_cond_broadcast(&kmem_caches_cv);  /* destroy waits */
 		return (false);
 	}
 	cache_unlink(cp);
@@ -554,6 +557,13 @@ cache_dying(struct kmem_cache *cp)
 	dying = cp->dying;
 	pthread_mutex_unlock(&kmem_caches_lock);
 	return (dying);
+}
+
+void
+cache_reclaim(struct kmem_cache *cp)
+{
+	if (cp->reclaim != NULL && !cache_dying(cp))
+		cp->reclaim(cp->priv);
 }
 
 void
@@ -706,8 +716,7 @@ kmem_cache_reap_now(kmem_cache_t *cp)
 	pthread_mutex_lock(&kmem_caches_lock);
 	cache_hold_locked(cp, &frame);
 	pthread_mutex_unlock(&kmem_caches_lock);
-	if (cp->reclaim != NULL)
-		cp->reclaim(cp->priv);
+	cache_reclaim(cp);
 	grow_quiesce(cp);
 	cache_reap(cp);
 	pthread_mutex_lock(&kmem_caches_lock);
@@ -793,11 +802,26 @@ kmem_cache_destroy(kmem_cache_t *cp)
 	uint64_t alloc, fail, freed;
 	struct slab_counts c;
 	struct mag_counts m;
+	int own;
 
 	if (cp == NULL)
 		return;
 	if (!cache_ok(cp, "kmem_cache_destroy"))
 		return;
+	/*
+	 * No walker (aging, kmem_reap) may be inside it when it is counted
+	 * or freed: from now on they pass it by, and destroy waits for those
+	 * inside to leave, all but this thread's own (destroy from the
+	 * cache's reclaim callback); none calls that callback again
+	 * (cache_reclaim).
+	 */
+	pthread_mutex_lock(&kmem_caches_lock);
+	cp->dying = true;
+	own = cache_held_here(cp);
+	while (cp->refs > own)
+		pthread_cond_wait(&kmem_caches_cv, &kmem_caches_lock);
+	pthread_mutex_unlock(&kmem_caches_lock);
+
 	grow_quiesce(cp);          /* no slab arrives after the count below */
 	cache_reap(cp);
 	cache_sum_cpu(cp, &alloc, &fail, &freed);
@@ -819,25 +843,19 @@ kmem_cache_destroy(kmem_cache_t *cp)
 		    atomic_load(&cp->emerg.count)));
 		debug_leaks(cp);
 		cp->destroyed = true;
+		pthread_mutex_lock(&kmem_caches_lock);
+		cp->dying = false;
+		pthread_mutex_unlock(&kmem_caches_lock);
 		return;
 	}
 
-	/*
-	 * No walker (aging, kmem_reap) may be inside it when it goes.  If
-	 * this thread is one (destroy from the cache's reclaim callback),
-	 * the walker frees it when it lets go; calls on it fail from now.
-	 */
+	/* This thread's walk frees it when it lets go of it. */
 	pthread_mutex_lock(&kmem_caches_lock);
-	cp->dying = true;
-	cp->magic = 0;
-	cp->fastkey = 0;
-	if (cache_walked_here(cp)) {
+	if (own > 0) {
 		cp->free_on_release = true;
 		pthread_mutex_unlock(&kmem_caches_lock);
 		return;
 	}
-	while (cp->refs > 0)
-		pthread_cond_wait(&kmem_caches_cv, &kmem_caches_lock);
 	cache_unlink(cp);
 	pthread_mutex_unlock(&kmem_caches_lock);
 	cache_free(cp);

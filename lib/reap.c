@@ -283,7 +283,7 @@ reap_pressure_cache(struct kmem_cache *cp, void *arg)
 		for (int round = 0; round < RECLAIM_ROUNDS_MAX; round++) {
 			uint64_t before = reap_objects(cp);
 
-			cp->reclaim(cp->priv);
+			cache_reclaim(cp);
 			mag_flush_all(cp);
 			/*
 			 * Until it stops freeing, or the limit is met, or it
@@ -558,8 +558,7 @@ static void
 reap_task_walk(struct kmem_cache *cp, void *arg)
 {
 	(void) arg;
-	if (cp->reclaim != NULL)
-		cp->reclaim(cp->priv);
+	cache_reclaim(cp);
 	mag_flush_all(cp);
 	(void) slab_reap(cp, 0);
 }

@@ -9,8 +9,10 @@
 #include "config.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <fcntl.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -202,20 +204,28 @@ reclaim_destroys(void *arg)
 	kmem_cache_destroy(sd->cp);
 }
 
+struct named {
+	const char *name;
+	int n;
+};
+
 static void
 count_named(struct kmem_cache *cp, void *arg)
 {
-	if (strcmp(cp->name, "selfdestroy") == 0)
-		(*(int *)arg)++;
+	struct named *nm = arg;
+
+	if (strcmp(cp->name, nm->name) == 0)
+		nm->n++;
 }
 
+/* Caches of that name in the registry. */
 static int
-caches_named_selfdestroy(void)
+caches_named(const char *name)
 {
-	int n = 0;
+	struct named nm = { name, 0 };
 
-	cache_walk(count_named, &n);
-	return (n);
+	cache_walk(count_named, &nm);
+	return (nm.n);
 }
 
 START_TEST(test_destroy_from_reclaim)
@@ -234,19 +244,145 @@ START_TEST(test_destroy_from_reclaim)
 			kmem_cache_free(other, kmem_cache_alloc(other,
 			    KM_SLEEP));
 		}
-		ck_assert_int_eq(caches_named_selfdestroy(), 1);
+		ck_assert_int_eq(caches_named("selfdestroy"), 1);
 		if (how == 0)
 			kmem_reap();
 		else
 			kmem_cache_reap_now(sd.cp);
 		ck_assert_int_eq(atomic_load(&sd.calls), 1);
-		ck_assert_int_eq(caches_named_selfdestroy(), 0);
+		ck_assert_int_eq(caches_named("selfdestroy"), 0);
 		kmem_reap();                    /* not called again */
 		ck_assert_int_eq(atomic_load(&sd.calls), 1);
 		ck_assert_uint_eq(stats_of(other).slab_total, 0);
 		kmem_cache_free(other, kmem_cache_alloc(other, KM_SLEEP));
 	}
 	kmem_cache_destroy(other);
+}
+END_TEST
+
+/*
+ * The same while other threads reap: two threads each make caches whose
+ * reclaim callback destroys the cache when its own thread calls it, use
+ * them and reap them (kmem_reap and kmem_cache_reap_now in turn), while a
+ * third calls kmem_reap() without a pause.  Every cache goes: a destroy
+ * that counted while another walker was flushing the cache found its
+ * objects "still allocated" and kept it.
+ */
+struct owned {
+	kmem_cache_t *cp;
+	pthread_t owner;
+};
+
+static _Atomic bool owned_stop;
+
+static void
+reclaim_owner_destroys(void *arg)
+{
+	struct owned *o = arg;
+
+	if (pthread_equal(pthread_self(), o->owner) && o->cp != NULL) {
+		kmem_cache_t *cp = o->cp;
+
+		o->cp = NULL;
+		kmem_cache_destroy(cp);
+	}
+}
+
+static void *
+owned_maker(void *arg)
+{
+	(void) arg;
+	for (int i = 0; i < 300; i++) {
+		struct owned o = { NULL, pthread_self() };
+		kmem_cache_t *cp = kmem_cache_create("owned", 100, 0, NULL,
+		    NULL, reclaim_owner_destroys, &o, NULL, 0);
+		void *objs[50];
+
+		o.cp = cp;
+		for (int k = 0; k < 50; k++)
+			objs[k] = kmem_cache_alloc(cp, KM_SLEEP);
+		for (int k = 0; k < 50; k++)
+			kmem_cache_free(cp, objs[k]);
+		if (i % 2 == 0)
+			kmem_reap();
+		else
+			kmem_cache_reap_now(cp);
+		ck_assert_ptr_null(o.cp);       /* destroyed */
+	}
+	return (NULL);
+}
+
+static void *
+owned_reaper(void *arg)
+{
+	(void) arg;
+	while (!atomic_load(&owned_stop))
+		kmem_reap();
+	return (NULL);
+}
+
+START_TEST(test_destroy_from_reclaim_threads)
+{
+	pthread_t makers[2], reaper;
+
+	atomic_store(&owned_stop, false);
+	ck_assert_int_eq(pthread_create(&reaper, NULL, owned_reaper, NULL), 0);
+	for (int i = 0; i < 2; i++)
+		ck_assert_int_eq(pthread_create(&makers[i], NULL, owned_maker,
+		    NULL), 0);
+	for (int i = 0; i < 2; i++)
+		pthread_join(makers[i], NULL);
+	atomic_store(&owned_stop, true);
+	pthread_join(reaper, NULL);
+	ck_assert_int_eq(caches_named("owned"), 0);
+}
+END_TEST
+
+/*
+ * A walker inside a cache (here one that holds objects of it for a while,
+ * as a flush in progress does) when another thread destroys the cache:
+ * destroy waits for it to leave before counting, so the cache goes.  It
+ * counted first and kept the cache, "10 object(s) still allocated".
+ */
+static _Atomic int held_phase;
+
+static void
+hold_objects(struct kmem_cache *cp, void *arg)
+{
+	void *objs[10];
+
+	(void) arg;
+	if (strcmp(cp->name, "held") != 0)
+		return;
+	for (int i = 0; i < 10; i++)
+		objs[i] = kmem_cache_alloc(cp, KM_SLEEP);
+	atomic_store(&held_phase, 1);
+	usleep(200000);
+	for (int i = 0; i < 10; i++)
+		kmem_cache_free(cp, objs[i]);
+}
+
+static void *
+walk_holding(void *arg)
+{
+	(void) arg;
+	cache_walk(hold_objects, NULL);
+	return (NULL);
+}
+
+START_TEST(test_destroy_waits_for_walkers)
+{
+	kmem_cache_t *cp = kmem_cache_create("held", 64, 0, NULL, NULL, NULL,
+	    NULL, NULL, 0);
+	pthread_t walker;
+
+	atomic_store(&held_phase, 0);
+	ck_assert_int_eq(pthread_create(&walker, NULL, walk_holding, NULL), 0);
+	while (atomic_load(&held_phase) == 0)
+		usleep(1000);
+	kmem_cache_destroy(cp);
+	pthread_join(walker, NULL);
+	ck_assert_int_eq(caches_named("held"), 0);
 }
 END_TEST
 
@@ -730,6 +866,8 @@ main(void)
 	tcase_add_test(tc, test_reclaim_reap_now_empties);
 	tcase_add_test(tc, test_kmem_reap_every_cache);
 	tcase_add_test(tc, test_destroy_from_reclaim);
+	tcase_add_test(tc, test_destroy_from_reclaim_threads);
+	tcase_add_test(tc, test_destroy_waits_for_walkers);
 	tcase_add_test(tc, test_aging_returns_slabs);
 	tcase_add_test(tc, test_rss_after_burst);
 	tcase_add_test(tc, test_destroy_while_aging);
