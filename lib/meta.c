@@ -6,8 +6,12 @@
  * emergency-object tree nodes - are small, fixed-size and created and
  * destroyed off the hot path.  This is the simplest allocator that serves
  * them: 1 MiB chunks from mmap (few mmap calls while caches grow: each
- * takes the address-space lock) cut into 128-byte blocks, a free list
- * threaded through freed blocks, one mutex.  A chunk is cut as blocks are
+ * takes the address-space lock) cut into 64-byte blocks, a free list
+ * threaded through freed blocks, one mutex.  A block is one cache line
+ * (chunks are page aligned), so descriptors of slabs that different
+ * threads work on share no line; every metadata type fits one (META_FITS),
+ * and a slab descriptor in a block twice its size cost a process holding
+ * 500 MiB of 64 KiB slabs half a MiB.  A chunk is cut as blocks are
  * needed (a cursor moves through it), not all at once: threading a whole
  * chunk onto the free list touched all its 256 pages, which cost a short
  * process a millisecond of page faults and a MiB of memory.

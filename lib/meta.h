@@ -9,7 +9,7 @@
 
 #include <stddef.h>
 
-#define META_BLOCK_SIZE 128
+#define META_BLOCK_SIZE 64
 
 void *meta_alloc(void);         /* a zeroed block, or NULL */
 void meta_free(void *block);
