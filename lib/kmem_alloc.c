@@ -105,7 +105,7 @@ struct ka_large {
 	size_t len;
 	char *buf;              /* what the caller got */
 	size_t size;            /* what the caller asked for */
-	int64_t freed;          /* ns; when it became a spare */
+	int64_t freed;          /* kmem_stamp_ns() when it became a spare */
 	bool extra;             /* a spare beyond its list's share */
 };
 META_FITS(struct ka_large);
@@ -479,7 +479,7 @@ ka_large_free(struct ka_large *l)
 	struct ka_spares *sp = ka_spares_here();
 
 	if (l->buf == l->base) {
-		l->freed = kmem_now_ns();
+		l->freed = kmem_stamp_ns();
 		pthread_mutex_lock(&sp->lock);
 		if (sp->n < KA_SPARE_PER && ka_spare_count(sp, l)) {
 			sp->v[atomic_fetch_add_explicit(&sp->n, 1,

@@ -276,7 +276,7 @@ slab_relist(struct slab_node *sn, struct kmem_slab *s)
 		return;
 	slab_list_remove(sn, s);
 	if (want == SLAB_EMPTY)
-		s->empty_since = kmem_now_ns();
+		s->empty_since = kmem_stamp_ns();
 	slab_list_push(sn, s, want);
 }
 
@@ -346,7 +346,7 @@ slab_grow(struct kmem_cache *cp, int node, unsigned int count)
 	struct slab_node *sn = &sl->nodes[(unsigned int)node % sl->nnodes];
 	struct kmem_slab *batch = NULL, *s;
 	unsigned int made = 0;
-	int64_t now = kmem_now_ns();
+	int64_t now = kmem_stamp_ns();
 
 	/* Map them first, with no node lock held ... */
 	while (made < count) {

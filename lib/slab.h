@@ -57,7 +57,7 @@ struct kmem_slab {
 	char *base;             /* first object: the span's start + colour */
 	void *freelist;         /* returned objects, linked through word 0 */
 	struct kmem_slab *next, *prev;
-	int64_t empty_since;    /* CLOCK_MONOTONIC ns when it became empty */
+	int64_t empty_since;    /* kmem_stamp_ns() when it became empty */
 };
 
 struct slab_list_head {
