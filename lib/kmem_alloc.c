@@ -472,6 +472,30 @@ ka_spare_uncount(struct ka_spares *sp, const struct ka_large *l)
 		sp->bytes -= l->len;
 }
 
+/*
+ * sp->n is written under sp->lock only (peeked at without it), so these
+ * store it with a plain relaxed store: an atomic read-modify-write would
+ * add a locked instruction to every large free and allocation.
+ */
+static void
+ka_spares_push(struct ka_spares *sp, struct ka_large *l)
+{
+	int n = atomic_load_explicit(&sp->n, memory_order_relaxed);
+
+	sp->v[n] = l;
+	atomic_store_explicit(&sp->n, n + 1, memory_order_relaxed);
+}
+
+/* Remove entry i, moving the last one into its place.  sp->lock held. */
+static void
+ka_spares_remove(struct ka_spares *sp, int i)
+{
+	int n = atomic_load_explicit(&sp->n, memory_order_relaxed) - 1;
+
+	sp->v[i] = sp->v[n];
+	atomic_store_explicit(&sp->n, n, memory_order_relaxed);
+}
+
 /* Keep l as a spare if there is room, else give it back. */
 static void
 ka_large_free(struct ka_large *l)
@@ -482,8 +506,7 @@ ka_large_free(struct ka_large *l)
 		l->freed = kmem_stamp_ns();
 		pthread_mutex_lock(&sp->lock);
 		if (sp->n < KA_SPARE_PER && ka_spare_count(sp, l)) {
-			sp->v[atomic_fetch_add_explicit(&sp->n, 1,
-			    memory_order_relaxed)] = l;
+			ka_spares_push(sp, l);
 			l = NULL;
 		}
 		pthread_mutex_unlock(&sp->lock);
@@ -515,8 +538,7 @@ ka_spares_take(struct ka_spares *sp, size_t len)
 	}
 	if (best >= 0) {
 		l = sp->v[best];
-		sp->v[best] = sp->v[atomic_fetch_sub_explicit(&sp->n, 1,
-		    memory_order_relaxed) - 1];
+		ka_spares_remove(sp, best);
 		ka_spare_uncount(sp, l);
 	}
 	pthread_mutex_unlock(&sp->lock);
@@ -552,8 +574,7 @@ ka_spare_trim(int64_t before)
 			if (before == 0 || l->freed < before) {
 				victims[n++] = l;
 				ka_spare_uncount(sp, l);
-				sp->v[i] = sp->v[atomic_fetch_sub_explicit(&sp->n,
-				    1, memory_order_relaxed) - 1];
+				ka_spares_remove(sp, i);
 			} else {
 				i++;
 			}
