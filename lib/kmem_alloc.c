@@ -61,10 +61,11 @@
  * freeing one is a no-op.
  *
  * LOCKING.  ka_lock serialises class creation only; lookups read the
- * class pointers with acquire loads.  Each spare list has its own lock
- * (zero-initialised: PTHREAD_MUTEX_INITIALIZER is all zeros in glibc and
- * musl); no two are held at once, except by fork, which takes them all
- * in order.  The caches and the arena have their own locks.
+ * class pointers with acquire loads.  Each spare list has its own lock,
+ * a test-and-set flag (ka_spares_lock) held for a scan of the list at
+ * most, never across a call into the arena; no two are held at once,
+ * except by fork, which takes them all in order.  The caches and the
+ * arena have their own locks.
  *
  * KMEM_DEBUG.  Classes created while kmem_debug is set are debug caches
  * (debug.c): kmem_alloc records the size asked for in the object's debug
@@ -75,6 +76,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -122,7 +124,7 @@ static pthread_once_t ka_once = PTHREAD_ONCE_INIT;
 static pthread_mutex_t ka_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static struct ka_spares {
-	pthread_mutex_t lock;
+	_Atomic bool locked;    /* ka_spares_lock */
 	_Atomic int n;          /* written under lock, peeked at without */
 	size_t bytes;           /* of spares within the list's share */
 	struct ka_large *v[KA_SPARE_PER];
@@ -428,6 +430,37 @@ ka_large_grow(void *buf, size_t size)
 #endif
 }
 
+/*
+ * A spare list's lock: test-and-set, released by a plain store, so that
+ * a large free or allocation pays one locked instruction for it where a
+ * mutex costs two (lock and unlock).  A holder runs briefly (at most a
+ * scan of KA_SPARE_PER entries) and never blocks or calls out; a waiter
+ * spins a little, then yields the CPU, since on an oversubscribed
+ * machine the holder may have been preempted.
+ */
+static void
+ka_spares_lock(struct ka_spares *sp)
+{
+	for (unsigned int spins = 0;; spins++) {
+		if (!atomic_load_explicit(&sp->locked, memory_order_relaxed) &&
+		    !atomic_exchange_explicit(&sp->locked, true,
+		    memory_order_acquire))
+			return;
+		if (spins >= 64)
+			(void) sched_yield();
+#if defined(__x86_64__) || defined(__i386__)
+		else
+			__builtin_ia32_pause();
+#endif
+	}
+}
+
+static void
+ka_spares_unlock(struct ka_spares *sp)
+{
+	atomic_store_explicit(&sp->locked, false, memory_order_release);
+}
+
 /* The spare list of the CPU this thread runs on. */
 static struct ka_spares *
 ka_spares_here(void)
@@ -437,7 +470,7 @@ ka_spares_here(void)
 
 /*
  * Count l as a spare of sp: within sp's share, else beyond it if the
- * shared half of the budget has room.  sp->lock held.
+ * shared half of the budget has room.  the list locked.
  */
 static bool
 ka_spare_count(struct ka_spares *sp, struct ka_large *l)
@@ -461,7 +494,7 @@ ka_spare_count(struct ka_spares *sp, struct ka_large *l)
 	return (true);
 }
 
-/* Take back what ka_spare_count counted.  sp->lock held. */
+/* Take back what ka_spare_count counted.  the list locked. */
 static void
 ka_spare_uncount(struct ka_spares *sp, const struct ka_large *l)
 {
@@ -473,7 +506,7 @@ ka_spare_uncount(struct ka_spares *sp, const struct ka_large *l)
 }
 
 /*
- * sp->n is written under sp->lock only (peeked at without it), so these
+ * sp->n is written under the list's lock only (peeked at without it), so these
  * store it with a plain relaxed store: an atomic read-modify-write would
  * add a locked instruction to every large free and allocation.
  */
@@ -486,7 +519,7 @@ ka_spares_push(struct ka_spares *sp, struct ka_large *l)
 	atomic_store_explicit(&sp->n, n + 1, memory_order_relaxed);
 }
 
-/* Remove entry i, moving the last one into its place.  sp->lock held. */
+/* Remove entry i, moving the last one into its place.  the list locked. */
 static void
 ka_spares_remove(struct ka_spares *sp, int i)
 {
@@ -504,12 +537,12 @@ ka_large_free(struct ka_large *l)
 
 	if (l->buf == l->base) {
 		l->freed = kmem_stamp_ns();
-		pthread_mutex_lock(&sp->lock);
+		ka_spares_lock(sp);
 		if (sp->n < KA_SPARE_PER && ka_spare_count(sp, l)) {
 			ka_spares_push(sp, l);
 			l = NULL;
 		}
-		pthread_mutex_unlock(&sp->lock);
+		ka_spares_unlock(sp);
 		if (l == NULL)
 			return;
 	}
@@ -525,7 +558,7 @@ ka_spares_take(struct ka_spares *sp, size_t len)
 
 	if (atomic_load_explicit(&sp->n, memory_order_relaxed) == 0)
 		return (NULL);
-	pthread_mutex_lock(&sp->lock);
+	ka_spares_lock(sp);
 	for (int i = 0; i < sp->n; i++) {
 		size_t have = sp->v[i]->len;
 
@@ -541,7 +574,7 @@ ka_spares_take(struct ka_spares *sp, size_t len)
 		ka_spares_remove(sp, best);
 		ka_spare_uncount(sp, l);
 	}
-	pthread_mutex_unlock(&sp->lock);
+	ka_spares_unlock(sp);
 	return (l);
 }
 
@@ -567,7 +600,7 @@ ka_spare_trim(int64_t before)
 		struct ka_large *victims[KA_SPARE_PER];
 		int n = 0;
 
-		pthread_mutex_lock(&sp->lock);
+		ka_spares_lock(sp);
 		for (int i = 0; i < sp->n;) {
 			struct ka_large *l = sp->v[i];
 
@@ -579,7 +612,7 @@ ka_spare_trim(int64_t before)
 				i++;
 			}
 		}
-		pthread_mutex_unlock(&sp->lock);
+		ka_spares_unlock(sp);
 		while (n > 0)
 			ka_large_unmap(victims[--n]);
 	}
@@ -753,14 +786,14 @@ ka_fork_lock(void)
 {
 	pthread_mutex_lock(&ka_lock);
 	for (int i = 0; i < KA_SPARE_SHARDS; i++)
-		pthread_mutex_lock(&ka_spares[i].lock);
+		ka_spares_lock(&ka_spares[i]);
 }
 
 void
 ka_fork_unlock(void)
 {
 	for (int i = KA_SPARE_SHARDS; i-- > 0;)
-		pthread_mutex_unlock(&ka_spares[i].lock);
+		ka_spares_unlock(&ka_spares[i]);
 	pthread_mutex_unlock(&ka_lock);
 }
 
