@@ -91,10 +91,8 @@
 #include "tunables.h"
 #include "vmem.h"
 
-#define KA_STEPS        8               /* classes per doubling above it */
-#define KA_MAX_SHIFT    24              /* kmem_alloc_max_class <= 16 MiB */
-#define KA_NCAND        (1 + KA_SMALL_MAX / 16 + \
-	(KA_MAX_SHIFT - 12) * KA_STEPS)
+#define KA_BIG_BASE     (1 + KA_SMALL_MAX / 16)     /* first big candidate */
+#define KA_NCAND        (KA_BIG_BASE + KA_BIG_SLOTS)
 #define KA_BOOT_SIZE    ((size_t)1 << 20)
 #define KA_SPARE_SHARDS 16      /* spare lists, by CPU (a power of 2) */
 #define KA_SPARE_PER    256     /* spans per list */
@@ -116,6 +114,8 @@ struct ka_class ka_cand[KA_NCAND];
 static uint16_t ka_kept[KA_NCAND];      /* candidate -> serving candidate */
 uint16_t ka_small[KA_SMALL_SLOTS];
 _Atomic(kmem_cache_t *) ka_fast[KA_SMALL_SLOTS];
+_Atomic(kmem_cache_t *) ka_fast_big[KA_BIG_SLOTS];
+static unsigned int ka_ncand;           /* candidates up to ka_max_class */
 static uint16_t ka_class_list[KA_NCAND];        /* kept, ascending */
 static int ka_nclasses;
 size_t ka_max_class;
@@ -156,22 +156,12 @@ ka_class_align(size_t size)
 	return (16);
 }
 
-/* The candidate index for a size above KA_SMALL_MAX. */
-static inline unsigned int
-ka_large_index(size_t size)
-{
-	unsigned int k = 63 - (unsigned int)__builtin_clzll(size - 1);
-	unsigned int sub = (unsigned int)((size - 1) >> (k - 3)) & 7;
-
-	return (1 + KA_SMALL_MAX / 16 + (k - 12) * KA_STEPS + sub);
-}
-
 static inline unsigned int
 ka_index(size_t size)
 {
 	if (size <= KA_SMALL_MAX)
 		return (ka_small[(size + 7) >> 3]);
-	return (ka_kept[ka_large_index(size)]);
+	return (ka_kept[KA_BIG_BASE + ka_big_slot(size)]);
 }
 
 static void
@@ -194,6 +184,7 @@ ka_init_once(void)
 	while (n > 1 && ka_cand[n - 1].size > max)
 		n--;
 	ka_max_class = ka_cand[n - 1].size;
+	ka_ncand = n;
 	for (unsigned int i = 0; i < n; i++)
 		ka_cand[i].slab_size = slab_size_for(ka_cand[i].size,
 		    ka_class_align(ka_cand[i].size), KMC_SIZECLASS,
@@ -237,7 +228,7 @@ ka_nested(void)
 	return (cache_creating);
 }
 
-/* Point malloc's fast table at cp for every size that class c serves. */
+/* Point malloc's fast tables at cp for every size that class c serves. */
 static void
 ka_fast_publish(const struct ka_class *c, kmem_cache_t *cp)
 {
@@ -247,6 +238,11 @@ ka_fast_publish(const struct ka_class *c, kmem_cache_t *cp)
 		if (ka_small[slot] == idx)
 			atomic_store_explicit(&ka_fast[slot], cp,
 			    memory_order_release);
+	}
+	for (unsigned int i = KA_BIG_BASE; i < ka_ncand; i++) {
+		if (ka_kept[i] == idx)
+			atomic_store_explicit(&ka_fast_big[i - KA_BIG_BASE],
+			    cp, memory_order_release);
 	}
 }
 

@@ -16,6 +16,9 @@ extern _Atomic bool ka_ready;           /* classes are set up */
 
 #define KA_SMALL_MAX    4096            /* fine spacing up to here */
 #define KA_SMALL_SLOTS  (KA_SMALL_MAX / 8 + 1)
+#define KA_STEPS        8               /* classes per doubling above it */
+#define KA_MAX_SHIFT    24              /* kmem_alloc_max_class <= 16 MiB */
+#define KA_BIG_SLOTS    ((KA_MAX_SHIFT - 12) * KA_STEPS)
 
 struct ka_class {
 	size_t size;
@@ -39,6 +42,33 @@ static inline kmem_cache_t *
 ka_fast_cache(size_t size)
 {
 	return (atomic_load_explicit(&ka_fast[(size + 7) >> 3],
+	    memory_order_acquire));
+}
+
+/*
+ * Above KA_SMALL_MAX: a size's candidate among the geometric ones, eight
+ * per doubling (the highest bit and the three below it), 0 for sizes up
+ * to 4 KiB + 512.
+ */
+static inline unsigned int
+ka_big_slot(size_t size)
+{
+	unsigned int k = 63 - (unsigned int)__builtin_clzll(size - 1);
+	unsigned int sub = (unsigned int)((size - 1) >> (k - 3)) & 7;
+
+	return ((k - 12) * KA_STEPS + sub);
+}
+
+/*
+ * The same for KA_SMALL_MAX < size <= ka_max_class: ka_fast_big[slot] is
+ * the cache of the class serving that candidate, once it runs in rseq mode.
+ */
+extern KMEM_HIDDEN _Atomic(kmem_cache_t *) ka_fast_big[KA_BIG_SLOTS];
+
+static inline kmem_cache_t *
+ka_fast_cache_big(size_t size)
+{
+	return (atomic_load_explicit(&ka_fast_big[ka_big_slot(size)],
 	    memory_order_acquire));
 }
 

@@ -114,7 +114,8 @@ malloc_aligned(size_t align, size_t size)
 }
 
 /*
- * The fast paths: a class whose cache is in rseq mode (ka_fast), a round
+ * The fast paths: a class whose cache is in rseq mode (ka_fast, or
+ * ka_fast_big above 4 KiB), a round
  * in this CPU's magazine (kmem_cache_alloc's and kmem_cache_free's fast
  * paths, without their checks of the cache); anything else goes the long
  * way.
@@ -125,8 +126,13 @@ malloc(size_t size)
 	kmem_cache_t *cp;
 	void *obj;
 
-	if (KMEM_LIKELY(size - 1 < KA_SMALL_MAX) &&
-	    (cp = ka_fast_cache(size)) != NULL) {
+	if (KMEM_LIKELY(size - 1 < KA_SMALL_MAX))
+		cp = ka_fast_cache(size);
+	else if (size <= ka_max_class && size != 0)
+		cp = ka_fast_cache_big(size);
+	else
+		cp = NULL;
+	if (KMEM_LIKELY(cp != NULL)) {
 		if (KMEM_LIKELY((obj = mag_rseq_pop(cache_mag_cpus(cp),
 		    cpu_rseq_offset)) != NULL)) {
 			KMEM_TSAN_ACQUIRE(obj);
