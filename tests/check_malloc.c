@@ -230,6 +230,38 @@ START_TEST(test_usable_size)
 END_TEST
 
 /*
+ * Every size from 4 KiB to 128 KiB (the default largest class), asked
+ * for twice: the first request may create its class's cache (the slow
+ * path), the second finds it in malloc's table for sizes above 4 KiB.
+ * Both get a block of the same class (its usable size), at least as large
+ * as asked, and larger sizes never get a smaller class.
+ */
+START_TEST(test_class_sizes_above_4k)
+{
+	size_t last = 0;
+
+	for (size_t size = 4097; size <= ((size_t)128 << 10); size++) {
+		void *a = malloc(size), *b;
+		size_t ua, ub;
+
+		ck_assert_ptr_nonnull(a);
+		ua = malloc_usable_size(a);
+		free(a);
+		b = malloc(size);
+		ck_assert_ptr_nonnull(b);
+		ub = malloc_usable_size(b);
+		((volatile char *)b)[0] = 1;
+		((volatile char *)b)[size - 1] = 1;
+		free(b);
+		ck_assert_msg(ua == ub && ub >= size && ub >= last,
+		    "malloc(%zu): %zu usable, then %zu (the size before: %zu)",
+		    size, ua, ub, last);
+		last = ub;
+	}
+}
+END_TEST
+
+/*
  * malloc's blocks are aligned for any type that fits them: 8 bytes below
  * 16, and _Alignof(max_align_t) (16 on x86-64) from 16 bytes on, as
  * glibc's (C11 7.22.3; SSE code relies on it).
@@ -1030,6 +1062,7 @@ main(void)
 	tcase_add_test(basic, test_malloc_zero);
 	tcase_add_test(basic, test_huge_sizes);
 	tcase_add_test(basic, test_usable_size);
+	tcase_add_test(basic, test_class_sizes_above_4k);
 	tcase_add_test(basic, test_malloc_alignment);
 	tcase_add_test(basic, test_calloc_overflow);
 	tcase_add_test(basic, test_calloc_zeroes);
