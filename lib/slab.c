@@ -16,7 +16,12 @@
  * debug caches a word of the object's debug tail, link_off: debug.c).  A new
  * slab is not written at all: objects [fresh, nobjs) are carved in order
  * as they are first needed, so growing a cache costs no page faults until
- * the memory is used, and a returned object goes on the slab's free list.
+ * the memory is used, and a returned object goes on the slab's free list -
+ * except the last one carved (fresh - 1), which goes back to the uncarved
+ * part unwritten.  Magazines hand out a refill's objects in carving order
+ * and a flush returns them in reverse, so the objects of a refill that
+ * the program never took go back without a write: reaping a cache that
+ * used one object of a refill batch does not fault in the other pages.
  *
  * FULLNESS LISTS (zsmalloc's fullness groups).  Each node keeps its slabs
  * on four lists: ALMOST_FULL (more than 3/4 out), ALMOST_EMPTY, EMPTY and
@@ -430,8 +435,12 @@ slab_free(struct kmem_cache *cp, void **objs, unsigned int n)
 			KMEM_ASSERT(s->inuse != 0);
 			continue;
 		}
-		*(void **)(obj + sl->link_off) = s->freelist;
-		s->freelist = obj;
+		if (obj == s->base + (size_t)(s->fresh - 1) * sl->chunk) {
+			s->fresh--;     /* back to the uncarved part, unwritten */
+		} else {
+			*(void **)(obj + sl->link_off) = s->freelist;
+			s->freelist = obj;
+		}
 		s->inuse--;
 		sn->obj_inuse--;
 		slab_relist(sn, s);

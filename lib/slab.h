@@ -52,7 +52,7 @@ struct kmem_slab {
 	uint8_t node;           /* index into the cache's slab nodes */
 	uint32_t nobjs;         /* objects in this slab */
 	uint32_t inuse;         /* objects out of it */
-	uint32_t fresh;         /* objects [fresh, nobjs) never handed out */
+	uint32_t fresh;         /* objects [fresh, nobjs): free, uncarved */
 	struct kmem_cache *cache;
 	char *base;             /* first object: the span's start + colour */
 	void *freelist;         /* returned objects, linked through word 0 */
