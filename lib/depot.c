@@ -18,7 +18,11 @@
  * empty ring: depot_get_empty() hands out magazine 'fresh' (a counter)
  * when the ring has none, until all nmags have been handed out once.  So
  * creating a cache writes nothing into its rings, and a cache that never
- * exchanges a magazine never faults their pages in.
+ * exchanges a magazine never faults their pages in - not even when it is
+ * reaped or its statistics read: a full magazine is put only after an
+ * empty one was got, and an empty one only after a full one, so while
+ * full_n is 0 (at rest) the full ring is empty and while fresh is 0 both
+ * are, and then they are not looked at.
  *
  * INVARIANTS.  A magazine in 'full' holds exactly cap rounds, one in
  * 'empty' holds none; |full| + |empty| + (nmags - fresh) + magazines in
@@ -84,9 +88,12 @@ depot_put(struct objpool_head *ring, struct mag *m)
 struct mag *
 depot_get_full(struct depot *d)
 {
-	struct mag *m = objpool_pop(&d->full);
+	struct mag *m;
 
-	if (m != NULL) {
+	/* No look at a ring nobody may have put into (see FRESH). */
+	if (atomic_load_explicit(&d->full_n, memory_order_relaxed) <= 0)
+		return (NULL);
+	if ((m = objpool_pop(&d->full)) != NULL) {
 		int n = atomic_fetch_sub_explicit(&d->full_n, 1,
 		    memory_order_relaxed) - 1;
 		int min = atomic_load_explicit(&d->full_min,
@@ -152,6 +159,10 @@ depot_full_count(const struct depot *d)
 int
 depot_empty_count(const struct depot *d)
 {
-	return (objpool_count(&d->empty) + d->nmags -
-	    atomic_load_explicit(&d->fresh, memory_order_relaxed));
+	int fresh = atomic_load_explicit(&d->fresh, memory_order_relaxed);
+
+	/* None handed out yet: none came back to the ring (see FRESH). */
+	if (fresh == 0)
+		return (d->nmags);
+	return (objpool_count(&d->empty) + d->nmags - fresh);
 }

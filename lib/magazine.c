@@ -65,6 +65,13 @@
  * magsize rounds, one in the empty ring none.  Every round is a
  * constructed object that the application does not hold.
  *
+ * IDLE CPUs.  A CPU's magazines are written only by its fast path, which
+ * counts (allocs, frees), and by slow paths under its mutex, which set
+ * 'used'.  A CPU with neither never held a round, and flushing and
+ * statistics skip it without reading its magazines: a cache that threads
+ * on 2 of 64 CPUs use is reaped without faulting in the other 62 CPUs'
+ * magazine pages (mag_cpu_idle).
+ *
  * LOCKING.  mag_cpu.lock per CPU; no two CPU locks are held at once; the
  * slab layer and constructors/destructors are called with no CPU lock
  * held (a destructor may free into the same cache).
@@ -275,6 +282,15 @@ mag_loaded_rounds(struct mag_cpu *pc, struct mag *m)
 	    atomic_load_explicit(&m->base, memory_order_relaxed));
 }
 
+/* Whether CPU pc never held a round (see IDLE CPUs).  pc->lock held. */
+static inline bool
+mag_cpu_idle(struct mag_cpu *pc)
+{
+	return (!pc->used &&
+	    atomic_load_explicit(&pc->allocs, memory_order_relaxed) == 0 &&
+	    atomic_load_explicit(&pc->frees, memory_order_relaxed) == 0);
+}
+
 static bool
 mag_lock_pop(struct mag_cpu *pc, void **objp)
 {
@@ -459,6 +475,7 @@ mag_alloc(struct kmem_cache *cp, int kmflags)
 		}               /* else empty, or preempted: slow path */
 #endif
 		pthread_mutex_lock(&pc->lock);
+		pc->used = true;
 		if (ml->mode == MAG_LOCK && mag_lock_pop(pc, &obj)) {
 			pthread_mutex_unlock(&pc->lock);
 			return (obj);
@@ -498,6 +515,7 @@ mag_free(struct kmem_cache *cp, void *obj)
 			return;         /* else full, or preempted: slow path */
 #endif
 		pthread_mutex_lock(&pc->lock);
+		pc->used = true;
 		if (ml->mode == MAG_LOCK && mag_lock_push(pc, obj)) {
 			pthread_mutex_unlock(&pc->lock);
 			return;
@@ -584,8 +602,8 @@ mag_flush_cpu(struct kmem_cache *cp, unsigned int cpu)
 		return;
 	pthread_mutex_lock(&pc->lock);
 	/* Nothing cached there: no need to stop the CPU. */
-	if (pc->prounds != 0 || mag_loaded_rounds(pc, atomic_load_explicit(
-	    &pc->loaded, memory_order_relaxed)) != 0)
+	if (!mag_cpu_idle(pc) && (pc->prounds != 0 || mag_loaded_rounds(pc,
+	    atomic_load_explicit(&pc->loaded, memory_order_relaxed)) != 0))
 		n = mag_take_cpu(ml, cpu, out);
 	pthread_mutex_unlock(&pc->lock);
 	if (n != 0)
@@ -640,6 +658,10 @@ mag_counts(struct kmem_cache *cp, struct mag_counts *c)
 		uint64_t n;
 
 		pthread_mutex_lock(&pc->lock);
+		if (mag_cpu_idle(pc)) {
+			pthread_mutex_unlock(&pc->lock);
+			continue;
+		}
 		c->allocs += atomic_load_explicit(&pc->allocs,
 		    memory_order_relaxed);
 		c->frees += atomic_load_explicit(&pc->frees,

@@ -42,6 +42,7 @@ struct mag_cpu {
 	pthread_mutex_t lock;
 	struct mag *prev;
 	uint64_t prounds;
+	bool used;                      /* a slow path ran here (see IDLE) */
 } KMEM_ALIGNED_LINE;
 
 struct mag_layer {

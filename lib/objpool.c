@@ -388,6 +388,15 @@ objpool_fini(struct objpool_head *pool)
 
 	if (pool == NULL || pool->op_map == NULL)
 		return;
+	/*
+	 * A ring pool has only its own reference (objpool_drop refuses it):
+	 * free it without touching its meta, so that a ring nobody used is
+	 * never faulted in, not even to be unmapped.
+	 */
+	if (pool->obj_size == 0) {
+		objpool_free(pool);
+		return;
+	}
 	if (objpool_meta(pool)->owns_objects) {
 		while (objpool_pop(pool) != NULL)
 			count++;
