@@ -17,7 +17,6 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/wait.h>
-#include <sys/resource.h>
 #include <unistd.h>
 
 #include "libkmem/kmem.h"
@@ -656,17 +655,6 @@ START_TEST(test_large_path)
 }
 END_TEST
 
-/* vmem_alloc serves any size, small ones included. */
-/* Minor page faults of the process so far. */
-static long
-minor_faults(void)
-{
-	struct rusage ru;
-
-	getrusage(RUSAGE_SELF, &ru);
-	return (ru.ru_minflt);
-}
-
 /*
  * A working set of large blocks freed and allocated again is served from
  * the spans kept (64 MiB of 256 KiB blocks: within what one thread may
@@ -687,12 +675,12 @@ START_TEST(test_large_working_set_kept)
 		}
 		for (int i = N; i-- > 0;)
 			kmem_free(p[i], SZ);
-		faults = minor_faults();
+		faults = test_minor_faults();
 		for (int i = 0; i < N; i++) {
 			p[i] = kmem_alloc(SZ, KM_SLEEP);
 			p[i][0] = p[i][SZ - 1] = (char)i;
 		}
-		faults = minor_faults() - faults;
+		faults = test_minor_faults() - faults;
 		for (int i = 0; i < N; i++)
 			kmem_free(p[i], SZ);
 		if (faults < N / 4)
@@ -704,6 +692,7 @@ START_TEST(test_large_working_set_kept)
 }
 END_TEST
 
+/* vmem_alloc serves any size, small ones included. */
 START_TEST(test_vmem_family)
 {
 	size_t sizes[] = { 1, 8, 100, 4096, 65536, 131072, 131073,

@@ -16,7 +16,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -185,15 +184,6 @@ START_TEST(test_kmem_reap_every_cache)
 }
 END_TEST
 
-static long
-minor_faults(void)
-{
-	struct rusage ru;
-
-	getrusage(RUSAGE_SELF, &ru);
-	return (ru.ru_minflt);
-}
-
 /*
  * Reaping caches that used one object each, and reading their
  * statistics, faults in no page they never used: the refill batch's
@@ -222,13 +212,13 @@ START_TEST(test_reap_faults_nothing_unused)
 	kmem_reap();            /* whatever else there is, once */
 	for (int i = 0; i < N; i++)
 		kmem_cache_free(c[i], kmem_cache_alloc(c[i], KM_SLEEP));
-	before = minor_faults();
+	before = test_minor_faults();
 	kmem_reap();
 	for (int i = 0; i < N; i++) {
 		ck_assert_int_eq(kmem_cache_stats(c[i], &st), 0);
 		ck_assert_uint_eq(st.slab_total, 0);
 	}
-	faults = minor_faults() - before;
+	faults = test_minor_faults() - before;
 	ck_assert_msg(faults < N / 4, "reaping %d caches that used one "
 	    "object each faulted %ld pages in", N, faults);
 	for (int i = 0; i < N; i++)

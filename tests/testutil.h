@@ -14,6 +14,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -84,6 +85,15 @@ static inline size_t test_rss_bytes(void)
 	buf[n] = '\0';
 	ck_assert_int_eq(sscanf(buf, "%ld %ld", &pages, &res), 2);
 	return ((size_t)res * (size_t)sysconf(_SC_PAGESIZE));
+}
+
+/* Minor page faults of this process so far. */
+static inline long test_minor_faults(void)
+{
+	struct rusage ru;
+
+	getrusage(RUSAGE_SELF, &ru);
+	return (ru.ru_minflt);
 }
 
 static inline size_t test_page_size(void)
