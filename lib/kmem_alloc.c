@@ -466,7 +466,7 @@ ka_spares_here(void)
 
 /*
  * Count l as a spare of sp: within sp's share, else beyond it if the
- * shared half of the budget has room.  the list locked.
+ * shared half of the budget has room.  The list locked.
  */
 static bool
 ka_spare_count(struct ka_spares *sp, struct ka_large *l)
@@ -490,7 +490,7 @@ ka_spare_count(struct ka_spares *sp, struct ka_large *l)
 	return (true);
 }
 
-/* Take back what ka_spare_count counted.  the list locked. */
+/* Take back what ka_spare_count counted.  The list locked. */
 static void
 ka_spare_uncount(struct ka_spares *sp, const struct ka_large *l)
 {
@@ -502,9 +502,10 @@ ka_spare_uncount(struct ka_spares *sp, const struct ka_large *l)
 }
 
 /*
- * sp->n is written under the list's lock only (peeked at without it), so these
- * store it with a plain relaxed store: an atomic read-modify-write would
- * add a locked instruction to every large free and allocation.
+ * sp->n is written with the list locked only (and peeked at without the
+ * lock), so these store it plainly: an atomic read-modify-write would add
+ * a locked instruction to every large free and allocation.  The list
+ * locked.
  */
 static void
 ka_spares_push(struct ka_spares *sp, struct ka_large *l)
@@ -515,7 +516,7 @@ ka_spares_push(struct ka_spares *sp, struct ka_large *l)
 	atomic_store_explicit(&sp->n, n + 1, memory_order_relaxed);
 }
 
-/* Remove entry i, moving the last one into its place.  the list locked. */
+/* Remove entry i, moving the last one into its place.  The list locked. */
 static void
 ka_spares_remove(struct ka_spares *sp, int i)
 {

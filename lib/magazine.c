@@ -68,9 +68,9 @@
  * IDLE CPUs.  A CPU's magazines are written only by its fast path, which
  * counts (allocs, frees), and by slow paths under its mutex, which set
  * 'used'.  A CPU with neither never held a round, and flushing and
- * statistics skip it without reading its magazines: a cache that threads
- * on 2 of 64 CPUs use is reaped without faulting in the other 62 CPUs'
- * magazine pages (mag_cpu_idle).
+ * statistics skip it without reading its magazines: a cache used by
+ * threads on 2 of 64 CPUs is reaped without faulting in the other 62
+ * CPUs' magazine pages (mag_cpu_idle).
  *
  * LOCKING.  mag_cpu.lock per CPU; no two CPU locks are held at once; the
  * slab layer and constructors/destructors are called with no CPU lock

@@ -115,10 +115,9 @@ malloc_aligned(size_t align, size_t size)
 
 /*
  * The fast paths: a class whose cache is in rseq mode (ka_fast, or
- * ka_fast_big above 4 KiB), a round
- * in this CPU's magazine (kmem_cache_alloc's and kmem_cache_free's fast
- * paths, without their checks of the cache); anything else goes the long
- * way.
+ * ka_fast_big above 4 KiB), a round in this CPU's magazine
+ * (kmem_cache_alloc's and kmem_cache_free's fast paths, without their
+ * checks of the cache); anything else goes the long way.
  */
 KMEM_EXPORT void *
 malloc(size_t size)
