@@ -72,14 +72,20 @@ static inline void kmem_note_max(_Atomic uint64_t *max, uint64_t v)
 		;
 }
 
-/* CLOCK_MONOTONIC in nanoseconds. */
 #include <time.h>
-static inline int64_t kmem_now_ns(void)
+/* Clock 'id' in nanoseconds. */
+static inline int64_t kmem_clock_ns(clockid_t id)
 {
 	struct timespec ts;
 
-	clock_gettime(CLOCK_MONOTONIC, &ts);
+	clock_gettime(id, &ts);
 	return ((int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec);
+}
+
+/* CLOCK_MONOTONIC in nanoseconds. */
+static inline int64_t kmem_now_ns(void)
+{
+	return (kmem_clock_ns(CLOCK_MONOTONIC));
 }
 
 /*
@@ -92,10 +98,7 @@ static inline int64_t kmem_now_ns(void)
  */
 static inline int64_t kmem_stamp_ns(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-	return ((int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec);
+	return (kmem_clock_ns(CLOCK_MONOTONIC_COARSE));
 }
 
 /*
