@@ -22,8 +22,11 @@
  *   libkmem         kmem_alloc(size, KM_SLEEP) / kmem_free(buf, size):
  *                   pages_used summed over kmem_alloc_class_stats (slab
  *                   pages; libkmem's metadata - slab descriptors, cache
- *                   structures, magazines - is not in it), and the RSS
- *                   delta, which has everything the process touched
+ *                   structures, magazines - is not in it), of which
+ *                   pages_carved (the slab pages objects were carved
+ *                   from: a slab's never-carved tail has no memory behind
+ *                   it), and the RSS delta, which has everything the
+ *                   process touched
  *   libkmem-no-ahead  the same with KMEM_CACHE_GROW_AHEAD=0: slabs that
  *                   background growth maps ahead of need are in
  *                   pages_used (as freeable) but not in the RSS
@@ -283,7 +286,7 @@ run_child(const char *name)
 	bool kmem = strcmp(name, "libkmem") == 0 ||
 	    strcmp(name, "libkmem-no-ahead") == 0;
 	size_t nobj = (size_t)rows_objects(zs_order2, NROWS), bad = 0;
-	uint64_t res0, file0, res1, file1, stat_pages = 0;
+	uint64_t res0, file0, res1, file1, stat_pages = 0, stat_res = 0;
 	uint8_t *sched;
 	void **objs;
 
@@ -321,6 +324,7 @@ run_child(const char *name)
 				return (1);
 			}
 			stat_pages += st.pages_used;
+			stat_res += st.pages_carved;
 			if (st.pages_used == 0 && st.obj_allocated == 0)
 				continue;
 			printf("{\"class\":%d,\"name\":\"%s\",\"size\":%llu,"
@@ -368,10 +372,12 @@ run_child(const char *name)
 	}
 
 	printf("{\"allocator\":\"%s\",\"objects\":%zu,\"rss_pages\":%lld,"
-	    "\"anon_pages\":%lld,\"stat_pages\":%lld}\n", name, nobj,
+	    "\"anon_pages\":%lld,\"stat_pages\":%lld,\"stat_carved\":"
+	    "%lld}\n", name, nobj,
 	    ((long long)res1 - (long long)res0) / ZS_PAGE,
 	    ((long long)(res1 - file1) - (long long)(res0 - file0)) / ZS_PAGE,
-	    kmem ? (long long)stat_pages : -1LL);
+	    kmem ? (long long)stat_pages : -1LL,
+	    kmem ? (long long)stat_res : -1LL);
 	fflush(stdout);
 	return (0);
 }
@@ -380,7 +386,7 @@ run_child(const char *name)
 
 struct result {
 	bool ok;
-	long long rss, anon, stat;
+	long long rss, anon, stat, stat_res;
 };
 
 struct kclass {
@@ -418,9 +424,17 @@ collect(const char *line, void *arg)
 		return;
 	}
 	if (sscanf(line, "{\"allocator\":\"%*[^\"]\",\"objects\":%*u,"
-	    "\"rss_pages\":%lld,\"anon_pages\":%lld,\"stat_pages\":%lld",
-	    &r->rss, &r->anon, &r->stat) == 3)
+	    "\"rss_pages\":%lld,\"anon_pages\":%lld,\"stat_pages\":%lld,"
+	    "\"stat_carved\":%lld", &r->rss, &r->anon, &r->stat,
+	    &r->stat_res) == 4)
 		r->ok = true;
+}
+
+/* Whether a libkmem run's carved slab pages are below 'pages'. */
+static bool
+below(const struct result *r, uint64_t pages)
+{
+	return (r->stat_res >= 0 && (uint64_t)r->stat_res < pages);
 }
 
 /* The libkmem class that served a row: the smallest used one that fits. */
@@ -532,9 +546,12 @@ main(int argc, char **argv)
 	    "-");
 	for (int p = P_KMEM; p <= P_KMEM_NOAHEAD; p++)
 		if (res[p].ok && res[p].stat >= 0)
-			printf("%-16s %-22s %9lld %7.4f %9s\n", peers[p].name,
+			printf("%-16s %-22s %9lld %7.4f %9s\n"
+			    "%-16s %-22s %9lld %7.4f %9s\n", peers[p].name,
 			    "class stats pages_used", res[p].stat,
-			    (double)res[p].stat / (double)zs2, "-");
+			    (double)res[p].stat / (double)zs2, "-",
+			    peers[p].name, "  of which carved", res[p].stat_res,
+			    (double)res[p].stat_res / (double)zs2, "-");
 	for (int p = 0; p < NPEERS; p++) {
 		if (!res[p].ok)
 			continue;
@@ -605,13 +622,16 @@ main(int argc, char **argv)
 				below_peers = false;
 		}
 		printf("\ntarget: libkmem below zsmalloc order-2: class stats "
-		    "%s, RSS delta %s; RSS delta below every malloc peer (%d "
-		    "measured): %s\n", yesno(below_zs), yesno(rss_below_zs),
+		    "%s (carved: %s), RSS delta %s; RSS delta below every "
+		    "malloc peer (%d measured): %s\n", yesno(below_zs),
+		    yesno(below(&res[P_KMEM], zs2)), yesno(rss_below_zs),
 		    npeers, yesno(below_peers && npeers > 0));
 		if (res[P_KMEM_NOAHEAD].ok)
 			printf("without grow-ahead: class stats below zsmalloc "
-			    "order-2: %s\n", yesno(res[P_KMEM_NOAHEAD].stat >=
-			    0 && (uint64_t)res[P_KMEM_NOAHEAD].stat < zs2));
+			    "order-2: %s (carved: %s)\n",
+			    yesno(res[P_KMEM_NOAHEAD].stat >= 0 &&
+			    (uint64_t)res[P_KMEM_NOAHEAD].stat < zs2),
+			    yesno(below(&res[P_KMEM_NOAHEAD], zs2)));
 	}
 
 	if (json != NULL) {
@@ -635,8 +655,9 @@ main(int argc, char **argv)
 			    "\"anon_pages\":%lld", n++ ? "," : "",
 			    peers[p].name, res[p].rss, res[p].anon);
 			if (res[p].stat >= 0)
-				fprintf(f, ",\"stat_pages\":%lld",
-				    res[p].stat);
+				fprintf(f, ",\"stat_pages\":%lld,"
+				    "\"stat_carved\":%lld", res[p].stat,
+				    res[p].stat_res);
 			fprintf(f, "}");
 		}
 		fprintf(f, "],\"classes\":[");

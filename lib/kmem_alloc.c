@@ -829,6 +829,7 @@ kmem_alloc_class_stats(int idx, struct kmem_class_stats *st)
 	if ((cp = atomic_load(&c->cp)) != NULL) {
 		struct kmem_cache_stats cs;
 		struct slab_counts sc;
+		uint64_t emerg_pages;
 
 		/* The cache's own (a KMEM_DEBUG class's slabs differ). */
 		st->pages_per_slab = cp->sl.slab_size / page;
@@ -843,8 +844,11 @@ kmem_alloc_class_stats(int idx, struct kmem_class_stats *st)
 		 */
 		st->obj_allocated = sc.obj_total + cs.obj_emergency;
 		st->obj_used = cs.alloc - cs.free;
+		emerg_pages = cs.obj_emergency * ((cp->sl.chunk + page - 1) /
+		    page);
 		st->pages_used = sc.slab_total * st->pages_per_slab +
-		    cs.obj_emergency * ((cp->sl.chunk + page - 1) / page);
+		    emerg_pages;
+		st->pages_carved = sc.pages_carved + emerg_pages;
 		st->freeable = sc.empty * st->pages_per_slab;
 	}
 	return (0);

@@ -770,6 +770,8 @@ kmem_cache_stats(kmem_cache_t *cp, struct kmem_cache_stats *st)
 	st->obj_emergency = atomic_load(&cp->emerg.count);
 	st->obj_emergency_max = cp->emerg.max;
 	st->mem_total = c.slab_total * cp->sl.slab_size + cp->emerg.bytes;
+	st->mem_carved = (c.pages_carved << vmem_page_shift) +
+	    cp->emerg.bytes;
 	st->mem_meta = (c.slab_total + st->obj_emergency) * META_BLOCK_SIZE +
 	    cp->map_len;
 	pthread_mutex_unlock(&cp->emerg.lock);

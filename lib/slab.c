@@ -14,14 +14,18 @@
  * runs when an object leaves this layer, its destructor when it comes
  * back), so a free object's first word may hold the free-list link (in
  * debug caches a word of the object's debug tail, link_off: debug.c).  A new
- * slab is not written at all: objects [fresh, nobjs) are carved in order
- * as they are first needed, so growing a cache costs no page faults until
- * the memory is used, and a returned object goes on the slab's free list -
- * except the last one carved (fresh - 1), which goes back to the uncarved
- * part unwritten.  Magazines hand out a refill's objects in carving order
+ * slab is not written at all: objects [fresh, objs_per_slab) are carved in
+ * order as they are first needed, so growing a cache costs no page faults
+ * until the memory is used, and a returned object goes on the slab's free
+ * list - except the last one carved (fresh - 1), which goes back to the
+ * uncarved part unwritten.  Magazines hand out a refill's objects in carving order
  * and a flush returns them in reverse, so the objects of a refill that
  * the program never took go back without a write: reaping a cache that
  * used one object of a refill batch does not fault in the other pages.
+ * So the pages carving has reached (carved_pages, a high-water mark) are
+ * all of a slab that the cache can have made resident, and statistics
+ * report them next to the slabs' size: a slab grown ahead of need has
+ * none.
  *
  * FULLNESS LISTS (zsmalloc's fullness groups).  Each node keeps its slabs
  * on four lists: ALMOST_FULL (more than 3/4 out), ALMOST_EMPTY, EMPTY and
@@ -52,9 +56,10 @@
  * stay below a page, so a slab's span is its base rounded down to a page.
  *
  * INVARIANTS.  A slab is on exactly one list of its node, the one its
- * inuse count selects.  inuse == fresh - |freelist|.  Per node,
- * slab_total/obj_total/obj_inuse are the sums over its slabs; the layer's
- * atomic slab_total/obj_inuse are the sums over its nodes.
+ * inuse count selects.  inuse == fresh - |freelist|.  carved_pages covers
+ * [span, base + fresh * chunk) and never shrinks.  Per node, slab_total,
+ * obj_total, obj_inuse and pages_carved are the sums over its slabs; the
+ * layer's atomic slab_total/obj_inuse are the sums over its nodes.
  *
  * NODES.  Under kmem_numa_policy=local a cache has a list set per NUMA
  * node: a slab is grown for (and bound to) the node of the CPU that needs
@@ -263,11 +268,13 @@ slab_list_push(struct slab_node *sn, struct kmem_slab *s, enum slab_list which)
 static inline enum slab_list
 slab_fullness(const struct kmem_slab *s)
 {
+	uint32_t nobjs = s->cache->sl.objs_per_slab;
+
 	if (s->inuse == 0)
 		return (SLAB_EMPTY);
-	if (s->inuse == s->nobjs)
+	if (s->inuse == nobjs)
 		return (SLAB_FULL);
-	return ((uint64_t)s->inuse * 4 > (uint64_t)s->nobjs * 3 ?
+	return ((uint64_t)s->inuse * 4 > (uint64_t)nobjs * 3 ?
 	    SLAB_ALMOST_FULL : SLAB_ALMOST_EMPTY);
 }
 
@@ -287,14 +294,33 @@ slab_relist(struct slab_node *sn, struct kmem_slab *s)
 
 /* ------------------------------------------------------------ objects */
 
+/*
+ * Count the pages that s's carving has reached (its colour, then objects
+ * [0, fresh)): they may be resident from now until the slab is freed,
+ * whatever is returned to it meanwhile.  Node lock held.
+ */
+static void
+slab_note_carved(struct slab_node *sn, struct kmem_slab *s, size_t chunk)
+{
+	size_t page = slab_page();
+	uint32_t pages = (uint32_t)(((size_t)(s->base - slab_span(s)) +
+	    (size_t)s->fresh * chunk + page - 1) >> vmem_page_shift);
+
+	if (pages > s->carved_pages) {
+		sn->pages_carved += pages - s->carved_pages;
+		s->carved_pages = pages;
+	}
+}
+
 /* Take up to n objects from one node's slabs.  Node lock held. */
 static unsigned int
-slab_alloc_node(struct slab_node *sn, size_t chunk, size_t link_off,
+slab_alloc_node(struct slab_node *sn, const struct slab_layer *sl,
     void **objs, unsigned int n)
 {
 	static const enum slab_list order[] = {
 		SLAB_ALMOST_FULL, SLAB_ALMOST_EMPTY, SLAB_EMPTY
 	};
+	size_t chunk = sl->chunk, link_off = sl->link_off;
 	unsigned int got = 0;
 
 	for (unsigned int i = 0; i < 3 && got < n; i++) {
@@ -303,7 +329,7 @@ slab_alloc_node(struct slab_node *sn, size_t chunk, size_t link_off,
 		while (got < n && (s = sn->lists[order[i]].head) != NULL) {
 			unsigned int before = got;
 
-			while (got < n && s->inuse < s->nobjs) {
+			while (got < n && s->inuse < sl->objs_per_slab) {
 				void *obj = s->freelist;
 				if (obj != NULL)
 					s->freelist = *(void **)((char *)obj +
@@ -315,6 +341,7 @@ slab_alloc_node(struct slab_node *sn, size_t chunk, size_t link_off,
 				s->inuse++;
 			}
 			sn->obj_inuse += got - before;
+			slab_note_carved(sn, s, chunk);
 			slab_relist(sn, s);
 		}
 	}
@@ -336,8 +363,7 @@ slab_alloc(struct kmem_cache *cp, int node, void **objs, unsigned int n)
 		    sl->nnodes];
 
 		slab_node_lock(sn);
-		got += slab_alloc_node(sn, sl->chunk, sl->link_off, objs + got,
-		    n - got);
+		got += slab_alloc_node(sn, sl, objs + got, n - got);
 		pthread_mutex_unlock(&sn->lock);
 	}
 	atomic_fetch_add_explicit(&sl->obj_inuse, got, memory_order_relaxed);
@@ -361,7 +387,6 @@ slab_grow(struct kmem_cache *cp, int node, unsigned int count)
 		s->kind = KMEM_OWNER_SLAB;
 		s->fast = cp->mag.mode == MAG_RSEQ;
 		s->node = (uint8_t)((unsigned int)node % sl->nnodes);
-		s->nobjs = sl->objs_per_slab;
 		s->cache = cp;
 		s->base = vmem_span_alloc(sl->slab_size, node, s);
 		if (s->base == NULL) {
@@ -499,7 +524,8 @@ slab_reap(struct kmem_cache *cp, int64_t before)
 		    (before == 0 || s->empty_since < before)) {
 			slab_list_remove(sn, s);
 			sn->slab_total--;
-			sn->obj_total -= s->nobjs;
+			sn->obj_total -= sl->objs_per_slab;
+			sn->pages_carved -= s->carved_pages;
 			s->next = victims;
 			victims = s;
 		}
@@ -542,6 +568,7 @@ slab_counts(struct kmem_cache *cp, struct slab_counts *c,
 		c->almost_empty += sn->lists[SLAB_ALMOST_EMPTY].count;
 		c->empty += sn->lists[SLAB_EMPTY].count;
 		c->full += sn->lists[SLAB_FULL].count;
+		c->pages_carved += sn->pages_carved;
 		c->contended += sn->contended;
 		pthread_mutex_unlock(&sn->lock);
 	}

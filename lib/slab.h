@@ -50,9 +50,9 @@ struct kmem_slab {
 	uint8_t fast;           /* its cache runs the rseq fast path */
 	uint8_t list;           /* enum slab_list it is on */
 	uint8_t node;           /* index into the cache's slab nodes */
-	uint32_t nobjs;         /* objects in this slab */
+	uint32_t carved_pages;  /* pages holding objects carved since mapped */
 	uint32_t inuse;         /* objects out of it */
-	uint32_t fresh;         /* objects [fresh, nobjs): free, uncarved */
+	uint32_t fresh;         /* objects [fresh, objs_per_slab): uncarved */
 	struct kmem_cache *cache;
 	char *base;             /* first object: the span's start + colour */
 	void *freelist;         /* returned objects, linked through word 0 */
@@ -71,6 +71,7 @@ struct slab_node {
 	uint64_t slab_total;    /* slabs on this node */
 	uint64_t obj_total;     /* objects in them */
 	uint64_t obj_inuse;     /* objects out of them */
+	uint64_t pages_carved;  /* sum of their carved_pages */
 	uint64_t contended;     /* lock acquisitions that had to wait */
 } KMEM_ALIGNED_LINE;
 
@@ -162,7 +163,7 @@ struct kmem_slab *slab_of(struct kmem_cache *cp, const void *obj);
 struct slab_counts {
 	uint64_t slab_total, slab_alloc, obj_total, obj_inuse;
 	uint64_t almost_full, almost_empty, empty, full;
-	uint64_t contended;
+	uint64_t pages_carved, contended;
 };
 void slab_counts(struct kmem_cache *cp, struct slab_counts *c,
     struct kmem_node_stats *node);

@@ -209,6 +209,7 @@ stats_add_cache(struct kmem_cache *cp, void *arg)
 	r->mem_inuse = r->obj_inuse * cp->sl.chunk;
 	r->mem_total = cs.mem_total;
 	r->mem_meta = cs.mem_meta;
+	r->mem_carved = cs.mem_carved;
 	r->mag_size = cs.mag_size;
 	r->mag_alloc_hits = cs.mag_alloc_hits;
 	r->mag_free_hits = cs.mag_free_hits;

@@ -16,6 +16,7 @@
 #define KMEM_STATS_H
 
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,7 +44,7 @@ enum kst_section_id {
 struct kst_section {
 	uint32_t offset;        /* from the start of the region */
 	uint32_t count;
-	uint32_t size;          /* bytes per record, >= the version's record */
+	uint32_t size;          /* bytes per record, >= the version's first */
 	uint32_t reserved;
 };
 
@@ -101,7 +102,8 @@ struct kst_header {
 	X(mag_size) X(mag_alloc_hits) X(mag_free_hits)                  \
 	X(depot_full) X(depot_empty) X(depot_contention) X(mag_flushes) \
 	X(slab_grows) X(grow_waits) X(nr_nodes)                         \
-	X(destroyed)            /* 1: destroyed with objects still out */
+	X(destroyed)            /* 1: destroyed with objects still out */ \
+	X(mem_carved)
 
 #define KST_TASKQ_FIELDS(X)                                             \
 	X(threads) X(threads_max) X(threads_idle) X(tasks_pending)      \
@@ -110,7 +112,8 @@ struct kst_header {
 
 #define KST_CLASS_FIELDS(X)                                             \
 	X(size) X(almost_full) X(almost_empty) X(obj_allocated)         \
-	X(obj_used) X(pages_used) X(pages_per_slab) X(freeable)
+	X(obj_used) X(pages_used) X(pages_per_slab) X(freeable)         \
+	X(pages_carved)
 
 #define KST_U64_FIELD(f)        uint64_t f;
 
@@ -129,6 +132,14 @@ struct kst_class {
 	KST_CLASS_FIELDS(KST_U64_FIELD)
 };
 
+/*
+ * The records as version 1 first had them: a reader takes records this
+ * long (a process started with an older libkmem) and reads the fields
+ * added since as 0.
+ */
+#define KST_CACHE_SIZE_MIN      offsetof(struct kst_cache, mem_carved)
+#define KST_CLASS_SIZE_MIN      offsetof(struct kst_class, pages_carved)
+
 /* A tunable; an enum tunable has the words of its values. */
 struct kst_tunable {
 	char name[KST_TUNABLE_NAMELEN];
@@ -142,9 +153,11 @@ struct kst_tunable {
 
 _Static_assert(sizeof (struct kst_header) == KST_HEADER_SIZE,
     "the version 1 header is 256 bytes");
-_Static_assert(sizeof (struct kst_cache) == 320, "cache record");
+_Static_assert(sizeof (struct kst_cache) == 328, "cache record");
+_Static_assert(KST_CACHE_SIZE_MIN == 320, "first cache record");
 _Static_assert(sizeof (struct kst_taskq) == 104, "taskq record");
-_Static_assert(sizeof (struct kst_class) == 96, "class record");
+_Static_assert(sizeof (struct kst_class) == 104, "class record");
+_Static_assert(KST_CLASS_SIZE_MIN == 96, "first class record");
 _Static_assert(sizeof (struct kst_tunable) == 160, "tunable record");
 
 /* ---------------------------------------------------- the publisher */

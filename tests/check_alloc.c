@@ -112,6 +112,7 @@ check_class_consistent(const struct kmem_class_stats *st)
 	ck_assert_uint_ge(st->pages_per_slab, 1);
 	ck_assert_uint_ge(st->pages_per_slab * page, st->size);
 	ck_assert_uint_le(st->freeable, st->pages_used);
+	ck_assert_uint_le(st->pages_carved, st->pages_used);
 	ck_assert_uint_le(st->obj_used, st->obj_allocated);
 	if (class_had_emergency(st))
 		return;
@@ -232,6 +233,8 @@ START_TEST(test_class_obj_used)
 		ck_assert_uint_ge(during.obj_allocated, during.obj_used);
 		ck_assert_uint_ge(during.pages_used * test_page_size(),
 		    (uint64_t)STAT_N * size);
+		ck_assert_uint_ge(during.pages_carved * test_page_size(),
+		    (uint64_t)STAT_N * size);
 		ck_assert_uint_gt(during.pages_used, during.freeable);
 		/* The other classes did not move. */
 		ck_assert_uint_eq(used_total() - during.obj_used, others);
@@ -312,6 +315,7 @@ START_TEST(test_class_freeable)
 	ck_assert_uint_eq(st.obj_used, 0);
 	ck_assert_uint_eq(st.freeable, 0);
 	ck_assert_uint_eq(st.pages_used, 0);
+	ck_assert_uint_eq(st.pages_carved, 0);
 	ck_assert_uint_eq(st.almost_full + st.almost_empty, 0);
 }
 END_TEST

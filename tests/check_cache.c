@@ -563,6 +563,8 @@ START_TEST(test_reap_frees_slabs)
 	ck_assert_uint_lt(st.obj_cached, N);
 	ck_assert_uint_eq(st.obj_alloc, st.obj_cached);
 	ck_assert_uint_eq(st.dtor_calls + st.obj_cached, st.ctor_calls);
+	ck_assert_uint_ge(st.mem_carved, (uint64_t)N * 256);
+	ck_assert_uint_le(st.mem_carved, st.mem_total);
 	kmem_cache_reap_now(cp);
 	st = stats_of(cp);
 	ck_assert_int_eq(atomic_load(&c.reclaim), 1);
@@ -570,12 +572,57 @@ START_TEST(test_reap_frees_slabs)
 	ck_assert_uint_eq(st.obj_total, 0);
 	ck_assert_uint_eq(st.obj_cached, 0);
 	ck_assert_uint_eq(st.mem_total, 0);
+	ck_assert_uint_eq(st.mem_carved, 0);
 	ck_assert_uint_ge(st.slab_max, 2);
 	/* Refills take whole batches: at most one batch per CPU more. */
 	ck_assert_uint_ge(st.obj_max, N);
 	ck_assert_uint_le(st.obj_max, N + (uint64_t)test_online_cpus() *
 	    st.mag_size / 2);
 	ck_assert_int_eq(atomic_load(&c.dtor), atomic_load(&c.ctor));
+	free(objs);
+	kmem_cache_destroy(cp);
+}
+END_TEST
+
+/*
+ * mem_carved is what carving has reached: one object makes the one or
+ * two pages it lies on count, however large its slab and however many
+ * slabs were grown ahead; a slab's worth of objects makes that slab's
+ * pages count; freeing them keeps the mark (the pages were written), and
+ * freeing the slab clears it.
+ */
+START_TEST(test_mem_carved)
+{
+	size_t page = test_page_size();
+	kmem_cache_t *cp = kmem_cache_create("carved", 1000, 0, NULL, NULL,
+	    NULL, NULL, NULL, KMC_NOMAGAZINE);
+	struct kmem_cache_stats st = stats_of(cp);
+	uint64_t n = st.objs_per_slab, bytes;
+	void **objs = calloc(n, sizeof (void *));
+
+	ck_assert_ptr_nonnull(objs);
+	ck_assert_uint_eq(st.mem_carved, 0);
+	objs[0] = kmem_cache_alloc(cp, KM_SLEEP);
+	st = stats_of(cp);
+	ck_assert_uint_ge(st.mem_total, st.slab_size);
+	ck_assert_uint_ge(st.slab_size, 4 * page);
+	ck_assert_uint_ge(st.mem_carved, page);
+	ck_assert_uint_le(st.mem_carved, 2 * page);
+	/* The rest of its slab: without magazines, all from that slab. */
+	for (uint64_t i = 1; i < n; i++)
+		objs[i] = kmem_cache_alloc(cp, KM_SLEEP);
+	st = stats_of(cp);
+	bytes = (n * 1000 + page - 1) / page * page;
+	ck_assert_uint_ge(st.mem_carved, bytes);
+	ck_assert_uint_le(st.mem_carved, bytes + page);
+	ck_assert_uint_le(st.mem_carved, st.slab_size);
+	for (uint64_t i = 0; i < n; i++)
+		kmem_cache_free(cp, objs[i]);
+	ck_assert_uint_eq(stats_of(cp).mem_carved, st.mem_carved);
+	kmem_cache_reap_now(cp);
+	st = stats_of(cp);
+	ck_assert_uint_eq(st.mem_total, 0);
+	ck_assert_uint_eq(st.mem_carved, 0);
 	free(objs);
 	kmem_cache_destroy(cp);
 }
@@ -783,6 +830,7 @@ main(void)
 	tcase_add_test(mem, test_emergency_under_mmap_failure);
 	tcase_add_test(mem, test_sleep_waits_for_memory);
 	tcase_add_test(mem, test_reap_frees_slabs);
+	tcase_add_test(mem, test_mem_carved);
 	tcase_add_test(mem, test_slab_colouring);
 	tcase_add_test(mem, test_destroy_returns_memory);
 	suite_add_tcase(s, mem);

@@ -188,13 +188,17 @@ START_TEST(test_layout)
 	ck_assert_uint_eq(offsetof(struct kst_cache, mag_size), 232);
 	ck_assert_uint_eq(offsetof(struct kst_cache, slab_grows), 288);
 	ck_assert_uint_eq(offsetof(struct kst_cache, destroyed), 312);
-	ck_assert_uint_eq(sizeof (struct kst_cache), 320);
+	ck_assert_uint_eq(offsetof(struct kst_cache, mem_carved), 320);
+	ck_assert_uint_eq(sizeof (struct kst_cache), 328);
+	ck_assert_uint_eq(KST_CACHE_SIZE_MIN, 320);
 	ck_assert_uint_eq(offsetof(struct kst_taskq, threads), 32);
 	ck_assert_uint_eq(offsetof(struct kst_taskq, entries_allocated), 96);
 	ck_assert_uint_eq(sizeof (struct kst_taskq), 104);
 	ck_assert_uint_eq(offsetof(struct kst_class, size), 32);
 	ck_assert_uint_eq(offsetof(struct kst_class, freeable), 88);
-	ck_assert_uint_eq(sizeof (struct kst_class), 96);
+	ck_assert_uint_eq(offsetof(struct kst_class, pages_carved), 96);
+	ck_assert_uint_eq(sizeof (struct kst_class), 104);
+	ck_assert_uint_eq(KST_CLASS_SIZE_MIN, 96);
 	ck_assert_uint_eq(offsetof(struct kst_tunable, word), 48);
 	ck_assert_uint_eq(offsetof(struct kst_tunable, words), 64);
 	ck_assert_uint_eq(offsetof(struct kst_tunable, value), 128);
@@ -652,10 +656,12 @@ build(unsigned char *buf, size_t cap, uint32_t cache_size, uint32_t ncaches)
 	h->sect[KST_SEC_CACHES] = (struct kst_section){ (uint32_t)off,
 	    ncaches, cache_size, 0 };
 	for (uint32_t i = 0; i < ncaches; i++) {
-		struct kst_cache c = { .obj_size = 100 + i };
+		struct kst_cache c = { .obj_size = 100 + i,
+		    .mem_carved = 4096 };
 
 		snprintf(c.name, sizeof (c.name), "hand_%u", i);
-		memcpy(buf + off, &c, sizeof (c));
+		memcpy(buf + off, &c, cache_size < sizeof (c) ? cache_size :
+		    sizeof (c));
 		off += cache_size;
 	}
 	h->sect[KST_SEC_TASKQS] = (struct kst_section){ (uint32_t)off, 0,
@@ -681,11 +687,21 @@ START_TEST(test_handmade)
 	ck_assert_uint_eq(r.ncaches, 3);
 	ck_assert_str_eq(r.caches[2].name, "hand_2");
 	ck_assert_uint_eq(r.caches[2].obj_size, 102);
+	ck_assert_uint_eq(r.caches[2].mem_carved, 4096);
 	ck_assert_str_eq(r.tunables[0].name, "kmem_x");
 	region_free(&r);
 
-	/* Smaller records than the version's: corrupt. */
-	len = build(buf, sizeof (buf), sizeof (struct kst_cache) - 8, 3);
+	/* Records as version 1 first had them: the newer fields read 0. */
+	len = build(buf, sizeof (buf), KST_CACHE_SIZE_MIN, 3);
+	ck_assert_int_eq(region_parse(buf, len, &r, err, sizeof (err)), 0);
+	ck_assert_uint_eq(r.ncaches, 3);
+	ck_assert_str_eq(r.caches[2].name, "hand_2");
+	ck_assert_uint_eq(r.caches[2].obj_size, 102);
+	ck_assert_uint_eq(r.caches[2].mem_carved, 0);
+	region_free(&r);
+
+	/* Smaller records than that: corrupt. */
+	len = build(buf, sizeof (buf), KST_CACHE_SIZE_MIN - 8, 3);
 	ck_assert_int_eq(region_parse(buf, len, &r, err, sizeof (err)),
 	    REGION_CORRUPT);
 	/* Overlapping sections. */

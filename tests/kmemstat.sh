@@ -366,7 +366,7 @@ check jsonl "$tmp/stdout" 2
 # Classes (zsmalloc's columns), task queues, tunables.
 ok "$kmemstat" -p "$pid" -c
 head -n 2 "$tmp/stdout" | tail -n 1 | grep -q \
-    '^class  *size almost_full almost_empty obj_allocated  *obj_used pages_used pages_per_slab freeable$' ||
+    '^class  *size almost_full almost_empty obj_allocated  *obj_used pages_used pages_per_slab freeable pages_carved$' ||
 	fail "-c header: $(head -n 2 "$tmp/stdout")"
 grep -q '^ *Total ' "$tmp/stdout" || fail "-c has no Total row"
 ok "$kmemstat" -p "$pid" -q

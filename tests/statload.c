@@ -227,10 +227,10 @@ do_stats(const char *path)
 		U(obj_alloc); U(obj_max); U(obj_emergency);
 		U(obj_emergency_max); U(obj_deadlock); U(alloc);
 		U(alloc_fail); U(free); U(ctor_calls); U(dtor_calls);
-		U(obj_cached); U(mem_total); U(mem_meta); U(mag_size);
-		U(mag_alloc_hits); U(mag_free_hits); U(depot_full);
-		U(depot_empty); U(depot_contention); U(mag_flushes);
-		U(slab_grows); U(grow_waits); U(nr_nodes);
+		U(obj_cached); U(mem_total); U(mem_carved); U(mem_meta);
+		U(mag_size); U(mag_alloc_hits); U(mag_free_hits);
+		U(depot_full); U(depot_empty); U(depot_contention);
+		U(mag_flushes); U(slab_grows); U(grow_waits); U(nr_nodes);
 		fprintf(f_out, ",\"obj_inuse\":%" PRIu64 "}\n",
 		    st.alloc - st.free);
 	}
@@ -243,6 +243,7 @@ do_stats(const char *path)
 		fprintf(f_out, "{\"class\":%d,\"name\":\"%s\"", i, st.name);
 		U(size); U(almost_full); U(almost_empty); U(obj_allocated);
 		U(obj_used); U(pages_used); U(pages_per_slab); U(freeable);
+		U(pages_carved);
 		fprintf(f_out, "}\n");
 	}
 	if (fclose(f_out) != 0 || rename(tmp, path) != 0)

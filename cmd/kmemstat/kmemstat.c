@@ -912,27 +912,29 @@ print_classes(const struct region *r)
 		printf("]");
 		return;
 	}
-	printf("%5s %8s %11s %12s %13s %10s %10s %14s %8s\n", "class", "size",
-	    "almost_full", "almost_empty", "obj_allocated", "obj_used",
-	    "pages_used", "pages_per_slab", "freeable");
+	printf("%5s %8s %11s %12s %13s %10s %10s %14s %8s %12s\n", "class",
+	    "size", "almost_full", "almost_empty", "obj_allocated", "obj_used",
+	    "pages_used", "pages_per_slab", "freeable", "pages_carved");
 	for (uint32_t i = 0; i < r->nclasses; i++) {
 		const struct kst_class *c = &r->classes[i];
 
 		printf("%5" PRIu32 " %8" PRIu64 " %11" PRIu64 " %12" PRIu64
 		    " %13" PRIu64 " %10" PRIu64 " %10" PRIu64 " %14" PRIu64
-		    " %8" PRIu64 "\n", i, c->size, c->almost_full,
+		    " %8" PRIu64 " %12" PRIu64 "\n", i, c->size, c->almost_full,
 		    c->almost_empty, c->obj_allocated, c->obj_used,
-		    c->pages_used, c->pages_per_slab, c->freeable);
+		    c->pages_used, c->pages_per_slab, c->freeable,
+		    c->pages_carved);
 		t[0] += c->almost_full;
 		t[1] += c->almost_empty;
 		t[2] += c->obj_allocated;
 		t[3] += c->obj_used;
 		t[4] += c->pages_used;
 		t[5] += c->freeable;
+		t[6] += c->pages_carved;
 	}
 	printf("%5s %8s %11" PRIu64 " %12" PRIu64 " %13" PRIu64 " %10" PRIu64
-	    " %10" PRIu64 " %14s %8" PRIu64 "\n", "Total", "", t[0], t[1],
-	    t[2], t[3], t[4], "", t[5]);
+	    " %10" PRIu64 " %14s %8" PRIu64 " %12" PRIu64 "\n", "Total", "",
+	    t[0], t[1], t[2], t[3], t[4], "", t[5], t[6]);
 }
 
 static void

@@ -39,9 +39,10 @@ static const char *const region_section_names[KST_NSECTIONS] = {
 	"caches", "taskqs", "classes", "tunables"
 };
 
+/* The shortest records a section may have, and the ones this reader knows. */
 static const size_t region_record_sizes[KST_NSECTIONS] = {
-	sizeof (struct kst_cache), sizeof (struct kst_taskq),
-	sizeof (struct kst_class), sizeof (struct kst_tunable)
+	KST_CACHE_SIZE_MIN, sizeof (struct kst_taskq),
+	KST_CLASS_SIZE_MIN, sizeof (struct kst_tunable)
 };
 
 static int
@@ -77,7 +78,10 @@ region_free(struct region *r)
 	memset(r, 0, sizeof (*r));
 }
 
-/* Copy a checked section's records into an array of known records. */
+/*
+ * Copy a checked section's records into an array of known records; the
+ * fields a shorter (older) record lacks read 0.
+ */
 static void *
 region_copy_section(const unsigned char *buf, const struct kst_section *s,
     size_t known)
@@ -88,7 +92,7 @@ region_copy_section(const unsigned char *buf, const struct kst_section *s,
 		return (NULL);
 	for (uint32_t i = 0; i < s->count; i++)
 		memcpy(out + (size_t)i * known, buf + s->offset +
-		    (size_t)i * s->size, known);
+		    (size_t)i * s->size, s->size < known ? s->size : known);
 	return (out);
 }
 

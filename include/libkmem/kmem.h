@@ -89,6 +89,7 @@ struct kmem_cache_stats {
 	uint64_t dtor_calls;
 	uint64_t obj_cached;    /* constructed objects kept for reuse */
 	uint64_t mem_total;     /* bytes mapped for slabs and emergency objects */
+	uint64_t mem_carved;    /* of mem_total, what objects were carved from */
 	uint64_t mem_meta;      /* bytes of libkmem metadata describing them */
 	/* magazine layer */
 	uint64_t mag_size;      /* rounds per magazine; 0: KMC_NOMAGAZINE */
@@ -139,6 +140,7 @@ struct kmem_class_stats {
 	uint64_t pages_used;    /* pages of its slabs */
 	uint64_t pages_per_slab;
 	uint64_t freeable;      /* pages of empty slabs (reaping frees them) */
+	uint64_t pages_carved;  /* of pages_used, what objects were carved from */
 };
 
 /*
