@@ -92,7 +92,7 @@ struct kmem_cache {
 	int refs;                       /* cache_walk() users (registry lock) */
 	bool dying;                     /* being destroyed: walkers pass by */
 	bool free_on_release;           /* the last holder frees it */
-	size_t map_len;                 /* this struct and its arrays */
+	size_t map_len;                 /* this struct, its arrays, magazines */
 };
 
 void kmem_init(void);

@@ -115,15 +115,22 @@ debug_tail(const struct kmem_cache *cp, const void *obj)
 	    cp->dbg.tail_off));
 }
 
+uint32_t
+debug_flags_for(int cflags)
+{
+	uint32_t flags = (uint32_t)tunable(KT_DEBUG);
+
+	return ((cflags & KMC_NODEBUG) || !(flags & DEBUG_CHECKS) ? 0 : flags);
+}
+
 size_t
-debug_setup(struct kmem_cache *cp, size_t size, size_t align, int cflags)
+debug_setup(struct kmem_cache *cp, uint32_t flags, size_t size, size_t align)
 {
 	struct debug_cache *d = &cp->dbg;
-	uint32_t flags = (uint32_t)tunable(KT_DEBUG);
 	size_t tail;
 
 	memset(d, 0, sizeof (*d));
-	if ((cflags & KMC_NODEBUG) || !(flags & DEBUG_CHECKS))
+	if (flags == 0)
 		return (KMEM_P2ROUNDUP(size, align));
 	if (flags & KMEM_DEBUG_LEAKS)
 		flags |= KMEM_DEBUG_AUDIT;      /* leaks list alloc stacks */

@@ -23,13 +23,19 @@ struct debug_cache {
 #define DEBUG_CACHE(cp)         ((cp)->dbg.flags != 0)
 
 /*
- * Decide cache cp's debug state from kmem_debug and cflags, for objects
+ * The debug flags a cache created now with cflags gets: kmem_debug's
+ * checks, or 0 (KMC_NODEBUG, or none asked for).
+ */
+uint32_t debug_flags_for(int cflags);
+
+/*
+ * Set up cache cp's debug state ('flags' from debug_flags_for) for objects
  * of 'size' bytes aligned to 'align'; returns the object stride (chunk):
  * size rounded to align, or for a debug cache the buffer, its redzone and
  * debug tail rounded to align.  Primes backtrace() when audit is on.
  */
-size_t debug_setup(struct kmem_cache *cp, size_t size, size_t align,
-    int cflags);
+size_t debug_setup(struct kmem_cache *cp, uint32_t flags, size_t size,
+    size_t align);
 
 /* The free-list link's offset in a free object (slab_layer.link_off). */
 size_t debug_link_off(const struct kmem_cache *cp);

@@ -316,7 +316,9 @@ cache_create(const char *name, size_t size, size_t align,
 {
 	size_t page = (size_t)sysconf(_SC_PAGESIZE);
 	unsigned int nnodes, ncpus;
-	size_t chunk, len, nodes_off, cpu_off;
+	size_t chunk, len, nodes_off, cpu_off, mags_off;
+	enum mag_mode mode;
+	uint32_t dflags, magsize = 0;
 	struct kmem_cache *cp;
 	const char *why = NULL;
 
@@ -349,23 +351,32 @@ cache_create(const char *name, size_t size, size_t align,
 		cflags |= KMC_SIZECLASS;
 	nnodes = place_cache_nodes();
 	ncpus = cpu_count();
+	/* Debug caches have no magazines: their calls take the slow path. */
+	dflags = debug_flags_for(cflags);
+	mode = (cflags & KMC_NOMAGAZINE) || dflags != 0 ? MAG_NONE :
+	    mag_default_mode();
+	if (mode != MAG_NONE)
+		magsize = mag_size_for(KMEM_P2ROUNDUP(size, align));
 	/*
-	 * The magazine array first, at the same offset in every cache (see
-	 * cache_mag_cpus), then the slab nodes and the statistics array.
+	 * The per-CPU magazine state first, at the same offset in every
+	 * cache (see cache_mag_cpus), then the slab nodes, the statistics
+	 * array and the magazines themselves.
 	 */
 	nodes_off = KMEM_P2ROUNDUP(cache_mag_off + ncpus *
 	    sizeof (struct mag_cpu), cache_granule);
 	cpu_off = KMEM_P2ROUNDUP(nodes_off + nnodes * sizeof (struct slab_node),
 	    cache_granule);
-	len = KMEM_P2ROUNDUP(cpu_off + ncpus * sizeof (struct kmem_cpu_stats),
-	    page);
+	mags_off = KMEM_P2ROUNDUP(cpu_off + ncpus *
+	    sizeof (struct kmem_cpu_stats), cache_granule);
+	len = KMEM_P2ROUNDUP(mags_off + (mode != MAG_NONE ?
+	    mag_region_len(magsize) : 0), page);
 	cp = meta_pages_alloc(len);
 	if (cp == NULL) {
 		errno = ENOMEM;
 		return (NULL);
 	}
 	memcpy(cp->name, name, strlen(name) + 1);
-	chunk = debug_setup(cp, size, align, cflags);
+	chunk = debug_setup(cp, dflags, size, align);
 	cp->size = size;
 	cp->align = align;
 	cp->cflags = cflags;
@@ -389,9 +400,7 @@ cache_create(const char *name, size_t size, size_t align,
 		return (NULL);
 	}
 	cp->sl.link_off = debug_link_off(cp);
-	/* Debug caches have no magazines: their calls take the slow path. */
-	if (mag_layer_init(cp, ((cflags & KMC_NOMAGAZINE) ||
-	    DEBUG_CACHE(cp)) ? MAG_NONE : mag_default_mode()) != 0) {
+	if (mag_layer_init(cp, mode, magsize, (char *)cp + mags_off) != 0) {
 		meta_pages_free(cp, len);
 		errno = ENOMEM;
 		return (NULL);

@@ -87,7 +87,6 @@
 
 #include "cache.h"
 #include "magazine.h"
-#include "meta.h"
 #include "place.h"
 #include "tunables.h"
 
@@ -208,51 +207,69 @@ mag_of_cpu(struct mag_layer *ml, unsigned int c, unsigned int j)
 	    j * ml->mag_bytes));
 }
 
+/*
+ * The magazines' layout: each CPU's pair, then the depot's magazines.  On
+ * NUMA machines each CPU's pair sits on pages of its own node.
+ */
+static size_t
+mag_layout(uint32_t magsize, size_t *mag_bytes, size_t *pair_bytes,
+    int *depot_mags)
+{
+	unsigned int ncpus = cpu_count();
+
+	*depot_mags = (int)KMEM_MIN(KMEM_MAX(2 * ncpus, MAG_DEPOT_MIN),
+	    MAG_DEPOT_MAX);
+	*mag_bytes = KMEM_P2ROUNDUP(sizeof (struct mag) +
+	    magsize * sizeof (void *), KMEM_CACHE_LINE);
+	*pair_bytes = 2 * *mag_bytes;
+	if (cpu_numa_real())
+		*pair_bytes = KMEM_P2ROUNDUP(*pair_bytes,
+		    (size_t)sysconf(_SC_PAGESIZE));
+	return (ncpus * *pair_bytes + (size_t)*depot_mags * *mag_bytes);
+}
+
+size_t
+mag_region_len(uint32_t magsize)
+{
+	size_t mag_bytes, pair_bytes;
+	int depot_mags;
+
+	return (mag_layout(magsize, &mag_bytes, &pair_bytes, &depot_mags));
+}
+
 int
-mag_layer_init(struct kmem_cache *cp, enum mag_mode mode)
+mag_layer_init(struct kmem_cache *cp, enum mag_mode mode, uint32_t magsize,
+    char *region)
 {
 	struct mag_layer *ml = &cp->mag;
 	unsigned int ncpus = cpu_count();
-	size_t page = (size_t)sysconf(_SC_PAGESIZE);
 	int depot_mags;
 
 	ml->mode = mode;
 	if (mode == MAG_NONE)
 		return (0);
-	ml->magsize = mag_size_for(cp->sl.chunk);
-	depot_mags = (int)KMEM_MIN(KMEM_MAX(2 * ncpus, MAG_DEPOT_MIN),
-	    MAG_DEPOT_MAX);
-	ml->mag_bytes = KMEM_P2ROUNDUP(sizeof (struct mag) +
-	    ml->magsize * sizeof (void *), KMEM_CACHE_LINE);
-	/* On NUMA machines each CPU's pair sits on pages of its own node. */
-	ml->pair_bytes = 2 * ml->mag_bytes;
-	if (cpu_numa_real())
-		ml->pair_bytes = KMEM_P2ROUNDUP(ml->pair_bytes, page);
-	ml->mags_len = KMEM_P2ROUNDUP(ncpus * ml->pair_bytes +
-	    (size_t)depot_mags * ml->mag_bytes, page);
-	ml->mags = meta_pages_alloc(ml->mags_len);     /* bases start 0 */
-	if (ml->mags == NULL) {
-		errno = ENOMEM;
-		return (-1);
-	}
+	ml->magsize = magsize;
+	(void) mag_layout(magsize, &ml->mag_bytes, &ml->pair_bytes,
+	    &depot_mags);
+	ml->mags = region;                      /* zeroed: bases start 0 */
 	for (unsigned int c = 0; c < ncpus; c++) {
 		struct mag_cpu *pc = &ml->cpu[c];
 
 		if (cpu_numa_real())
 			place_local(mag_of_cpu(ml, c, 0), ml->pair_bytes,
 			    cpu_node(c));
-		atomic_store(&pc->loaded, mag_of_cpu(ml, c, 0));
+		/*
+		 * The first refill goes to the previous magazine: the pair's
+		 * first, which for CPU 0 shares the cache structure's page.
+		 */
+		atomic_store(&pc->loaded, mag_of_cpu(ml, c, 1));
 		atomic_store(&pc->cap, ml->magsize);
-		pc->prev = mag_of_cpu(ml, c, 1);
+		pc->prev = mag_of_cpu(ml, c, 0);
 		pc->prounds = 0;
 		pthread_mutex_init(&pc->lock, NULL);
 	}
-	if (depot_init(&ml->depot, ml->mags + ncpus * ml->pair_bytes,
-	    ml->mag_bytes, depot_mags) != 0) {
-		meta_pages_free(ml->mags, ml->mags_len);
-		return (-1);
-	}
-	return (0);
+	return (depot_init(&ml->depot, ml->mags + ncpus * ml->pair_bytes,
+	    ml->mag_bytes, depot_mags));
 }
 
 void
@@ -263,8 +280,7 @@ mag_layer_fini(struct kmem_cache *cp)
 	if (ml->mode == MAG_NONE)
 		return;
 	depot_fini(&ml->depot);
-	meta_pages_free(ml->mags, ml->mags_len);
-	ml->mags = NULL;
+	ml->mags = NULL;                /* freed with the cache structure */
 }
 
 /* ------------------------------------------------ per-CPU primitives */

@@ -51,7 +51,7 @@ struct mag_layer {
 	struct mag_cpu *cpu;            /* cpu_count() entries */
 	struct depot depot;
 	char *mags;                     /* every magazine of the cache */
-	size_t mag_bytes, mags_len;
+	size_t mag_bytes;
 	size_t pair_bytes;              /* a CPU's two magazines (a page
 					   multiple on NUMA machines) */
 	_Atomic uint64_t flushes;       /* magazines flushed to slabs */
@@ -64,7 +64,18 @@ uint32_t mag_size_for(size_t chunk);
 enum mag_mode mag_default_mode(void);
 void mag_set_default_mode(enum mag_mode mode);  /* test hook */
 
-int mag_layer_init(struct kmem_cache *cp, enum mag_mode mode);
+/*
+ * Bytes of the magazines of a cache with 'magsize' rounds per magazine:
+ * cache_create reserves them after the cache structure, so that the
+ * first CPU's first magazine shares the structure's last page (a cache
+ * that is used costs one page less).  On NUMA machines 'region' must be
+ * page-aligned.
+ */
+size_t mag_region_len(uint32_t magsize);
+
+/* Set up cp's magazine layer in 'region' (zeroed; unused for MAG_NONE). */
+int mag_layer_init(struct kmem_cache *cp, enum mag_mode mode,
+    uint32_t magsize, char *region);
 void mag_layer_fini(struct kmem_cache *cp);
 
 /* Slow paths (and every path in lock mode).  NULL: failed, errno set. */

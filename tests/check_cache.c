@@ -730,6 +730,45 @@ START_TEST(test_destroy_returns_memory)
 }
 END_TEST
 
+/*
+ * The metadata a cache used once costs: one page, its structure's, which
+ * also holds the first magazine of the CPU that used it (slab descriptors
+ * and page-map words are shared; the object is not written, so its slab
+ * page is not touched).  With its magazines in a mapping of their own it
+ * was a page more: about 2.2 faults a cache, where this allows 1.6.
+ */
+START_TEST(test_used_cache_pages)
+{
+	enum { N = 200 };
+	kmem_cache_t **cps = calloc(N, sizeof (*cps));
+	char name[32];
+	long faults;
+
+#if defined(KMEM_TSAN) || defined(KMEM_ASAN)
+	free(cps);                      /* their shadow memory faults too */
+	return;
+#endif
+	ck_assert_ptr_nonnull(cps);
+	(void) test_pin(test_nth_cpu(0));
+	faults = test_minor_faults();
+	for (int i = 0; i < N; i++) {
+		snprintf(name, sizeof (name), "used%d", i);
+		cps[i] = kmem_cache_create(name, 64, 0, NULL, NULL, NULL, NULL,
+		    NULL, KMC_NODEBUG);         /* magazines even under KMEM_DEBUG */
+		ck_assert_ptr_nonnull(cps[i]);
+		kmem_cache_free(cps[i], kmem_cache_alloc(cps[i], KM_SLEEP));
+	}
+	faults = test_minor_faults() - faults;
+	fprintf(stderr, "%d caches created and used once: %.2f page faults "
+	    "each\n", N, (double)faults / N);
+	ck_assert_msg(faults * 5 < N * 8, "%ld page faults for %d caches "
+	    "used once", faults, N);
+	for (int i = 0; i < N; i++)
+		kmem_cache_destroy(cps[i]);
+	free(cps);
+}
+END_TEST
+
 /* ------------------------------------------------------------ threads */
 
 struct share {
@@ -833,6 +872,7 @@ main(void)
 	tcase_add_test(mem, test_mem_carved);
 	tcase_add_test(mem, test_slab_colouring);
 	tcase_add_test(mem, test_destroy_returns_memory);
+	tcase_add_test(mem, test_used_cache_pages);
 	suite_add_tcase(s, mem);
 	tcase_set_timeout(thr, 120);
 	tcase_add_test(thr, test_threads_share_caches);
