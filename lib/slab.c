@@ -18,14 +18,14 @@
  * order as they are first needed, so growing a cache costs no page faults
  * until the memory is used, and a returned object goes on the slab's free
  * list - except the last one carved (fresh - 1), which goes back to the
- * uncarved part unwritten.  Magazines hand out a refill's objects in carving order
- * and a flush returns them in reverse, so the objects of a refill that
- * the program never took go back without a write: reaping a cache that
- * used one object of a refill batch does not fault in the other pages.
- * So the pages carving has reached (carved_pages, a high-water mark) are
- * all of a slab that the cache can have made resident, and statistics
- * report them next to the slabs' size: a slab grown ahead of need has
- * none.
+ * uncarved part unwritten.  Magazines hand out a refill's objects in
+ * carving order and a flush returns them in reverse, so the objects of a
+ * refill that the program never took go back without a write: reaping a
+ * cache that used one object of a refill batch does not fault in the
+ * other pages.  So the pages carving has reached (carved_pages, a
+ * high-water mark) are all of a slab that the cache can have made
+ * resident, and statistics report them next to the slabs' size: a slab
+ * grown ahead of need has none.
  *
  * FULLNESS LISTS (zsmalloc's fullness groups).  Each node keeps its slabs
  * on four lists: ALMOST_FULL (more than 3/4 out), ALMOST_EMPTY, EMPTY and
