@@ -13,6 +13,11 @@
  *           time, the new part written after each realloc
  *   two     two buffers grow in turns (neither can simply extend into
  *           the address space after it every time)
+ *   calloc  one buffer of the maximum size from calloc, used sparsely (a
+ *           byte written in every 64th page, as a large table that fills
+ *           slowly), then freed: a calloc that clears memory the kernel
+ *           hands out zeroed anyway costs time and memory in proportion
+ *           to the whole size, not to the part used
  *
  * Each allocator runs in a child process (see peers.h); each scenario is
  * repeated and the median time is printed with the spread, and the ratio
@@ -39,9 +44,10 @@ static struct bench_peer peers[] = {
 	{ "tcmalloc", "libtcmalloc_minimal.so.4", NULL },
 };
 #define NPEERS  (int)(sizeof (peers) / sizeof (peers[0]))
-#define NSC     2
+#define NSC     3
+#define SC_CALLOC 2
 #define MAXREPS 31
-static const char *const sc_names[NSC] = { "one", "two" };
+static const char *const sc_names[NSC] = { "one", "two", "calloc" };
 
 static double
 now_ms(void)
@@ -81,16 +87,37 @@ grow(int nbuf, size_t step, size_t max)
 	return (now_ms() - t0);
 }
 
+/* A size-byte calloc, a byte written every 64 pages, freed; ms, or -1. */
+static double
+sparse_calloc(size_t size)
+{
+	size_t stride = 64 * (size_t)sysconf(_SC_PAGESIZE);
+	double t0 = now_ms();
+	char *p = calloc(1, size);
+
+	if (p == NULL)
+		return (-1);
+	for (size_t off = 0; off < size; off += stride) {
+		if (p[off] != 0 || p[size - 1 - off] != 0)
+			return (-1);
+		p[off] = 1;
+	}
+	free(p);
+	return (now_ms() - t0);
+}
+
 static int
 run_child(size_t step, size_t max, int reps)
 {
 	for (int s = 0; s < NSC; s++) {
 		for (int r = 0; r < reps; r++) {
-			double ms = grow(s + 1, step, max);
+			double ms = s == SC_CALLOC ? sparse_calloc(max) :
+			    grow(s + 1, step, max);
 
 			if (ms < 0) {
-				fprintf(stderr, "reallocbench: realloc failed "
-				    "or lost contents\n");
+				fprintf(stderr, "reallocbench: %s: an "
+				    "allocation failed, or contents were "
+				    "lost or not zero\n", sc_names[s]);
 				return (1);
 			}
 			printf("%d %.3f\n", s, ms);

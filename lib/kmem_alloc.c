@@ -28,6 +28,9 @@
  * LARGE.  Requests above the largest class (or aligned beyond a page) get
  * a span of their own from the arena, owned by a ka_large descriptor (the
  * arena's KMEM_OWNER_LARGE), so that any address inside maps back to it.
+ * A new span reads as zero (the arena returns freed pages), so KM_ZERO
+ * (kmem_zalloc, vmem_zalloc, calloc) costs nothing there and faults no
+ * page in; only a spare, which kept its pages, is cleared.
  * A freed span is kept, pages and all, as a spare (at most KA_SPARE_BYTES
  * in all) for a later request of about its size (at most 1/4 larger):
  * programs free and allocate the same large buffers again and again, and
@@ -342,6 +345,8 @@ ka_large_alloc(size_t size, size_t align, int kmflags)
 	len = KMEM_P2ROUNDUP(size, page) + extra;
 	if (extra == 0 && (l = ka_spare_take(len)) != NULL) {
 		l->size = size;
+		if (kmflags & KM_ZERO)
+			memset(l->buf, 0, size);        /* a spare kept its pages */
 		return (l->buf);
 	}
 	if ((l = meta_alloc()) == NULL)
@@ -362,7 +367,7 @@ ka_large_alloc(size_t size, size_t align, int kmflags)
 	l->len = len;
 	l->buf = (char *)KMEM_P2ROUNDUP((uintptr_t)base, KMEM_MAX(align, 1));
 	l->size = size;
-	return (l->buf);
+	return (l->buf);        /* a new span reads as zero: no KM_ZERO work */
 }
 
 /* The descriptor of a large allocation that starts at buf, or NULL. */
@@ -696,6 +701,8 @@ ka_alloc(size_t size, int kmflags)
 		    buf != NULL && DEBUG_CACHE(cp) &&
 		    (kmflags & KA_RECORD_SIZE))
 			debug_set_size(cp, buf, size);
+		if (buf != NULL && (kmflags & KM_ZERO))
+			memset(buf, 0, size);
 	} else {
 		buf = ka_large_alloc(size, 0, kmflags);
 		if (buf == NULL && !(kmflags & KM_NOSLEEP))
@@ -703,8 +710,6 @@ ka_alloc(size_t size, int kmflags)
 			    "NULL", size, size > KA_LARGE_MAX ? "larger than "
 			    "the arena can map" : "out of memory");
 	}
-	if (buf != NULL && (kmflags & KM_ZERO))
-		memset(buf, 0, size);
 	return (buf);
 }
 

@@ -68,22 +68,25 @@ malloc_start(void)
 	ka_init();
 }
 
-/* A block of size bytes (> 0); NULL and ENOMEM when it cannot be had. */
+/*
+ * A block of size bytes (> 0), zeroed if zero is KM_ZERO; NULL and ENOMEM
+ * when it cannot be had.  Bootstrap blocks are never reused, so zero.
+ */
 static void *
-malloc_block(size_t size)
+malloc_block(size_t size, int zero)
 {
 	void *p;
 
 	if (KMEM_LIKELY(size <= ka_max_class))
-		return (ka_alloc(size, MALLOC_KMFLAGS));
+		return (ka_alloc(size, MALLOC_KMFLAGS | zero));
 	if (!atomic_load(&malloc_started) || ka_nested())
 		return (ka_boot_alloc(size, 16));
 	if (!atomic_load(&ka_ready)) {
 		ka_init();
 		if (size <= ka_max_class)
-			return (ka_alloc(size, MALLOC_KMFLAGS));
+			return (ka_alloc(size, MALLOC_KMFLAGS | zero));
 	}
-	if ((p = ka_large_alloc(size, 0, KM_SLEEP)) == NULL)
+	if ((p = ka_large_alloc(size, 0, KM_SLEEP | zero)) == NULL)
 		errno = ENOMEM;
 	return (p);
 }
@@ -99,7 +102,7 @@ malloc_aligned(size_t align, size_t size)
 	if (!atomic_load(&malloc_started) || ka_nested())
 		return (ka_boot_alloc(size, align));
 	if (align <= 16)
-		return (malloc_block(size));   /* 16-aligned, as every block */
+		return (malloc_block(size, 0)); /* 16-aligned, as every block */
 	ka_init();
 	if (align <= MALLOC_PAGE && size <= ka_max_class) {
 		size_t want = size > align ? size : align;
@@ -139,7 +142,7 @@ malloc(size_t size)
 		}
 		return (cache_alloc(cp, MALLOC_KMFLAGS));
 	}
-	return (malloc_block(size == 0 ? 1 : size));
+	return (malloc_block(size == 0 ? 1 : size, 0));
 }
 
 static __attribute__((noinline)) void free_slow(void *p);
@@ -196,6 +199,9 @@ calloc(size_t n, size_t size)
 		errno = ENOMEM;
 		return (NULL);
 	}
+	/* A large block is a new span, zero untouched, or a cleared spare. */
+	if (total > ka_max_class)
+		return (malloc_block(total, KM_ZERO));
 	if ((p = malloc(total)) != NULL)
 		memset(p, 0, total);
 	return (p);

@@ -34,11 +34,14 @@
  * free neighbours found through the boundary tags, so the arena does not
  * fragment into unusable pieces.  Pages of a freed span are returned with
  * madvise(MADV_DONTNEED) before the span becomes reusable: RSS falls at
- * once and a reused page reads as zero.
+ * once and a reused page reads as zero.  Locked pages (mlockall) refuse
+ * the madvise; they are cleared instead.
  *
  * INVARIANTS.  Spans never overlap; every page of an allocated span maps
  * to its owner; a free span's first and last pages carry its tag and its
- * other pages read 0; no two free spans are adjacent.
+ * other pages read 0; no two free spans are adjacent.  Every byte of a
+ * free span reads 0 (new regions are fresh anonymous memory), so a span
+ * is zero when allocated: kmem_zalloc's large blocks rely on it.
  *
  * LOCKING.  vmem_lock protects regions, bins, free-span records and page
  * map writes.  Page map and top table entries are written with release
@@ -508,7 +511,9 @@ vmem_span_free_returned(void *addr, size_t len)
 void
 vmem_pages_return(void *addr, size_t len)
 {
-	(void) madvise(addr, len, MADV_DONTNEED);
+	/* Locked pages (mlockall) refuse: they stay, cleared instead. */
+	if (madvise(addr, len, MADV_DONTNEED) != 0)
+		memset(addr, 0, len);
 }
 
 int

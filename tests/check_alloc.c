@@ -16,6 +16,7 @@
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -622,6 +623,58 @@ START_TEST(test_zalloc_zeroes)
 }
 END_TEST
 
+/*
+ * A zeroed large block that comes from the arena is a new span, zero
+ * already: kmem_zalloc and vmem_zalloc leave it untouched, so it costs no
+ * page until used (as calloc on glibc's mmap'd chunks).  The sizes are
+ * dirtied, freed and reaped first (kmem_reap gives spares back), so that
+ * the spans handed out again held data: the arena must have cleared them.
+ * Then the same with the dirty block locked (mlock), whose pages refuse
+ * MADV_DONTNEED: the arena clears them instead.
+ */
+START_TEST(test_zalloc_large_untouched)
+{
+	size_t sizes[] = { (size_t)1 << 20, (size_t)16 << 20 };
+	size_t page = (size_t)sysconf(_SC_PAGESIZE);
+
+	for (size_t i = 0; i < sizeof (sizes) / sizeof (sizes[0]); i++) {
+		size_t size = sizes[i];
+
+		for (int locked = 0; locked < 2; locked++) {
+			char *p = vmem_alloc(size, KM_SLEEP);
+			long faults;
+
+			ck_assert_ptr_nonnull(p);
+			memset(p, 0xa5, size);
+			if (locked && mlock(p, size) != 0) {
+				fprintf(stderr, "mlock(%zu bytes): %s: the "
+				    "locked case is not run\n", size,
+				    strerror(errno));
+				vmem_free(p, size);
+				continue;
+			}
+			vmem_free(p, size);
+			kmem_reap();
+			faults = test_minor_faults();
+			p = vmem_zalloc(size, KM_SLEEP);
+			faults = test_minor_faults() - faults;
+			ck_assert_ptr_nonnull(p);
+#if !defined(KMEM_TSAN) && !defined(KMEM_ASAN)
+			/* Their shadow memory faults too. */
+			ck_assert_msg((size_t)faults < size / page / 16,
+			    "vmem_zalloc(%zu): %ld page faults", size, faults);
+#endif
+			ck_assert_msg(test_all_zero(p, size), "vmem_zalloc(%zu)"
+			    " = %p (%s): not zeroed", size, (void *)p,
+			    locked ? "locked" : "unlocked");
+			if (locked)
+				(void) munlock(p, size);
+			vmem_free(p, size);
+		}
+	}
+}
+END_TEST
+
 /* Above the largest class: the vmem arena directly, no class touched. */
 START_TEST(test_large_path)
 {
@@ -898,6 +951,7 @@ main(int argc, char **argv)
 	tcase_add_test(alloc, test_every_small_size);
 	tcase_add_test(alloc, test_sampled_sizes);
 	tcase_add_test(alloc, test_zalloc_zeroes);
+	tcase_add_test(alloc, test_zalloc_large_untouched);
 	tcase_add_test(alloc, test_large_path);
 	tcase_add_test(alloc, test_vmem_family);
 	tcase_add_test(alloc, test_nosleep_absurd);

@@ -351,6 +351,36 @@ START_TEST(test_calloc_zeroes)
 }
 END_TEST
 
+/*
+ * A large calloc is a new span of the arena, zero already: it is not
+ * cleared, so it faults no page in until the program writes it (glibc's
+ * and jemalloc's calloc do the same with fresh mappings).  Dirtied and
+ * freed, it comes back as a spare that holds its pages, and that calloc
+ * clears.
+ */
+START_TEST(test_calloc_large_untouched)
+{
+	size_t size = (size_t)32 << 20, page = (size_t)sysconf(_SC_PAGESIZE);
+	long faults = test_minor_faults();
+	char *p = calloc(size / 64, 64);
+
+	faults = test_minor_faults() - faults;
+	ck_assert_ptr_nonnull(p);
+#if !defined(KMEM_TSAN) && !defined(KMEM_ASAN)
+	ck_assert_msg((size_t)faults < size / page / 16, "calloc of %zu "
+	    "bytes: %ld page faults", size, faults);
+#endif
+	ck_assert(test_all_zero(p, size));
+	memset(p, 0x7e, size);
+	free(p);
+	p = calloc(1, size);
+	ck_assert_ptr_nonnull(p);
+	ck_assert_msg(test_all_zero(p, size), "calloc(1, %zu) = %p after a "
+	    "free of that size: not zeroed", size, (void *)p);
+	free(p);
+}
+END_TEST
+
 /* ------------------------------------------------------------ realloc */
 
 START_TEST(test_realloc_null_and_zero)
@@ -1066,6 +1096,7 @@ main(void)
 	tcase_add_test(basic, test_malloc_alignment);
 	tcase_add_test(basic, test_calloc_overflow);
 	tcase_add_test(basic, test_calloc_zeroes);
+	tcase_add_test(basic, test_calloc_large_untouched);
 	tcase_add_test(basic, test_realloc_null_and_zero);
 	tcase_add_test(basic, test_realloc_contents);
 	tcase_add_test(basic, test_realloc_large_growth);
