@@ -635,7 +635,6 @@ END_TEST
 START_TEST(test_zalloc_large_untouched)
 {
 	size_t sizes[] = { (size_t)1 << 20, (size_t)16 << 20 };
-	size_t page = (size_t)sysconf(_SC_PAGESIZE);
 
 	for (size_t i = 0; i < sizeof (sizes) / sizeof (sizes[0]); i++) {
 		size_t size = sizes[i];
@@ -661,7 +660,8 @@ START_TEST(test_zalloc_large_untouched)
 			ck_assert_ptr_nonnull(p);
 #if !defined(KMEM_TSAN) && !defined(KMEM_ASAN)
 			/* Their shadow memory faults too. */
-			ck_assert_msg((size_t)faults < size / page / 16,
+			ck_assert_msg((size_t)faults <
+			    size / test_page_size() / 16,
 			    "vmem_zalloc(%zu): %ld page faults", size, faults);
 #endif
 			ck_assert_msg(test_all_zero(p, size), "vmem_zalloc(%zu)"

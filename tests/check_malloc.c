@@ -360,15 +360,15 @@ END_TEST
  */
 START_TEST(test_calloc_large_untouched)
 {
-	size_t size = (size_t)32 << 20, page = (size_t)sysconf(_SC_PAGESIZE);
+	size_t size = (size_t)32 << 20;
 	long faults = test_minor_faults();
 	char *p = calloc(size / 64, 64);
 
 	faults = test_minor_faults() - faults;
 	ck_assert_ptr_nonnull(p);
 #if !defined(KMEM_TSAN) && !defined(KMEM_ASAN)
-	ck_assert_msg((size_t)faults < size / page / 16, "calloc of %zu "
-	    "bytes: %ld page faults", size, faults);
+	ck_assert_msg((size_t)faults < size / test_page_size() / 16,
+	    "calloc of %zu bytes: %ld page faults", size, faults);
 #endif
 	ck_assert(test_all_zero(p, size));
 	memset(p, 0x7e, size);
