@@ -61,6 +61,7 @@
 #include "cache.h"
 #include "reap.h"
 #include "stats.h"
+#include "taskq_impl.h"
 #include "tunables.h"
 #include "vmem.h"
 
@@ -462,7 +463,7 @@ reap_psi_start(void)
 	pthread_attr_init(&attr);
 	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
 	pthread_attr_setstacksize(&attr, 64 * 1024);
-	if (pthread_create(&tid, &attr, reap_psi_thread,
+	if (taskq_thread_create(&tid, &attr, reap_psi_thread,
 	    (void *)(intptr_t)fd) == 0) {
 		(void) pthread_setname_np(tid, "kmem_psi");
 		atomic_store(&reap_psi_on, true);

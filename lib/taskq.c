@@ -49,6 +49,9 @@
  *
  * THREADS
  *
+ * Every thread starts with every signal blocked (taskq_thread_create), so
+ * a signal sent to the process goes to one of the application's threads.
+ *
  * tq_nthreads counts threads created and not yet exited, including those
  * still starting (tq_nstarting).  A fixed queue creates all its threads in
  * taskq_create().  A TASKQ_DYNAMIC queue creates one, the "first", which
@@ -105,6 +108,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
@@ -559,6 +563,28 @@ taskq_spawn_reserve(taskq_t *tq)
 	return (true);
 }
 
+/*
+ * A signal sent to the process goes to any thread that does not block it.
+ * The application's handlers were written for its own threads: bash's
+ * SIGCHLD handler, run on one of ours while bash's main thread edited the
+ * same job table, crashed it.  So every thread libkmem creates blocks
+ * every signal (glibc keeps its own cancellation signals open), as the
+ * creating thread's mask, inherited, might not.
+ */
+int
+taskq_thread_create(pthread_t *tid, const pthread_attr_t *attr,
+    void *(*fn)(void *), void *arg)
+{
+	sigset_t all, old;
+	int rc;
+
+	(void) sigfillset(&all);
+	(void) pthread_sigmask(SIG_SETMASK, &all, &old);
+	rc = pthread_create(tid, attr, fn, arg);
+	(void) pthread_sigmask(SIG_SETMASK, &old, NULL);
+	return (rc);
+}
+
 /* Create a thread counted by taskq_spawn_reserve(); tq_lock not held. */
 static int
 taskq_spawn(taskq_t *tq)
@@ -567,7 +593,7 @@ taskq_spawn(taskq_t *tq)
 	int rc;
 
 	taskq_spawning = true;
-	rc = pthread_create(&tid, NULL, taskq_thread, tq);
+	rc = taskq_thread_create(&tid, NULL, taskq_thread, tq);
 	taskq_spawning = false;
 
 	if (rc != 0) {

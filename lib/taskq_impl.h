@@ -8,6 +8,7 @@
 #ifndef KMEM_TASKQ_IMPL_H
 #define KMEM_TASKQ_IMPL_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -35,6 +36,14 @@ void taskq_fork_prepare(void);
 void taskq_fork_parent(void);
 void taskq_fork_child(void);
 void taskq_fork_child_start(void);
+
+/*
+ * pthread_create() for a thread of libkmem's own (a queue's worker, the
+ * PSI watcher): it starts with every signal blocked, whatever the calling
+ * thread's mask, so the application's signals go to its own threads.
+ */
+int taskq_thread_create(pthread_t *tid, const pthread_attr_t *attr,
+    void *(*fn)(void *), void *arg);
 
 /*
  * True while the calling thread is inside pthread_create() for a queue's

@@ -5,7 +5,8 @@
  * and contents, reallocarray, every power-of-two alignment up to 1 MiB
  * (posix_memalign, memalign, aligned_alloc, valloc, pvalloc),
  * malloc_usable_size, foreign pointers given to free, fork, exiting
- * threads, allocation from a constructor.  Uses no libkmem header: only
+ * threads, signals kept off libkmem's threads, allocation from a
+ * constructor.  Uses no libkmem header: only
  * the C library's API.
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
@@ -947,6 +948,34 @@ START_TEST(test_fork)
 }
 END_TEST
 
+/*
+ * A program's signals go to its own threads, never to libkmem's (the task
+ * queue that malloc starts): bash, whose SIGCHLD handler once ran on a
+ * libkmem thread while its main thread edited the same job table, crashed
+ * in ./configure.  The same in a forked child, whose queue thread is new.
+ */
+START_TEST(test_signals_skip_kmem_threads)
+{
+	int status;
+	pid_t pid;
+
+	free(malloc(100));
+	ck_assert_int_ge(test_thread_count(), 2);       /* libkmem's queue */
+	ck_assert_int_eq(test_signal_elsewhere(SIGCHLD), 0);
+	ck_assert_int_eq(test_signal_elsewhere(SIGINT), 0);
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		free(malloc(100));
+		_exit(test_thread_count() >= 2 &&
+		    test_signal_elsewhere(SIGCHLD) == 0 ? 0 : 1);
+	}
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+	    "child: status %#x", status);
+}
+END_TEST
+
 static _Atomic bool stop_churn;
 
 static void *
@@ -1117,6 +1146,7 @@ main(void)
 	tcase_set_timeout(proc, 120);
 	tcase_add_test(proc, test_fork);
 	tcase_add_test(proc, test_fork_while_threads_allocate);
+	tcase_add_test(proc, test_signals_skip_kmem_threads);
 	tcase_add_test(proc, test_exiting_threads);
 	tcase_add_test(proc, test_detached_threads);
 	suite_add_tcase(s, proc);

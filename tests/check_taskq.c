@@ -3,7 +3,7 @@
  * threads growing and shrinking, delayed tasks, cancel, the three waits,
  * destroy with work queued, dispatch from tasks and from many threads,
  * maxalloc with TQ_NOSLEEP and TQ_SLEEP, caller-owned entries, membership,
- * statistics, the registry, and bad arguments.
+ * threads that block signals, statistics, the registry, and bad arguments.
  */
 #include "config.h"
 
@@ -994,6 +994,65 @@ START_TEST(test_member)
 }
 END_TEST
 
+/* Signals a program handles (or dies of) that a queue's thread must block. */
+static const int async_sigs[] = {
+	SIGHUP, SIGINT, SIGQUIT, SIGPIPE, SIGALRM, SIGTERM, SIGUSR1, SIGUSR2,
+	SIGCHLD, SIGWINCH, SIGURG, SIGPROF, SIGVTALRM,
+};
+
+/* Count, in *arg, the signals of async_sigs this thread does not block. */
+static void
+mask_task(void *arg)
+{
+	_Atomic int *open = arg;
+	sigset_t cur;
+
+	ck_assert_int_eq(pthread_sigmask(SIG_BLOCK, NULL, &cur), 0);
+	for (size_t i = 0; i < sizeof (async_sigs) / sizeof (async_sigs[0]);
+	    i++)
+		atomic_fetch_add(open, !sigismember(&cur, async_sigs[i]));
+	sleep_ms(5);            /* keep it busy: the dynamic queue grows */
+}
+
+/*
+ * A queue's threads block every signal, whatever the mask of the thread
+ * that created them, so that a signal sent to the process (SIGCHLD,
+ * SIGINT, ...) goes to one of the application's own threads: a shell's
+ * SIGCHLD handler, say, was not written to run on another thread while
+ * its main thread edits the same job table.
+ */
+START_TEST(test_threads_block_signals)
+{
+	taskq_t *fixed, *dyn;
+	_Atomic int open = 0;
+	sigset_t none;
+	int base = test_thread_count(), nopen;
+
+	sigemptyset(&none);
+	ck_assert_int_eq(pthread_sigmask(SIG_SETMASK, &none, NULL), 0);
+	fixed = taskq_create("sigfixed", 3, defclsyspri, 0, 0, 0);
+	dyn = taskq_create("sigdyn", 4, defclsyspri, 0, 0, TASKQ_DYNAMIC);
+	ck_assert_ptr_nonnull(fixed);
+	ck_assert_ptr_nonnull(dyn);
+	for (int i = 0; i < 16; i++) {
+		ck_assert_uint_ne(taskq_dispatch(fixed, mask_task, &open,
+		    TQ_SLEEP), 0);
+		ck_assert_uint_ne(taskq_dispatch(dyn, mask_task, &open,
+		    TQ_SLEEP), 0);
+	}
+	taskq_wait(fixed);
+	taskq_wait(dyn);
+	nopen = atomic_load(&open);
+	ck_assert_int_eq(nopen, 0);     /* signals open, summed over tasks */
+	ck_assert_uint_ge(stats_of(dyn).threads, 2);    /* it grew */
+	ck_assert_int_ge(test_thread_count(), base + 5);
+	ck_assert_int_eq(test_signal_elsewhere(SIGUSR1), 0);
+	ck_assert_int_eq(test_signal_elsewhere(SIGCHLD), 0);
+	taskq_destroy(fixed);
+	taskq_destroy(dyn);
+}
+END_TEST
+
 /* ------------------------------------------------------------ stats, walk */
 
 START_TEST(test_stats_prepopulate)
@@ -1208,6 +1267,7 @@ main(void)
 	tcase_add_test(threads, test_threads_cpu_pct);
 	tcase_add_test(threads, test_many_dispatchers);
 	tcase_add_test(threads, test_member);
+	tcase_add_test(threads, test_threads_block_signals);
 	suite_add_tcase(s, threads);
 
 	tcase_set_timeout(timing, 10);

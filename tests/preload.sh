@@ -3,7 +3,8 @@
 # as with the C library's malloc: python3 (sorting and JSON round trips,
 # with PYTHONMALLOC=malloc so that every object goes through malloc),
 # gcc -O2 compiling a large generated file (cc1 and as inherit the
-# preload), perl and sort on a large generated file, and tests/mtmalloc.
+# preload), perl and sort on a large generated file, bash running 1,000
+# background jobs (a SIGCHLD each), and tests/mtmalloc.
 # Each program's output must be identical both ways, and the preloaded runs
 # must print no "libkmem:" report.  python3 also runs out of memory under
 # ulimit -v (MemoryError, then goes on).  First checks that the preload is
@@ -14,7 +15,7 @@
 # SPDX-License-Identifier: LGPL-2.1-or-later
 #
 # Exit 0: pass; 1: a difference or a failure (one line says which);
-# 77: skipped, a tool (python3, gcc, perl, sort, cmp) is missing.
+# 77: skipped, a tool (python3, gcc, perl, sort, bash, cmp) is missing.
 #
 # The commands given to run() are expanded by its eval, $V included.
 # shellcheck disable=SC2016,SC2034
@@ -26,7 +27,7 @@ builddir=$(cd "$builddir" && pwd) ||
 lib=$builddir/lib/.libs/libkmem_malloc.so
 mtmalloc=$builddir/tests/mtmalloc
 
-for tool in python3 gcc perl sort cmp; do
+for tool in python3 gcc perl sort bash cmp; do
 	if ! command -v "$tool" >/dev/null 2>&1; then
 		echo "preload: $tool not found; skipped"
 		exit 77
@@ -225,6 +226,22 @@ same sort out
 run sortn 'sort -n -S 64M --parallel=2 -k1,1 -k2 "$tmp/words.txt"'
 same sortn out
 
+# ---------------------------------------------------------------- bash
+# Background jobs: each one that ends sends bash a SIGCHLD, whose handler
+# edits bash's job table.  When libkmem's threads did not block signals,
+# the handler also ran on them, at the same time as bash's own code, and
+# bash crashed within these 1,000 jobs every time.
+cat >"$tmp/jobs.sh" <<'SH'
+for i in $(seq 1000); do
+	/bin/true &
+	if [ $((i % 50)) = 0 ]; then wait; fi
+done
+wait
+echo "$i jobs"
+SH
+run bash 'bash "$tmp/jobs.sh"'
+same bash out
+
 # ---------------------------------------------------------------- mtmalloc
 run mtmalloc '"$mtmalloc"'
 same mtmalloc out
@@ -233,6 +250,6 @@ same mtmalloc out
 left=$(ls -A "$KMEM_STATS_DIR")
 [ -z "$left" ] || fail "statistics regions left behind: $left"
 
-echo "preload: python3, gcc, perl, sort and mtmalloc agree with and" \
+echo "preload: python3, gcc, perl, sort, bash and mtmalloc agree with and" \
     "without libkmem_malloc.so in $(($(date +%s) - t0)) s:$times"
 exit 0

@@ -1,19 +1,24 @@
 /*
  * testutil.h - helpers shared by the Check suites: CPU pinning, a fast
  * per-thread random generator, test durations from the environment,
- * byte patterns for buffers, and capturing what a call writes to stderr.
+ * byte patterns for buffers, capturing what a call writes to stderr, and
+ * counting threads and where a process-directed signal goes.
  */
 #ifndef KMEM_TESTUTIL_H
 #define KMEM_TESTUTIL_H
 
 #include <check.h>
+#include <dirent.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <sched.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
@@ -125,6 +130,65 @@ static inline void test_capture_stderr(void (*fn)(void *), void *arg,
 	n = read(fds[0], buf, len - 1);
 	buf[n > 0 ? n : 0] = '\0';
 	close(fds[0]);
+}
+
+/* Threads of this process now (/proc/self/task). */
+static inline int test_thread_count(void)
+{
+	DIR *d = opendir("/proc/self/task");
+	struct dirent *e;
+	int n = 0;
+
+	ck_assert_ptr_nonnull(d);
+	while ((e = readdir(d)) != NULL)
+		n += e->d_name[0] != '.';
+	closedir(d);
+	return (n);
+}
+
+static inline _Atomic int *test_sig_counter(void)
+{
+	static _Atomic int taken;
+
+	return (&taken);
+}
+
+static inline void test_sig_count(int sig)
+{
+	(void) sig;
+	atomic_fetch_add(test_sig_counter(), 1);
+}
+
+/*
+ * Send sig to the whole process while the calling thread blocks it, and
+ * return how often its handler ran meanwhile.  The kernel hands a
+ * process-directed signal to a thread that does not block it, so any run
+ * means that another thread (one of libkmem's) was open to it.  A signal
+ * left pending is taken back; the disposition and mask are restored.
+ */
+static inline int test_signal_elsewhere(int sig)
+{
+	struct sigaction sa, old;
+	sigset_t one, prev;
+	struct timespec zero = { 0, 0 }, pause = { 0, 20 * 1000000L };
+	int taken;
+
+	memset(&sa, 0, sizeof (sa));
+	sa.sa_handler = test_sig_count;
+	sigemptyset(&sa.sa_mask);
+	ck_assert_int_eq(sigaction(sig, &sa, &old), 0);
+	sigemptyset(&one);
+	sigaddset(&one, sig);
+	ck_assert_int_eq(pthread_sigmask(SIG_BLOCK, &one, &prev), 0);
+	atomic_store(test_sig_counter(), 0);
+	ck_assert_int_eq(kill(getpid(), sig), 0);
+	nanosleep(&pause, NULL);
+	taken = atomic_load(test_sig_counter());
+	if (taken == 0)
+		ck_assert_int_eq(sigtimedwait(&one, NULL, &zero), sig);
+	ck_assert_int_eq(pthread_sigmask(SIG_SETMASK, &prev, NULL), 0);
+	ck_assert_int_eq(sigaction(sig, &old, NULL), 0);
+	return (taken);
 }
 
 /* Byte off of a buffer filled for object id (test_fill, test_verify). */
