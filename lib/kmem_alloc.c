@@ -465,6 +465,17 @@ ka_spares_unlock(struct ka_spares *sp)
 	atomic_store_explicit(&sp->locked, false, memory_order_release);
 }
 
+/*
+ * The lists in use: CPU c keeps its spares in list c mod KA_SPARE_SHARDS,
+ * so with fewer CPUs the others stay empty and are never locked (nor
+ * touched: a fork need not write to their pages).
+ */
+static int
+ka_spare_nshards(void)
+{
+	return ((int)KMEM_MIN(cpu_count(), (unsigned int)KA_SPARE_SHARDS));
+}
+
 /* The spare list of the CPU this thread runs on. */
 static struct ka_spares *
 ka_spares_here(void)
@@ -479,8 +490,7 @@ ka_spares_here(void)
 static bool
 ka_spare_count(struct ka_spares *sp, struct ka_large *l)
 {
-	size_t share = KA_SPARE_BYTES / 2 /
-	    KMEM_MIN(cpu_count(), (unsigned int)KA_SPARE_SHARDS);
+	size_t share = KA_SPARE_BYTES / 2 / (size_t)ka_spare_nshards();
 	size_t have;
 
 	if (sp->bytes + l->len <= share) {
@@ -590,7 +600,7 @@ ka_spare_take(size_t len)
 	struct ka_spares *here = ka_spares_here();
 	struct ka_large *l = ka_spares_take(here, len);
 
-	for (int i = 0; i < KA_SPARE_SHARDS && l == NULL; i++)
+	for (int i = 0; i < ka_spare_nshards() && l == NULL; i++)
 		if (&ka_spares[i] != here)
 			l = ka_spares_take(&ka_spares[i], len);
 	return (l);
@@ -600,7 +610,7 @@ ka_spare_take(size_t len)
 static void
 ka_spare_trim(int64_t before)
 {
-	for (int s = 0; s < KA_SPARE_SHARDS; s++) {
+	for (int s = 0; s < ka_spare_nshards(); s++) {
 		struct ka_spares *sp = &ka_spares[s];
 		struct ka_large *victims[KA_SPARE_PER];
 		int n = 0;
@@ -790,14 +800,14 @@ void
 ka_fork_lock(void)
 {
 	pthread_mutex_lock(&ka_lock);
-	for (int i = 0; i < KA_SPARE_SHARDS; i++)
+	for (int i = 0; i < ka_spare_nshards(); i++)
 		ka_spares_lock(&ka_spares[i]);
 }
 
 void
 ka_fork_unlock(void)
 {
-	for (int i = KA_SPARE_SHARDS; i-- > 0;)
+	for (int i = ka_spare_nshards(); i-- > 0;)
 		ka_spares_unlock(&ka_spares[i]);
 	pthread_mutex_unlock(&ka_lock);
 }
