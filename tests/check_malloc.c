@@ -6,8 +6,7 @@
  * (posix_memalign, memalign, aligned_alloc, valloc, pvalloc),
  * malloc_usable_size, foreign pointers given to free, fork, exiting
  * threads, signals kept off libkmem's threads, allocation from a
- * constructor.  Uses no libkmem header: only
- * the C library's API.
+ * constructor.  Uses no libkmem header: only the C library's API.
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
