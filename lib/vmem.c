@@ -38,10 +38,11 @@
  * the madvise; they are cleared instead.
  *
  * INVARIANTS.  Spans never overlap; every page of an allocated span maps
- * to its owner; a free span's first and last pages carry its tag and its
- * other pages read 0; no two free spans are adjacent.  Every byte of a
- * free span reads 0 (new regions are fresh anonymous memory), so a span
- * is zero when allocated: kmem_zalloc's large blocks rely on it.
+ * to its owner; in the page map, a free span's first and last pages carry
+ * its tag and its other pages read 0; no two free spans are adjacent.
+ * Every byte of a free span's memory reads 0 (new regions are fresh
+ * anonymous memory), so a span is zero when allocated: kmem_zalloc's
+ * large blocks rely on it.
  *
  * LOCKING.  vmem_lock protects regions, bins, free-span records and page
  * map writes.  Page map and top table entries are written with release
