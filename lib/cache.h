@@ -95,8 +95,6 @@ struct kmem_cache {
 	size_t map_len;                 /* this struct, its arrays, magazines */
 };
 
-void kmem_init(void);
-
 /*
  * Where every cache's per-CPU magazine array (mag.cpu) starts, from the
  * cache: one offset for the process, set by kmem_init().  The fast paths

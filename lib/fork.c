@@ -9,8 +9,9 @@
  * thread takes every libkmem lock, in the one order the allocation paths
  * use (so this cannot deadlock against them), and after fork() parent and
  * child release them.  The child then restarts what lived in threads: the
- * task queues' threads (taskq_fork_child), the aging chain and the PSI
- * monitor (reap_fork_child), and forgets grow tasks that were running
+ * task queues' threads (taskq_fork_child; libkmem's own queue only when
+ * the child first needs it, taskq_fork_resume), the aging chain and the
+ * PSI monitor (reap_fork_child), and forgets grow tasks that were running
  * (cache_fork_unlock).  The child can allocate and free at once, from any
  * thread it creates.
  *

@@ -58,6 +58,7 @@
 #include "meta.h"
 #include "place.h"
 #include "reap.h"
+#include "taskq_impl.h"
 #include "tunables.h"
 #include "vmem.h"
 
@@ -610,7 +611,10 @@ cache_walk(void (*fn)(struct kmem_cache *, void *), void *arg)
 static __attribute__((noinline)) void *
 cache_alloc_miss(kmem_cache_t *cp, int kmflags)
 {
-	void *obj = mag_alloc(cp, kmflags);
+	void *obj;
+
+	taskq_fork_resume();
+	obj = mag_alloc(cp, kmflags);
 
 	if (KMEM_UNLIKELY(obj == NULL))
 		stat_inc(&cp->cpu[cpu_current()].alloc_fail);
@@ -676,6 +680,7 @@ cache_free_slow(struct kmem_cache *cp, void *buf)
 {
 	if (buf == NULL || !cache_ok(cp, "kmem_cache_free"))
 		return;
+	taskq_fork_resume();
 	if (KMEM_UNLIKELY(DEBUG_CACHE(cp)) && !debug_free(cp, buf))
 		return;                 /* reported */
 	if (slab_of(cp, buf) != NULL) {

@@ -57,6 +57,12 @@ static inline void kmem_pages_free(void *p, size_t len)
 		(void) munmap(p, len);
 }
 
+/*
+ * libkmem's one-time start (kmem_cache.c): CPUs, tunables, the arena and
+ * the fork() handlers.  Every entry point that can come first calls it.
+ */
+void kmem_init(void);
+
 /* One line on stderr, "libkmem: <message>"; never allocates.  report.c */
 void kmem_report(const char *fmt, ...)
     __attribute__((format(printf, 1, 2)));

@@ -8,7 +8,8 @@
  * threads runs every cache's grow tasks (grow.c), the aging pass and
  * pressure reaps.  It is created on first use and lives as long as the
  * process.  It is dynamic (TASKQ_DYNAMIC): it starts with one thread,
- * which waits for delayed tasks and never exits, and creates more only
+ * which waits for delayed tasks and never exits (in a forked child, not
+ * before the child needs it: taskq_set_fork_lazy), and creates more only
  * when tasks are ready and no thread is idle; those exit after a second
  * without work.  So a short process that allocates a little (small caches
  * grow inline, grow.c) starts one thread, not kmem_cache_kmem_threads.
@@ -90,6 +91,8 @@ reap_tq_create(void)
 	if (reap_tq == NULL)
 		kmem_report("cannot create the kmem taskq (%s); caches grow "
 		    "synchronously and are not aged", strerror(errno));
+	else
+		taskq_set_fork_lazy(reap_tq);
 }
 
 taskq_t *
@@ -518,8 +521,10 @@ reap_start_once_fn(void)
  * pass that was running in the parent is gone - start a new aging chain
  * (if the tick was only queued it runs anyway, but ends at once: it
  * belongs to the old chain) - and so is the PSI thread: it is started
- * again by a task (a delayed one, queued in the parent and not yet run,
- * runs in the child anyway), not here: pthread_create() may allocate.
+ * again by a delayed task, as at start (a PSI task queued in the parent
+ * and not yet run runs in the child anyway), not here: pthread_create()
+ * may allocate, and a ready task would start the kmem taskq's thread in
+ * every child (taskq.c, fork()).
  */
 void
 reap_fork_child(void)
@@ -529,9 +534,8 @@ reap_fork_child(void)
 		atomic_store(&reap_tick_id, 0);  /* ran in the parent: gone */
 		reap_new_chain();
 	}
-	if (atomic_exchange(&reap_psi_on, false) && reap_tq != NULL)
-		(void) taskq_dispatch(reap_tq, reap_psi_task, NULL,
-		    TQ_NOSLEEP);
+	if (atomic_exchange(&reap_psi_on, false))
+		reap_psi_later();
 }
 
 void

@@ -76,7 +76,8 @@
  * worker moves due entries to the ready lists before looking for work.  A
  * dispatch that makes a new earliest delayed entry wakes the idle workers
  * so that they shorten their wait.  The first thread of a dynamic queue
- * never exits, so a queue always has a thread to notice due tasks.
+ * never exits, so a queue always has a thread to notice due tasks - with
+ * one exception, a lazy queue in a forked child (see fork() below).
  *
  * LOCKING
  *
@@ -185,6 +186,7 @@ struct taskq {
 	bool tq_have_first;
 	bool tq_have_zombie;
 	bool tq_at_exit;                /* the process exits: no idle exits */
+	bool tq_fork_lazy;              /* no thread in a child until needed */
 	pthread_t tq_zombie;            /* last exited thread, unjoined */
 	pid_t tq_pid;                   /* the process whose threads these are */
 
@@ -222,6 +224,9 @@ struct taskq {
 static pthread_mutex_t taskq_reg_lock = PTHREAD_MUTEX_INITIALIZER;
 static taskq_t *taskq_reg_head;
 static taskq_t *taskq_reg_tail;
+
+/* In a forked child: a lazy queue still waits for its first thread. */
+_Atomic bool taskq_fork_deferred;
 
 /*
  * The calling thread's worker record, NULL outside workers.  initial-exec:
@@ -854,6 +859,14 @@ taskq_at_exit(void)
  * dynamic one its first - so that queued and delayed tasks run.  The
  * threads are created by taskq_fork_child_start(), which fork.c calls
  * after every other atfork lock is released.
+ *
+ * A lazy dynamic queue (taskq_set_fork_lazy: libkmem's own) with no ready
+ * task gets no thread there.  Most children exec or exit at once, and a
+ * thread created for nothing costs each fork about a millisecond (and an
+ * exec must then stop it).  Its first thread comes with the first task
+ * made ready (the dynamic growth of taskq_dispatch), or from
+ * taskq_fork_resume(), which the allocator's slow paths call: then its
+ * delayed tasks run too, late if they fell due meanwhile.
  */
 void
 taskq_fork_prepare(void)
@@ -890,8 +903,11 @@ taskq_fork_child(void)
 		(void) pthread_cond_init(&tq->tq_wait_cv, NULL);
 		(void) pthread_cond_init(&tq->tq_ent_cv, NULL);
 		(void) pthread_cond_init(&tq->tq_exit_cv, NULL);
-		tq->tq_nthreads = tq->tq_nstarting =
-		    (tq->tq_flags & TASKQ_DYNAMIC) ? 1 : tq->tq_maxthreads;
+		if (!tq->tq_fork_lazy || tq->tq_prio.head != NULL ||
+		    tq->tq_pend.head != NULL)
+			tq->tq_nthreads = tq->tq_nstarting =
+			    (tq->tq_flags & TASKQ_DYNAMIC) ? 1 :
+			    tq->tq_maxthreads;
 		(void) pthread_mutex_unlock(&tq->tq_lock);
 	}
 	(void) pthread_condattr_destroy(&mono);
@@ -901,17 +917,50 @@ taskq_fork_child(void)
 /*
  * The child's threads, counted by taskq_fork_child(): created last, once
  * every other atfork lock is released (fork.c), because pthread_create()
- * may allocate, and the allocator's locks must be free by then.
+ * may allocate, and the allocator's locks must be free by then.  A lazy
+ * queue left without a thread there (no task was ready) waits; the atfork
+ * handlers dispatch only delayed tasks.
  */
 void
 taskq_fork_child_start(void)
 {
 	/* The registry cannot change before this process creates a queue. */
 	for (taskq_t *tq = taskq_reg_head; tq != NULL; tq = tq->tq_reg_next) {
-		for (int i = (tq->tq_flags & TASKQ_DYNAMIC) ? 1 :
-		    tq->tq_maxthreads; i > 0; i--)
+		if (tq->tq_nthreads == 0)
+			atomic_store(&taskq_fork_deferred, true);
+		for (int i = tq->tq_nthreads; i > 0; i--)
 			(void) taskq_spawn(tq);
 	}
+}
+
+/* Give every lazy queue of a forked child that has no thread its first. */
+void
+taskq_fork_resume_slow(void)
+{
+	if (!atomic_exchange(&taskq_fork_deferred, false))
+		return;
+	(void) pthread_mutex_lock(&taskq_reg_lock);
+	for (taskq_t *tq = taskq_reg_head; tq != NULL; tq = tq->tq_reg_next) {
+		bool spawn;
+
+		(void) pthread_mutex_lock(&tq->tq_lock);
+		spawn = tq->tq_fork_lazy && tq->tq_nthreads == 0 &&
+		    !tq->tq_destroying;
+		if (spawn)
+			tq->tq_nthreads = tq->tq_nstarting = 1;
+		(void) pthread_mutex_unlock(&tq->tq_lock);
+		if (spawn)
+			(void) taskq_spawn(tq);
+	}
+	(void) pthread_mutex_unlock(&taskq_reg_lock);
+}
+
+void
+taskq_set_fork_lazy(taskq_t *tq)
+{
+	(void) pthread_mutex_lock(&tq->tq_lock);
+	tq->tq_fork_lazy = (tq->tq_flags & TASKQ_DYNAMIC) != 0;
+	(void) pthread_mutex_unlock(&tq->tq_lock);
 }
 
 void
@@ -1027,6 +1076,7 @@ taskq_create(const char *name, int nthreads, int pri, int minalloc,
 		return (NULL);
 	}
 
+	kmem_init();            /* the fork() handlers keep queues working */
 	tq = meta_pages_alloc(len);
 	if (tq == NULL) {
 		errno = ENOMEM;

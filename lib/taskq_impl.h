@@ -9,6 +9,7 @@
 #define KMEM_TASKQ_IMPL_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -36,6 +37,29 @@ void taskq_fork_prepare(void);
 void taskq_fork_parent(void);
 void taskq_fork_child(void);
 void taskq_fork_child_start(void);
+
+/*
+ * A dynamic queue that, in a forked child, gets its first thread only
+ * when it needs one: when a task is made ready, or at the first
+ * taskq_fork_resume() (see taskq.c, fork()).  For libkmem's own queue.
+ */
+void taskq_set_fork_lazy(taskq_t *tq);
+
+/*
+ * Start what a forked child has deferred.  Called by the allocator's slow
+ * paths, where the caller holds no libkmem lock (pthread_create() may
+ * allocate); costs one load when nothing is deferred.
+ */
+extern _Atomic bool taskq_fork_deferred;
+void taskq_fork_resume_slow(void);
+
+static inline void
+taskq_fork_resume(void)
+{
+	if (__builtin_expect(atomic_load_explicit(&taskq_fork_deferred,
+	    memory_order_relaxed), 0))
+		taskq_fork_resume_slow();
+}
 
 /*
  * pthread_create() for a thread of libkmem's own (a queue's worker, the

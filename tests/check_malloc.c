@@ -951,7 +951,8 @@ END_TEST
  * A program's signals go to its own threads, never to libkmem's (the task
  * queue that malloc starts): bash, whose SIGCHLD handler once ran on a
  * libkmem thread while its main thread edited the same job table, crashed
- * in ./configure.  The same in a forked child, whose queue thread is new.
+ * in ./configure.  The same in a forked child, whose queue thread is new
+ * (started at the child's first magazine miss).
  */
 START_TEST(test_signals_skip_kmem_threads)
 {
@@ -965,7 +966,12 @@ START_TEST(test_signals_skip_kmem_threads)
 	pid = fork();
 	ck_assert_int_ge(pid, 0);
 	if (pid == 0) {
-		free(malloc(100));
+		static void *v[4096];
+
+		for (int i = 0; i < 4096; i++)
+			v[i] = malloc(100);
+		for (int i = 0; i < 4096; i++)
+			free(v[i]);
 		_exit(test_thread_count() >= 2 &&
 		    test_signal_elsewhere(SIGCHLD) == 0 ? 0 : 1);
 	}

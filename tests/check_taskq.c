@@ -3,7 +3,8 @@
  * threads growing and shrinking, delayed tasks, cancel, the three waits,
  * destroy with work queued, dispatch from tasks and from many threads,
  * maxalloc with TQ_NOSLEEP and TQ_SLEEP, caller-owned entries, membership,
- * threads that block signals, statistics, the registry, and bad arguments.
+ * threads that block signals, threads after fork, statistics, the
+ * registry, and bad arguments.
  */
 #include "config.h"
 
@@ -13,6 +14,7 @@
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "libkmem/taskq.h"
@@ -1053,6 +1055,67 @@ START_TEST(test_threads_block_signals)
 }
 END_TEST
 
+/*
+ * fork(): the child gets its queues' threads back - an ordinary queue at
+ * once, its full count; a lazy one (libkmem's own queue is) only when it
+ * needs one: a task made ready, or taskq_fork_resume() (the allocator's
+ * slow paths).  Until then its delayed tasks wait, even when due.
+ */
+START_TEST(test_fork_lazy)
+{
+	static _Atomic int ran;
+	taskq_t *eager, *lazy, *lazy2;
+	taskqid_t id;
+	pid_t pid;
+	int status;
+
+#if defined(KMEM_TSAN) || defined(KMEM_ASAN)
+	return;         /* no threads in the child: see check_reap's fork test */
+#endif
+	eager = taskq_create("eager", 2, defclsyspri, 0, 0, 0);
+	lazy = taskq_create("lazy", 4, defclsyspri, 0, 0, TASKQ_DYNAMIC);
+	lazy2 = taskq_create("lazy2", 4, defclsyspri, 0, 0, TASKQ_DYNAMIC);
+	ck_assert(eager != NULL && lazy != NULL && lazy2 != NULL);
+	taskq_set_fork_lazy(lazy);
+	taskq_set_fork_lazy(lazy2);
+	id = taskq_dispatch_delay(lazy, count_task, &ran, TQ_SLEEP,
+	    taskq_now() + 50 * MS);
+	ck_assert_uint_ne(id, 0);
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		int bad = 0;
+
+		if (stats_of(eager).threads != 2 || test_thread_count() != 3)
+			bad |= 1;
+		if (stats_of(lazy).threads != 0 || stats_of(lazy2).threads != 0)
+			bad |= 2;
+		sleep_ms(150);                  /* the delayed task is due */
+		if (atomic_load(&ran) != 0)
+			bad |= 4;
+		if (taskq_dispatch(lazy2, count_task, &ran, TQ_SLEEP) == 0)
+			bad |= 8;
+		taskq_wait(lazy2);              /* ran on lazy2's new thread */
+		if (atomic_load(&ran) != 1 || stats_of(lazy2).threads != 1 ||
+		    stats_of(lazy).threads != 0)
+			bad |= 16;
+		taskq_fork_resume();
+		taskq_wait_id(lazy, id);
+		if (atomic_load(&ran) != 2 || stats_of(lazy).threads != 1)
+			bad |= 32;
+		_exit(bad);
+	}
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert(WIFEXITED(status));
+	ck_assert_int_eq(WEXITSTATUS(status), 0);
+	taskq_wait_id(lazy, id);                /* the parent's own run */
+	ck_assert_int_eq(atomic_load(&ran), 1);
+	taskq_destroy(eager);
+	taskq_destroy(lazy);
+	taskq_destroy(lazy2);
+}
+END_TEST
+
 /* ------------------------------------------------------------ stats, walk */
 
 START_TEST(test_stats_prepopulate)
@@ -1268,6 +1331,7 @@ main(void)
 	tcase_add_test(threads, test_many_dispatchers);
 	tcase_add_test(threads, test_member);
 	tcase_add_test(threads, test_threads_block_signals);
+	tcase_add_test(threads, test_fork_lazy);
 	suite_add_tcase(s, threads);
 
 	tcase_set_timeout(timing, 10);
