@@ -514,12 +514,12 @@ debug_leaks(struct kmem_cache *cp)
 	for (unsigned int n = 0; n < cp->sl.nnodes; n++) {
 		struct slab_node *sn = &cp->sl.nodes[n];
 
-		pthread_mutex_lock(&sn->lock);
+		pthread_mutex_lock(sn->lock);
 		for (int l = 0; l < SLAB_NLISTS; l++)
 			for (struct kmem_slab *s = sn->lists[l].head;
 			    s != NULL; s = s->next)
 				found += debug_leaks_slab(cp, s);
-		pthread_mutex_unlock(&sn->lock);
+		pthread_mutex_unlock(sn->lock);
 	}
 	if (atomic_load(&cp->emerg.count) != 0)
 		kmem_report("KMEM_DEBUG: leak: cache %s: %llu emergency "

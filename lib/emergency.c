@@ -54,7 +54,6 @@ static _Atomic int emergency_inject;
 void
 emergency_init(struct emergency *em)
 {
-	pthread_mutex_init(&em->lock, NULL);
 	RB_INIT(&em->tree);
 	atomic_store(&em->count, 0);
 	em->max = 0;
@@ -90,13 +89,13 @@ emergency_alloc(struct emergency *em, size_t size)
 	}
 	node->addr = (uintptr_t)obj;
 	node->len = len;
-	pthread_mutex_lock(&em->lock);
+	pthread_mutex_lock(em->lock);
 	(void) RB_INSERT(emergency_tree, &em->tree, node);
 	uint64_t n = atomic_fetch_add(&em->count, 1) + 1;
 	if (n > em->max)
 		em->max = n;
 	em->bytes += len;
-	pthread_mutex_unlock(&em->lock);
+	pthread_mutex_unlock(em->lock);
 	return (obj);
 }
 
@@ -106,14 +105,14 @@ emergency_release(struct emergency *em, void *obj)
 	struct emergency_node key, *node;
 
 	key.addr = (uintptr_t)obj;
-	pthread_mutex_lock(&em->lock);
+	pthread_mutex_lock(em->lock);
 	node = RB_FIND(emergency_tree, &em->tree, &key);
 	if (node != NULL) {
 		(void) RB_REMOVE(emergency_tree, &em->tree, node);
 		atomic_fetch_sub(&em->count, 1);
 		em->bytes -= node->len;
 	}
-	pthread_mutex_unlock(&em->lock);
+	pthread_mutex_unlock(em->lock);
 	if (node == NULL)
 		return (false);
 	(void) munmap(obj, node->len);
@@ -130,9 +129,9 @@ emergency_owns(struct emergency *em, const void *obj)
 	if (atomic_load_explicit(&em->count, memory_order_relaxed) == 0)
 		return (false);
 	key.addr = (uintptr_t)obj;
-	pthread_mutex_lock(&em->lock);
+	pthread_mutex_lock(em->lock);
 	found = RB_FIND(emergency_tree, &em->tree, &key) != NULL;
-	pthread_mutex_unlock(&em->lock);
+	pthread_mutex_unlock(em->lock);
 	return (found);
 }
 
@@ -142,7 +141,7 @@ emergency_release_all(struct emergency *em)
 	uint64_t n = 0;
 	struct emergency_node *node;
 
-	pthread_mutex_lock(&em->lock);
+	pthread_mutex_lock(em->lock);
 	while ((node = RB_MIN(emergency_tree, &em->tree)) != NULL) {
 		(void) RB_REMOVE(emergency_tree, &em->tree, node);
 		(void) munmap((void *)node->addr, node->len);
@@ -151,7 +150,7 @@ emergency_release_all(struct emergency *em)
 	}
 	atomic_store(&em->count, 0);
 	em->bytes = 0;
-	pthread_mutex_unlock(&em->lock);
+	pthread_mutex_unlock(em->lock);
 	return (n);
 }
 

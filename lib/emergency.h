@@ -17,7 +17,7 @@ struct emergency_tree {
 };
 
 struct emergency {
-	pthread_mutex_t lock;
+	pthread_mutex_t *lock;          /* meta_mutex_alloc */
 	struct emergency_tree tree;
 	_Atomic uint64_t count;         /* objects now (read locklessly) */
 	uint64_t max;                   /* high-water mark */

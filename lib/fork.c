@@ -15,6 +15,11 @@
  * (cache_fork_unlock).  The child can allocate and free at once, from any
  * thread it creates.
  *
+ * COST.  fork() write-protects the pages of both processes, so every page
+ * these handlers write costs a page fault in the parent and another in
+ * the child.  They write locks and little else; the caches' locks are
+ * packed a few dozen caches to a page (meta.c, MUTEXES).
+ *
  * The statistics publisher's lock comes first and goes last: the
  * publisher takes every other lock under it (stats.c).  The child drops
  * the parent's statistics region and publishes its own (stats_fork_child).

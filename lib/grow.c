@@ -127,6 +127,19 @@ grow_set_low(struct kmem_cache *cp, uint64_t low)
 	    GROW_HIGH_BYTES / cp->sl.chunk)));
 }
 
+/* A new condition variable, no waiters (also for fork's child). */
+void
+grow_cv_init(struct grow_state *g)
+{
+	pthread_condattr_t ca;
+
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&g->cv, &ca);
+	pthread_condattr_destroy(&ca);
+	g->nwaiting = 0;
+}
+
 void
 grow_init(struct kmem_cache *cp)
 {
@@ -134,13 +147,7 @@ grow_init(struct kmem_cache *cp)
 	uint64_t batch = cp->mag.mode == MAG_NONE ? 1 :
 	    KMEM_MAX(cp->mag.magsize / 2, 1U);
 
-	pthread_condattr_t ca;
-
-	pthread_mutex_init(&g->lock, NULL);
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_init(&g->cv, &ca);
-	pthread_condattr_destroy(&ca);
+	grow_cv_init(g);
 	taskq_init_ent(&g->ent);
 	grow_set_low(cp, KMEM_MAX((uint64_t)cp->sl.objs_per_slab,
 	    KMEM_MIN(2 * (uint64_t)cpu_count() * batch,
@@ -152,10 +159,12 @@ grow_quiesce(struct kmem_cache *cp)
 {
 	struct grow_state *g = &cp->grow;
 
-	pthread_mutex_lock(&g->lock);
+	pthread_mutex_lock(g->lock);
+	g->nwaiting++;
 	while (atomic_load(&g->growing))
-		pthread_cond_wait(&g->cv, &g->lock);
-	pthread_mutex_unlock(&g->lock);
+		pthread_cond_wait(&g->cv, g->lock);
+	g->nwaiting--;
+	pthread_mutex_unlock(g->lock);
 }
 
 /* Free objects in the cache's slabs (a snapshot). */
@@ -174,14 +183,14 @@ grow_free_objects(struct kmem_cache *cp)
 static void
 grow_progress(struct grow_state *g, bool failed, bool done)
 {
-	pthread_mutex_lock(&g->lock);
+	pthread_mutex_lock(g->lock);
 	g->failed = failed;
 	g->deadlocked = false;
 	g->gen++;
 	if (done)
 		atomic_store(&g->growing, false);
 	pthread_cond_broadcast(&g->cv);
-	pthread_mutex_unlock(&g->lock);
+	pthread_mutex_unlock(g->lock);
 }
 
 static void
@@ -195,9 +204,9 @@ grow_task(void *arg)
 
 	while (atomic_load(&grow_stalled))
 		usleep(1000);
-	pthread_mutex_lock(&g->lock);
+	pthread_mutex_lock(g->lock);
 	node = g->node;
-	pthread_mutex_unlock(&g->lock);
+	pthread_mutex_unlock(g->lock);
 
 	added = slab_grow(cp, node, 1);
 	if (added == 0) {
@@ -294,10 +303,10 @@ grow_wait(struct kmem_cache *cp, int node, int kmflags)
 
 	if (grow_small(cp) || grow_must_inline())
 		return (grow_inline(cp, node));
-	pthread_mutex_lock(&g->lock);
+	pthread_mutex_lock(g->lock);
 	dispatch = grow_claim_locked(cp, node);
 	if ((kmflags & (KM_NOSLEEP | KM_PUSHPAGE)) || g->deadlocked) {
-		pthread_mutex_unlock(&g->lock);
+		pthread_mutex_unlock(g->lock);
 		if (dispatch)
 			grow_dispatch(cp);
 		return (-1);
@@ -305,9 +314,9 @@ grow_wait(struct kmem_cache *cp, int node, int kmflags)
 	if (dispatch) {
 		/* Dispatch unlocked; the task cannot finish before we wait. */
 		gen = g->gen;
-		pthread_mutex_unlock(&g->lock);
+		pthread_mutex_unlock(g->lock);
 		grow_dispatch(cp);
-		pthread_mutex_lock(&g->lock);
+		pthread_mutex_lock(g->lock);
 	} else {
 		gen = g->gen;
 	}
@@ -323,19 +332,24 @@ grow_wait(struct kmem_cache *cp, int node, int kmflags)
 		/* Grow-ahead was too late: start earlier from now on. */
 		grow_set_low(cp, 2 * atomic_load(&g->low));
 	}
+	g->nwaiting++;
 	while (g->gen == gen) {
-		if (pthread_cond_timedwait(&g->cv, &g->lock, &deadline) ==
+		if (pthread_cond_timedwait(&g->cv, g->lock, &deadline) ==
 		    ETIMEDOUT && g->gen == gen) {
 			/* Growth is too slow for this caller. */
 			g->deadlocked = true;
 			atomic_fetch_add_explicit(&cp->obj_deadlock, 1,
 			    memory_order_relaxed);
-			pthread_mutex_unlock(&g->lock);
-			return (-1);
+			break;
 		}
 	}
+	g->nwaiting--;
+	if (g->gen == gen) {
+		pthread_mutex_unlock(g->lock);
+		return (-1);
+	}
 	rc = g->failed ? -1 : 0;
-	pthread_mutex_unlock(&g->lock);
+	pthread_mutex_unlock(g->lock);
 	return (rc);
 }
 
@@ -352,9 +366,9 @@ grow_ahead(struct kmem_cache *cp, int node)
 		return;
 	if (grow_must_inline())
 		return;         /* no help from the taskq: grow on demand */
-	pthread_mutex_lock(&g->lock);
+	pthread_mutex_lock(g->lock);
 	dispatch = grow_claim_locked(cp, node);
-	pthread_mutex_unlock(&g->lock);
+	pthread_mutex_unlock(g->lock);
 	if (dispatch)
 		grow_dispatch(cp);
 }

@@ -15,8 +15,9 @@
 struct kmem_cache;
 
 struct grow_state {
-	pthread_mutex_t lock;
+	pthread_mutex_t *lock;          /* meta_mutex_alloc */
 	pthread_cond_t cv;              /* a grow task finished */
+	int nwaiting;                   /* callers waiting on cv */
 	_Atomic bool growing;           /* a grow task is queued or running */
 	bool deadlocked;                /* a caller stopped waiting for it */
 	bool failed;                    /* the last one found no memory */
@@ -29,6 +30,7 @@ struct grow_state {
 };
 
 void grow_init(struct kmem_cache *cp);
+void grow_cv_init(struct grow_state *g);
 
 /* Wait until no grow task of cp is queued or running. */
 void grow_quiesce(struct kmem_cache *cp);

@@ -90,6 +90,52 @@ kmem_init(void)
 	(void) pthread_once(&kmem_once, kmem_init_once);
 }
 
+/*
+ * Every lock of cp that fork() takes (cache_fork_lock), each packed with
+ * other caches' locks (see MUTEXES in meta.c).  All or none: -1 when
+ * metadata memory runs out.
+ */
+static pthread_mutex_t **
+cache_lock_slot(struct kmem_cache *cp, unsigned int i)
+{
+	unsigned int ncpus = cp->mag.mode != MAG_NONE ? cpu_count() : 0;
+
+	if (i < ncpus)
+		return (&cp->mag.cpu[i].lock);
+	i -= ncpus;
+	if (i < cp->sl.nnodes)
+		return (&cp->sl.nodes[i].lock);
+	i -= cp->sl.nnodes;
+	return (i == 0 ? &cp->grow.lock : i == 1 ? &cp->emerg.lock : NULL);
+}
+
+static void
+cache_locks_free(struct kmem_cache *cp)
+{
+	pthread_mutex_t **slot;
+
+	for (unsigned int i = 0; (slot = cache_lock_slot(cp, i)) != NULL;
+	    i++) {
+		meta_mutex_free(*slot);
+		*slot = NULL;
+	}
+}
+
+static int
+cache_locks_alloc(struct kmem_cache *cp)
+{
+	pthread_mutex_t **slot;
+
+	for (unsigned int i = 0; (slot = cache_lock_slot(cp, i)) != NULL;
+	    i++) {
+		if ((*slot = meta_mutex_alloc()) == NULL) {
+			cache_locks_free(cp);
+			return (-1);
+		}
+	}
+	return (0);
+}
+
 /* cp is a live cache; otherwise report it for 'fn' and set errno. */
 static bool
 cache_ok(const struct kmem_cache *cp, const char *fn)
@@ -406,6 +452,12 @@ cache_create(const char *name, size_t size, size_t align,
 		errno = ENOMEM;
 		return (NULL);
 	}
+	if (cache_locks_alloc(cp) != 0) {
+		mag_layer_fini(cp);
+		meta_pages_free(cp, len);
+		errno = ENOMEM;
+		return (NULL);
+	}
 	emergency_init(&cp->emerg);
 	grow_init(cp);
 	cp->magic = KMEM_CACHE_MAGIC;
@@ -434,12 +486,12 @@ cache_fork_lock(void)
 	for (struct kmem_cache *cp = kmem_caches; cp != NULL; cp = cp->next) {
 		if (cp->mag.mode != MAG_NONE) {
 			for (unsigned int c = 0; c < cpu_count(); c++)
-				pthread_mutex_lock(&cp->mag.cpu[c].lock);
+				pthread_mutex_lock(cp->mag.cpu[c].lock);
 		}
-		pthread_mutex_lock(&cp->grow.lock);
-		pthread_mutex_lock(&cp->emerg.lock);
+		pthread_mutex_lock(cp->grow.lock);
+		pthread_mutex_lock(cp->emerg.lock);
 		for (unsigned int n = 0; n < cp->sl.nnodes; n++)
-			pthread_mutex_lock(&cp->sl.nodes[n].lock);
+			pthread_mutex_lock(cp->sl.nodes[n].lock);
 	}
 }
 
@@ -455,15 +507,15 @@ cache_fork_unlock(bool child)
 		struct grow_state *g = &cp->grow;
 
 		for (unsigned int n = cp->sl.nnodes; n-- > 0;)
-			pthread_mutex_unlock(&cp->sl.nodes[n].lock);
-		pthread_mutex_unlock(&cp->emerg.lock);
+			pthread_mutex_unlock(cp->sl.nodes[n].lock);
+		pthread_mutex_unlock(cp->emerg.lock);
 		if (child) {
-			pthread_condattr_t ca;
-
-			pthread_condattr_init(&ca);
-			pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-			pthread_cond_init(&g->cv, &ca);
-			pthread_condattr_destroy(&ca);
+			/*
+			 * Only when needed: the write would fault this
+			 * cache's page in (see MUTEXES in meta.c).
+			 */
+			if (g->nwaiting != 0)
+				grow_cv_init(g);
 			if (atomic_load(&g->growing) &&
 			    taskq_empty_ent(&g->ent)) {
 				atomic_store(&g->growing, false);
@@ -471,10 +523,10 @@ cache_fork_unlock(bool child)
 				g->gen++;
 			}
 		}
-		pthread_mutex_unlock(&g->lock);
+		pthread_mutex_unlock(g->lock);
 		if (cp->mag.mode != MAG_NONE) {
 			for (unsigned int c = cpu_count(); c-- > 0;)
-				pthread_mutex_unlock(&cp->mag.cpu[c].lock);
+				pthread_mutex_unlock(cp->mag.cpu[c].lock);
 		}
 	}
 	if (child)
@@ -525,6 +577,7 @@ cache_free(struct kmem_cache *cp)
 	cp->magic = 0;
 	cp->fastkey = 0;
 	mag_layer_fini(cp);
+	cache_locks_free(cp);
 	meta_pages_free(cp, cp->map_len);
 }
 
@@ -780,7 +833,7 @@ kmem_cache_stats(kmem_cache_t *cp, struct kmem_cache_stats *st)
 	st->slab_total = c.slab_total;
 	st->slab_alloc = c.slab_alloc;
 	st->slab_max = atomic_load(&cp->sl.slab_max);
-	pthread_mutex_lock(&cp->emerg.lock);
+	pthread_mutex_lock(cp->emerg.lock);
 	st->obj_emergency = atomic_load(&cp->emerg.count);
 	st->obj_emergency_max = cp->emerg.max;
 	st->mem_total = c.slab_total * cp->sl.slab_size + cp->emerg.bytes;
@@ -788,7 +841,7 @@ kmem_cache_stats(kmem_cache_t *cp, struct kmem_cache_stats *st)
 	    cp->emerg.bytes;
 	st->mem_meta = (c.slab_total + st->obj_emergency) * META_BLOCK_SIZE +
 	    cp->map_len;
-	pthread_mutex_unlock(&cp->emerg.lock);
+	pthread_mutex_unlock(cp->emerg.lock);
 	st->obj_total = c.obj_total + st->obj_emergency;
 	st->obj_alloc = c.obj_inuse + st->obj_emergency;
 	st->obj_max = atomic_load(&cp->obj_max);

@@ -266,7 +266,6 @@ mag_layer_init(struct kmem_cache *cp, enum mag_mode mode, uint32_t magsize,
 		atomic_store(&pc->cap, ml->magsize);
 		pc->prev = mag_of_cpu(ml, c, 0);
 		pc->prounds = 0;
-		pthread_mutex_init(&pc->lock, NULL);
 	}
 	return (depot_init(&ml->depot, ml->mags + ncpus * ml->pair_bytes,
 	    ml->mag_bytes, depot_mags));
@@ -454,12 +453,12 @@ mag_refill(struct kmem_cache *cp, uint32_t cpu, int kmflags)
 		return (NULL);
 	obj = batch[--n];
 	if (n != 0) {
-		pthread_mutex_lock(&pc->lock);
+		pthread_mutex_lock(pc->lock);
 		while (n != 0 && pc->prounds < ml->magsize) {
 			KMEM_TSAN_RELEASE(batch[n - 1]);
 			pc->prev->rounds[pc->prounds++] = batch[--n];
 		}
-		pthread_mutex_unlock(&pc->lock);
+		pthread_mutex_unlock(pc->lock);
 		if (n != 0)
 			cache_release(cp, batch, n);    /* raced: no room */
 	}
@@ -490,14 +489,14 @@ mag_alloc(struct kmem_cache *cp, int kmflags)
 			return (obj);
 		}               /* else empty, or preempted: slow path */
 #endif
-		pthread_mutex_lock(&pc->lock);
+		pthread_mutex_lock(pc->lock);
 		pc->used = true;
 		if (ml->mode == MAG_LOCK && mag_lock_pop(pc, &obj)) {
-			pthread_mutex_unlock(&pc->lock);
+			pthread_mutex_unlock(pc->lock);
 			return (obj);
 		}
 		r = mag_reload_full(ml, pc, cpu);
-		pthread_mutex_unlock(&pc->lock);
+		pthread_mutex_unlock(pc->lock);
 		if (r == MAG_RETRY)
 			continue;
 		obj = mag_refill(cp, cpu, kmflags);
@@ -530,15 +529,15 @@ mag_free(struct kmem_cache *cp, void *obj)
 		    mag_rseq_push(ml->cpu, cpu_rseq_offset, obj))
 			return;         /* else full, or preempted: slow path */
 #endif
-		pthread_mutex_lock(&pc->lock);
+		pthread_mutex_lock(pc->lock);
 		pc->used = true;
 		if (ml->mode == MAG_LOCK && mag_lock_push(pc, obj)) {
-			pthread_mutex_unlock(&pc->lock);
+			pthread_mutex_unlock(pc->lock);
 			return;
 		}
 		r = mag_reload_empty(ml, pc, cpu);
 		if (r == MAG_RETRY) {
-			pthread_mutex_unlock(&pc->lock);
+			pthread_mutex_unlock(pc->lock);
 			continue;
 		}
 		/*
@@ -549,7 +548,7 @@ mag_free(struct kmem_cache *cp, void *obj)
 		pc->prounds -= n;
 		memcpy(half, &pc->prev->rounds[pc->prounds], n * sizeof (void *));
 		pc->prev->rounds[pc->prounds++] = obj;
-		pthread_mutex_unlock(&pc->lock);
+		pthread_mutex_unlock(pc->lock);
 		stat_add(&cp->cpu[cpu].free, 1);
 		atomic_fetch_add_explicit(&ml->flushes, 1, memory_order_relaxed);
 		cache_release(cp, half, n);
@@ -616,12 +615,12 @@ mag_flush_cpu(struct kmem_cache *cp, unsigned int cpu)
 
 	if (ml->mode == MAG_NONE)
 		return;
-	pthread_mutex_lock(&pc->lock);
+	pthread_mutex_lock(pc->lock);
 	/* Nothing cached there: no need to stop the CPU. */
 	if (!mag_cpu_idle(pc) && (pc->prounds != 0 || mag_loaded_rounds(pc,
 	    atomic_load_explicit(&pc->loaded, memory_order_relaxed)) != 0))
 		n = mag_take_cpu(ml, cpu, out);
-	pthread_mutex_unlock(&pc->lock);
+	pthread_mutex_unlock(pc->lock);
 	if (n != 0)
 		cache_release(cp, out, n);
 }
@@ -673,9 +672,9 @@ mag_counts(struct kmem_cache *cp, struct mag_counts *c)
 		struct mag_cpu *pc = &ml->cpu[cpu];
 		uint64_t n;
 
-		pthread_mutex_lock(&pc->lock);
+		pthread_mutex_lock(pc->lock);
 		if (mag_cpu_idle(pc)) {
-			pthread_mutex_unlock(&pc->lock);
+			pthread_mutex_unlock(pc->lock);
 			continue;
 		}
 		c->allocs += atomic_load_explicit(&pc->allocs,
@@ -686,7 +685,7 @@ mag_counts(struct kmem_cache *cp, struct mag_counts *c)
 		n = mag_loaded_rounds(pc, atomic_load_explicit(&pc->loaded,
 		    memory_order_relaxed));
 		c->cached += KMEM_MIN(n, (uint64_t)ml->magsize) + pc->prounds;
-		pthread_mutex_unlock(&pc->lock);
+		pthread_mutex_unlock(pc->lock);
 	}
 	c->depot_full = (uint64_t)depot_full_count(&ml->depot);
 	c->depot_empty = (uint64_t)depot_empty_count(&ml->depot);

@@ -39,7 +39,7 @@ struct mag_cpu {
 	_Atomic uint64_t frees;         /* rounds put into magazines here */
 	_Atomic uint64_t cap;           /* magsize; 0 while a flush runs */
 	char pad0[KMEM_CACHE_LINE - 32];
-	pthread_mutex_t lock;
+	pthread_mutex_t *lock;          /* meta_mutex_alloc */
 	struct mag *prev;
 	uint64_t prounds;
 	bool used;                      /* a slow path ran here (see IDLE) */

@@ -19,7 +19,18 @@
  * Invariants: a block is either on the free list, handed out, or past
  * the cursor (never handed out yet, untouched), never two of these;
  * chunks are never unmapped (metadata memory is small and reused).
- * Locking: meta_lock protects the free list and the counters.
+ * Locking: meta_lock protects the free lists, the cursors and the
+ * counters.
+ *
+ * MUTEXES.  The locks that fork() takes - every cache's per-CPU magazine
+ * locks, its growth, emergency and slab node locks - are blocks too, one
+ * mutex each (a line of its own: no false sharing between CPUs), from
+ * chunks of their own.  fork() write-protects every page of the parent
+ * and the child, and the atfork handlers write each lock page twice
+ * (unlocking in the parent and in the child): with each cache's locks in
+ * its own structure that was two page faults per cache and per fork, most
+ * of the cost of a fork under the malloc library.  Packed, a page holds
+ * the locks of a dozen caches.
  *
  * PAGES.  Bigger metadata - a cache's structure with its per-CPU arrays,
  * its magazines, its depot rings, a task queue - is a few pages each, and
@@ -56,9 +67,14 @@
 #define META_REGION     (512 * 1024)
 #define META_PIECE_MAX  16              /* pages carved; more: own mmap */
 
+/* Blocks of one kind: a free list and the chunk being cut. */
+struct meta_pool {
+	void *freelist;
+	char *next, *end;
+};
+
 static pthread_mutex_t meta_lock = PTHREAD_MUTEX_INITIALIZER;
-static void *meta_freelist;
-static char *meta_chunk_next, *meta_chunk_end;  /* the chunk being cut */
+static struct meta_pool meta_blocks, meta_mutexes;
 static size_t meta_mapped;
 
 static pthread_mutex_t meta_pages_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -70,6 +86,7 @@ struct meta_run {
 };
 
 META_FITS(struct meta_run);
+META_FITS(pthread_mutex_t);
 static struct meta_run *meta_runs[META_PIECE_MAX + 1];  /* by pages */
 static size_t meta_pages_mapped;                /* bytes of regions */
 static size_t meta_page;
@@ -195,43 +212,73 @@ meta_pages_bytes(void)
 	return (n);
 }
 
-void *
-meta_alloc(void)
+static void *
+meta_pool_alloc(struct meta_pool *mp)
 {
 	void *block;
 
 	pthread_mutex_lock(&meta_lock);
-	if ((block = meta_freelist) != NULL) {
-		meta_freelist = *(void **)block;
+	if ((block = mp->freelist) != NULL) {
+		mp->freelist = *(void **)block;
 		pthread_mutex_unlock(&meta_lock);
 		memset(block, 0, META_BLOCK_SIZE);
 		return (block);
 	}
-	if (meta_chunk_next == meta_chunk_end) {
+	if (mp->next == mp->end) {
 		char *chunk = kmem_pages_alloc(META_CHUNK);
 		if (chunk == NULL) {
 			pthread_mutex_unlock(&meta_lock);
 			return (NULL);
 		}
 		meta_mapped += META_CHUNK;
-		meta_chunk_next = chunk;
-		meta_chunk_end = chunk + META_CHUNK;
+		mp->next = chunk;
+		mp->end = chunk + META_CHUNK;
 	}
-	block = meta_chunk_next;        /* fresh from mmap: zero */
-	meta_chunk_next += META_BLOCK_SIZE;
+	block = mp->next;               /* fresh from mmap: zero */
+	mp->next += META_BLOCK_SIZE;
 	pthread_mutex_unlock(&meta_lock);
 	return (block);
+}
+
+static void
+meta_pool_free(struct meta_pool *mp, void *block)
+{
+	if (block == NULL)
+		return;
+	pthread_mutex_lock(&meta_lock);
+	*(void **)block = mp->freelist;
+	mp->freelist = block;
+	pthread_mutex_unlock(&meta_lock);
+}
+
+void *
+meta_alloc(void)
+{
+	return (meta_pool_alloc(&meta_blocks));
 }
 
 void
 meta_free(void *block)
 {
-	if (block == NULL)
-		return;
-	pthread_mutex_lock(&meta_lock);
-	*(void **)block = meta_freelist;
-	meta_freelist = block;
-	pthread_mutex_unlock(&meta_lock);
+	meta_pool_free(&meta_blocks, block);
+}
+
+pthread_mutex_t *
+meta_mutex_alloc(void)
+{
+	pthread_mutex_t *m = meta_pool_alloc(&meta_mutexes);
+
+	if (m != NULL)
+		(void) pthread_mutex_init(m, NULL);
+	return (m);
+}
+
+void
+meta_mutex_free(pthread_mutex_t *m)
+{
+	if (m != NULL)
+		(void) pthread_mutex_destroy(m);
+	meta_pool_free(&meta_mutexes, m);
 }
 
 size_t

@@ -7,12 +7,16 @@
 #ifndef KMEM_META_H
 #define KMEM_META_H
 
+#include <pthread.h>
 #include <stddef.h>
 
 #define META_BLOCK_SIZE 64
 
 void *meta_alloc(void);         /* a zeroed block, or NULL */
 void meta_free(void *block);
+/* An initialised mutex in a block, packed with the others; or NULL. */
+pthread_mutex_t *meta_mutex_alloc(void);
+void meta_mutex_free(pthread_mutex_t *m);
 size_t meta_bytes(void);        /* bytes mapped for metadata */
 void meta_fork_lock(void);      /* fork.c */
 /*

@@ -214,10 +214,7 @@ slab_layer_init(struct slab_layer *sl, size_t chunk, size_t align,
 	sl->objs_lim = sl->objs_per_slab;
 	sl->nodes = nodes;
 	sl->nnodes = nnodes;
-	for (unsigned int n = 0; n < nnodes; n++) {
-		memset(&nodes[n], 0, sizeof (nodes[n]));
-		pthread_mutex_init(&nodes[n].lock, NULL);
-	}
+	memset(nodes, 0, nnodes * sizeof (*nodes));     /* locks: the caller's */
 	return (0);
 }
 
@@ -225,8 +222,8 @@ slab_layer_init(struct slab_layer *sl, size_t chunk, size_t align,
 static void
 slab_node_lock(struct slab_node *sn)
 {
-	if (pthread_mutex_trylock(&sn->lock) != 0) {
-		pthread_mutex_lock(&sn->lock);
+	if (pthread_mutex_trylock(sn->lock) != 0) {
+		pthread_mutex_lock(sn->lock);
 		sn->contended++;
 	}
 }
@@ -364,7 +361,7 @@ slab_alloc(struct kmem_cache *cp, int node, void **objs, unsigned int n)
 
 		slab_node_lock(sn);
 		got += slab_alloc_node(sn, sl, objs + got, n - got);
-		pthread_mutex_unlock(&sn->lock);
+		pthread_mutex_unlock(sn->lock);
 	}
 	atomic_fetch_add_explicit(&sl->obj_inuse, got, memory_order_relaxed);
 	return (got);
@@ -412,7 +409,7 @@ slab_grow(struct kmem_cache *cp, int node, unsigned int count)
 	}
 	sn->slab_total += made;
 	sn->obj_total += (uint64_t)made * sl->objs_per_slab;
-	pthread_mutex_unlock(&sn->lock);
+	pthread_mutex_unlock(sn->lock);
 	kmem_note_max(&sl->slab_max, atomic_fetch_add_explicit(
 	    &sl->slab_total, made, memory_order_relaxed) + made);
 	return (made);
@@ -449,7 +446,7 @@ slab_free(struct kmem_cache *cp, void **objs, unsigned int n)
 		sn = &sl->nodes[s->node];
 		if (sn != locked) {
 			if (locked != NULL)
-				pthread_mutex_unlock(&locked->lock);
+				pthread_mutex_unlock(locked->lock);
 			slab_node_lock(sn);
 			locked = sn;
 		}
@@ -472,7 +469,7 @@ slab_free(struct kmem_cache *cp, void **objs, unsigned int n)
 		taken++;
 	}
 	if (locked != NULL)
-		pthread_mutex_unlock(&locked->lock);
+		pthread_mutex_unlock(locked->lock);
 	atomic_fetch_sub_explicit(&sl->obj_inuse, taken, memory_order_relaxed);
 	return (taken);
 }
@@ -519,7 +516,7 @@ slab_reap(struct kmem_cache *cp, int64_t before)
 		struct kmem_slab *victims = NULL, *s;
 
 		/* Unlink the old empty slabs under the lock ... */
-		pthread_mutex_lock(&sn->lock);
+		pthread_mutex_lock(sn->lock);
 		while ((s = sn->lists[SLAB_EMPTY].tail) != NULL &&
 		    (before == 0 || s->empty_since < before)) {
 			slab_list_remove(sn, s);
@@ -529,7 +526,7 @@ slab_reap(struct kmem_cache *cp, int64_t before)
 			s->next = victims;
 			victims = s;
 		}
-		pthread_mutex_unlock(&sn->lock);
+		pthread_mutex_unlock(sn->lock);
 		/* ... and give their memory back without it. */
 		slab_return_pages(victims, sl->slab_size);
 		while ((s = victims) != NULL) {
@@ -553,7 +550,7 @@ slab_counts(struct kmem_cache *cp, struct slab_counts *c,
 	for (unsigned int n = 0; n < sl->nnodes; n++) {
 		struct slab_node *sn = &sl->nodes[n];
 
-		pthread_mutex_lock(&sn->lock);
+		pthread_mutex_lock(sn->lock);
 		if (node != NULL) {
 			node[n].slab_total = sn->slab_total;
 			node[n].slab_alloc = sn->slab_total -
@@ -570,7 +567,7 @@ slab_counts(struct kmem_cache *cp, struct slab_counts *c,
 		c->full += sn->lists[SLAB_FULL].count;
 		c->pages_carved += sn->pages_carved;
 		c->contended += sn->contended;
-		pthread_mutex_unlock(&sn->lock);
+		pthread_mutex_unlock(sn->lock);
 	}
 	c->slab_alloc = c->slab_total - c->empty;
 }

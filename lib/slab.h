@@ -66,7 +66,7 @@ struct slab_list_head {
 };
 
 struct slab_node {
-	pthread_mutex_t lock;
+	pthread_mutex_t *lock;  /* meta_mutex_alloc */
 	struct slab_list_head lists[SLAB_NLISTS];
 	uint64_t slab_total;    /* slabs on this node */
 	uint64_t obj_total;     /* objects in them */
