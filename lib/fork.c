@@ -18,7 +18,8 @@
  * COST.  fork() write-protects the pages of both processes, so every page
  * these handlers write costs a page fault in the parent and another in
  * the child.  They write locks and little else; the caches' locks are
- * packed a few dozen caches to a page (meta.c, MUTEXES).
+ * packed a few dozen caches to a page (meta.c, MUTEXES), and the
+ * process-wide ones share a page or two (KMEM_FORK_LOCK).
  *
  * The statistics publisher's lock comes first and goes last: the
  * publisher takes every other lock under it (stats.c).  The child drops

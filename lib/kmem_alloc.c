@@ -124,7 +124,8 @@ static int ka_nclasses;
 size_t ka_max_class;
 _Atomic bool ka_ready;
 static pthread_once_t ka_once = PTHREAD_ONCE_INIT;
-static pthread_mutex_t ka_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_mutex_t ka_lock KMEM_FORK_LOCK =
+    PTHREAD_MUTEX_INITIALIZER;
 
 static struct ka_spares {
 	_Atomic bool locked;    /* ka_spares_lock */

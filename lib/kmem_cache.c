@@ -62,8 +62,10 @@
 #include "tunables.h"
 #include "vmem.h"
 
-static pthread_mutex_t kmem_caches_lock = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t kmem_caches_cv = PTHREAD_COND_INITIALIZER;
+static pthread_mutex_t kmem_caches_lock KMEM_FORK_LOCK =
+    PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t kmem_caches_cv KMEM_FORK_LOCK =
+    PTHREAD_COND_INITIALIZER;
 static struct kmem_cache *kmem_caches;
 static pthread_once_t kmem_once = PTHREAD_ONCE_INIT;
 size_t cache_mag_off;

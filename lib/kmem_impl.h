@@ -58,6 +58,17 @@ static inline void kmem_pages_free(void *p, size_t len)
 }
 
 /*
+ * The process-wide locks that fork() takes (fork.c), kept together: fork
+ * write-protects every page of both processes, and each page the atfork
+ * handlers write costs a page fault in the parent and another in the
+ * child.  The linker keeps input sections of one name it does not know
+ * (not .data.*) together, so these share a page or two instead of one
+ * page each; a line each, so that they share no line.
+ */
+#define KMEM_FORK_LOCK  __attribute__((section("kmem_fork_locks"), \
+	aligned(KMEM_CACHE_LINE)))
+
+/*
  * libkmem's one-time start (kmem_cache.c): CPUs, tunables, the arena and
  * the fork() handlers.  Every entry point that can come first calls it.
  */

@@ -73,11 +73,13 @@ struct meta_pool {
 	char *next, *end;
 };
 
-static pthread_mutex_t meta_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_mutex_t meta_lock KMEM_FORK_LOCK =
+    PTHREAD_MUTEX_INITIALIZER;
 static struct meta_pool meta_blocks, meta_mutexes;
 static size_t meta_mapped;
 
-static pthread_mutex_t meta_pages_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_mutex_t meta_pages_lock KMEM_FORK_LOCK =
+    PTHREAD_MUTEX_INITIALIZER;
 static char *meta_cursor, *meta_region_end;
 /* A free run of pages, recorded outside it. */
 struct meta_run {

@@ -80,7 +80,8 @@
 #define STATS_DIR_MAX           (PATH_MAX - 64)
 #define STATS_IMAGE_MIN         ((size_t)64 << 10)
 
-static pthread_mutex_t stats_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_mutex_t stats_lock KMEM_FORK_LOCK =
+    PTHREAD_MUTEX_INITIALIZER;
 static taskq_t *stats_tq;
 static bool stats_usable;               /* the directory is good */
 static bool stats_exiting;              /* the destructor ran */

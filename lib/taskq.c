@@ -221,7 +221,8 @@ struct taskq {
 	taskq_t *tq_reg_prev;
 };
 
-static pthread_mutex_t taskq_reg_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_mutex_t taskq_reg_lock KMEM_FORK_LOCK =
+    PTHREAD_MUTEX_INITIALIZER;
 static taskq_t *taskq_reg_head;
 static taskq_t *taskq_reg_tail;
 

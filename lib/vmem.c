@@ -98,7 +98,8 @@ static struct vmem_region *vmem_slot_region[VMEM_TOP_SLOTS];
 unsigned int vmem_page_shift = 12;
 #endif
 
-static pthread_mutex_t vmem_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_mutex_t vmem_lock KMEM_FORK_LOCK =
+    PTHREAD_MUTEX_INITIALIZER;
 static struct vmem_free *vmem_bins[VMEM_NBINS];
 static struct vmem_region *vmem_regions;
 static size_t vmem_reserved, vmem_inuse, vmem_nregions, vmem_nfree;
