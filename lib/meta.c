@@ -30,7 +30,12 @@
  * (unlocking in the parent and in the child): with each cache's locks in
  * its own structure that was two page faults per cache and per fork, most
  * of the cost of a fork under the malloc library.  Packed, a page holds
- * the locks of a dozen caches.
+ * the locks of a dozen caches (on 2 CPUs).  A cache needs one per CPU,
+ * so these are given back: a mutex chunk is META_CHUNK-aligned, its first
+ * pages hold a record per page (free blocks, how many), and a page whose
+ * blocks are all free again is returned with MADV_DONTNEED and kept for
+ * reuse.  Allocation takes from a page that has free blocks (the partial
+ * list) first, so live mutexes stay packed.
  *
  * PAGES.  Bigger metadata - a cache's structure with its per-CPU arrays,
  * its magazines, its depot rings, a task queue - is a few pages each, and
@@ -55,6 +60,7 @@
 #include "config.h"
 
 #include <pthread.h>
+#include <stdint.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -67,16 +73,22 @@
 #define META_REGION     (512 * 1024)
 #define META_PIECE_MAX  16              /* pages carved; more: own mmap */
 
-/* Blocks of one kind: a free list and the chunk being cut. */
-struct meta_pool {
-	void *freelist;
-	char *next, *end;
-};
-
 static pthread_mutex_t meta_lock KMEM_FORK_LOCK =
     PTHREAD_MUTEX_INITIALIZER;
-static struct meta_pool meta_blocks, meta_mutexes;
+static void *meta_freelist;
+static char *meta_chunk_next, *meta_chunk_end;  /* the chunk being cut */
 static size_t meta_mapped;
+
+/* A page of mutex blocks, recorded at the start of its chunk. */
+struct meta_mx_page {
+	struct meta_mx_page *next, *prev;       /* partial or empty list */
+	void *free;                     /* its freed blocks */
+	uint32_t nfree;                 /* blocks not handed out */
+	uint32_t carved;                /* blocks handed out since new */
+};
+static struct meta_mx_page *meta_mx_partial;    /* some blocks free */
+static struct meta_mx_page *meta_mx_empty;      /* given back */
+static char *meta_mx_next;              /* next new page of the chunk */
 
 static pthread_mutex_t meta_pages_lock KMEM_FORK_LOCK =
     PTHREAD_MUTEX_INITIALIZER;
@@ -214,73 +226,180 @@ meta_pages_bytes(void)
 	return (n);
 }
 
-static void *
-meta_pool_alloc(struct meta_pool *mp)
+void *
+meta_alloc(void)
 {
 	void *block;
 
 	pthread_mutex_lock(&meta_lock);
-	if ((block = mp->freelist) != NULL) {
-		mp->freelist = *(void **)block;
+	if ((block = meta_freelist) != NULL) {
+		meta_freelist = *(void **)block;
 		pthread_mutex_unlock(&meta_lock);
 		memset(block, 0, META_BLOCK_SIZE);
 		return (block);
 	}
-	if (mp->next == mp->end) {
+	if (meta_chunk_next == meta_chunk_end) {
 		char *chunk = kmem_pages_alloc(META_CHUNK);
 		if (chunk == NULL) {
 			pthread_mutex_unlock(&meta_lock);
 			return (NULL);
 		}
 		meta_mapped += META_CHUNK;
-		mp->next = chunk;
-		mp->end = chunk + META_CHUNK;
+		meta_chunk_next = chunk;
+		meta_chunk_end = chunk + META_CHUNK;
 	}
-	block = mp->next;               /* fresh from mmap: zero */
-	mp->next += META_BLOCK_SIZE;
+	block = meta_chunk_next;        /* fresh from mmap: zero */
+	meta_chunk_next += META_BLOCK_SIZE;
 	pthread_mutex_unlock(&meta_lock);
 	return (block);
-}
-
-static void
-meta_pool_free(struct meta_pool *mp, void *block)
-{
-	if (block == NULL)
-		return;
-	pthread_mutex_lock(&meta_lock);
-	*(void **)block = mp->freelist;
-	mp->freelist = block;
-	pthread_mutex_unlock(&meta_lock);
-}
-
-void *
-meta_alloc(void)
-{
-	return (meta_pool_alloc(&meta_blocks));
 }
 
 void
 meta_free(void *block)
 {
-	meta_pool_free(&meta_blocks, block);
+	if (block == NULL)
+		return;
+	pthread_mutex_lock(&meta_lock);
+	*(void **)block = meta_freelist;
+	meta_freelist = block;
+	pthread_mutex_unlock(&meta_lock);
+}
+
+/* ------------------------------------------------------------ mutexes */
+
+/* The record of a page of the chunk at 'chunk' holding block b. */
+static struct meta_mx_page *
+meta_mx_page_of(void *b)
+{
+	char *chunk = (char *)((uintptr_t)b & ~(uintptr_t)(META_CHUNK - 1));
+
+	return ((struct meta_mx_page *)chunk +
+	    (size_t)((char *)b - chunk) / meta_pagesize());
+}
+
+static char *
+meta_mx_page_addr(struct meta_mx_page *r)
+{
+	char *chunk = (char *)((uintptr_t)r & ~(uintptr_t)(META_CHUNK - 1));
+
+	return (chunk + (size_t)(r - (struct meta_mx_page *)chunk) *
+	    meta_pagesize());
+}
+
+static void
+meta_mx_list_add(struct meta_mx_page **head, struct meta_mx_page *r)
+{
+	r->prev = NULL;
+	r->next = *head;
+	if (*head != NULL)
+		(*head)->prev = r;
+	*head = r;
+}
+
+static void
+meta_mx_list_remove(struct meta_mx_page **head, struct meta_mx_page *r)
+{
+	if (r->prev != NULL)
+		r->prev->next = r->next;
+	else
+		*head = r->next;
+	if (r->next != NULL)
+		r->next->prev = r->prev;
+}
+
+/*
+ * A page with no block handed out, for meta_mx_partial: a returned one,
+ * else the next of the current chunk, else the first of a new chunk (a
+ * META_CHUNK-aligned mapping whose first pages hold the records).
+ * meta_lock held.
+ */
+static struct meta_mx_page *
+meta_mx_page_new(void)
+{
+	size_t pg = meta_pagesize();
+	size_t rec_pages = (META_CHUNK / pg * sizeof (struct meta_mx_page) +
+	    pg - 1) / pg;
+	struct meta_mx_page *r = meta_mx_empty;
+
+	if (r != NULL) {
+		meta_mx_list_remove(&meta_mx_empty, r);
+	} else {
+		if (meta_mx_next == NULL || ((uintptr_t)meta_mx_next &
+		    (META_CHUNK - 1)) == 0) {
+			char *map = kmem_pages_alloc(2 * META_CHUNK);
+			char *chunk;
+
+			if (map == NULL)
+				return (NULL);
+			chunk = (char *)KMEM_P2ROUNDUP((uintptr_t)map,
+			    META_CHUNK);
+			if (chunk != map)
+				kmem_pages_free(map, (size_t)(chunk - map));
+			kmem_pages_free(chunk + META_CHUNK,
+			    (size_t)(map + META_CHUNK - chunk));
+			meta_mapped += META_CHUNK;
+			meta_mx_next = chunk + rec_pages * pg;
+		}
+		r = meta_mx_page_of(meta_mx_next);
+		meta_mx_next += pg;
+	}
+	r->free = NULL;
+	r->carved = 0;
+	r->nfree = (uint32_t)(pg / META_BLOCK_SIZE);
+	return (r);
 }
 
 pthread_mutex_t *
 meta_mutex_alloc(void)
 {
-	pthread_mutex_t *m = meta_pool_alloc(&meta_mutexes);
+	struct meta_mx_page *r;
+	pthread_mutex_t *m;
 
-	if (m != NULL)
-		(void) pthread_mutex_init(m, NULL);
+	pthread_mutex_lock(&meta_lock);
+	if ((r = meta_mx_partial) == NULL) {
+		if ((r = meta_mx_page_new()) == NULL) {
+			pthread_mutex_unlock(&meta_lock);
+			return (NULL);
+		}
+		meta_mx_list_add(&meta_mx_partial, r);
+	}
+	if ((m = r->free) != NULL) {
+		r->free = *(void **)m;
+	} else {                        /* never used since the page was new */
+		m = (pthread_mutex_t *)(meta_mx_page_addr(r) +
+		    (size_t)r->carved * META_BLOCK_SIZE);
+		r->carved++;
+	}
+	if (--r->nfree == 0)
+		meta_mx_list_remove(&meta_mx_partial, r);
+	pthread_mutex_unlock(&meta_lock);
+	memset(m, 0, META_BLOCK_SIZE);
+	(void) pthread_mutex_init(m, NULL);
 	return (m);
 }
 
 void
 meta_mutex_free(pthread_mutex_t *m)
 {
-	if (m != NULL)
-		(void) pthread_mutex_destroy(m);
-	meta_pool_free(&meta_mutexes, m);
+	size_t per_page = meta_pagesize() / META_BLOCK_SIZE;
+	struct meta_mx_page *r;
+
+	if (m == NULL)
+		return;
+	(void) pthread_mutex_destroy(m);
+	r = meta_mx_page_of(m);
+	pthread_mutex_lock(&meta_lock);
+	*(void **)m = r->free;
+	r->free = m;
+	if (r->nfree++ == 0)
+		meta_mx_list_add(&meta_mx_partial, r);
+	if (r->nfree == per_page) {     /* every block free: give it back */
+		meta_mx_list_remove(&meta_mx_partial, r);
+		(void) madvise(meta_mx_page_addr(r), meta_pagesize(),
+		    MADV_DONTNEED);
+		meta_mx_list_add(&meta_mx_empty, r);
+	}
+	pthread_mutex_unlock(&meta_lock);
 }
 
 size_t

@@ -1,13 +1,14 @@
 /*
  * check_vmem.c - the arena (spans, address -> owner, coalescing, pages
- * returned), slab sizing, and metadata page runs carved from shared
- * regions (meta.c).
+ * returned), slab sizing, metadata page runs carved from shared
+ * regions, and the packed mutexes that fork takes (meta.c).
  */
 #include "config.h"
 
 #include <errno.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -405,6 +406,54 @@ START_TEST(test_meta_pages)
 }
 END_TEST
 
+/*
+ * Mutex blocks (the locks fork() takes): usable, packed a line each on
+ * shared pages (consecutive ones on the same page), and pages whose
+ * mutexes are all freed are given back to the system, then reused.
+ */
+START_TEST(test_meta_mutexes)
+{
+	enum { N = 20000 };
+	size_t pg = (size_t)sysconf(_SC_PAGESIZE);
+	pthread_mutex_t **m = calloc(N, sizeof (*m));
+	size_t mapped, base, held, after;
+	size_t pages = 0;
+
+	ck_assert_ptr_nonnull(m);
+	base = test_rss_bytes();
+	for (int i = 0; i < N; i++) {
+		m[i] = meta_mutex_alloc();
+		ck_assert_ptr_nonnull(m[i]);
+		ck_assert_uint_eq((uintptr_t)m[i] % META_BLOCK_SIZE, 0);
+		ck_assert_int_eq(pthread_mutex_trylock(m[i]), 0);
+		ck_assert_int_eq(pthread_mutex_unlock(m[i]), 0);
+		if (i == 0 || (uintptr_t)m[i] / pg != (uintptr_t)m[i - 1] / pg)
+			pages++;
+	}
+	/* 20,000 lines: 313 pages of 64 on x86-64 (and the chunks' records). */
+	ck_assert_uint_le(pages, (size_t)N * META_BLOCK_SIZE / pg + 8);
+	held = test_rss_bytes();
+	mapped = meta_bytes();
+	for (int i = 0; i < N; i++)
+		meta_mutex_free(m[i]);
+	after = test_rss_bytes();
+	ck_assert_msg(after < base + (held - base) / 4,
+	    "RSS %zu KiB before, %zu KiB with %d mutexes, %zu KiB after",
+	    base >> 10, held >> 10, N, after >> 10);
+	for (int i = 0; i < N; i++) {
+		m[i] = meta_mutex_alloc();
+		ck_assert_ptr_nonnull(m[i]);
+		ck_assert_int_eq(pthread_mutex_trylock(m[i]), 0);
+		ck_assert_int_eq(pthread_mutex_unlock(m[i]), 0);
+	}
+	ck_assert_uint_eq(meta_bytes(), mapped);        /* reused */
+	for (int i = 0; i < N; i++)
+		meta_mutex_free(m[i]);
+	meta_mutex_free(NULL);                          /* no-op */
+	free(m);
+}
+END_TEST
+
 int
 main(void)
 {
@@ -429,6 +478,7 @@ main(void)
 	tcase_add_test(sz, test_sizing_tunables);
 	suite_add_tcase(s, sz);
 	tcase_add_test(mt, test_meta_pages);
+	tcase_add_test(mt, test_meta_mutexes);
 	suite_add_tcase(s, mt);
 	return (test_run_suite(s));
 }
