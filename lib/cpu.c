@@ -15,11 +15,12 @@
 #include <string.h>
 #include <unistd.h>
 #ifdef HAVE_NUMA
+#include <dlfcn.h>
 #include <numa.h>
-#include <numaif.h>
 #endif
 
 #include "cpu.h"
+#include "kmem_impl.h"
 
 /* Provided by glibc >= 2.35; weak so that older C libraries still link. */
 extern const ptrdiff_t __rseq_offset __attribute__((weak));
@@ -84,11 +85,54 @@ cpu_dist_table(unsigned int a, unsigned int b, const void *arg)
 }
 
 #ifdef HAVE_NUMA
+/*
+ * libnuma is loaded (dlopen) only on a machine with more than one node.
+ * Linked, its constructor - a dozen files read - cost every process that
+ * preloads the malloc library 0.7 ms at start, for nothing on one node.
+ */
+static struct {
+	__typeof__(numa_available) *available;
+	__typeof__(numa_max_node) *max_node;
+	__typeof__(numa_node_of_cpu) *node_of_cpu;
+	__typeof__(numa_distance) *distance;
+} cpu_libnuma;
+
 static int
 cpu_dist_numa(unsigned int a, unsigned int b, const void *arg)
 {
 	(void) arg;
-	return (a == b ? 0 : numa_distance((int)a, (int)b));
+	return (a == b ? 0 : cpu_libnuma.distance((int)a, (int)b));
+}
+
+/*
+ * Load libnuma and look up what cpu_init uses; true when it reports NUMA
+ * available.  Its allocations (the malloc library's bootstrap arena
+ * serves them during libkmem's start) are its own.
+ */
+bool
+cpu_libnuma_load(void)
+{
+	void *h = dlopen(CPU_LIBNUMA, RTLD_NOW | RTLD_LOCAL);
+
+	if (h == NULL) {
+		kmem_report("%s not loaded: no NUMA placement", CPU_LIBNUMA);
+		return (false);
+	}
+	cpu_libnuma.available = (__typeof__(numa_available) *)dlsym(h,
+	    "numa_available");
+	cpu_libnuma.max_node = (__typeof__(numa_max_node) *)dlsym(h,
+	    "numa_max_node");
+	cpu_libnuma.node_of_cpu = (__typeof__(numa_node_of_cpu) *)dlsym(h,
+	    "numa_node_of_cpu");
+	cpu_libnuma.distance = (__typeof__(numa_distance) *)dlsym(h,
+	    "numa_distance");
+	if (cpu_libnuma.available == NULL || cpu_libnuma.max_node == NULL ||
+	    cpu_libnuma.node_of_cpu == NULL || cpu_libnuma.distance == NULL) {
+		kmem_report("%s lacks a function libkmem uses: no NUMA "
+		    "placement", CPU_LIBNUMA);
+		return (false);
+	}
+	return (cpu_libnuma.available() >= 0);
 }
 #endif
 
@@ -129,12 +173,13 @@ cpu_parse_list(const char *text)
 	return (any ? highest : 0);
 }
 
+/* The highest id + 1 of a sysfs list file (cpu_parse_list); 0: none. */
 static unsigned int
-cpu_possible_ids(void)
+cpu_sysfs_list(const char *path)
 {
 	char buf[4096];
 	unsigned int n = 0;
-	int fd = open("/sys/devices/system/cpu/possible", O_RDONLY | O_CLOEXEC);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
 
 	if (fd >= 0) {
 		ssize_t len = read(fd, buf, sizeof (buf) - 1);
@@ -144,6 +189,14 @@ cpu_possible_ids(void)
 		}
 		(void) close(fd);
 	}
+	return (n);
+}
+
+static unsigned int
+cpu_possible_ids(void)
+{
+	unsigned int n = cpu_sysfs_list("/sys/devices/system/cpu/possible");
+
 	if (n == 0) {
 		long conf = sysconf(_SC_NPROCESSORS_CONF);
 		n = conf > 0 ? (unsigned int)conf : 1;
@@ -173,13 +226,15 @@ cpu_init_once(void)
 	if (map == NULL)
 		return;                 /* keep the one-node map */
 #ifdef HAVE_NUMA
-	if (numa_available() >= 0) {
-		int max = numa_max_node();
+	/* No NUMA in the kernel: no such file, one node. */
+	if (cpu_sysfs_list("/sys/devices/system/node/online") > 1 &&
+	    cpu_libnuma_load()) {
+		int max = cpu_libnuma.max_node();
 		nodes = max >= 0 ? (unsigned int)max + 1 : 1;
 		if (nodes > KMEM_MAX_NODES)
 			nodes = KMEM_MAX_NODES;         /* folded, below */
 		for (unsigned int c = 0; c < cpu_nr_ids; c++) {
-			int node = numa_node_of_cpu((int)c);
+			int node = cpu_libnuma.node_of_cpu((int)c);
 			map[c] = node >= 0 ? node % (int)nodes : 0;
 		}
 		cpu_fill_order(cpu_real_order, nodes, cpu_dist_numa, NULL);

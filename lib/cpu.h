@@ -17,7 +17,9 @@
  *
  * Nodes: cpu_node_count() nodes (at most KMEM_MAX_NODES; more are folded
  * onto them), and for each node the nodes in order of distance, nearest
- * (itself) first, from libnuma's distance table.
+ * (itself) first, from libnuma's distance table.  libnuma is loaded
+ * (dlopen) only where /sys/devices/system/node/online lists more than one
+ * node; elsewhere, or built --without-numa, there is one node.
  *
  * cpu_init() runs once (pthread_once) and must be called before the other
  * functions; every libkmem entry point that needs them calls it.
@@ -69,6 +71,15 @@ const int *cpu_node_order(int node);
 
 /* Whether the machine really has more than one node (not a simulation). */
 bool cpu_numa_real(void);
+
+#ifdef HAVE_NUMA
+#define CPU_LIBNUMA     "libnuma.so.1"
+/*
+ * Load libnuma (cpu_init does on more than one node); true when it loaded
+ * and reports NUMA available.  Exposed for tests.
+ */
+bool cpu_libnuma_load(void);
+#endif
 
 /*
  * Parse a sysfs CPU list ("0-3,8-11", "0") and return one more than the

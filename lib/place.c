@@ -38,6 +38,7 @@
 #include <unistd.h>
 #ifdef HAVE_NUMA
 #include <numaif.h>
+#include <sys/syscall.h>
 #endif
 
 #include "cpu.h"
@@ -67,11 +68,16 @@ place_mbind(void *addr, size_t len, int mode, int node)
 		mask[(unsigned int)node / (8 * sizeof (long))] |= 1UL <<
 		    ((unsigned int)node % (8 * sizeof (long)));
 	}
-	/* Failure only loses placement: the memory is still ours. */
+	/*
+	 * The system call, as libnuma's mbind() is, so that libnuma need
+	 * not be linked (cpu.c).  Failure only loses placement: the memory
+	 * is still ours.
+	 */
 	if (mode == MPOL_DEFAULT)
-		(void) mbind(addr, len, mode, NULL, 0, 0);
+		(void) syscall(SYS_mbind, addr, len, mode, NULL, 0UL, 0U);
 	else
-		(void) mbind(addr, len, mode, mask, KMEM_MAX_NODES + 1, 0);
+		(void) syscall(SYS_mbind, addr, len, mode, mask,
+		    (unsigned long)KMEM_MAX_NODES + 1, 0U);
 }
 #endif
 

@@ -1,10 +1,15 @@
 /*
- * check_cpu.c - the current-CPU and topology module.
+ * check_cpu.c - the current-CPU and topology module, and libnuma loaded
+ * only where there is more than one node.
  */
 #include "config.h"
 
 #include <sched.h>
+#include <stdbool.h>
+#include <stdio.h>
 #include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include "cpu.h"
 #include "testutil.h"
@@ -112,6 +117,57 @@ START_TEST(test_node_order)
 }
 END_TEST
 
+#ifdef HAVE_NUMA
+/* Whether this process has mapped a file whose name contains 'what'. */
+static bool
+mapped(const char *what)
+{
+	char line[4096];
+	bool found = false;
+	FILE *f = fopen("/proc/self/maps", "r");
+
+	ck_assert_ptr_nonnull(f);
+	while (fgets(line, sizeof (line), f) != NULL)
+		found = found || strstr(line, what) != NULL;
+	fclose(f);
+	return (found);
+}
+#endif
+
+/*
+ * libnuma is loaded only on a machine with more than one node (its
+ * constructor cost every process 0.7 ms at start); where it is, it loads
+ * and agrees with sysfs on the number of nodes.
+ */
+START_TEST(test_libnuma_lazy)
+{
+#ifdef HAVE_NUMA
+	FILE *f = fopen("/sys/devices/system/node/online", "r");
+	char buf[256] = "0";
+	unsigned int online;
+
+	if (f != NULL) {
+		if (fgets(buf, sizeof (buf), f) == NULL)
+			snprintf(buf, sizeof (buf), "0");
+		fclose(f);
+	}
+	online = cpu_parse_list(buf);
+	cpu_init();
+	ck_assert_int_eq(mapped(CPU_LIBNUMA), online > 1);
+	ck_assert_int_eq(cpu_numa_real(), online > 1);
+	if (online <= 1) {
+		/* Where the kernel has NUMA calls, libnuma says so. */
+		bool calls = syscall(SYS_get_mempolicy, NULL, NULL, 0UL, NULL,
+		    0UL) == 0;
+
+		ck_assert_int_eq(cpu_libnuma_load(), calls);
+		ck_assert(mapped(CPU_LIBNUMA));
+		ck_assert_uint_eq(cpu_node_count(), 1);
+	}
+#endif
+}
+END_TEST
+
 int
 main(void)
 {
@@ -124,6 +180,7 @@ main(void)
 	tcase_add_test(tc, test_rseq_detected);
 	tcase_add_test(tc, test_topology_override);
 	tcase_add_test(tc, test_node_order);
+	tcase_add_test(tc, test_libnuma_lazy);
 	suite_add_tcase(s, tc);
 	return (test_run_suite(s));
 }

@@ -177,17 +177,20 @@ for f in "$@"; do
 		esac
 	done
 done
-# glibc loads libgcc_s at run time to unwind threads (pthread_exit,
-# pthread_cancel); ldd does not list it.
-gcc_s=$(ldconfig -p 2>/dev/null | awk '/libgcc_s\.so\.1 .*x86-64/ { print $NF; exit }')
-if [ -n "$gcc_s" ] && [ -f "$gcc_s" ]; then
-	copy_file "$gcc_s" || fail "cannot copy $gcc_s"
-	d=$(dirname "$gcc_s")
+# Libraries loaded at run time, which ldd does not list: glibc loads
+# libgcc_s to unwind threads (pthread_exit, pthread_cancel), and libkmem
+# loads libnuma on a machine with more than one node (lib/cpu.c).
+for name in libgcc_s.so.1 libnuma.so.1; do
+	lib=$(ldconfig -p 2>/dev/null | awk -v n="$name" \
+	    '$1 == n && /x86-64/ { print $NF; exit }')
+	[ -n "$lib" ] && [ -f "$lib" ] || continue
+	copy_file "$lib" || fail "cannot copy $lib"
+	d=$(dirname "$lib")
 	case ":$libdirs:" in
 	*":$d:"*) ;;
 	*) libdirs="${libdirs:+$libdirs:}$d" ;;
 	esac
-fi
+done
 
 # The little of /etc that libc looks at.
 printf 'root:x:0:0:root:/root:/bin/sh\n' >"$root/etc/passwd"
