@@ -337,6 +337,10 @@ meta_mx_page_new(void)
 				kmem_pages_free(map, (size_t)(chunk - map));
 			kmem_pages_free(chunk + META_CHUNK,
 			    (size_t)(map + META_CHUNK - chunk));
+#ifdef MADV_NOHUGEPAGE
+			/* Adjacent chunks merge: no 2 MiB page over both. */
+			(void) madvise(chunk, META_CHUNK, MADV_NOHUGEPAGE);
+#endif
 			meta_mapped += META_CHUNK;
 			meta_mx_next = chunk + rec_pages * pg;
 		}

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include "libkmem/kmem.h"
@@ -406,6 +407,24 @@ START_TEST(test_meta_pages)
 }
 END_TEST
 
+/* How many of the pages holding m[0..n) are resident (mincore). */
+static size_t
+mutex_pages_resident(pthread_mutex_t **m, int n, size_t pg)
+{
+	size_t count = 0;
+
+	for (int i = 0; i < n; i++) {
+		char *at = (char *)((uintptr_t)m[i] & ~(uintptr_t)(pg - 1));
+		unsigned char in;
+
+		if (i > 0 && (uintptr_t)m[i - 1] / pg == (uintptr_t)at / pg)
+			continue;       /* counted with the one before */
+		ck_assert_int_eq(mincore(at, pg, &in), 0);
+		count += in & 1;
+	}
+	return (count);
+}
+
 /*
  * Mutex blocks (the locks fork() takes): usable, packed a line each on
  * shared pages (consecutive ones on the same page), and pages whose
@@ -416,11 +435,9 @@ START_TEST(test_meta_mutexes)
 	enum { N = 20000 };
 	size_t pg = (size_t)sysconf(_SC_PAGESIZE);
 	pthread_mutex_t **m = calloc(N, sizeof (*m));
-	size_t mapped, base, held, after;
-	size_t pages = 0;
+	size_t mapped, pages = 0, held;
 
 	ck_assert_ptr_nonnull(m);
-	base = test_rss_bytes();
 	for (int i = 0; i < N; i++) {
 		m[i] = meta_mutex_alloc();
 		ck_assert_ptr_nonnull(m[i]);
@@ -430,16 +447,15 @@ START_TEST(test_meta_mutexes)
 		if (i == 0 || (uintptr_t)m[i] / pg != (uintptr_t)m[i - 1] / pg)
 			pages++;
 	}
-	/* 20,000 lines: 313 pages of 64 on x86-64 (and the chunks' records). */
+	/* 20,000 lines: 313 pages of 64 on x86-64. */
 	ck_assert_uint_le(pages, (size_t)N * META_BLOCK_SIZE / pg + 8);
-	held = test_rss_bytes();
+	held = mutex_pages_resident(m, N, pg);
+	ck_assert_uint_ge(held, (size_t)N * META_BLOCK_SIZE / pg);
 	mapped = meta_bytes();
 	for (int i = 0; i < N; i++)
 		meta_mutex_free(m[i]);
-	after = test_rss_bytes();
-	ck_assert_msg(after < base + (held - base) / 4,
-	    "RSS %zu KiB before, %zu KiB with %d mutexes, %zu KiB after",
-	    base >> 10, held >> 10, N, after >> 10);
+	/* Only pages that other mutexes (live caches') share stay. */
+	ck_assert_uint_le(mutex_pages_resident(m, N, pg), 2);
 	for (int i = 0; i < N; i++) {
 		m[i] = meta_mutex_alloc();
 		ck_assert_ptr_nonnull(m[i]);
