@@ -93,9 +93,9 @@ kmem_init(void)
 }
 
 /*
- * Every lock of cp that fork() takes (cache_fork_lock), each packed with
- * other caches' locks (see MUTEXES in meta.c).  All or none: -1 when
- * metadata memory runs out.
+ * The i-th lock of cp (NULL past the last): the locks that fork() takes
+ * (cache_fork_lock), each packed with other caches' locks (see MUTEXES in
+ * meta.c).
  */
 static pthread_mutex_t **
 cache_lock_slot(struct kmem_cache *cp, unsigned int i)
@@ -123,6 +123,7 @@ cache_locks_free(struct kmem_cache *cp)
 	}
 }
 
+/* All or none: -1 when metadata memory runs out. */
 static int
 cache_locks_alloc(struct kmem_cache *cp)
 {
