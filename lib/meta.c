@@ -397,12 +397,20 @@ meta_mutex_free(pthread_mutex_t *m)
 	r->free = m;
 	if (r->nfree++ == 0)
 		meta_mx_list_add(&meta_mx_partial, r);
-	if (r->nfree == per_page) {     /* every block free: give it back */
-		meta_mx_list_remove(&meta_mx_partial, r);
-		(void) madvise(meta_mx_page_addr(r), meta_pagesize(),
-		    MADV_DONTNEED);
-		meta_mx_list_add(&meta_mx_empty, r);
+	if (r->nfree < per_page) {
+		pthread_mutex_unlock(&meta_lock);
+		return;
 	}
+	/*
+	 * Every block free: give the page back.  Off both lists meanwhile,
+	 * so no one takes it, and the madvise runs without the lock (slab
+	 * growth takes it for descriptors).
+	 */
+	meta_mx_list_remove(&meta_mx_partial, r);
+	pthread_mutex_unlock(&meta_lock);
+	(void) madvise(meta_mx_page_addr(r), meta_pagesize(), MADV_DONTNEED);
+	pthread_mutex_lock(&meta_lock);
+	meta_mx_list_add(&meta_mx_empty, r);
 	pthread_mutex_unlock(&meta_lock);
 }
 

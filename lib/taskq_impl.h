@@ -14,6 +14,7 @@
 #include <stdint.h>
 
 #include "libkmem/taskq.h"
+#include "kmem_impl.h"
 
 /*
  * Call fn(tq, arg) for every live queue (created and not yet being
@@ -56,8 +57,8 @@ void taskq_fork_resume_slow(void);
 static inline void
 taskq_fork_resume(void)
 {
-	if (__builtin_expect(atomic_load_explicit(&taskq_fork_deferred,
-	    memory_order_relaxed), 0))
+	if (KMEM_UNLIKELY(atomic_load_explicit(&taskq_fork_deferred,
+	    memory_order_relaxed)))
 		taskq_fork_resume_slow();
 }
 
