@@ -53,25 +53,34 @@ static inline int test_pin(int cpu)
 	return (pthread_setaffinity_np(pthread_self(), sizeof (set), &set));
 }
 
-static inline int test_online_cpus(void)
-{
-	cpu_set_t set;
+/*
+ * The CPUs the process could run on when it started.  test_pin() narrows
+ * the calling thread's mask, so a loop that pinned to its first CPU and
+ * then asked sched_getaffinity() for the next would see only the first.
+ */
+static cpu_set_t test_start_cpus;
 
-	if (sched_getaffinity(0, sizeof (set), &set) != 0)
-		return (1);
-	return (CPU_COUNT(&set));
+__attribute__((constructor)) static void test_start_cpus_read(void)
+{
+	if (sched_getaffinity(0, sizeof (test_start_cpus),
+	    &test_start_cpus) != 0) {
+		CPU_ZERO(&test_start_cpus);
+		CPU_SET(0, &test_start_cpus);
+	}
 }
 
-/* The n-th CPU this process may run on. */
+static inline int test_online_cpus(void)
+{
+	return (CPU_COUNT(&test_start_cpus));
+}
+
+/* The n-th CPU this process could run on when it started. */
 static inline int test_nth_cpu(int n)
 {
-	cpu_set_t set;
 	int seen = 0;
 
-	if (sched_getaffinity(0, sizeof (set), &set) != 0)
-		return (0);
 	for (int c = 0; c < CPU_SETSIZE; c++) {
-		if (CPU_ISSET(c, &set) && seen++ == n)
+		if (CPU_ISSET(c, &test_start_cpus) && seen++ == n)
 			return (c);
 	}
 	return (0);
