@@ -403,7 +403,7 @@ ka_large_grow(void *buf, size_t size)
 	len = KMEM_P2ROUNDUP(size, page);
 	if (len <= l->len)
 		return (NULL);
-	if (vmem_span_extend(l->base, l->len, len, node, l) == 0) {
+	if (vmem_span_extend(l->base, l->len, len, l) == 0) {
 		l->len = len;           /* the pages after it were free */
 		l->size = size;
 		return (buf);

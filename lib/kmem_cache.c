@@ -437,8 +437,6 @@ cache_create(const char *name, size_t size, size_t align,
 	cp->map_len = len;
 	cp->cpu = (struct kmem_cpu_stats *)((char *)cp + cpu_off);
 	cp->mag.cpu = cache_mag_cpus(cp);
-	place_percpu(cp->cpu, sizeof (struct kmem_cpu_stats), ncpus);
-	place_percpu(cp->mag.cpu, sizeof (struct mag_cpu), ncpus);
 	if (slab_layer_init(&cp->sl, chunk, align, cflags,
 	    (struct slab_node *)((char *)cp + nodes_off), nnodes) != 0) {
 		if (DEBUG_CACHE(cp))
@@ -461,6 +459,13 @@ cache_create(const char *name, size_t size, size_t align,
 		errno = ENOMEM;
 		return (NULL);
 	}
+	/*
+	 * The magazine state was written here: move it to its CPUs' nodes.
+	 * The statistics slots are not written yet, so each page of them
+	 * goes where it is first written, by its CPUs (place.c).
+	 */
+	if (mode != MAG_NONE)
+		place_percpu(cp->mag.cpu, sizeof (struct mag_cpu), ncpus);
 	emergency_init(&cp->emerg);
 	grow_init(cp);
 	cp->magic = KMEM_CACHE_MAGIC;

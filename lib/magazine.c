@@ -87,7 +87,6 @@
 
 #include "cache.h"
 #include "magazine.h"
-#include "place.h"
 #include "tunables.h"
 
 _Static_assert(offsetof(struct mag_cpu, loaded) == 0, "rseq layout");
@@ -209,7 +208,9 @@ mag_of_cpu(struct mag_layer *ml, unsigned int c, unsigned int j)
 
 /*
  * The magazines' layout: each CPU's pair, then the depot's magazines.  On
- * NUMA machines each CPU's pair sits on pages of its own node.
+ * NUMA machines each CPU's pair has pages of its own, which its CPU is the
+ * first to write (refills and frees run there), so the kernel allocates
+ * them on that CPU's node (see place.c).
  */
 static size_t
 mag_layout(uint32_t magsize, size_t *mag_bytes, size_t *pair_bytes,
@@ -255,9 +256,6 @@ mag_layer_init(struct kmem_cache *cp, enum mag_mode mode, uint32_t magsize,
 	for (unsigned int c = 0; c < ncpus; c++) {
 		struct mag_cpu *pc = &ml->cpu[c];
 
-		if (cpu_numa_real())
-			place_local(mag_of_cpu(ml, c, 0), ml->pair_bytes,
-			    cpu_node(c));
 		/*
 		 * The first refill goes to the previous magazine: the pair's
 		 * first, which for CPU 0 shares the cache structure's page.

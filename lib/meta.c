@@ -46,7 +46,7 @@
  * transparent huge page could otherwise fault in 2 MiB at once; so an
  * untouched page costs nothing);
  * bigger requests still get a mapping of their own.  Runs are
- * page-aligned, so NUMA placement of a run (place_local, mbind) works as
+ * page-aligned, so NUMA placement of a run (place_local: move_pages) works as
  * on a mapping of its own.  A freed run is given back to the system with
  * MADV_DONTNEED (so it reads as zeros again) and kept on a free list per
  * page count for the next run of that size.  The list is made of blocks
@@ -150,6 +150,23 @@ meta_run_put(void *addr, size_t npages)
 	pthread_mutex_unlock(&meta_pages_lock);
 }
 
+/*
+ * A mapping of its own for metadata, as MADV_NOHUGEPAGE as the regions:
+ * with the same flags the kernel merges it with neighbouring regions and
+ * mappings (one flagged, one not, they stay two).
+ */
+static void *
+meta_map(size_t len)
+{
+	void *p = kmem_pages_alloc(len);
+
+#ifdef MADV_NOHUGEPAGE
+	if (p != NULL)
+		(void) madvise(p, len, MADV_NOHUGEPAGE);
+#endif
+	return (p);
+}
+
 void *
 meta_pages_alloc(size_t len)
 {
@@ -161,7 +178,7 @@ meta_pages_alloc(size_t len)
 	void *run;
 
 	if (len == 0 || npages > META_PIECE_MAX)
-		return (kmem_pages_alloc(len));
+		return (meta_map(len));
 	len = npages * pg;
 	pthread_mutex_lock(&meta_pages_lock);
 	if ((r = meta_runs[npages]) != NULL) {
@@ -177,7 +194,7 @@ meta_pages_alloc(size_t len)
 
 		if (region == NULL) {
 			pthread_mutex_unlock(&meta_pages_lock);
-			return (kmem_pages_alloc(len));
+			return (meta_map(len));
 		}
 		/* The old region's tail: a free run of its own size. */
 		if (meta_cursor != NULL && meta_cursor < meta_region_end) {

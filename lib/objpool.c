@@ -239,8 +239,6 @@ objpool_setup(struct objpool_head *pool, int nr_objs, int obj_size,
 		char *obj = (char *)ring + objs_off;
 		int n = left / (int)(ncpus - cpu);
 
-		if (numa)
-			place_local(ring, stride, cpu_node(cpu));
 		if ((unsigned int)(left % (int)(ncpus - cpu)) != 0)
 			n++;            /* earlier CPUs take the remainder */
 		for (int i = 0; i < n; i++, obj += obj_size) {
@@ -257,10 +255,17 @@ objpool_setup(struct objpool_head *pool, int nr_objs, int obj_size,
 			atomic_store_explicit(&ring->cells[i].seq,
 			    (uint64_t)i + 1, memory_order_relaxed);
 		}
-		/* An empty ring's memory stays untouched (it is zero). */
-		if (n != 0)
+		/*
+		 * An empty ring's memory stays untouched (it is zero): its
+		 * CPU's first push writes it, on that CPU's node.  A filled
+		 * one moves there (place.c).
+		 */
+		if (n != 0) {
 			atomic_store_explicit(&ring->tail, (uint64_t)n,
 			    memory_order_relaxed);
+			if (numa)
+				place_local(ring, stride, cpu_node(cpu));
+		}
 		left -= n;
 	}
 

@@ -27,7 +27,15 @@
  * NULL.  The top table is 1 MiB of zero BSS; page maps are NORESERVE
  * mappings (2 MiB per GiB) touched only where spans are.
  *
- * FREE SPANS.  Free spans are kept in bins by floor(log2(pages)).  An
+ * PLACEMENT.  On a NUMA machine a span is taken from a region of its
+ * placement class (place_class: its node under kmem_numa_policy=local),
+ * whose memory policy was set once when the region was reserved
+ * (place_region), so spans of different nodes never alternate within a
+ * mapping, and the kernel keeps each region one mapping.  Elsewhere there
+ * is one class.
+ *
+ * FREE SPANS.  Free spans are kept in bins by floor(log2(pages)), one set
+ * of bins per placement class.  An
  * allocation looks for a fit in its own bin (a few entries), then takes
  * the first span of any higher bin (every span there is large enough);
  * the remainder of a split stays free.  A freed span is coalesced with
@@ -79,6 +87,7 @@ struct vmem_region {
 	_Atomic uintptr_t *map;         /* npages words */
 	size_t map_len;
 	bool dedicated;                 /* holds one span; unmapped with it */
+	unsigned int cls;               /* placement class (place_class) */
 	struct vmem_region *next;
 };
 META_FITS(struct vmem_region);
@@ -100,7 +109,7 @@ unsigned int vmem_page_shift = 12;
 
 static pthread_mutex_t vmem_lock KMEM_FORK_LOCK =
     PTHREAD_MUTEX_INITIALIZER;
-static struct vmem_free *vmem_bins[VMEM_NBINS];
+static struct vmem_free *vmem_bins[PLACE_CLASSES][VMEM_NBINS];
 static struct vmem_region *vmem_regions;
 static size_t vmem_reserved, vmem_inuse, vmem_nregions, vmem_nfree;
 static _Atomic int vmem_inject;
@@ -145,12 +154,15 @@ vmem_map_set(struct vmem_region *r, size_t page, uintptr_t v)
 static void
 vmem_bin_insert(struct vmem_free *f)
 {
+	struct vmem_free **head;
+
 	f->bin = vmem_bin_of(f->npages);
+	head = &vmem_bins[f->region->cls][f->bin];
 	f->prev = NULL;
-	f->next = vmem_bins[f->bin];
+	f->next = *head;
 	if (f->next != NULL)
 		f->next->prev = f;
-	vmem_bins[f->bin] = f;
+	*head = f;
 	vmem_nfree++;
 }
 
@@ -160,7 +172,7 @@ vmem_bin_remove(struct vmem_free *f)
 	if (f->prev != NULL)
 		f->prev->next = f->next;
 	else
-		vmem_bins[f->bin] = f->next;
+		vmem_bins[f->region->cls][f->bin] = f->next;
 	if (f->next != NULL)
 		f->next->prev = f->prev;
 	vmem_nfree--;
@@ -233,7 +245,7 @@ vmem_reserve_aligned(size_t len)
  * and make its slots of the top table point at the map.
  */
 static struct vmem_region *
-vmem_region_create(size_t len, bool dedicated)
+vmem_region_create(size_t len, bool dedicated, unsigned int cls)
 {
 	struct vmem_region *r = meta_alloc();
 	char *base;
@@ -267,6 +279,8 @@ vmem_region_create(size_t len, bool dedicated)
 	r->map = map;
 	r->map_len = map_len;
 	r->dedicated = dedicated;
+	r->cls = cls;
+	place_region(base, len, cls);
 	r->next = vmem_regions;
 	vmem_regions = r;
 	vmem_reserved += len;
@@ -316,7 +330,7 @@ vmem_region_destroy(struct vmem_region *r)
  * of it down to VMEM_REGION_MIN (or len) that can still be reserved.
  */
 static struct vmem_region *
-vmem_region_create_fit(size_t len)
+vmem_region_create_fit(size_t len, unsigned int cls)
 {
 	size_t min = len > VMEM_REGION_MIN ? len : VMEM_REGION_MIN;
 	struct vmem_region *r;
@@ -324,27 +338,28 @@ vmem_region_create_fit(size_t len)
 	for (size_t size = VMEM_SLOT_SIZE;; size /= 2) {
 		if (size < min)
 			size = KMEM_P2ROUNDUP(min, (size_t)1 << vmem_page_shift);
-		if ((r = vmem_region_create(size, false)) != NULL ||
+		if ((r = vmem_region_create(size, false, cls)) != NULL ||
 		    size <= min)
 			return (r);
 	}
 }
 
-/* A free span of at least npages, or NULL. */
+/* A free span of at least npages in a region of class cls, or NULL. */
 static struct vmem_free *
-vmem_find_free(size_t npages)
+vmem_find_free(size_t npages, unsigned int cls)
 {
+	struct vmem_free **bins = vmem_bins[cls];
 	unsigned int b = vmem_bin_of(npages);
 	int scanned = 0;
 
-	for (struct vmem_free *f = vmem_bins[b]; f != NULL &&
+	for (struct vmem_free *f = bins[b]; f != NULL &&
 	    scanned < VMEM_FIT_SCAN; f = f->next, scanned++) {
 		if (f->npages >= npages)
 			return (f);
 	}
 	for (b++; b < VMEM_NBINS; b++) {
-		if (vmem_bins[b] != NULL)
-			return (vmem_bins[b]);
+		if (bins[b] != NULL)
+			return (bins[b]);
 	}
 	return (NULL);
 }
@@ -365,10 +380,10 @@ void *
 vmem_span_alloc(size_t len, int node, void *owner)
 {
 	size_t npages = len >> vmem_page_shift;
+	unsigned int cls = place_class(node);
 	struct vmem_region *r;
 	struct vmem_free *f;
 	size_t first;
-	char *addr;
 
 	vmem_init();
 	if (KMEM_UNLIKELY(atomic_load_explicit(&vmem_inject,
@@ -387,14 +402,14 @@ vmem_span_alloc(size_t len, int node, void *owner)
 
 	pthread_mutex_lock(&vmem_lock);
 	if (len > VMEM_SLOT_SIZE) {
-		r = vmem_region_create(len, true);
+		r = vmem_region_create(len, true, cls);
 		if (r == NULL)
 			goto nomem;
 		first = 0;
 	} else {
-		f = vmem_find_free(npages);
+		f = vmem_find_free(npages, cls);
 		if (f == NULL) {
-			r = vmem_region_create_fit(len);
+			r = vmem_region_create_fit(len, cls);
 			if (r == NULL || (f = meta_alloc()) == NULL)
 				goto nomem;
 			f->region = r;
@@ -419,10 +434,7 @@ vmem_span_alloc(size_t len, int node, void *owner)
 		vmem_map_set(r, p, (uintptr_t)owner);
 	vmem_inuse += len;
 	pthread_mutex_unlock(&vmem_lock);
-
-	addr = r->base + (first << vmem_page_shift);
-	place_slab(addr, len, node);
-	return (addr);
+	return (r->base + (first << vmem_page_shift));
 nomem:
 	pthread_mutex_unlock(&vmem_lock);
 	errno = ENOMEM;
@@ -519,8 +531,7 @@ vmem_pages_return(void *addr, size_t len)
 }
 
 int
-vmem_span_extend(void *addr, size_t len, size_t newlen, int node,
-    void *owner)
+vmem_span_extend(void *addr, size_t len, size_t newlen, void *owner)
 {
 	uintptr_t a = (uintptr_t)addr, e;
 	size_t more = (newlen - len) >> vmem_page_shift;
@@ -553,7 +564,6 @@ vmem_span_extend(void *addr, size_t len, size_t newlen, int node,
 		vmem_map_set(r, p, (uintptr_t)owner);
 	vmem_inuse += newlen - len;
 	pthread_mutex_unlock(&vmem_lock);
-	place_slab((char *)addr + len, newlen - len, node);
 	return (0);
 }
 

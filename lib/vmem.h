@@ -55,10 +55,10 @@ void vmem_span_free_returned(void *addr, size_t len);
 /*
  * Grow the span at addr from len to newlen bytes in place, taking the
  * pages after it if they are free (newlen a multiple of the page size);
- * the new pages map to owner.  0, or -1 when they are not free.
+ * the new pages map to owner and keep the span's placement.  0, or -1
+ * when they are not free.
  */
-int vmem_span_extend(void *addr, size_t len, size_t newlen, int node,
-    void *owner);
+int vmem_span_extend(void *addr, size_t len, size_t newlen, void *owner);
 
 /*
  * The owner of the page holding addr, or NULL if the arena does not own

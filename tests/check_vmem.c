@@ -134,7 +134,7 @@ START_TEST(test_span_extend)
 	vmem_usage(&u0);
 	a = vmem_span_alloc(2 * page, -1, o);
 	ck_assert_ptr_nonnull(a);
-	ck_assert_int_eq(vmem_span_extend(a, 2 * page, 6 * page, -1, o), 0);
+	ck_assert_int_eq(vmem_span_extend(a, 2 * page, 6 * page, o), 0);
 	for (size_t off = 0; off < 6 * page; off += page / 2)
 		ck_assert_ptr_eq(vmem_owner(a + off), o);
 	ck_assert_ptr_null(vmem_owner(a + 6 * page));
@@ -144,11 +144,11 @@ START_TEST(test_span_extend)
 	/* The next span starts where a ends: a cannot grow any more. */
 	b = vmem_span_alloc(page, -1, other);
 	ck_assert_ptr_eq(b, a + 6 * page);
-	ck_assert_int_eq(vmem_span_extend(a, 6 * page, 7 * page, -1, o), -1);
+	ck_assert_int_eq(vmem_span_extend(a, 6 * page, 7 * page, o), -1);
 	ck_assert_ptr_eq(vmem_owner(b), other);
 	/* Nor by less than a page, nor shrink. */
-	ck_assert_int_eq(vmem_span_extend(b, page, page + 1, -1, other), -1);
-	ck_assert_int_eq(vmem_span_extend(b, page, page, -1, other), -1);
+	ck_assert_int_eq(vmem_span_extend(b, page, page + 1, other), -1);
+	ck_assert_int_eq(vmem_span_extend(b, page, page, other), -1);
 
 	vmem_span_free(a, 6 * page);
 	vmem_span_free(b, page);
