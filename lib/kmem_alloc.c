@@ -51,8 +51,9 @@
  * pages after its span if there are enough; otherwise its pages move to a
  * new span with mremap(MREMAP_DONTUNMAP) instead of being copied: the old
  * span stays mapped, empty, and goes back to the arena, so the arena
- * never has a hole another mmap could take.  (Not on a NUMA machine: see
- * ka_large_grow.)
+ * never has a hole another mmap could take.  When the move fails the
+ * block is copied, and the new span, which the failed call may have
+ * unmapped, is mapped again first (ka_large_grow).
  *
  * BOOTSTRAP.  Creating a cache, a class or any other, may allocate
  * through malloc when libkmem_malloc.so serves it: the first one starts
@@ -409,14 +410,6 @@ ka_large_grow(void *buf, size_t size)
 		return (buf);
 	}
 #ifdef MREMAP_DONTUNMAP
-	/*
-	 * Not on more than one node: there, with the spans bound to nodes
-	 * (mbind), blocks moved this way crashed check_malloc's realloc
-	 * tests with SIGSEGV (tests/numa-qemu.sh, two nodes, Linux 6.1),
-	 * and the cause is not known.  The caller copies instead.
-	 */
-	if (cpu_numa_real())
-		return (NULL);
 	if ((nl = meta_alloc()) == NULL)
 		return (NULL);
 	if ((base = vmem_span_alloc(len, node, nl)) == NULL) {
@@ -425,7 +418,17 @@ ka_large_grow(void *buf, size_t size)
 	}
 	if (mremap(l->base, l->len, l->len, MREMAP_MAYMOVE | MREMAP_FIXED |
 	    MREMAP_DONTUNMAP, base) == MAP_FAILED) {
-		/* No memory for page tables, say: the caller copies. */
+		/*
+		 * The caller copies.  But MREMAP_FIXED may have unmapped the
+		 * destination before failing: before Linux 6.17 (Debian 12
+		 * runs 6.1) a block that spans two mappings - moved here
+		 * earlier, then extended in place - fails with EFAULT after
+		 * that.  Map the span again before the arena hands it out;
+		 * if even that fails, keep it (and its owner, of no kind:
+		 * pointers into it read as foreign) rather than reuse a hole.
+		 */
+		if (vmem_span_remap(base, len) != 0)
+			return (NULL);
 		vmem_span_free(base, len);
 		meta_free(nl);
 		return (NULL);

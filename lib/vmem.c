@@ -522,6 +522,18 @@ vmem_span_free_returned(void *addr, size_t len)
 	vmem_span_put(addr, len, false);
 }
 
+int
+vmem_span_remap(void *addr, size_t len)
+{
+	struct vmem_region *r = vmem_slot_region[(uintptr_t)addr >>
+	    VMEM_SLOT_SHIFT];
+
+	if (r == NULL || vmem_mmap(addr, len, MAP_FIXED) == MAP_FAILED)
+		return (-1);
+	place_region(addr, len, r->cls);
+	return (0);
+}
+
 void
 vmem_pages_return(void *addr, size_t len)
 {

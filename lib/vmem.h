@@ -53,6 +53,13 @@ void vmem_pages_return(void *addr, size_t len);
 void vmem_span_free_returned(void *addr, size_t len);
 
 /*
+ * Map the pages of an allocated span again, fresh (zero), with its
+ * region's placement: for a span whose mapping a failed mremap(2) with
+ * MREMAP_FIXED took away.  0, or -1 (the span must then stay allocated).
+ */
+int vmem_span_remap(void *addr, size_t len);
+
+/*
  * Grow the span at addr from len to newlen bytes in place, taking the
  * pages after it if they are free (newlen a multiple of the page size);
  * the new pages map to owner and keep the span's placement.  0, or -1

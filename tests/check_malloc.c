@@ -462,6 +462,45 @@ range_ok(const char *buf, size_t from, size_t to, size_t id)
 }
 
 /*
+ * A large block whose pages lie in two mappings (different madvise flags
+ * on its halves) grows where it cannot grow in place.  Before Linux 6.17
+ * the kernel refuses to move it (EFAULT), having unmapped the destination
+ * span already: the block is copied, and the span must be mapped again
+ * before the arena hands it out (it was handed out as a hole, and the
+ * first block written there crashed).  From 6.17 the kernel moves it.
+ * Blocks allocated afterwards, which reuse that span, must be writable.
+ */
+START_TEST(test_realloc_split_mapping)
+{
+	enum { N = 32 };
+	size_t size = (size_t)256 << 10, big = (size_t)4 << 20;
+	char *a = malloc(size), *b = malloc(size), *q, *v[N];
+
+	ck_assert_ptr_nonnull(a);
+	ck_assert_ptr_nonnull(b);
+	ck_assert_uint_eq((uintptr_t)a & 4095, 0);
+	fill_range(a, 0, size, 41);
+	ck_assert_int_eq(madvise(a + size / 2, size / 2, MADV_DONTFORK), 0);
+	q = realloc(a, big);
+	ck_assert_ptr_nonnull(q);
+	ck_assert(range_ok(q, 0, size, 41));
+	fill_range(q, size, big, 41);
+	for (int i = 0; i < N; i++) {
+		v[i] = malloc(big);
+		ck_assert_ptr_nonnull(v[i]);
+		memset(v[i], i, big);
+	}
+	ck_assert(range_ok(q, 0, big, 41));
+	for (int i = 0; i < N; i++) {
+		ck_assert(v[i][0] == (char)i && v[i][big - 1] == (char)i);
+		free(v[i]);
+	}
+	free(q);
+	free(b);
+}
+END_TEST
+
+/*
  * Two large blocks grown in turns, a little over 64 KiB at a time, to
  * 16 MiB (realloc moves their pages rather than copying them): each keeps
  * its own contents, and a block allocated between steps, in the spans
@@ -1134,6 +1173,7 @@ main(void)
 	tcase_add_test(basic, test_realloc_null_and_zero);
 	tcase_add_test(basic, test_realloc_contents);
 	tcase_add_test(basic, test_realloc_large_growth);
+	tcase_add_test(basic, test_realloc_split_mapping);
 	tcase_add_test(basic, test_realloc_in_place);
 	tcase_add_test(basic, test_reallocarray);
 	tcase_add_test(basic, test_free_foreign);
