@@ -79,9 +79,16 @@ kmem_init_once(void)
 	tunables_init();
 	vmem_init();
 	fork_init();
-	/* Per-CPU arrays start on pages of their own on NUMA machines. */
-	cache_granule = cpu_numa_real() ? (size_t)sysconf(_SC_PAGESIZE) :
-	    KMEM_CACHE_LINE;
+	/*
+	 * Per-CPU arrays start on pages of their own on NUMA machines whose
+	 * magazine state spans pages, so that a page holds CPUs of one node
+	 * where the numbering allows (place_percpu).  Where it fits one page
+	 * that page holds every node's CPUs anyway: the arrays pack with the
+	 * structure, as on one node, and a used cache costs 4 pages fewer.
+	 */
+	cache_granule = cpu_numa_real() && cpu_count() *
+	    sizeof (struct mag_cpu) > (size_t)sysconf(_SC_PAGESIZE) ?
+	    (size_t)sysconf(_SC_PAGESIZE) : KMEM_CACHE_LINE;
 	cache_mag_off = KMEM_P2ROUNDUP(sizeof (struct kmem_cache),
 	    cache_granule);
 }
@@ -410,14 +417,16 @@ cache_create(const char *name, size_t size, size_t align,
 	/*
 	 * The per-CPU magazine state first, at the same offset in every
 	 * cache (see cache_mag_cpus), then the slab nodes, the statistics
-	 * array and the magazines themselves.
+	 * array and the magazines themselves (page-aligned on NUMA machines:
+	 * see mag_region_len).
 	 */
 	nodes_off = KMEM_P2ROUNDUP(cache_mag_off + ncpus *
 	    sizeof (struct mag_cpu), cache_granule);
 	cpu_off = KMEM_P2ROUNDUP(nodes_off + nnodes * sizeof (struct slab_node),
 	    cache_granule);
 	mags_off = KMEM_P2ROUNDUP(cpu_off + ncpus *
-	    sizeof (struct kmem_cpu_stats), cache_granule);
+	    sizeof (struct kmem_cpu_stats), cpu_numa_real() ? page :
+	    cache_granule);
 	len = KMEM_P2ROUNDUP(mags_off + (mode != MAG_NONE ?
 	    mag_region_len(magsize) : 0), page);
 	cp = meta_pages_alloc(len);
@@ -464,7 +473,7 @@ cache_create(const char *name, size_t size, size_t align,
 	 * The statistics slots are not written yet, so each page of them
 	 * goes where it is first written, by its CPUs (place.c).
 	 */
-	if (mode != MAG_NONE)
+	if (mode != MAG_NONE && cache_granule > KMEM_CACHE_LINE)
 		place_percpu(cp->mag.cpu, sizeof (struct mag_cpu), ncpus);
 	emergency_init(&cp->emerg);
 	grow_init(cp);

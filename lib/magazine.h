@@ -69,7 +69,8 @@ void mag_set_default_mode(enum mag_mode mode);  /* test hook */
  * cache_create reserves them after the cache structure, so that the
  * first CPU's first magazine shares the structure's last page (a cache
  * that is used costs one page less).  On NUMA machines 'region' must be
- * page-aligned.
+ * page-aligned: each CPU's pair has pages of its own there (mag_layout),
+ * the first CPU's included.
  */
 size_t mag_region_len(uint32_t magsize);
 

@@ -18,6 +18,8 @@
 #include <unistd.h>
 
 #include "libkmem/kmem.h"
+#include "cache.h"
+#include "cpu.h"
 #include "emergency.h"
 #include "slab.h"
 #include "vmem.h"
@@ -739,14 +741,19 @@ END_TEST
  * also holds the first magazine of the CPU that used it (slab descriptors
  * and page-map words are shared; the object is not written, so its slab
  * page is not touched).  With its magazines in a mapping of their own it
- * was a page more: about 2.2 faults a cache, where this allows 1.6.
+ * was a page more: about 2.2 faults a cache, where this allows 1.6.  On a
+ * NUMA machine each CPU's magazine pair has pages of its own (so that
+ * the CPU writes them first, on its node): the first CPU's may add as
+ * many faults as it has pages.  (Its per-CPU arrays on pages of their
+ * own too, where they fit one page anyway, made 8.4 faults a cache on
+ * two nodes; now 3.3.)
  */
 START_TEST(test_used_cache_pages)
 {
 	enum { N = 200 };
 	kmem_cache_t **cps = calloc(N, sizeof (*cps));
 	char name[32];
-	long faults;
+	long faults, pair_pages = 0;
 
 #if defined(KMEM_TSAN) || defined(KMEM_ASAN)
 	free(cps);                      /* their shadow memory faults too */
@@ -763,10 +770,13 @@ START_TEST(test_used_cache_pages)
 		kmem_cache_free(cps[i], kmem_cache_alloc(cps[i], KM_SLEEP));
 	}
 	faults = test_minor_faults() - faults;
+	if (cpu_numa_real())
+		pair_pages = (long)(cps[0]->mag.pair_bytes / 4096);
 	fprintf(stderr, "%d caches created and used once: %.2f page faults "
-	    "each\n", N, (double)faults / N);
-	ck_assert_msg(faults * 5 < N * 8, "%ld page faults for %d caches "
-	    "used once", faults, N);
+	    "each (allowed: %.1f)\n", N, (double)faults / N,
+	    1.6 + (double)pair_pages);
+	ck_assert_msg(faults * 5 < N * (8 + 5 * pair_pages), "%ld page faults "
+	    "for %d caches used once", faults, N);
 	for (int i = 0; i < N; i++)
 		kmem_cache_destroy(cps[i]);
 	free(cps);
