@@ -39,8 +39,8 @@
  * moved to the CPU's node (move_pages(2) keeps the mapping whole), and
  * pages not yet written are left to the kernel's default, which
  * allocates a page on the node of the CPU that first writes it - for a
- * magazine, a depot ring or a statistics slot, its own CPU.  A page that
- * is later given back (MADV_DONTNEED) comes back the same way.
+ * magazine or a depot ring, its own CPU.  A page that is later given back
+ * (MADV_DONTNEED) comes back the same way.
  *
  * The policy is start-only: the first placement decision fixes it
  * (tunable_fixed), since caches that exist keep their lists and their
