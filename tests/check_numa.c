@@ -352,8 +352,9 @@ grower_thread(void *arg)
 /*
  * Two threads on CPUs of different nodes (where there are two) grow
  * caches side by side: their slabs, bound to two nodes, add next to no
- * mappings.  Bound span by span from one pool of address space, every
- * slab was a mapping of its own: 1,900 more here, on two nodes.
+ * mappings (13 on two nodes, 12 on one).  Bound span by span from one
+ * pool of address space, every slab was a mapping of its own: 1,900 more
+ * here, on two nodes.
  */
 START_TEST(test_slab_mappings)
 {
@@ -388,7 +389,9 @@ START_TEST(test_slab_mappings)
 	fprintf(stderr, "slabs grown on CPUs %d and %d (nodes %d, %d): %d "
 	    "more mappings\n", g[0].cpu, g[1].cpu, sysfs_node(g[0].cpu),
 	    sysfs_node(g[1].cpu), after - before);
-	ck_assert_msg(after - before <= 20, "%d more mappings", after - before);
+	/* Under AddressSanitizer its own mappings add some (23 seen). */
+	ck_assert_msg(after - before <= 100, "%d more mappings",
+	    after - before);
 	for (int i = 0; i < 2; i++)
 		for (int k = 0; k < 40 * 500; k++)
 			kmem_cache_free(caches[(k / 500) % 8], g[i].objs[k]);
