@@ -51,9 +51,12 @@
  * pages after its span if there are enough; otherwise its pages move to a
  * new span with mremap(MREMAP_DONTUNMAP) instead of being copied: the old
  * span stays mapped, empty, and goes back to the arena, so the arena
- * never has a hole another mmap could take.  When the move fails the
- * block is copied, and the new span, which the failed call may have
- * unmapped, is mapped again first (ka_large_grow).
+ * never has a hole another mmap could take.  Before Linux 6.17 the kernel
+ * moves only a range within one mapping, and a moved block is one mapping
+ * followed by the arena's: there a block moves as one mapping, grown to
+ * its new size, and the rest is copied (ka_large_move).  When a move
+ * fails the block is copied, and the new span, which the failed call may
+ * have unmapped, is mapped again first.
  *
  * BOOTSTRAP.  Creating a cache, a class or any other, may allocate
  * through malloc when libkmem_malloc.so serves it: the first one starts
@@ -84,6 +87,7 @@
 #include <sched.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/utsname.h>
 #include <unistd.h>
 
 #include "cache.h"
@@ -106,12 +110,13 @@
 /* A large allocation: the arena span it lives in. */
 struct ka_large {
 	uint8_t kind;           /* KMEM_OWNER_LARGE */
+	bool extra;             /* a spare beyond its list's share */
+	uint32_t moved_pages;   /* leading pages moved here (ka_large_move) */
 	char *base;             /* the span */
 	size_t len;
 	char *buf;              /* what the caller got */
 	size_t size;            /* what the caller asked for */
 	int64_t freed;          /* kmem_stamp_ns() when it became a spare */
-	bool extra;             /* a spare beyond its list's share */
 };
 META_FITS(struct ka_large);
 
@@ -383,11 +388,117 @@ ka_large_of(const void *buf)
 	    l : NULL);
 }
 
+/*
+ * Give a large block's span back.  Its pages may be mappings of their own
+ * (moved in by ka_large_grow, or given other madvise flags by the
+ * program): a fresh mapping replaces them, which returns their memory as
+ * MADV_DONTNEED would and merges the range back into the arena's mapping,
+ * so the arena does not collect such mappings (and before Linux 6.17 a
+ * block across two of them cannot move).
+ */
 static void
 ka_large_unmap(struct ka_large *l)
 {
-	vmem_span_free(l->base, l->len);
+	if (vmem_span_remap(l->base, l->len, VMEM_REMAP_REPLACE) == 0)
+		vmem_span_free_returned(l->base, l->len);
+	else
+		vmem_span_free(l->base, l->len);
 	meta_free(l);
+}
+
+#ifdef MREMAP_DONTUNMAP
+enum ka_move {
+	KA_MOVED,               /* the old span can go back to the arena */
+	KA_MOVED_OLD_LOST,      /* moved, but the old span must stay unused */
+	KA_MOVE_FAILED,         /* not moved; the new span can go back */
+	KA_MOVE_FAILED_LOST     /* not moved; the new span must stay unused */
+};
+
+/*
+ * Whether blocks move as one mapping (see ka_large_move): set at start on
+ * kernels before 6.17, and when mremap refuses a block of several
+ * mappings (a kernel that reports a newer version, say).
+ */
+static _Atomic bool ka_move_split;
+static bool ka_move_split_kernel;       /* what the kernel's version says */
+static pthread_once_t ka_move_once = PTHREAD_ONCE_INIT;
+
+static void
+ka_move_init(void)
+{
+	struct utsname u;
+	unsigned int major = 0, minor = 0;
+
+	if (uname(&u) == 0 && sscanf(u.release, "%u.%u", &major, &minor) == 2 &&
+	    (major < 6 || (major == 6 && minor < 17)))
+		ka_move_split_kernel = true;
+	atomic_store(&ka_move_split, ka_move_split_kernel);
+}
+
+/*
+ * Move the pages of l's span into the new span [base, base + len).
+ *
+ * The old span is left mapped (MREMAP_DONTUNMAP): the arena never has a
+ * hole another mmap could take.  But a moved block is a mapping of its
+ * own, the pages it later takes in place (vmem_span_extend) are the
+ * arena's, and before Linux 6.17 (Debian 12 runs 6.1) mremap moves only
+ * a range within one mapping: it fails with EFAULT, having unmapped the
+ * destination first.  There (ka_move_split) a block moves as one
+ * mapping: its leading moved_pages (the mapping of its last move, or all
+ * of a block never moved) move and grow to len in one call without
+ * MREMAP_DONTUNMAP, the pages after them are copied (what it took in
+ * place since, so each byte is copied about once while a block grows),
+ * and the hole left at the old span is mapped again at once (if another
+ * thread's mmap took it meanwhile, the old span is kept unused).
+ *
+ * *movedp: the leading pages of the new span that are one mapping.
+ */
+static enum ka_move
+ka_large_move(struct ka_large *l, char *base, size_t len, uint32_t *movedp)
+{
+	unsigned int shift = vmem_page_shift;
+	size_t m;
+	int err;
+
+	(void) pthread_once(&ka_move_once, ka_move_init);
+	if (!atomic_load_explicit(&ka_move_split, memory_order_relaxed)) {
+		if (mremap(l->base, l->len, l->len, MREMAP_MAYMOVE |
+		    MREMAP_FIXED | MREMAP_DONTUNMAP, base) != MAP_FAILED) {
+			*movedp = (uint32_t)(l->len >> shift);
+			return (KA_MOVED);
+		}
+		err = errno;
+		if (vmem_span_remap(base, len, VMEM_REMAP_MAYBE) != 0)
+			return (KA_MOVE_FAILED_LOST);
+		if (err != EFAULT)
+			return (KA_MOVE_FAILED);        /* no memory, say */
+		atomic_store_explicit(&ka_move_split, true,
+		    memory_order_relaxed);
+	}
+	m = l->moved_pages != 0 ? (size_t)l->moved_pages << shift : l->len;
+	if (mremap(l->base, m, len, MREMAP_MAYMOVE | MREMAP_FIXED, base) ==
+	    MAP_FAILED) {
+		/* Several mappings even there: copy. */
+		return (vmem_span_remap(base, len, VMEM_REMAP_MAYBE) == 0 ?
+		    KA_MOVE_FAILED : KA_MOVE_FAILED_LOST);
+	}
+	if (m < l->len)
+		memcpy(base + m, l->base + m, l->len - m);
+	*movedp = (uint32_t)(len >> shift);
+	return (vmem_span_remap(l->base, m, VMEM_REMAP_HOLE) == 0 ? KA_MOVED :
+	    KA_MOVED_OLD_LOST);
+}
+#endif
+
+void
+ka_large_move_split(bool force)
+{
+#ifdef MREMAP_DONTUNMAP
+	(void) pthread_once(&ka_move_once, ka_move_init);
+	atomic_store(&ka_move_split, force || ka_move_split_kernel);
+#else
+	(void) force;
+#endif
 }
 
 void *
@@ -416,28 +527,24 @@ ka_large_grow(void *buf, size_t size)
 		meta_free(nl);
 		return (NULL);
 	}
-	if (mremap(l->base, l->len, l->len, MREMAP_MAYMOVE | MREMAP_FIXED |
-	    MREMAP_DONTUNMAP, base) == MAP_FAILED) {
-		/*
-		 * The caller copies.  But MREMAP_FIXED may have unmapped the
-		 * destination before failing: before Linux 6.17 (Debian 12
-		 * runs 6.1) a block that spans two mappings - moved here
-		 * earlier, then extended in place - fails with EFAULT after
-		 * that.  Map the span again before the arena hands it out;
-		 * if even that fails, keep it (and its owner, of no kind:
-		 * pointers into it read as foreign) rather than reuse a hole.
-		 */
-		if (vmem_span_remap(base, len) != 0)
-			return (NULL);
+	switch (ka_large_move(l, base, len, &nl->moved_pages)) {
+	case KA_MOVE_FAILED:            /* the caller copies */
 		vmem_span_free(base, len);
 		meta_free(nl);
 		return (NULL);
+	case KA_MOVE_FAILED_LOST:       /* the new span stays unused */
+		return (NULL);
+	case KA_MOVED_OLD_LOST:         /* the old span stays unused */
+		l->kind = 0;
+		break;
+	default:
+		ka_large_unmap(l);
+		break;
 	}
 	nl->kind = KMEM_OWNER_LARGE;
 	nl->base = nl->buf = base;
 	nl->len = len;
 	nl->size = size;
-	ka_large_unmap(l);
 	return (base);
 #else
 	return (NULL);          /* C library headers before Linux 5.7 */

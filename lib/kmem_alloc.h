@@ -106,6 +106,11 @@ void ka_free_large(void *buf);
  * (buf unchanged) when it cannot be moved and the caller must copy.
  */
 void *ka_large_grow(void *buf, size_t size);
+/*
+ * Test hook: force, or not, moving blocks as on kernels before 6.17 (see
+ * ka_large_move); not forced, as this kernel needs.
+ */
+void ka_large_move_split(bool force);
 
 /* fork.c: the layer's locks, held across fork(). */
 void ka_fork_lock(void);

@@ -523,15 +523,31 @@ vmem_span_free_returned(void *addr, size_t len)
 }
 
 int
-vmem_span_remap(void *addr, size_t len)
+vmem_span_remap(void *addr, size_t len, enum vmem_remap how)
 {
 	struct vmem_region *r = vmem_slot_region[(uintptr_t)addr >>
 	    VMEM_SLOT_SHIFT];
+	void *p;
 
-	if (r == NULL || vmem_mmap(addr, len, MAP_FIXED) == MAP_FAILED)
+	if (r == NULL)
 		return (-1);
-	place_region(addr, len, r->cls);
-	return (0);
+	/*
+	 * MAP_FIXED only over our own mapping: over a hole, another thread's
+	 * mmap may have taken part of it meanwhile.
+	 */
+	p = vmem_mmap(addr, len, how == VMEM_REMAP_REPLACE ? MAP_FIXED :
+	    MAP_FIXED_NOREPLACE);
+	if (p == addr) {
+		place_region(addr, len, r->cls);
+		return (0);
+	}
+	if (p != MAP_FAILED) {
+		(void) munmap(p, len);  /* a kernel that ignores the flag */
+		return (-1);
+	}
+	/* Still mapped: the failed call had not unmapped it. */
+	return (how == VMEM_REMAP_MAYBE && errno == EEXIST &&
+	    msync(addr, len, MS_ASYNC) == 0 ? 0 : -1);
 }
 
 void

@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -712,6 +713,71 @@ START_TEST(test_large_path)
 }
 END_TEST
 
+/* Pages of [buf, buf + len) that are resident (mincore). */
+static size_t
+resident_pages(const char *buf, size_t len)
+{
+	size_t n = len / 4096, in = 0;
+	unsigned char *vec = malloc(n);
+
+	ck_assert_ptr_nonnull(vec);
+	ck_assert_int_eq(mincore((void *)buf, len, vec), 0);
+	for (size_t i = 0; i < n; i++)
+		in += vec[i] & 1;
+	free(vec);
+	return (in);
+}
+
+/*
+ * A large block that grows where it cannot extend moves its pages
+ * (ka_large_grow), never copies them: its pages never written stay
+ * without memory.  Twice in a row, so that the second move starts from
+ * a block of two mappings (the pages the first moved, and the rest of
+ * the new span) where the kernel moves several.  Before Linux 6.17
+ * mremap cannot move that in one call: blocks there move as one mapping
+ * (ka_large_move), and the hook runs that way on any kernel.  (On 6.1,
+ * before that, the second step copied the whole block.)
+ */
+START_TEST(test_large_grow_moves_pages)
+{
+	size_t size = (size_t)1 << 20;
+
+	/* A transparent huge page would make a whole block resident. */
+	ck_assert_int_eq(prctl(PR_SET_THP_DISABLE, 1, 0, 0, 0), 0);
+	for (int split = 0; split < 2; split++) {
+		char *a, *b[2];
+
+		ka_large_move_split(split != 0);
+		a = kmem_alloc(size, KM_SLEEP);
+		ck_assert_ptr_nonnull(a);
+		/* One page resident (a spare keeps its pages). */
+		ck_assert_int_eq(madvise(a, size, MADV_DONTNEED), 0);
+		a[0] = 1;
+		for (int step = 0; step < 2; step++) {
+			size_t now = size << step, next = size << (step + 1);
+			size_t before = resident_pages(a, now);
+			char *q;
+
+			/* Likely right after a: no room to extend. */
+			b[step] = kmem_alloc(now, KM_SLEEP);
+			ck_assert_ptr_nonnull(b[step]);
+			q = ka_large_grow(a, next);
+			ck_assert_ptr_nonnull(q);
+			a = q;
+			ck_assert_int_eq(a[0], 1);
+			ck_assert_uint_le(before, 2);
+			ck_assert_uint_le(resident_pages(a, next), before);
+			a[next - 1] = 2;
+		}
+		ck_assert_int_eq(a[0], 1);
+		kmem_free(a, size << 2);
+		for (int step = 0; step < 2; step++)
+			kmem_free(b[step], size << step);
+	}
+	ka_large_move_split(false);
+}
+END_TEST
+
 /*
  * A working set of large blocks freed and allocated again is served from
  * the spans kept (64 MiB of 256 KiB blocks: within what one thread may
@@ -959,6 +1025,7 @@ main(int argc, char **argv)
 	tcase_add_test(alloc, test_bad_flags_reported);
 	tcase_add_test(alloc, test_free_size_zero_reported);
 	tcase_add_test(alloc, test_large_working_set_kept);
+	tcase_add_test(alloc, test_large_grow_moves_pages);
 	suite_add_tcase(s, alloc);
 	tcase_set_timeout(thr, 60);
 	tcase_add_test(thr, test_threads);
