@@ -18,15 +18,16 @@ unsigned int place_cache_nodes(void);
 /*
  * The arena keeps spans of different placement in regions of their own
  * (vmem.c), so that a policy is set once per region and neighbouring
- * spans share it.  Classes: a node under 'local', PLACE_INTERLEAVE, and
- * PLACE_DEFAULT (no policy: 'none', one node, a span for no node).
+ * spans share it.  Classes: PLACE_DEFAULT (no policy: 'none', one node,
+ * a span for no node), PLACE_INTERLEAVE, and PLACE_INTERLEAVE + 1 + n for
+ * node n under 'local'.
  */
 #define PLACE_DEFAULT           0
 #define PLACE_INTERLEAVE        1
 #define PLACE_CLASSES           (KMEM_MAX_NODES + 2)
 unsigned int place_class(int node);     /* for a span grown for 'node' */
 
-/* Set the policy of class 'cls' on a new arena region. */
+/* Set the policy of class 'cls' on a new region, or a range mapped anew. */
 void place_region(void *addr, size_t len, unsigned int cls);
 
 /*
