@@ -394,15 +394,17 @@ ka_large_of(const void *buf)
  * program): a fresh mapping replaces them, which returns their memory as
  * MADV_DONTNEED would and merges the range back into the arena's mapping,
  * so the arena does not collect such mappings (and before Linux 6.17 a
- * block across two of them cannot move).
+ * block across two of them cannot move).  Should that mmap fail, the
+ * range may be a hole: the span and l are kept, unused.
  */
 static void
 ka_large_unmap(struct ka_large *l)
 {
-	if (vmem_span_remap(l->base, l->len, VMEM_REMAP_REPLACE) == 0)
-		vmem_span_free_returned(l->base, l->len);
-	else
-		vmem_span_free(l->base, l->len);
+	if (vmem_span_remap(l->base, l->len, true) != 0) {
+		l->kind = 0;            /* kept, unused: pointers read foreign */
+		return;
+	}
+	vmem_span_free_returned(l->base, l->len);
 	meta_free(l);
 }
 
@@ -468,7 +470,7 @@ ka_large_move(struct ka_large *l, char *base, size_t len, uint32_t *movedp)
 			return (KA_MOVED);
 		}
 		err = errno;
-		if (vmem_span_remap(base, len, VMEM_REMAP_MAYBE) != 0)
+		if (vmem_span_remap(base, len, false) != 0)
 			return (KA_MOVE_FAILED_LOST);
 		if (err != EFAULT)
 			return (KA_MOVE_FAILED);        /* no memory, say */
@@ -479,13 +481,13 @@ ka_large_move(struct ka_large *l, char *base, size_t len, uint32_t *movedp)
 	if (mremap(l->base, m, len, MREMAP_MAYMOVE | MREMAP_FIXED, base) ==
 	    MAP_FAILED) {
 		/* Several mappings even there: copy. */
-		return (vmem_span_remap(base, len, VMEM_REMAP_MAYBE) == 0 ?
+		return (vmem_span_remap(base, len, false) == 0 ?
 		    KA_MOVE_FAILED : KA_MOVE_FAILED_LOST);
 	}
 	if (m < l->len)
 		memcpy(base + m, l->base + m, l->len - m);
 	*movedp = (uint32_t)(len >> shift);
-	return (vmem_span_remap(l->base, m, VMEM_REMAP_HOLE) == 0 ? KA_MOVED :
+	return (vmem_span_remap(l->base, m, false) == 0 ? KA_MOVED :
 	    KA_MOVED_OLD_LOST);
 }
 #endif

@@ -523,7 +523,7 @@ vmem_span_free_returned(void *addr, size_t len)
 }
 
 int
-vmem_span_remap(void *addr, size_t len, enum vmem_remap how)
+vmem_span_remap(void *addr, size_t len, bool replace)
 {
 	struct vmem_region *r = vmem_slot_region[(uintptr_t)addr >>
 	    VMEM_SLOT_SHIFT];
@@ -533,21 +533,18 @@ vmem_span_remap(void *addr, size_t len, enum vmem_remap how)
 		return (-1);
 	/*
 	 * MAP_FIXED only over our own mapping: over a hole, another thread's
-	 * mmap may have taken part of it meanwhile.
+	 * mmap may have taken part of it meanwhile.  A MAP_FIXED that fails
+	 * may have unmapped the range all the same, so failure either way
+	 * leaves the range to no one.
 	 */
-	p = vmem_mmap(addr, len, how == VMEM_REMAP_REPLACE ? MAP_FIXED :
-	    MAP_FIXED_NOREPLACE);
+	p = vmem_mmap(addr, len, replace ? MAP_FIXED : MAP_FIXED_NOREPLACE);
 	if (p == addr) {
 		place_region(addr, len, r->cls);
 		return (0);
 	}
-	if (p != MAP_FAILED) {
+	if (p != MAP_FAILED)
 		(void) munmap(p, len);  /* a kernel that ignores the flag */
-		return (-1);
-	}
-	/* Still mapped: the failed call had not unmapped it. */
-	return (how == VMEM_REMAP_MAYBE && errno == EEXIST &&
-	    msync(addr, len, MS_ASYNC) == 0 ? 0 : -1);
+	return (-1);
 }
 
 void

@@ -53,20 +53,16 @@ void vmem_pages_return(void *addr, size_t len);
 void vmem_span_free_returned(void *addr, size_t len);
 
 /*
- * Map the pages of an allocated span again, fresh (zero), as one with
- * its region's mapping, where mremap(2) moved them or took them away:
- *   VMEM_REMAP_HOLE     a move left a hole there;
- *   VMEM_REMAP_MAYBE    a failed move with MREMAP_FIXED may have left a
- *                       hole (a span still wholly mapped is fine as is);
- *   VMEM_REMAP_REPLACE  pages moved in from elsewhere, a mapping of their
- *                       own in the region, to be replaced (so that the
- *                       kernel merges the range back into the region's
- *                       mapping).
- * 0, or -1 when the range cannot be had again (another mmap took part of
- * a hole): the span must then stay allocated, unused.
+ * Map the pages of an allocated span afresh (zero), as one with its
+ * region's mapping: where mremap(2) left a hole (a move, or a failed move
+ * with MREMAP_FIXED, which unmaps the destination first), or, with
+ * 'replace', over the span's own pages, which may be mappings of their
+ * own (moved in, or given other madvise flags), so that the kernel merges
+ * the range back into the region's mapping.  0, or -1 when the range
+ * cannot be had (another mmap may have taken part of the hole): the span
+ * must then stay allocated, unused.
  */
-enum vmem_remap { VMEM_REMAP_HOLE, VMEM_REMAP_MAYBE, VMEM_REMAP_REPLACE };
-int vmem_span_remap(void *addr, size_t len, enum vmem_remap how);
+int vmem_span_remap(void *addr, size_t len, bool replace);
 
 /*
  * Grow the span at addr from len to newlen bytes in place, taking the
