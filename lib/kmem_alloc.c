@@ -175,6 +175,10 @@ ka_index(size_t size)
 	return (ka_kept[KA_BIG_BASE + ka_big_slot(size)]);
 }
 
+#ifdef MREMAP_DONTUNMAP
+static void ka_move_init(void);
+#endif
+
 static void
 ka_init_once(void)
 {
@@ -214,6 +218,9 @@ ka_init_once(void)
 			ka_class_list[ka_nclasses++] = (uint16_t)i;
 	}
 	reap_set_trim(ka_spare_trim);
+#ifdef MREMAP_DONTUNMAP
+	ka_move_init();
+#endif
 	ka_small[0] = ka_kept[0];
 	for (size_t slot = 1; slot < KA_SMALL_SLOTS; slot++) {
 		size_t size = slot * 8;
@@ -423,8 +430,8 @@ enum ka_move {
  */
 static _Atomic bool ka_move_split;
 static bool ka_move_split_kernel;       /* what the kernel's version says */
-static pthread_once_t ka_move_once = PTHREAD_ONCE_INIT;
 
+/* From ka_init_once: no once of its own, which a fork could catch half run. */
 static void
 ka_move_init(void)
 {
@@ -462,7 +469,6 @@ ka_large_move(struct ka_large *l, char *base, size_t len, uint32_t *movedp)
 	size_t m;
 	int err;
 
-	(void) pthread_once(&ka_move_once, ka_move_init);
 	if (!atomic_load_explicit(&ka_move_split, memory_order_relaxed)) {
 		if (mremap(l->base, l->len, l->len, MREMAP_MAYMOVE |
 		    MREMAP_FIXED | MREMAP_DONTUNMAP, base) != MAP_FAILED) {
@@ -496,7 +502,7 @@ void
 ka_large_move_split(bool force)
 {
 #ifdef MREMAP_DONTUNMAP
-	(void) pthread_once(&ka_move_once, ka_move_init);
+	ka_init();                      /* which sets it from the kernel */
 	atomic_store(&ka_move_split, force || ka_move_split_kernel);
 #else
 	(void) force;

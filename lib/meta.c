@@ -151,9 +151,9 @@ meta_run_put(void *addr, size_t npages)
 }
 
 /*
- * A mapping of its own for metadata, as MADV_NOHUGEPAGE as the regions:
- * with the same flags the kernel merges it with neighbouring regions and
- * mappings (one flagged, one not, they stay two).
+ * A metadata region, or a run too big for one: MADV_NOHUGEPAGE (see
+ * PAGES), all alike, so that the kernel merges neighbouring ones into one
+ * mapping (one flagged, one not, they stay two).
  */
 static void *
 meta_map(size_t len)
@@ -190,7 +190,7 @@ meta_pages_alloc(size_t len)
 	}
 	if (meta_cursor == NULL || (size_t)(meta_region_end - meta_cursor) <
 	    len) {
-		char *region = kmem_pages_alloc(META_REGION);
+		char *region = meta_map(META_REGION);
 
 		if (region == NULL) {
 			pthread_mutex_unlock(&meta_pages_lock);
@@ -201,9 +201,6 @@ meta_pages_alloc(size_t len)
 			tail = meta_cursor;
 			tail_pages = (size_t)(meta_region_end - tail) / pg;
 		}
-#ifdef MADV_NOHUGEPAGE
-		(void) madvise(region, META_REGION, MADV_NOHUGEPAGE);
-#endif
 		meta_pages_mapped += META_REGION;
 		meta_cursor = region;
 		meta_region_end = region + META_REGION;

@@ -771,7 +771,8 @@ START_TEST(test_used_cache_pages)
 	}
 	faults = test_minor_faults() - faults;
 	if (cpu_numa_real())
-		pair_pages = (long)(cps[0]->mag.pair_bytes / 4096);
+		pair_pages = (long)(cps[0]->mag.pair_bytes /
+		    (size_t)sysconf(_SC_PAGESIZE));
 	fprintf(stderr, "%d caches created and used once: %.2f page faults "
 	    "each (allowed: %.1f)\n", N, (double)faults / N,
 	    1.6 + (double)pair_pages);
