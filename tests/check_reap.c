@@ -219,8 +219,17 @@ START_TEST(test_reap_faults_nothing_unused)
 		ck_assert_uint_eq(st.slab_total, 0);
 	}
 	faults = test_minor_faults() - before;
+#ifndef KMEM_TSAN
+	/*
+	 * Not under TSan: its own memory (shadow, per-thread traces) faults
+	 * pages in as threads run, the task queue's too (82 and 128 faults
+	 * seen in CI on a loaded machine; 0 or 1 in a plain build).
+	 */
 	ck_assert_msg(faults < N / 4, "reaping %d caches that used one "
 	    "object each faulted %ld pages in", N, faults);
+#else
+	(void) faults;
+#endif
 	for (int i = 0; i < N; i++)
 		kmem_cache_destroy(c[i]);
 }
