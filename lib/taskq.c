@@ -187,6 +187,7 @@ struct taskq {
 	bool tq_have_zombie;
 	bool tq_at_exit;                /* the process exits: no idle exits */
 	bool tq_fork_lazy;              /* no thread in a child until needed */
+	bool tq_fork_resumed;           /* taskq_fork_resume_slow() tried it */
 	pthread_t tq_zombie;            /* last exited thread, unjoined */
 	pid_t tq_pid;                   /* the process whose threads these are */
 
@@ -900,6 +901,7 @@ taskq_fork_child(void)
 		tq->tq_nblocked = 0;
 		tq->tq_have_first = tq->tq_have_zombie = false;
 		tq->tq_at_exit = false;
+		tq->tq_fork_resumed = false;
 		(void) pthread_cond_init(&tq->tq_work_cv, &mono);
 		(void) pthread_cond_init(&tq->tq_wait_cv, NULL);
 		(void) pthread_cond_init(&tq->tq_ent_cv, NULL);
@@ -934,26 +936,44 @@ taskq_fork_child_start(void)
 	}
 }
 
-/* Give every lazy queue of a forked child that has no thread its first. */
+/*
+ * Give every lazy queue of a forked child that has no thread its first.
+ * The thread is reserved under the queue's lock (which keeps the queue
+ * alive: destroy waits for it) and created with no lock held, the
+ * registry lock included: pthread_create() allocates (the new thread's
+ * DTV), and an allocation may need a cache's locks, which fork() takes
+ * before the registry lock (fork.c).  Holding the registry lock across it
+ * deadlocked a fork by another thread of the child: the forker, holding
+ * every cache lock, waited for the registry lock, and this thread, holding
+ * it, waited inside pthread_create() for a cache lock.  So one queue per
+ * pass, the registry scanned again from its head after each spawn; each
+ * queue is tried once (tq_fork_resumed), even if its spawn fails.
+ */
 void
 taskq_fork_resume_slow(void)
 {
 	if (!atomic_exchange(&taskq_fork_deferred, false))
 		return;
-	(void) pthread_mutex_lock(&taskq_reg_lock);
-	for (taskq_t *tq = taskq_reg_head; tq != NULL; tq = tq->tq_reg_next) {
-		bool spawn;
+	for (;;) {
+		taskq_t *spawn = NULL;
 
-		(void) pthread_mutex_lock(&tq->tq_lock);
-		spawn = tq->tq_fork_lazy && tq->tq_nthreads == 0 &&
-		    !tq->tq_destroying;
-		if (spawn)
-			tq->tq_nthreads = tq->tq_nstarting = 1;
-		(void) pthread_mutex_unlock(&tq->tq_lock);
-		if (spawn)
-			(void) taskq_spawn(tq);
+		(void) pthread_mutex_lock(&taskq_reg_lock);
+		for (taskq_t *tq = taskq_reg_head; tq != NULL && spawn == NULL;
+		    tq = tq->tq_reg_next) {
+			(void) pthread_mutex_lock(&tq->tq_lock);
+			if (tq->tq_fork_lazy && !tq->tq_fork_resumed &&
+			    tq->tq_nthreads == 0 && !tq->tq_destroying) {
+				tq->tq_fork_resumed = true;
+				tq->tq_nthreads = tq->tq_nstarting = 1;
+				spawn = tq;
+			}
+			(void) pthread_mutex_unlock(&tq->tq_lock);
+		}
+		(void) pthread_mutex_unlock(&taskq_reg_lock);
+		if (spawn == NULL)
+			return;
+		(void) taskq_spawn(spawn);
 	}
-	(void) pthread_mutex_unlock(&taskq_reg_lock);
 }
 
 void
