@@ -116,9 +116,10 @@ cache_mag_cpus(struct kmem_cache *cp)
 void *cache_alloc(kmem_cache_t *cp, int kmflags);
 
 /*
- * kmem_cache_create(); sizeclass: a kmem_alloc class (KMC_SIZECLASS).
- * Its callers set cache_creating around it: see BOOTSTRAP in
- * kmem_alloc.c.
+ * kmem_cache_create(); sizeclass: a kmem_alloc class (KMC_SIZECLASS),
+ * for which the caller, not cache_create, starts reaping (reap_start)
+ * once it holds no lock.  Its callers set cache_creating around it: see
+ * BOOTSTRAP in kmem_alloc.c.
  */
 kmem_cache_t *cache_create(const char *name, size_t size, size_t align,
     kmem_ctor_t *ctor, kmem_dtor_t *dtor, kmem_reclaim_t *reclaim,

@@ -287,6 +287,15 @@ ka_create(struct ka_class *c)
 			ka_fast_publish(c, cp);
 	}
 	pthread_mutex_unlock(&ka_lock);
+	/*
+	 * The first cache starts the aging chain and the statistics, which
+	 * take stats_lock: not under ka_lock, which fork() takes after
+	 * stats_lock (fork.c).  Nested allocations (the kmem taskq's
+	 * pthread_create) go to the bootstrap blocks, as in cache_create.
+	 */
+	cache_creating = true;
+	reap_start();
+	cache_creating = false;
 	return (cp);
 }
 
