@@ -27,7 +27,12 @@
  *
  * ORDER: the statistics lock, kmem_alloc's locks, the cache registry,
  * each cache's locks (see cache_fork_lock), the task queues (registry,
- * then each queue), the arena, metadata.
+ * then each queue), the arena, metadata.  A thread holding one of these
+ * must not take an earlier one, and an allocation may take a cache's
+ * locks (pthread_create makes one, through libkmem's malloc when it is
+ * preloaded).  So the first class cache starts the statistics only after
+ * ka_create has dropped kmem_alloc's lock, and a forked child's first task
+ * queue thread is created with no lock held (taskq_fork_resume_slow).
  *
  * Not covered: a cache constructor that, with KMEM_PERCPU=lock, allocates
  * from another cache while a third thread forks may deadlock that fork.
