@@ -640,11 +640,32 @@ cache_dying(struct kmem_cache *cp)
 	return (dying);
 }
 
+/*
+ * The caches whose reclaim callbacks this thread is running, innermost
+ * first.  A callback that calls kmem_reap() or kmem_cache_reap_now() on
+ * its own cache reaps it, but is not called again: that would recurse
+ * without end.
+ */
+static __thread struct cache_walk_frame *cache_reclaims
+    __attribute__((tls_model("initial-exec")));
+
 void
 cache_reclaim(struct kmem_cache *cp)
 {
-	if (cp->reclaim != NULL && !cache_dying(cp))
-		cp->reclaim(cp->priv);
+	struct cache_walk_frame frame;
+
+	if (cp->reclaim == NULL || cache_dying(cp))
+		return;
+	for (struct cache_walk_frame *f = cache_reclaims; f != NULL;
+	    f = f->up) {
+		if (f->cp == cp)
+			return;
+	}
+	frame.cp = cp;
+	frame.up = cache_reclaims;
+	cache_reclaims = &frame;
+	cp->reclaim(cp->priv);
+	cache_reclaims = frame.up;
 }
 
 void

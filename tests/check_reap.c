@@ -185,6 +185,45 @@ START_TEST(test_kmem_reap_every_cache)
 END_TEST
 
 /*
+ * A reclaim callback that reaps its own cache (kmem_cache_reap_now) or
+ * every cache (kmem_reap) is not called again from inside itself: it
+ * recursed until the stack overflowed.
+ */
+static kmem_cache_t *self_reap_cp;
+static _Atomic int self_reap_depth, self_reap_calls;
+
+static void
+reclaim_self_reap(void *p)
+{
+	(void) p;
+	atomic_fetch_add(&self_reap_calls, 1);
+	if (atomic_fetch_add(&self_reap_depth, 1) < 8) {
+		kmem_cache_reap_now(self_reap_cp);
+		kmem_reap();
+	}
+	atomic_fetch_sub(&self_reap_depth, 1);
+}
+
+START_TEST(test_reclaim_reaps_itself)
+{
+	int calls;
+
+	self_reap_cp = kmem_cache_create("rself", 64, 0, NULL, NULL,
+	    reclaim_self_reap, NULL, NULL, 0);
+	kmem_cache_free(self_reap_cp, kmem_cache_alloc(self_reap_cp,
+	    KM_SLEEP));
+	kmem_cache_reap_now(self_reap_cp);
+	calls = atomic_load(&self_reap_calls);
+	ck_assert_int_eq(calls, 1);
+	kmem_reap();
+	calls = atomic_load(&self_reap_calls);
+	ck_assert_int_eq(calls, 2);
+	ck_assert_uint_eq(stats_of(self_reap_cp).slab_total, 0);
+	kmem_cache_destroy(self_reap_cp);
+}
+END_TEST
+
+/*
  * Reaping caches that used one object each, and reading their
  * statistics, faults in no page they never used: the refill batch's
  * objects that the program never took go back to their slab unwritten
@@ -919,6 +958,7 @@ main(void)
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, test_reclaim_reap_now_empties);
 	tcase_add_test(tc, test_kmem_reap_every_cache);
+	tcase_add_test(tc, test_reclaim_reaps_itself);
 	tcase_add_test(tc, test_reap_faults_nothing_unused);
 	tcase_add_test(tc, test_destroy_from_reclaim);
 	tcase_add_test(tc, test_destroy_from_reclaim_threads);
