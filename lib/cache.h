@@ -30,6 +30,8 @@
  */
 #define KMC_SIZECLASS           0x40000000
 #define KM_VALID_FLAGS          (KM_NOSLEEP | KM_PUSHPAGE | KM_ZERO)
+/* kmem_cache_alloc(3): KM_ZERO is for the kmem_alloc family only. */
+#define KM_CACHE_VALID_FLAGS    (KM_NOSLEEP | KM_PUSHPAGE)
 /*
  * Internal kmflags bit (never accepted from applications, see
  * cache_alloc): as KM_SLEEP, it waits for the cache to grow, but where

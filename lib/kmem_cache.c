@@ -724,9 +724,11 @@ cache_alloc_slow(kmem_cache_t *cp, int kmflags)
 {
 	if (!cache_ok(cp, "kmem_cache_alloc"))
 		return (NULL);
-	if (kmflags & ~KM_VALID_FLAGS) {
-		kmem_report("kmem_cache_alloc(%s): unknown kmflags 0x%x",
-		    cp->name, (unsigned int)kmflags);
+	if (kmflags & ~KM_CACHE_VALID_FLAGS) {
+		kmem_report("kmem_cache_alloc(%s): kmflags 0x%x: %s", cp->name,
+		    (unsigned int)kmflags, (kmflags & KM_ZERO) ? "KM_ZERO is "
+		    "for kmem_alloc and vmem_alloc, not caches" :
+		    "unknown flags");
 		errno = EINVAL;
 		return (NULL);
 	}
@@ -753,7 +755,7 @@ kmem_cache_alloc(kmem_cache_t *cp, int kmflags)
 	void *obj;
 
 	if (KMEM_LIKELY(cp != NULL && cp->fastkey == KMEM_CACHE_FAST_RSEQ &&
-	    (kmflags & ~KM_VALID_FLAGS) == 0) &&
+	    (kmflags & ~KM_CACHE_VALID_FLAGS) == 0) &&
 	    (obj = mag_rseq_pop(cache_mag_cpus(cp), cpu_rseq_offset)) !=
 	    NULL) {
 		KMEM_TSAN_ACQUIRE(obj);

@@ -356,6 +356,7 @@ START_TEST(test_invalid_arguments)
 	    NULL, NULL, NULL, KMC_NODEBUG | KMC_NOTOUCH);
 	ck_assert_ptr_nonnull(cp);
 	BAD(kmem_cache_alloc(cp, 0x4000));              /* unknown kmflags */
+	BAD(kmem_cache_alloc(cp, KM_ZERO));     /* kmem_alloc family only */
 	errno = 0;
 	ck_assert_int_eq(kmem_cache_stats(cp, NULL), -1);
 	ck_assert_int_eq(errno, EINVAL);
