@@ -29,9 +29,9 @@
  * slab descriptors of its many small slabs do not add up (slab.c).
  */
 #define KMC_SIZECLASS           0x40000000
-#define KM_VALID_FLAGS          (KM_NOSLEEP | KM_PUSHPAGE | KM_ZERO)
-/* kmem_cache_alloc(3): KM_ZERO is for the kmem_alloc family only. */
+/* kmem_cache_alloc(3)'s; KM_ZERO is for the kmem_alloc family only. */
 #define KM_CACHE_VALID_FLAGS    (KM_NOSLEEP | KM_PUSHPAGE)
+#define KM_VALID_FLAGS          (KM_CACHE_VALID_FLAGS | KM_ZERO)
 /*
  * Internal kmflags bit (never accepted from applications, see
  * cache_alloc): as KM_SLEEP, it waits for the cache to grow, but where
@@ -118,10 +118,9 @@ cache_mag_cpus(struct kmem_cache *cp)
 void *cache_alloc(kmem_cache_t *cp, int kmflags);
 
 /*
- * kmem_cache_create(); sizeclass: a kmem_alloc class (KMC_SIZECLASS),
- * for which the caller, not cache_create, starts reaping (reap_start)
- * once it holds no lock.  Its callers set cache_creating around it: see
- * BOOTSTRAP in kmem_alloc.c.
+ * kmem_cache_create(); sizeclass: a kmem_alloc class (KMC_SIZECLASS).
+ * Its callers set cache_creating around it: see BOOTSTRAP in
+ * kmem_alloc.c.
  */
 kmem_cache_t *cache_create(const char *name, size_t size, size_t align,
     kmem_ctor_t *ctor, kmem_dtor_t *dtor, kmem_reclaim_t *reclaim,

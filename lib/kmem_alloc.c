@@ -271,6 +271,16 @@ ka_create(struct ka_class *c)
 	kmem_cache_t *cp;
 	char name[KMEM_CACHE_NAMELEN];
 
+	/*
+	 * The first cache starts the aging chain and the statistics, which
+	 * take stats_lock: not under ka_lock, which fork() takes after
+	 * stats_lock (fork.c).  Started here, cache_create's reap_start()
+	 * finds it done.  Nested allocations (the kmem taskq's
+	 * pthread_create) go to the bootstrap blocks.
+	 */
+	cache_creating = true;
+	reap_start();
+	cache_creating = false;
 	pthread_mutex_lock(&ka_lock);
 	cp = atomic_load(&c->cp);
 	if (cp == NULL) {
@@ -287,15 +297,6 @@ ka_create(struct ka_class *c)
 			ka_fast_publish(c, cp);
 	}
 	pthread_mutex_unlock(&ka_lock);
-	/*
-	 * The first cache starts the aging chain and the statistics, which
-	 * take stats_lock: not under ka_lock, which fork() takes after
-	 * stats_lock (fork.c).  Nested allocations (the kmem taskq's
-	 * pthread_create) go to the bootstrap blocks, as in cache_create.
-	 */
-	cache_creating = true;
-	reap_start();
-	cache_creating = false;
 	return (cp);
 }
 

@@ -487,8 +487,7 @@ cache_create(const char *name, size_t size, size_t align,
 		kmem_caches->prev = cp;
 	kmem_caches = cp;
 	pthread_mutex_unlock(&kmem_caches_lock);
-	if (!sizeclass)
-		reap_start();   /* a class's: ka_create, once ka_lock is free */
+	reap_start();
 	return (cp);
 }
 
