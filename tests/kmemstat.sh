@@ -535,6 +535,9 @@ for args in "-x" "-p abc" "-p 0" "-s bogus" "-n x" "-p 1 0" "-c" \
 	"$kmemstat" $args >/dev/null 2>&1
 	[ $? -eq 2 ] || fail "kmemstat $args: not a usage error"
 done
+"$kmemstat" -d "" >/dev/null 2>"$tmp/stderr"
+[ $? -eq 2 ] && grep -q "^kmemstat: -d: expected a directory" "$tmp/stderr" ||
+	fail "kmemstat -d '': not a usage error: $(cat "$tmp/stderr")"
 
 # ---------------------------------------------------------------- tunables
 start KMEM_STATS=7

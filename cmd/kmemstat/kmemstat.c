@@ -1177,7 +1177,11 @@ main(int argc, char **argv)
 	while ((c = getopt(argc, argv, "cd:hjmn:p:qrs:TVw")) != -1) {
 		switch (c) {
 		case 'c': opt_classes = true; break;
-		case 'd': opt_dir = optarg; break;
+		case 'd':
+			if (optarg[0] == '\0')
+				usage("-d: expected a directory", false);
+			opt_dir = optarg;
+			break;
 		case 'j': opt_json = true; break;
 		case 'm': opt_mags = true; break;
 		case 'q': opt_taskqs = true; break;
