@@ -128,6 +128,8 @@ tunable_parse_int(const char *text, int64_t *out)
 	long long v;
 	int64_t mult = 1;
 
+	if (isspace((unsigned char)text[0]))
+		return (-1);            /* strtoll would skip it */
 	errno = 0;
 	v = strtoll(text, &end, 10);
 	if (end == text || (errno != 0 && errno != ERANGE))

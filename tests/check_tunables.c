@@ -410,6 +410,10 @@ START_TEST(test_errors)
 		    .text = "12x" }, EINVAL, SAYS(name, "12x"));
 		expect_fail((struct call){ .which = 1, .name = name,
 		    .text = "" }, EINVAL, SAYS(name));
+		expect_fail((struct call){ .which = 1, .name = name,
+		    .text = " 1" }, EINVAL, SAYS(name, "' 1'"));
+		expect_fail((struct call){ .which = 1, .name = name,
+		    .text = "1 " }, EINVAL, SAYS(name, "'1 '"));
 		if (t[i].words != NULL) {
 			for (int w = 0; t[i].words[w] != NULL; w++)
 				expect_fail((struct call){ .which = 1,
