@@ -1097,6 +1097,15 @@ taskq_create(const char *name, int nthreads, int pri, int minalloc,
 		return (NULL);
 	}
 
+	/*
+	 * Entries are written as they are carved: more than the machine's
+	 * memory would be found out by the OOM killer, not by mmap.
+	 */
+	if ((flags & TASKQ_PREPOPULATE) && (uint64_t)minalloc *
+	    sizeof (taskq_ent_t) > (uint64_t)sysconf(_SC_PHYS_PAGES) * page) {
+		errno = ENOMEM;
+		return (NULL);
+	}
 	kmem_init();            /* the fork() handlers keep queues working */
 	tq = meta_pages_alloc(len);
 	if (tq == NULL) {

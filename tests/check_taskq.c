@@ -10,8 +10,10 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/wait.h>
@@ -1244,6 +1246,19 @@ START_TEST(test_create_bad_args)
 	taskq_destroy(tq);
 	tq = taskq_create("t", 1, minclsyspri, 5, 5, TASKQ_PREPOPULATE);
 	ck_assert_ptr_nonnull(tq);
+	taskq_destroy(tq);
+
+	/* Prepopulating more than memory holds fails, not the OOM killer. */
+	if ((uint64_t)INT_MAX * sizeof (taskq_ent_t) >
+	    (uint64_t)sysconf(_SC_PHYS_PAGES) * (uint64_t)getpagesize()) {
+		errno = 0;
+		tq = taskq_create("t", 1, defclsyspri, INT_MAX, 0,
+		    TASKQ_PREPOPULATE);
+		ck_assert_msg(tq == NULL && errno == ENOMEM, "%p errno %d",
+		    (void *)tq, errno);
+	}
+	tq = taskq_create("t", 1, defclsyspri, INT_MAX, 0, 0);
+	ck_assert_ptr_nonnull(tq);              /* entries as needed */
 	taskq_destroy(tq);
 }
 END_TEST
