@@ -43,9 +43,9 @@
  * under one acquisition of the slab lock, which allocations' refills need
  * too.  When an allocation has to wait although the cache has slabs
  * (grow-ahead did not keep up: the grower was slow to be scheduled), the
- * cache doubles its watermarks, up to 16 MiB of objects, so that only
- * caches that grow fast reserve more.  kmem_cache_grow_ahead=0 turns
- * grow-ahead off.
+ * cache doubles its watermarks, low up to 16 MiB of objects (so high up
+ * to 32 MiB), so that only caches that grow fast reserve more.
+ * kmem_cache_grow_ahead=0 turns grow-ahead off.
  *
  * Growing ahead yields to memory pressure: once a pressure reap has
  * started (reap_pressure_gen moved) the task adds no more batches, and it
@@ -328,9 +328,17 @@ grow_wait(struct kmem_cache *cp, int node, int kmflags)
 	}
 	atomic_fetch_add_explicit(&g->waits, 1, memory_order_relaxed);
 	if (atomic_load_explicit(&cp->sl.slab_total, memory_order_relaxed) !=
-	    0 && atomic_load(&g->low) * cp->sl.chunk < GROW_LOW_MAX_BYTES) {
-		/* Grow-ahead was too late: start earlier from now on. */
-		grow_set_low(cp, 2 * atomic_load(&g->low));
+	    0) {
+		/*
+		 * Grow-ahead was too late: start earlier from now on, up to
+		 * GROW_LOW_MAX_BYTES of objects (the doubled value, not the
+		 * old one, is held to it).
+		 */
+		uint64_t low = atomic_load(&g->low);
+		uint64_t cap = KMEM_MAX(GROW_LOW_MAX_BYTES / cp->sl.chunk, 1);
+
+		if (low < cap)
+			grow_set_low(cp, KMEM_MIN(2 * low, cap));
 	}
 	g->nwaiting++;
 	while (g->gen == gen) {

@@ -628,6 +628,54 @@ START_TEST(test_deadlock_path)
 END_TEST
 
 /*
+ * Each wait for growth doubles the grow-ahead watermarks, up to 16 MiB of
+ * objects for low (grow.c, GROW-AHEAD): a cache that keeps waiting must
+ * not end up growing ahead more than that (high is then 2 x low).  The
+ * stalled grow task makes one allocation wait per round.
+ */
+START_TEST(test_grow_ahead_cap)
+{
+	enum { SIZE = 1000, ROUNDS = 10 };
+	kmem_cache_t *cp = kmem_cache_create("growcap", SIZE, 0, NULL, NULL,
+	    NULL, NULL, NULL, KMC_NOMAGAZINE);
+	void **v = malloc(200000 * sizeof (void *));
+	void *keep;
+	uint64_t cap_low, cap_high;
+
+	grow_inline_limit(0);
+	keep = kmem_cache_alloc(cp, KM_SLEEP);  /* slab_total stays > 0 */
+	ck_assert(vmem_contains(keep));
+	for (int r = 0; r < ROUNDS; r++) {
+		int n = 0;
+
+		grow_stall(true);
+		do {
+			v[n] = kmem_cache_alloc(cp, KM_SLEEP);
+			ck_assert_ptr_nonnull(v[n]);
+		} while (vmem_contains(v[n++]) && n < 200000);
+		grow_stall(false);
+		grow_quiesce(cp);
+		for (int i = 0; i < n; i++)
+			kmem_cache_free(cp, v[i]);
+	}
+	ck_assert_uint_ge(stats_of(cp).grow_waits, ROUNDS);
+	cap_low = ((uint64_t)16 << 20) / cp->sl.chunk;
+	cap_high = 2 * cap_low;
+	ck_assert_msg(atomic_load(&cp->grow.low) <= cap_low &&
+	    atomic_load(&cp->grow.high) <= cap_high, "after %d waits: low %llu "
+	    "high %llu objects of %zu bytes, caps %llu and %llu", ROUNDS,
+	    (unsigned long long)atomic_load(&cp->grow.low),
+	    (unsigned long long)atomic_load(&cp->grow.high),
+	    (size_t)cp->sl.chunk, (unsigned long long)cap_low,
+	    (unsigned long long)cap_high);
+	kmem_cache_free(cp, keep);
+	grow_inline_limit((uint64_t)1 << 20);
+	free(v);
+	kmem_cache_destroy(cp);
+}
+END_TEST
+
+/*
  * A process that allocates a little (its caches stay small, so they grow
  * inline) never wakes the kmem taskq: the taskq keeps its one first
  * thread, and the PSI trigger is not armed yet (2 s after start).
@@ -970,6 +1018,7 @@ main(void)
 	tcase_set_timeout(gr, 60);
 	tcase_add_test(gr, test_deadlock_path);
 	tcase_add_test(gr, test_grow_ahead);
+	tcase_add_test(gr, test_grow_ahead_cap);
 	tcase_add_test(gr, test_small_process_quiet);
 	tcase_add_test(gr, test_big_cache_grows_ahead);
 	tcase_add_test(gr, test_fork_child_taskq);
