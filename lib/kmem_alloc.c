@@ -283,15 +283,27 @@ ka_create(struct ka_class *c)
 	cache_creating = false;
 	pthread_mutex_lock(&ka_lock);
 	cp = atomic_load(&c->cp);
-	if (cp == NULL) {
+	if (cp == NULL && !atomic_load(&c->nocache)) {
 		snprintf(name, sizeof (name), "kmem_alloc_%zu", c->size);
 		cache_creating = true;
 		cp = cache_create(name, c->size, ka_class_align(c->size),
 		    NULL, NULL, NULL, NULL, NULL, 0, true);
 		cache_creating = false;
-		if (cp == NULL)
+		/*
+		 * EINVAL: the class cannot be a cache (larger, with any
+		 * KMEM_DEBUG redzone, than kmem_cache_max_size allows); its
+		 * requests get spans of their own (ka_alloc), as larger ones
+		 * do, rather than failing.  Said once.
+		 */
+		if (cp == NULL && errno == EINVAL) {
+			atomic_store(&c->nocache, true);
+			kmem_report("kmem_alloc: cannot create cache %s: %s; "
+			    "its requests get spans of their own", name,
+			    strerror(errno));
+		} else if (cp == NULL) {
 			kmem_report("kmem_alloc: cannot create cache %s: %s",
 			    name, strerror(errno));
+		}
 		atomic_store_explicit(&c->cp, cp, memory_order_release);
 		if (cp != NULL && cp->fastkey == KMEM_CACHE_FAST_RSEQ)
 			ka_fast_publish(c, cp);
@@ -306,7 +318,11 @@ ka_cache_for(size_t size)
 	struct ka_class *c = &ka_cand[ka_index(size)];
 	kmem_cache_t *cp = atomic_load_explicit(&c->cp, memory_order_acquire);
 
-	return (KMEM_LIKELY(cp != NULL) ? cp : ka_create(c));
+	if (KMEM_LIKELY(cp != NULL))
+		return (cp);
+	if (atomic_load_explicit(&c->nocache, memory_order_relaxed))
+		return (NULL);
+	return (ka_create(c));
 }
 
 /* ------------------------------------------------------------ bootstrap */
@@ -828,6 +844,24 @@ ka_free_large(void *buf)
 
 /* ------------------------------------------------------------ the API */
 
+/*
+ * A request of a class whose cache could not be created: a span of its
+ * own when the class can never be a cache (see ka_create), else NULL.
+ */
+static __attribute__((noinline)) void *
+ka_alloc_nocache(size_t size, int kmflags)
+{
+	void *buf;
+
+	if (!atomic_load(&ka_cand[ka_index(size)].nocache))
+		return (NULL);
+	buf = ka_large_alloc(size, 0, kmflags & ~KA_RECORD_SIZE);
+	if (buf == NULL && !(kmflags & KM_NOSLEEP))
+		kmem_report("kmem_alloc(%zu, KM_SLEEP): out of memory; "
+		    "returning NULL", size);
+	return (buf);
+}
+
 void *
 ka_alloc(size_t size, int kmflags)
 {
@@ -842,7 +876,7 @@ ka_alloc(size_t size, int kmflags)
 		kmem_cache_t *cp = ka_cache_for(size);
 
 		if (KMEM_UNLIKELY(cp == NULL))
-			return (NULL);
+			return (ka_alloc_nocache(size, kmflags));
 		buf = cache_alloc(cp, kmflags & ~(KM_ZERO | KA_RECORD_SIZE));
 		/* Debug caches are never rseq ones: no cost without them. */
 		if (KMEM_UNLIKELY(cp->fastkey != KMEM_CACHE_FAST_RSEQ) &&
@@ -904,8 +938,11 @@ kmem_free(void *buf, size_t size)
 		    cp->fastkey != KMEM_CACHE_FAST_RSEQ) && DEBUG_CACHE(cp) &&
 		    !debug_kmem_free(cp, buf, size))
 			return;
-		kmem_cache_free(cp, buf);
-		return;
+		if (KMEM_LIKELY(cp != NULL)) {
+			kmem_cache_free(cp, buf);
+			return;
+		}
+		/* A class that is no cache: its blocks are spans. */
 	}
 	if ((l = ka_large_of(buf)) != NULL && l->size == size)
 		ka_large_free(l);

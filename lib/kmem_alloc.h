@@ -23,6 +23,7 @@ extern _Atomic bool ka_ready;           /* classes are set up */
 struct ka_class {
 	size_t size;
 	_Atomic(kmem_cache_t *) cp;     /* NULL until first used */
+	_Atomic bool nocache;   /* its cache cannot be created: spans */
 	uint32_t objs_per_slab;
 	size_t slab_size;
 };

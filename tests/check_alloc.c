@@ -397,6 +397,80 @@ classes_with(const char *max_class, uint64_t *sizes, int *n, int max)
 	}
 }
 
+/*
+ * The --nocache copy: classes above what a cache may hold.  With
+ * KMEM_ALLOC_MAX_CLASS=16M and kmem_cache_max_size lowered to 1 (MiB)
+ * before the classes are first used, the classes above 1 MiB cannot be
+ * caches: their requests must still succeed (KM_SLEEP never returns
+ * NULL), zeroed for kmem_zalloc, and be freed with kmem_free.  Exits 0
+ * when they are.
+ */
+static int
+alloc_nocache(void)
+{
+	const size_t sizes[] = { (size_t)1 << 20, ((size_t)1 << 20) + 1,
+	    (size_t)2 << 20, ((size_t)3 << 20) + 5, (size_t)16 << 20 };
+
+	if (kmem_tunable_set("kmem_cache_max_size", 1) != 0)
+		return (2);
+	for (int round = 0; round < 3; round++) {
+		for (size_t i = 0; i < sizeof (sizes) / sizeof (sizes[0]);
+		    i++) {
+			size_t sz = sizes[i];
+			unsigned char *a = kmem_alloc(sz, KM_SLEEP);
+			unsigned char *z = kmem_zalloc(sz, KM_SLEEP);
+			unsigned char *v = vmem_alloc(sz, KM_NOSLEEP);
+
+			if (a == NULL || z == NULL || v == NULL)
+				return (3);
+			for (size_t j = 0; j < sz; j += 4096)
+				if (z[j] != 0 || z[sz - 1] != 0)
+					return (4);
+			memset(a, 0xa5, sz);
+			memset(z, 0x5a, sz);
+			memset(v, 0x33, sz);
+			kmem_free(a, sz);
+			kmem_free(z, sz);
+			vmem_free(v, sz);
+		}
+	}
+	return (0);
+}
+
+/* Classes larger than kmem_cache_max_size lets a cache be still serve. */
+START_TEST(test_class_larger_than_cache)
+{
+	int fds[2], status;
+	char err[8192];
+	size_t len = 0;
+	ssize_t r;
+	pid_t pid;
+
+	ck_assert_int_eq(pipe(fds), 0);
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		dup2(fds[1], STDERR_FILENO);
+		close(fds[0]);
+		close(fds[1]);
+		setenv("KMEM_ALLOC_MAX_CLASS", "16M", 1);
+		execl("/proc/self/exe", "check_alloc", "--nocache",
+		    (char *)NULL);
+		_exit(127);
+	}
+	close(fds[1]);
+	while (len < sizeof (err) - 1 &&
+	    (r = read(fds[0], err + len, sizeof (err) - 1 - len)) > 0)
+		len += (size_t)r;
+	err[len] = '\0';
+	close(fds[0]);
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+	    "kmem_alloc above kmem_cache_max_size: status %#x, stderr: %s",
+	    status, err);
+}
+END_TEST
+
 /* kmem_alloc_max_class (KMEM_ALLOC_MAX_CLASS) sets the largest class. */
 START_TEST(test_max_class_tunable)
 {
@@ -1000,6 +1074,8 @@ main(int argc, char **argv)
 
 	if (argc > 1 && strcmp(argv[1], "--classes") == 0)
 		return (print_classes());
+	if (argc > 1 && strcmp(argv[1], "--nocache") == 0)
+		return (alloc_nocache());
 	s = suite_create("alloc");
 	cls = tcase_create("classes");
 	alloc = tcase_create("alloc");
@@ -1011,6 +1087,7 @@ main(int argc, char **argv)
 	tcase_add_test(cls, test_class_between);
 	tcase_add_test(cls, test_class_freeable);
 	tcase_add_test(cls, test_max_class_tunable);
+	tcase_add_test(cls, test_class_larger_than_cache);
 	suite_add_tcase(s, cls);
 	tcase_set_timeout(alloc, 60);
 	tcase_add_test(alloc, test_size_zero);
