@@ -409,9 +409,17 @@ vmem_span_alloc(size_t len, int node, void *owner)
 	} else {
 		f = vmem_find_free(npages, cls);
 		if (f == NULL) {
-			r = vmem_region_create_fit(len, cls);
-			if (r == NULL || (f = meta_alloc()) == NULL)
+			/*
+			 * The record first: a region without one would be
+			 * reserved, and unreachable, for good.
+			 */
+			if ((f = meta_alloc()) == NULL)
 				goto nomem;
+			r = vmem_region_create_fit(len, cls);
+			if (r == NULL) {
+				meta_free(f);
+				goto nomem;
+			}
 			f->region = r;
 			f->first = 0;
 			f->npages = r->npages;

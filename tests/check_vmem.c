@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "libkmem/kmem.h"
@@ -195,6 +196,64 @@ START_TEST(test_dedicated_region)
 	ck_assert_ptr_null(vmem_owner(a));
 }
 END_TEST
+
+#if !defined(KMEM_ASAN) && !defined(KMEM_TSAN)   /* they need their mmap */
+/*
+ * mmap, failing for metadata chunks (1 MiB: META_CHUNK) while set.  The
+ * library calls mmap through the PLT, so this replaces the C library's.
+ */
+static volatile bool fail_meta_chunks;
+
+void *
+mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off)
+{
+	if (fail_meta_chunks && len == ((size_t)1 << 20)) {
+		errno = ENOMEM;
+		return (MAP_FAILED);
+	}
+	return ((void *)syscall(SYS_mmap, addr, len, prot, flags, fd, off));
+}
+
+/*
+ * A span that needs a new region when metadata has one block left (the
+ * region's record) and none for the region's free span: the allocation
+ * fails, and no region stays reserved with no way to reach it.
+ */
+START_TEST(test_region_no_metadata)
+{
+	size_t len = (size_t)1 << 30, n = 0, cap = 1 << 16;
+	void **blk = malloc(cap * sizeof (*blk));
+	struct vmem_usage u0, u1;
+	char *s0, *s1;
+	void *p;
+
+	ck_assert_ptr_nonnull(blk);
+	s0 = vmem_span_alloc(page, -1, &n);     /* an ordinary region in use */
+	ck_assert_ptr_nonnull(s0);
+	fail_meta_chunks = true;
+	while (n < cap && (p = meta_alloc()) != NULL)
+		blk[n++] = p;
+	ck_assert_uint_lt(n, cap);
+	meta_free(blk[--n]);                    /* one block left */
+	vmem_usage(&u0);
+	ck_assert_ptr_null(vmem_span_alloc(len, -1, &n));
+	ck_assert_int_eq(errno, ENOMEM);
+	vmem_usage(&u1);
+	ck_assert_uint_eq(u1.reserved, u0.reserved);
+	ck_assert_uint_eq(u1.regions, u0.regions);
+	fail_meta_chunks = false;
+	while (n > 0)
+		meta_free(blk[--n]);
+	s1 = vmem_span_alloc(len, -1, &n);
+	ck_assert_ptr_nonnull(s1);
+	vmem_span_free(s1, len);
+	vmem_span_free(s0, page);
+	vmem_usage(&u1);
+	ck_assert_uint_le(u1.reserved, u0.reserved + len);
+	free(blk);
+}
+END_TEST
+#endif
 
 START_TEST(test_bad_spans_and_injection)
 {
@@ -487,6 +546,9 @@ main(void)
 	tcase_add_test(tc, test_pages_returned);
 	tcase_add_test(tc, test_dedicated_region);
 	tcase_add_test(tc, test_bad_spans_and_injection);
+#if !defined(KMEM_ASAN) && !defined(KMEM_TSAN)
+	tcase_add_test(tc, test_region_no_metadata);
+#endif
 	tcase_add_test(tc, test_concurrent_spans);
 	suite_add_tcase(s, tc);
 	tcase_add_checked_fixture(sz, setup, NULL);
