@@ -77,6 +77,7 @@ static _Atomic bool reap_limit_pending;
 static _Atomic bool reap_limit_again;   /* a crossing came while pending */
 static _Atomic uint64_t reap_npressure, reap_ndispatch, reap_ndropped;
 static _Atomic bool reap_psi_on;
+static _Atomic int reap_psi_fd = -1;    /* the monitor's trigger, -1: none */
 static _Atomic uint64_t reap_npasses;
 static __thread bool reap_in_pressure
     __attribute__((tls_model("initial-exec")));
@@ -435,6 +436,7 @@ reap_psi_thread(void *arg)
 			reap_pressure_async();
 	}
 	atomic_store(&reap_psi_on, false);
+	atomic_store(&reap_psi_fd, -1);
 	close(fd);
 	return (NULL);
 }
@@ -466,11 +468,13 @@ reap_psi_start(void)
 	pthread_attr_init(&attr);
 	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
 	pthread_attr_setstacksize(&attr, 64 * 1024);
+	atomic_store(&reap_psi_fd, fd);         /* for a forked child to close */
 	if (taskq_thread_create(&tid, &attr, reap_psi_thread,
 	    (void *)(intptr_t)fd) == 0) {
 		(void) pthread_setname_np(tid, "kmem_psi");
 		atomic_store(&reap_psi_on, true);
 	} else {
+		atomic_store(&reap_psi_fd, -1);
 		close(fd);
 	}
 	pthread_attr_destroy(&attr);
@@ -520,15 +524,21 @@ reap_start_once_fn(void)
  * In a forked child (after taskq_fork_child): a pressure reap or an aging
  * pass that was running in the parent is gone - start a new aging chain
  * (if the tick was only queued it runs anyway, but ends at once: it
- * belongs to the old chain) - and so is the PSI thread: it is started
- * again by a delayed task, as at start (a PSI task queued in the parent
- * and not yet run runs in the child anyway), not here: pthread_create()
- * may allocate, and a ready task would start the kmem taskq's thread in
- * every child (taskq.c, fork()).
+ * belongs to the old chain) - and so is the PSI thread (the child closes
+ * the descriptor of its trigger, which nothing polls there): it is
+ * started again by a delayed task, as at start (a PSI task queued in the
+ * parent and not yet run runs in the child anyway), not here:
+ * pthread_create() may allocate, and a ready task would start the kmem
+ * taskq's thread in every child (taskq.c, fork()).
  */
 void
 reap_fork_child(void)
 {
+	int fd = atomic_exchange(&reap_psi_fd, -1);
+
+	/* The parent's trigger: no thread polls it here. */
+	if (fd >= 0)
+		(void) close(fd);
 	atomic_store(&reap_limit_pending, false);
 	if (atomic_exchange(&reap_tick_running, false) && reap_tq != NULL) {
 		atomic_store(&reap_tick_id, 0);  /* ran in the parent: gone */

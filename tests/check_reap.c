@@ -8,9 +8,11 @@
  */
 #include "config.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <pthread.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -985,6 +987,62 @@ START_TEST(test_psi)
 }
 END_TEST
 
+/* Descriptors of this process open on a PSI file (memory.pressure). */
+static int
+psi_fds(void)
+{
+	DIR *d = opendir("/proc/self/fd");
+	struct dirent *e;
+	int n = 0;
+
+	if (d == NULL)
+		return (-1);
+	while ((e = readdir(d)) != NULL) {
+		char path[300], target[PATH_MAX];
+		ssize_t len;
+
+		snprintf(path, sizeof (path), "/proc/self/fd/%s", e->d_name);
+		len = readlink(path, target, sizeof (target) - 1);
+		if (len > 0) {
+			target[len] = '\0';
+			n += strstr(target, "pressure") != NULL;
+		}
+	}
+	closedir(d);
+	return (n);
+}
+
+/*
+ * A forked child has no PSI thread: it does not keep the parent's
+ * trigger open (each generation of children would hold one more), and
+ * arms its own later.
+ */
+START_TEST(test_psi_fork_closes)
+{
+	kmem_cache_t *cp = kmem_cache_create("psifork", 64, 0, NULL, NULL,
+	    NULL, NULL, NULL, 0);
+	double t0 = test_now();
+	pid_t pid;
+	int st;
+
+	while (reap_psi_attempts() == 0 && test_now() - t0 < 30)
+		usleep(10000);
+	if (!reap_psi_active()) {
+		kmem_cache_destroy(cp);
+		return;                 /* no PSI here */
+	}
+	ck_assert_int_eq(psi_fds(), 1);
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0)
+		_exit(psi_fds() == 0 ? 0 : 1);
+	ck_assert_int_eq(waitpid(pid, &st, 0), pid);
+	ck_assert(WIFEXITED(st));
+	ck_assert_int_eq(WEXITSTATUS(st), 0);
+	kmem_cache_destroy(cp);
+}
+END_TEST
+
 /* Destroy while the aging pass is running on the same cache. */
 START_TEST(test_destroy_while_aging)
 {
@@ -1034,6 +1092,7 @@ main(void)
 	tcase_add_test(pr, test_memory_limit);
 	tcase_add_test(pr, test_reclaim_once);
 	tcase_add_test(pr, test_psi);
+	tcase_add_test(pr, test_psi_fork_closes);
 	suite_add_tcase(s, pr);
 	return (test_run_suite(s));
 }
