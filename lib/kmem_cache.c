@@ -815,6 +815,7 @@ KMEM_EXPORT void
 kmem_cache_reap_now(kmem_cache_t *cp)
 {
 	struct cache_walk_frame frame;
+	taskq_t *self;
 	bool gone;
 
 	if (!cache_ok(cp, "kmem_cache_reap_now"))
@@ -824,7 +825,15 @@ kmem_cache_reap_now(kmem_cache_t *cp)
 	cache_hold_locked(cp, &frame);
 	pthread_mutex_unlock(&kmem_caches_lock);
 	cache_reclaim(cp);
-	grow_quiesce(cp);
+	/*
+	 * Growth ends before the reap, except on the kmem taskq: there this
+	 * is a reclaim callback that a task runs (a grow task's pressure
+	 * reap, say), and the wait could be for that very task.  A slab that
+	 * growth adds meanwhile stays.
+	 */
+	self = taskq_of_curthread();
+	if (self == NULL || self != kmem_taskq())
+		grow_quiesce(cp);
 	cache_reap(cp);
 	pthread_mutex_lock(&kmem_caches_lock);
 	gone = cache_drop_locked(cp, &frame);

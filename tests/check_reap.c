@@ -892,6 +892,48 @@ START_TEST(test_mmap_failure_reaps_all)
 }
 END_TEST
 
+/*
+ * A reclaim callback that reaps its own cache, called by the cache's grow
+ * task (its slab could not be mapped: a pressure reap) - or kmem_reap(),
+ * which reaps every cache.  kmem_cache_reap_now waited for the grow task
+ * to finish, on the grow task's own thread: the task never ended, the
+ * cache never grew again (emergency objects only) and its destroy hung.
+ */
+static kmem_cache_t *grow_reap_cp;
+static _Atomic int grow_reap_calls;
+
+static void
+reclaim_reap_own(void *p)
+{
+	(void) p;
+	atomic_fetch_add(&grow_reap_calls, 1);
+	kmem_cache_reap_now(grow_reap_cp);
+	kmem_reap();
+}
+
+START_TEST(test_grow_task_reclaim_reaps)
+{
+	void *p;
+	double t0;
+
+	grow_reap_cp = kmem_cache_create("growreap", 64, 0, NULL, NULL,
+	    reclaim_reap_own, NULL, NULL, 0);
+	grow_inline_limit(0);           /* grown by the grow task */
+	vmem_inject_failures(1);        /* whose first slab cannot be mapped */
+	p = kmem_cache_alloc(grow_reap_cp, KM_SLEEP);
+	ck_assert_ptr_nonnull(p);
+	t0 = test_now();
+	while (atomic_load(&grow_reap_cp->grow.growing) &&
+	    test_now() - t0 < 10)
+		usleep(1000);
+	ck_assert(!atomic_load(&grow_reap_cp->grow.growing));
+	ck_assert_int_ge(atomic_load(&grow_reap_calls), 1);
+	kmem_cache_free(grow_reap_cp, p);
+	kmem_cache_destroy(grow_reap_cp);
+	grow_inline_limit(1 << 20);
+}
+END_TEST
+
 /* Crossing kmem_memory_limit reaps, calling reclaim callbacks. */
 START_TEST(test_memory_limit)
 {
@@ -1081,6 +1123,7 @@ main(void)
 	suite_add_tcase(s, tc);
 	tcase_set_timeout(gr, 60);
 	tcase_add_test(gr, test_deadlock_path);
+	tcase_add_test(gr, test_grow_task_reclaim_reaps);
 	tcase_add_test(gr, test_grow_ahead);
 	tcase_add_test(gr, test_grow_ahead_cap);
 	tcase_add_test(gr, test_small_process_quiet);
