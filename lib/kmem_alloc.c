@@ -502,7 +502,13 @@ ka_large_move(struct ka_large *l, char *base, size_t len, uint32_t *movedp)
 			return (KA_MOVED);
 		}
 		err = errno;
-		if (vmem_span_remap(base, len, false) != 0)
+		/*
+		 * What the failed call may have unmapped is its destination,
+		 * [base, base + l->len): the rest of the new span is still
+		 * the arena's mapping, so a remap of all len bytes would
+		 * always collide with it and lose the span.
+		 */
+		if (vmem_span_remap(base, l->len, false) != 0)
 			return (KA_MOVE_FAILED_LOST);
 		if (err != EFAULT)
 			return (KA_MOVE_FAILED);        /* no memory, say */

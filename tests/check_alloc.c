@@ -12,18 +12,21 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "libkmem/kmem.h"
 #include "kmem_alloc.h"
 #include "testutil.h"
+#include "vmem.h"
 
 #define SMALL_MAX       8192            /* every size 1..SMALL_MAX */
 #define DEFAULT_MAX     (128 * 1024)    /* default kmem_alloc_max_class */
@@ -852,6 +855,77 @@ START_TEST(test_large_grow_moves_pages)
 }
 END_TEST
 
+#if !defined(KMEM_ASAN) && !defined(KMEM_TSAN)   /* they need their mmap */
+/*
+ * mremap as a kernel that refuses a MREMAP_DONTUNMAP move does (Linux
+ * before 6.17 with a block of several mappings): it unmaps the
+ * destination, new_len bytes, then fails with EFAULT.  The library calls
+ * mremap through the PLT, so this definition replaces the C library's.
+ */
+static _Atomic bool mremap_refuse_dontunmap;
+
+void *
+mremap(void *old, size_t old_len, size_t new_len, int flags, ...)
+{
+	void *new_addr = NULL;
+
+	if (flags & MREMAP_FIXED) {
+		va_list ap;
+
+		va_start(ap, flags);
+		new_addr = va_arg(ap, void *);
+		va_end(ap);
+	}
+#ifdef MREMAP_DONTUNMAP
+	if (atomic_load(&mremap_refuse_dontunmap) &&
+	    (flags & MREMAP_DONTUNMAP)) {
+		(void) munmap(new_addr, new_len);
+		errno = EFAULT;
+		return (MAP_FAILED);
+	}
+#endif
+	return ((void *)syscall(SYS_mremap, old, old_len, new_len, flags,
+	    new_addr));
+}
+
+/*
+ * A block whose move the kernel refuses having unmapped the destination
+ * (EFAULT) still grows: the part of the new span that mremap unmapped is
+ * mapped again, and the block moves as one mapping (ka_large_move).  The
+ * new span is neither lost nor kept unused: once everything is freed the
+ * arena has no more in use than before.
+ */
+START_TEST(test_large_grow_move_refused)
+{
+	size_t size = (size_t)1 << 20;
+	struct vmem_usage u0, u1;
+	char *a, *b, *q;
+
+	kmem_reap();
+	vmem_usage(&u0);
+	a = kmem_alloc(size, KM_SLEEP);
+	ck_assert_ptr_nonnull(a);
+	memset(a, 0x5a, size);
+	b = kmem_alloc(size, KM_SLEEP);         /* no room to extend */
+	ck_assert_ptr_nonnull(b);
+	atomic_store(&mremap_refuse_dontunmap, true);
+	q = ka_large_grow(a, 2 * size);
+	atomic_store(&mremap_refuse_dontunmap, false);
+	ka_large_move_split(false);
+	if (q != NULL)
+		a = q;
+	for (size_t i = 0; i < size; i += 4096)
+		ck_assert_int_eq(a[i], 0x5a);
+	kmem_free(a, q != NULL ? 2 * size : size);
+	kmem_free(b, size);
+	kmem_reap();
+	vmem_usage(&u1);
+	ck_assert_uint_le(u1.inuse, u0.inuse);
+	ck_assert_ptr_nonnull(q);
+}
+END_TEST
+#endif
+
 /*
  * A working set of large blocks freed and allocated again is served from
  * the spans kept (64 MiB of 256 KiB blocks: within what one thread may
@@ -1103,6 +1177,9 @@ main(int argc, char **argv)
 	tcase_add_test(alloc, test_free_size_zero_reported);
 	tcase_add_test(alloc, test_large_working_set_kept);
 	tcase_add_test(alloc, test_large_grow_moves_pages);
+#if !defined(KMEM_ASAN) && !defined(KMEM_TSAN)
+	tcase_add_test(alloc, test_large_grow_move_refused);
+#endif
 	suite_add_tcase(s, alloc);
 	tcase_set_timeout(thr, 60);
 	tcase_add_test(thr, test_threads);
