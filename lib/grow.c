@@ -158,6 +158,7 @@ void
 grow_quiesce(struct kmem_cache *cp)
 {
 	struct grow_state *g = &cp->grow;
+	int cancel = kmem_cancel_off();
 
 	pthread_mutex_lock(g->lock);
 	g->nwaiting++;
@@ -165,6 +166,7 @@ grow_quiesce(struct kmem_cache *cp)
 		pthread_cond_wait(&g->cv, g->lock);
 	g->nwaiting--;
 	pthread_mutex_unlock(g->lock);
+	kmem_cancel_restore(cancel);
 }
 
 /* Free objects in the cache's slabs (a snapshot). */
@@ -299,7 +301,7 @@ grow_wait(struct kmem_cache *cp, int node, int kmflags)
 	struct timespec deadline;
 	uint64_t gen;
 	bool dispatch;
-	int rc = -1;
+	int rc = -1, cancel;
 
 	if (grow_small(cp) || grow_must_inline())
 		return (grow_inline(cp, node));
@@ -340,6 +342,7 @@ grow_wait(struct kmem_cache *cp, int node, int kmflags)
 		if (low < cap)
 			grow_set_low(cp, KMEM_MIN(2 * low, cap));
 	}
+	cancel = kmem_cancel_off();     /* g->lock stays held otherwise */
 	g->nwaiting++;
 	while (g->gen == gen) {
 		if (pthread_cond_timedwait(&g->cv, g->lock, &deadline) ==
@@ -352,6 +355,7 @@ grow_wait(struct kmem_cache *cp, int node, int kmflags)
 		}
 	}
 	g->nwaiting--;
+	kmem_cancel_restore(cancel);
 	if (g->gen == gen) {
 		pthread_mutex_unlock(g->lock);
 		return (-1);

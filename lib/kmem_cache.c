@@ -75,6 +75,8 @@ __thread bool cache_creating __attribute__((tls_model("initial-exec")));
 static void
 kmem_init_once(void)
 {
+	int cancel = kmem_cancel_off();         /* cpu_init reads files */
+
 	cpu_init();
 	tunables_init();
 	vmem_init();
@@ -91,6 +93,7 @@ kmem_init_once(void)
 	    (size_t)sysconf(_SC_PAGESIZE) : KMEM_CACHE_LINE;
 	cache_mag_off = KMEM_P2ROUNDUP(sizeof (struct kmem_cache),
 	    cache_granule);
+	kmem_cancel_restore(cancel);
 }
 
 void
@@ -183,10 +186,13 @@ static void
 cache_backoff(unsigned int tries)
 {
 	struct timespec ts = { 0, 1000000L << KMEM_MIN(tries, 6U) };
+	int cancel;
 
 	if (ts.tv_nsec > 100000000L)
 		ts.tv_nsec = 100000000L;
+	cancel = kmem_cancel_off();
 	(void) nanosleep(&ts, NULL);
+	kmem_cancel_restore(cancel);
 }
 
 /*

@@ -134,6 +134,29 @@ void __tsan_release(void *addr);
 #define KMEM_TSAN_RELEASE(p)    ((void)0)
 #endif
 
+/*
+ * malloc, free and the kmem allocation calls are no cancellation points
+ * (POSIX lists those that are): libkmem's own waits, sleeps and writes,
+ * which are, run with cancellation off - a thread cancelled there would
+ * leave a lock held or a growth unfinished.
+ */
+#include <pthread.h>
+
+static inline int
+kmem_cancel_off(void)
+{
+	int old;
+
+	(void) pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &old);
+	return (old);
+}
+
+static inline void
+kmem_cancel_restore(int old)
+{
+	(void) pthread_setcancelstate(old, NULL);
+}
+
 #ifdef KMEM_INTERNAL_DEBUG
 #include <stdio.h>
 #include <stdlib.h>

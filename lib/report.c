@@ -19,7 +19,7 @@ void
 kmem_report(const char *fmt, ...)
 {
 	char line[512];
-	int saved = errno;
+	int saved = errno, cancel;
 	int n = snprintf(line, sizeof (line), "libkmem: ");
 	va_list ap;
 
@@ -29,6 +29,8 @@ kmem_report(const char *fmt, ...)
 	if (n > (int)sizeof (line) - 2)
 		n = (int)sizeof (line) - 2;
 	line[n++] = '\n';
+	cancel = kmem_cancel_off();     /* a report from free(), say */
 	(void) !write(STDERR_FILENO, line, (size_t)n);
+	kmem_cancel_restore(cancel);
 	errno = saved;
 }

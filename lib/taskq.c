@@ -390,9 +390,12 @@ taskq_lowest_id(const taskq_t *tq, const struct taskq_thread *except)
 static void
 taskq_block(taskq_t *tq, pthread_cond_t *cv)
 {
+	int cancel = kmem_cancel_off();  /* a cache's growth, from malloc */
+
 	tq->tq_nblocked++;
 	(void) pthread_cond_wait(cv, &tq->tq_lock);
 	tq->tq_nblocked--;
+	kmem_cancel_restore(cancel);
 	if (tq->tq_destroying)
 		(void) pthread_cond_broadcast(&tq->tq_exit_cv);
 }

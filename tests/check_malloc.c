@@ -6,7 +6,8 @@
  * (posix_memalign, memalign, aligned_alloc, valloc, pvalloc),
  * malloc_usable_size, foreign pointers given to free, fork, exiting
  * threads, signals kept off libkmem's threads, allocation from a
- * constructor.  Uses no libkmem header: only the C library's API.
+ * constructor, threads cancelled while they allocate.  Uses no libkmem
+ * header: only the C library's API.
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
@@ -1152,6 +1153,59 @@ START_TEST(test_detached_threads)
 }
 END_TEST
 
+/*
+ * malloc and free are no cancellation points (POSIX allows none but the
+ * listed functions): a thread with a cancel pending allocates blocks of
+ * classes not used yet, which wait for their class to grow; it must come
+ * back from malloc, and the classes must serve the main thread afterwards.
+ */
+#define CANCEL_BLOCKS   64
+
+static const size_t cancel_sizes[] = { 40000, 20000, 60000 };
+
+static void *
+cancelled_thread(void *arg)
+{
+	_Atomic int *reached = arg;
+	void *p[CANCEL_BLOCKS];
+
+	pthread_cancel(pthread_self());
+	for (size_t k = 0; k < sizeof (cancel_sizes) / sizeof (size_t); k++) {
+		for (int i = 0; i < CANCEL_BLOCKS; i++)
+			p[i] = malloc(cancel_sizes[k]);
+		for (int i = 0; i < CANCEL_BLOCKS; i++)
+			free(p[i]);
+	}
+	atomic_store(reached, 1);
+	pthread_testcancel();
+	return (NULL);
+}
+
+START_TEST(test_cancel_pending)
+{
+	static void *p[1000];
+
+	for (int r = 0; r < 10; r++) {
+		_Atomic int reached = 0;
+		pthread_t t;
+		void *ret;
+
+		ck_assert_int_eq(pthread_create(&t, NULL, cancelled_thread,
+		    &reached), 0);
+		ck_assert_int_eq(pthread_join(t, &ret), 0);
+		ck_assert(ret == PTHREAD_CANCELED);
+		ck_assert_msg(atomic_load(&reached) == 1,
+		    "thread cancelled inside malloc or free");
+	}
+	for (size_t k = 0; k < sizeof (cancel_sizes) / sizeof (size_t); k++) {
+		for (int i = 0; i < 1000; i++)
+			ck_assert_ptr_nonnull(p[i] = malloc(cancel_sizes[k]));
+		for (int i = 0; i < 1000; i++)
+			free(p[i]);
+	}
+}
+END_TEST
+
 int
 main(void)
 {
@@ -1194,6 +1248,7 @@ main(void)
 	tcase_add_test(proc, test_signals_skip_kmem_threads);
 	tcase_add_test(proc, test_exiting_threads);
 	tcase_add_test(proc, test_detached_threads);
+	tcase_add_test(proc, test_cancel_pending);
 	suite_add_tcase(s, proc);
 	return (test_run_suite(s));
 }
