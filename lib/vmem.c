@@ -10,11 +10,13 @@
  * request bigger than that gets a dedicated region of its own size,
  * unmapped when the span is freed.  Ordinary regions are kept for the life
  * of the process (their freed pages are returned, their address space is
- * reused).  Under an address-space limit (RLIMIT_AS, ulimit -v) that has
- * no room for 1 GiB, an ordinary region is the largest power-of-two
- * fraction of it that fits, down to 16 MiB; each region still starts a
- * 1 GiB slot of its own, whose page map covers the whole slot (2 MiB of
- * address space, touched only where spans are).
+ * reused).  Under an address-space limit (RLIMIT_AS, ulimit -v) below
+ * 8 GiB, an ordinary region is the largest power-of-two fraction of it
+ * that is at most an eighth of the limit and fits, down to 16 MiB, and
+ * is unmapped once all free, so that the program's other mappings keep
+ * room; each region still starts a 1 GiB slot of its own, whose page map
+ * covers the whole slot (2 MiB of address space, touched only where
+ * spans are; the maps of unmapped regions are reused).
  *
  * ADDRESS -> OWNER.  Every region has a page map: one word per page.  For
  * a page inside an allocated span the word is the span's owner (a slab
@@ -68,6 +70,7 @@
 #include <stdbool.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "cpu.h"
@@ -112,6 +115,11 @@ static pthread_mutex_t vmem_lock KMEM_FORK_LOCK =
 static struct vmem_free *vmem_bins[PLACE_CLASSES][VMEM_NBINS];
 static struct vmem_region *vmem_regions;
 static size_t vmem_reserved, vmem_inuse, vmem_nregions, vmem_nfree;
+/* Page maps of destroyed regions, for regions created later (vmem_lock). */
+#define VMEM_SPARE_MAPS 8
+static struct { _Atomic uintptr_t *map; size_t len; }
+    vmem_spare_map[VMEM_SPARE_MAPS];
+static unsigned int vmem_nspare_maps;
 static _Atomic int vmem_inject;
 static pthread_once_t vmem_once = PTHREAD_ONCE_INIT;
 
@@ -268,7 +276,16 @@ vmem_region_create(size_t len, bool dedicated, unsigned int cls)
 	map_len = KMEM_P2ROUNDUP(KMEM_P2ROUNDUP(npages, VMEM_SLOT_SIZE >>
 	    vmem_page_shift) * sizeof (uintptr_t),
 	    (size_t)1 << vmem_page_shift);
-	map = kmem_pages_alloc(map_len);
+	map = NULL;
+	for (unsigned int i = 0; i < vmem_nspare_maps; i++) {
+		if (vmem_spare_map[i].len == map_len) {
+			map = vmem_spare_map[i].map;    /* zero: returned */
+			vmem_spare_map[i] = vmem_spare_map[--vmem_nspare_maps];
+			break;
+		}
+	}
+	if (map == NULL)
+		map = kmem_pages_alloc(map_len);
 	if (map == NULL) {
 		(void) munmap(base, len);
 		meta_free(r);
@@ -296,7 +313,10 @@ vmem_region_create(size_t len, bool dedicated, unsigned int cls)
 	return (r);
 }
 
-/* Unmap a dedicated region whose one span was freed. */
+/*
+ * Unmap a dedicated region whose one span was freed, or a small region
+ * (RLIMIT_AS) that is all free.
+ */
 static void
 vmem_region_destroy(struct vmem_region *r)
 {
@@ -321,21 +341,37 @@ vmem_region_destroy(struct vmem_region *r)
 	 * readable, zero map.  Its address space is small (2 MiB per GiB).
 	 */
 	(void) madvise(r->map, r->map_len, MADV_DONTNEED);
+	if (vmem_nspare_maps < VMEM_SPARE_MAPS) {
+		vmem_spare_map[vmem_nspare_maps].map = r->map;
+		vmem_spare_map[vmem_nspare_maps++].len = r->map_len;
+	}
 	meta_free(r);
 }
 
 /*
  * An ordinary region for a span of len bytes: 1 GiB, or under an
- * RLIMIT_AS that has no room for one, the largest power-of-two fraction
- * of it down to VMEM_REGION_MIN (or len) that can still be reserved.
+ * RLIMIT_AS below 8 GiB, the largest power-of-two fraction of it down to
+ * VMEM_REGION_MIN (or len) that is at most an eighth of the limit and can
+ * still be reserved.
  */
 static struct vmem_region *
 vmem_region_create_fit(size_t len, unsigned int cls)
 {
 	size_t min = len > VMEM_REGION_MIN ? len : VMEM_REGION_MIN;
+	size_t top = VMEM_SLOT_SIZE;
 	struct vmem_region *r;
+	struct rlimit rl;
 
-	for (size_t size = VMEM_SLOT_SIZE;; size /= 2) {
+	/*
+	 * A region is at most an eighth of the limit: the largest that
+	 * fits would take most of what the program's other mappings (thread
+	 * stacks, files) need.
+	 */
+	if (getrlimit(RLIMIT_AS, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY) {
+		while (top > VMEM_REGION_MIN && top > rl.rlim_cur / 8)
+			top /= 2;
+	}
+	for (size_t size = top;; size /= 2) {
 		if (size < min)
 			size = KMEM_P2ROUNDUP(min, (size_t)1 << vmem_page_shift);
 		if ((r = vmem_region_create(size, false, cls)) != NULL ||
@@ -502,6 +538,17 @@ vmem_span_put(void *addr, size_t len, bool advise)
 		vmem_map_set(r, right->first + right->npages - 1, 0);
 		end = right->first + right->npages;
 		meta_free(right);
+	}
+	/*
+	 * A region smaller than a slot was reserved under an RLIMIT_AS with
+	 * no room for more: once it is all free, its address space goes back
+	 * to the kernel, for the program's other mappings (thread stacks).
+	 */
+	if (first == 0 && end == r->npages &&
+	    (r->npages << vmem_page_shift) < VMEM_SLOT_SIZE) {
+		vmem_region_destroy(r);
+		pthread_mutex_unlock(&vmem_lock);
+		return;
 	}
 	f = meta_alloc();
 	if (f != NULL) {

@@ -3,17 +3,22 @@
  * ulimit -v) too small for the arena's 1 GiB regions: large and small
  * blocks must still be served until the limit, and then malloc must
  * return NULL with ENOMEM, not wait for memory for good; after frees it
- * must serve again.  The program sets the limit and runs itself again, so
- * that the arena starts under it.  An alarm turns a hang into a failure.
+ * must serve again.  The arena must leave the program's other mappings
+ * room: half the limit can be mapped after the first malloc, and again
+ * once large blocks that reached the limit are freed.  The program sets
+ * the limit and runs itself again, so that the arena starts under it.  An
+ * alarm turns a hang into a failure.
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
 #include "config.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
@@ -21,12 +26,26 @@
 #define SMALL           1000
 #define MAX_BLOCKS      ((size_t)1 << 20)       /* 1 GiB of SMALL: never */
 #define BIG             ((size_t)64 << 20)
+#define LARGE           ((size_t)1 << 20)       /* above every class */
 
 static int
 fail(const char *what)
 {
 	fprintf(stderr, "aslimit: %s\n", what);
 	return (1);
+}
+
+/* Can half the limit be mapped outside the arena (a file, stacks)? */
+static bool
+half_maps(void)
+{
+	void *m = mmap(NULL, LIMIT / 2, PROT_READ | PROT_WRITE,
+	    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+
+	if (m == MAP_FAILED)
+		return (false);
+	(void) munmap(m, LIMIT / 2);
+	return (true);
 }
 
 static int
@@ -37,10 +56,22 @@ child(void)
 	size_t n = 0;
 	int err;
 
+	if (!half_maps())
+		return (fail("the arena left no room to map half the limit"));
 	if (v == NULL || big == NULL)
 		return (fail("no room for a first large block under the limit"));
 	memset(big, 1, BIG);
 	free(big);
+	/* Large blocks up to the limit, freed: their regions go back. */
+	while (n < MAX_BLOCKS && (v[n] = malloc(LARGE)) != NULL)
+		*(volatile char *)v[n++] = 1;
+	if (n == MAX_BLOCKS || errno != ENOMEM)
+		return (fail("large blocks did not end with ENOMEM"));
+	while (n > 0)
+		free(v[--n]);
+	if (!half_maps())
+		return (fail("the arena kept the address space of the large "
+		    "blocks freed: no room to map half the limit"));
 	while (n < MAX_BLOCKS && (v[n] = malloc(SMALL)) != NULL)
 		*(volatile char *)v[n++] = 1;
 	err = errno;
