@@ -295,14 +295,13 @@ ka_create(struct ka_class *c)
 		 * requests get spans of their own (ka_alloc), as larger ones
 		 * do, rather than failing.  Said once.
 		 */
-		if (cp == NULL && errno == EINVAL) {
-			atomic_store(&c->nocache, true);
-			kmem_report("kmem_alloc: cannot create cache %s: %s; "
-			    "its requests get spans of their own", name,
-			    strerror(errno));
-		} else if (cp == NULL) {
-			kmem_report("kmem_alloc: cannot create cache %s: %s",
-			    name, strerror(errno));
+		if (cp == NULL) {
+			bool never = errno == EINVAL;
+
+			atomic_store(&c->nocache, never);
+			kmem_report("kmem_alloc: cannot create cache %s: %s%s",
+			    name, strerror(errno), never ? "; its requests get "
+			    "spans of their own" : "");
 		}
 		atomic_store_explicit(&c->cp, cp, memory_order_release);
 		if (cp != NULL && cp->fastkey == KMEM_CACHE_FAST_RSEQ)
@@ -850,27 +849,10 @@ ka_free_large(void *buf)
 
 /* ------------------------------------------------------------ the API */
 
-/*
- * A request of a class whose cache could not be created: a span of its
- * own when the class can never be a cache (see ka_create), else NULL.
- */
-static __attribute__((noinline)) void *
-ka_alloc_nocache(size_t size, int kmflags)
-{
-	void *buf;
-
-	if (!atomic_load(&ka_cand[ka_index(size)].nocache))
-		return (NULL);
-	buf = ka_large_alloc(size, 0, kmflags & ~KA_RECORD_SIZE);
-	if (buf == NULL && !(kmflags & KM_NOSLEEP))
-		kmem_report("kmem_alloc(%zu, KM_SLEEP): out of memory; "
-		    "returning NULL", size);
-	return (buf);
-}
-
 void *
 ka_alloc(size_t size, int kmflags)
 {
+	kmem_cache_t *cp = NULL;
 	void *buf;
 
 	if (KMEM_UNLIKELY(cache_creating))         /* nested, see BOOTSTRAP */
@@ -878,11 +860,15 @@ ka_alloc(size_t size, int kmflags)
 	if (KMEM_UNLIKELY(!atomic_load_explicit(&ka_ready,
 	    memory_order_acquire)))
 		ka_init();
-	if (KMEM_LIKELY(size <= ka_max_class)) {
-		kmem_cache_t *cp = ka_cache_for(size);
-
-		if (KMEM_UNLIKELY(cp == NULL))
-			return (ka_alloc_nocache(size, kmflags));
+	/*
+	 * A class whose cache cannot be created (see ka_create) is served
+	 * as larger sizes are; one whose cache failed otherwise fails.
+	 */
+	if (KMEM_LIKELY(size <= ka_max_class) &&
+	    KMEM_UNLIKELY((cp = ka_cache_for(size)) == NULL) &&
+	    !atomic_load(&ka_cand[ka_index(size)].nocache))
+		return (NULL);          /* reported */
+	if (KMEM_LIKELY(cp != NULL)) {
 		buf = cache_alloc(cp, kmflags & ~(KM_ZERO | KA_RECORD_SIZE));
 		/* Debug caches are never rseq ones: no cost without them. */
 		if (KMEM_UNLIKELY(cp->fastkey != KMEM_CACHE_FAST_RSEQ) &&
