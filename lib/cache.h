@@ -147,6 +147,14 @@ void cache_walk(void (*fn)(struct kmem_cache *, void *), void *arg);
 bool cache_dying(struct kmem_cache *cp);
 /* Call cp's reclaim callback, unless cp has been destroyed meanwhile. */
 void cache_reclaim(struct kmem_cache *cp);
+/*
+ * cp's grow task holds cp while it runs, as a walker does (false: cp is
+ * being destroyed, nothing held), so that a destroy from a reclaim
+ * callback it calls neither waits for it nor frees cp under it;
+ * cache_grow_drop lets go (and frees cp if it was destroyed meanwhile).
+ */
+bool cache_grow_hold(struct kmem_cache *cp);
+void cache_grow_drop(struct kmem_cache *cp);
 
 /* fork.c: every cache's locks, held across fork(). */
 void cache_fork_lock(void);

@@ -202,6 +202,7 @@ grow_task(void *arg)
 	struct grow_state *g = &cp->grow;
 	size_t budget = KMEM_MAX(GROW_AHEAD_MAX_BYTES / cp->sl.slab_size, 1);
 	uint64_t added, pgen;
+	bool held = cache_grow_hold(cp);
 	int node;
 
 	while (atomic_load(&grow_stalled))
@@ -213,7 +214,9 @@ grow_task(void *arg)
 	added = slab_grow(cp, node, 1);
 	if (added == 0) {
 		reap_pressure();                /* mmap failed: reap, retry */
-		added = slab_grow(cp, node, 1);
+		/* Unless a reclaim callback destroyed the cache meanwhile. */
+		if (!cache_dying(cp))
+			added = slab_grow(cp, node, 1);
 	}
 	pgen = reap_pressure_gen();
 	if (added != 0) {
@@ -237,6 +240,8 @@ grow_task(void *arg)
 		reap_check_limit();
 	}
 	grow_progress(g, added == 0, true);
+	if (held)
+		cache_grow_drop(cp);
 }
 
 /*

@@ -518,10 +518,15 @@ cache_fork_lock(void)
 	}
 }
 
+static int cache_held_here(const struct kmem_cache *cp);
+
 /*
  * After fork(): unlock.  In the child no thread waits on a condition
  * variable any more, and a grow task that was running in the parent is
- * gone (one still queued runs in the child): forget it.
+ * gone (one still queued runs in the child): forget it.  So are the
+ * parent's walkers (aging, kmemstat, kmem_reap, kmem_cache_reap_now)
+ * that held caches: only this thread's own holds remain, else a
+ * destroy in the child would wait for them for ever.
  */
 void
 cache_fork_unlock(bool child)
@@ -529,6 +534,8 @@ cache_fork_unlock(bool child)
 	for (struct kmem_cache *cp = kmem_caches; cp != NULL; cp = cp->next) {
 		struct grow_state *g = &cp->grow;
 
+		if (child && cp->refs != 0)
+			cp->refs = cache_held_here(cp);
 		for (unsigned int n = cp->sl.nnodes; n-- > 0;)
 			pthread_mutex_unlock(cp->sl.nodes[n].lock);
 		pthread_mutex_unlock(cp->emerg.lock);
@@ -571,10 +578,19 @@ struct cache_walk_frame {
 static __thread struct cache_walk_frame *cache_walks
     __attribute__((tls_model("initial-exec")));
 
+/*
+ * The cache whose grow task this thread runs, held while it runs
+ * (cache_grow_hold): a reclaim callback that its pressure reap calls may
+ * destroy that very cache, and destroy can then neither wait for the task
+ * to end nor free the cache under it.
+ */
+static __thread struct kmem_cache *cache_grow_self
+    __attribute__((tls_model("initial-exec")));
+
 static int
 cache_held_here(const struct kmem_cache *cp)
 {
-	int n = 0;
+	int n = cache_grow_self == cp;
 
 	for (struct cache_walk_frame *f = cache_walks; f != NULL; f = f->up)
 		n += f->cp == cp;
@@ -620,9 +636,8 @@ cache_hold_locked(struct kmem_cache *cp, struct cache_walk_frame *frame)
  * the lock is dropped.  kmem_caches_lock held.
  */
 static bool
-cache_drop_locked(struct kmem_cache *cp, struct cache_walk_frame *frame)
+cache_unref_locked(struct kmem_cache *cp)
 {
-	cache_walks = frame->up;
 	cp->refs--;
 	if (!cp->dying)
 		return (false);
@@ -632,6 +647,41 @@ cache_drop_locked(struct kmem_cache *cp, struct cache_walk_frame *frame)
 	}
 	cache_unlink(cp);
 	return (true);
+}
+
+static bool
+cache_drop_locked(struct kmem_cache *cp, struct cache_walk_frame *frame)
+{
+	cache_walks = frame->up;
+	return (cache_unref_locked(cp));
+}
+
+bool
+cache_grow_hold(struct kmem_cache *cp)
+{
+	bool held;
+
+	pthread_mutex_lock(&kmem_caches_lock);
+	held = !cp->dying;
+	if (held) {
+		cp->refs++;
+		cache_grow_self = cp;
+	}
+	pthread_mutex_unlock(&kmem_caches_lock);
+	return (held);
+}
+
+void
+cache_grow_drop(struct kmem_cache *cp)
+{
+	bool gone;
+
+	pthread_mutex_lock(&kmem_caches_lock);
+	cache_grow_self = NULL;
+	gone = cache_unref_locked(cp);
+	pthread_mutex_unlock(&kmem_caches_lock);
+	if (gone)
+		cache_free(cp);
 }
 
 bool
@@ -946,7 +996,13 @@ kmem_cache_destroy(kmem_cache_t *cp)
 		pthread_cond_wait(&kmem_caches_cv, &kmem_caches_lock);
 	pthread_mutex_unlock(&kmem_caches_lock);
 
-	grow_quiesce(cp);          /* no slab arrives after the count below */
+	/*
+	 * No slab arrives after the count below: growth ends first, unless
+	 * this is the cache's own grow task (a reclaim callback of its
+	 * pressure reap), which grows no more once it sees the cache dying.
+	 */
+	if (cache_grow_self != cp)
+		grow_quiesce(cp);
 	cache_reap(cp);
 	cache_sum_cpu(cp, &alloc, &fail, &freed);
 	mag_counts(cp, &m);

@@ -934,6 +934,60 @@ START_TEST(test_grow_task_reclaim_reaps)
 }
 END_TEST
 
+/*
+ * A reclaim callback that frees its objects and destroys its own cache,
+ * called by that cache's grow task (its slab could not be mapped: a
+ * pressure reap).  Destroy waited for the grow task to end, on the grow
+ * task's own thread: it never returned, and the kmem taskq lost a thread.
+ * Now it returns and the cache goes when the task ends.
+ */
+static kmem_cache_t *grow_destroy_cp;
+static void *_Atomic grow_destroy_obj;
+static _Atomic int grow_destroy_state;  /* 1: destroying, 2: returned */
+
+static void
+reclaim_destroy_own(void *p)
+{
+	void *obj;
+	double t0 = test_now();
+
+	(void) p;
+	if (atomic_exchange(&grow_destroy_state, 1) != 0)
+		return;
+	/* The allocation that dispatched the task has returned its object. */
+	while ((obj = atomic_load(&grow_destroy_obj)) == NULL &&
+	    test_now() - t0 < 10)
+		usleep(1000);
+	kmem_cache_free(grow_destroy_cp, obj);
+	kmem_cache_destroy(grow_destroy_cp);
+	atomic_store(&grow_destroy_state, 2);
+}
+
+START_TEST(test_grow_task_reclaim_destroys)
+{
+	void *p;
+	double t0;
+
+	grow_destroy_cp = kmem_cache_create("growdestroy", 64, 0, NULL, NULL,
+	    reclaim_destroy_own, NULL, NULL, 0);
+	ck_assert_ptr_nonnull(grow_destroy_cp);
+	grow_inline_limit(0);           /* grown by the grow task */
+	vmem_inject_failures(1);        /* whose first slab cannot be mapped */
+	/* KM_NOSLEEP: an emergency object now, the grow task meanwhile. */
+	p = kmem_cache_alloc(grow_destroy_cp, KM_NOSLEEP);
+	ck_assert_ptr_nonnull(p);
+	atomic_store(&grow_destroy_obj, p);
+	t0 = test_now();
+	while (atomic_load(&grow_destroy_state) != 2 && test_now() - t0 < 10)
+		usleep(1000);
+	vmem_inject_failures(0);
+	grow_inline_limit(1 << 20);
+	ck_assert_msg(atomic_load(&grow_destroy_state) == 2,
+	    "destroy from the grow task's reclaim callback did not return "
+	    "(state %d)", atomic_load(&grow_destroy_state));
+}
+END_TEST
+
 /* Crossing kmem_memory_limit reaps, calling reclaim callbacks. */
 START_TEST(test_memory_limit)
 {
@@ -1124,6 +1178,7 @@ main(void)
 	tcase_set_timeout(gr, 60);
 	tcase_add_test(gr, test_deadlock_path);
 	tcase_add_test(gr, test_grow_task_reclaim_reaps);
+	tcase_add_test(gr, test_grow_task_reclaim_destroys);
 	tcase_add_test(gr, test_grow_ahead);
 	tcase_add_test(gr, test_grow_ahead_cap);
 	tcase_add_test(gr, test_small_process_quiet);
