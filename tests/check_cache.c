@@ -873,6 +873,57 @@ minor_faults(void)
 }
 
 /*
+ * fork() while another thread's walk holds a cache (here
+ * kmem_cache_reap_now in a slow reclaim callback): that thread does not
+ * exist in the child, so its hold must not either; a destroy in the
+ * child returns instead of waiting for it for ever.
+ */
+static _Atomic int forkhold_inside;
+
+static void
+forkhold_reclaim(void *priv)
+{
+	(void) priv;
+	atomic_store(&forkhold_inside, 1);
+	usleep(500000);
+}
+
+static void *
+forkhold_reaper(void *arg)
+{
+	kmem_cache_reap_now(arg);
+	return (NULL);
+}
+
+START_TEST(test_fork_while_held)
+{
+	kmem_cache_t *cp = kmem_cache_create("forkhold", 64, 0, NULL, NULL,
+	    forkhold_reclaim, NULL, NULL, 0);
+	pthread_t t;
+	pid_t pid;
+	int st;
+
+	ck_assert_ptr_nonnull(cp);
+	kmem_cache_free(cp, kmem_cache_alloc(cp, KM_SLEEP));
+	ck_assert_int_eq(pthread_create(&t, NULL, forkhold_reaper, cp), 0);
+	while (!atomic_load(&forkhold_inside))
+		usleep(1000);
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		alarm(10);              /* a hang dies of SIGALRM */
+		kmem_cache_destroy(cp);
+		_exit(0);
+	}
+	ck_assert_int_eq(waitpid(pid, &st, 0), pid);
+	ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0,
+	    "destroy in the child did not return (status 0x%x)", st);
+	ck_assert_int_eq(pthread_join(t, NULL), 0);
+	kmem_cache_destroy(cp);
+}
+END_TEST
+
+/*
  * fork() write-protects the pages of parent and child, and the atfork
  * handlers lock and unlock every cache's locks: each page they write
  * costs a page fault in the parent and one in the child.  The locks are
@@ -949,6 +1000,7 @@ main(void)
 	tcase_set_timeout(thr, 120);
 	tcase_add_test(thr, test_threads_share_caches);
 	tcase_add_test(thr, test_fork_page_faults);
+	tcase_add_test(thr, test_fork_while_held);
 	suite_add_tcase(s, thr);
 	return (test_run_suite(s));
 }
