@@ -976,6 +976,7 @@ kmem_cache_destroy(kmem_cache_t *cp)
 	uint64_t alloc, fail, freed;
 	struct slab_counts c;
 	struct mag_counts m;
+	uint64_t out = UINT64_MAX, was;
 	int own;
 
 	if (cp == NULL)
@@ -1003,9 +1004,19 @@ kmem_cache_destroy(kmem_cache_t *cp)
 	 */
 	if (cache_grow_self != cp)
 		grow_quiesce(cp);
-	cache_reap(cp);
+	/*
+	 * A destructor may free objects it owned into this very cache: they
+	 * land in magazines already flushed.  Flush again while rounds are
+	 * cached and the pass before brought objects back to the slab layer
+	 * (so a destructor that allocates and frees ends it too).
+	 */
+	do {
+		was = out;
+		cache_reap(cp);
+		mag_counts(cp, &m);
+		out = atomic_load(&cp->sl.obj_inuse);
+	} while (m.cached != 0 && out < was);
 	cache_sum_cpu(cp, &alloc, &fail, &freed);
-	mag_counts(cp, &m);
 	alloc += m.allocs;
 	freed += m.frees;
 	slab_counts(cp, &c, NULL);

@@ -459,6 +459,58 @@ START_TEST(test_destroy_with_objects_out)
 }
 END_TEST
 
+/*
+ * A destructor that frees objects its object owned into the same cache
+ * (a chain of objects) during destroy: those frees land in magazines
+ * that destroy has already flushed.  Nothing is out, so the cache must
+ * go, with every object destructed, not be kept as leaking.
+ */
+static kmem_cache_t *chain_cp;
+static _Atomic long chain_ctor, chain_dtor;
+
+static int
+chain_ctor_fn(void *buf, void *priv, int kmflags)
+{
+	(void) priv; (void) kmflags;
+	*(void **)buf = NULL;
+	atomic_fetch_add(&chain_ctor, 1);
+	return (0);
+}
+
+static void
+chain_dtor_fn(void *buf, void *priv)
+{
+	void *child = *(void **)buf;
+
+	(void) priv;
+	atomic_fetch_add(&chain_dtor, 1);
+	if (child != NULL) {
+		*(void **)buf = NULL;
+		kmem_cache_free(chain_cp, child);
+	}
+}
+
+START_TEST(test_destroy_dtor_frees_into_cache)
+{
+	void *objs[4];
+	char out[512];
+
+	chain_cp = kmem_cache_create("dtorchain", 64, 0, chain_ctor_fn,
+	    chain_dtor_fn, NULL, NULL, NULL, 0);
+	ck_assert_ptr_nonnull(chain_cp);
+	for (int i = 0; i < 4; i++)
+		ck_assert_ptr_nonnull(objs[i] = kmem_cache_alloc(chain_cp,
+		    KM_SLEEP));
+	for (int i = 0; i < 3; i++)
+		*(void **)objs[i] = objs[i + 1];        /* 0 owns 1 owns 2 ... */
+	kmem_cache_free(chain_cp, objs[0]);
+	test_capture_stderr((void (*)(void *))kmem_cache_destroy, chain_cp,
+	    out, sizeof (out));
+	ck_assert_msg(out[0] == '\0', "destroy reported: \"%s\"", out);
+	ck_assert_int_eq(atomic_load(&chain_ctor), atomic_load(&chain_dtor));
+}
+END_TEST
+
 /* ------------------------------------------------------------ memory */
 
 START_TEST(test_emergency_under_mmap_failure)
@@ -987,6 +1039,7 @@ main(void)
 	tcase_add_test(api, test_wrong_pointer_rejected);
 	tcase_add_test(api, test_slab_obj_ok_exact);
 	tcase_add_test(api, test_destroy_with_objects_out);
+	tcase_add_test(api, test_destroy_dtor_frees_into_cache);
 	suite_add_tcase(s, api);
 	tcase_set_timeout(mem, 60);
 	tcase_add_test(mem, test_emergency_under_mmap_failure);
