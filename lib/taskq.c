@@ -898,9 +898,20 @@ taskq_fork_child(void)
 	(void) pthread_condattr_setclock(&mono, CLOCK_MONOTONIC);
 	for (taskq_t *tq = taskq_reg_head; tq != NULL; tq = tq->tq_reg_next) {
 		tq->tq_pid = getpid();
-		tq->tq_threads = NULL;
 		tq->tq_nthreads = tq->tq_nstarting = tq->tq_nidle = 0;
 		tq->tq_nactive = tq->tq_nwaiters = tq->tq_nentwait = 0;
+		/*
+		 * The tasks the parent's threads were running never finish
+		 * here: free their queue-owned entries, or maxalloc would
+		 * count them forever.  The records are on those threads'
+		 * stacks, which the child has a copy of.
+		 */
+		for (struct taskq_thread *t = tq->tq_threads; t != NULL;
+		    t = t->tqt_next) {
+			if (t->tqt_ent != NULL)
+				taskq_ent_put(tq, t->tqt_ent);
+		}
+		tq->tq_threads = NULL;
 		tq->tq_nblocked = 0;
 		tq->tq_have_first = tq->tq_have_zombie = false;
 		tq->tq_at_exit = false;

@@ -1118,6 +1118,47 @@ START_TEST(test_fork_lazy)
 }
 END_TEST
 
+/*
+ * fork() while a task runs: the child loses the task, and its queue-owned
+ * entry must not count against maxalloc there.
+ */
+START_TEST(test_fork_running_maxalloc)
+{
+	static _Atomic int ran;
+	struct gate g;
+	taskq_t *tq;
+	pid_t pid;
+	int status;
+
+#if defined(KMEM_TSAN) || defined(KMEM_ASAN)
+	return;         /* no threads in the child: see check_reap's fork test */
+#endif
+	gate_init(&g);
+	tq = taskq_create("forkmax", 1, defclsyspri, 0, 1, 0);
+	ck_assert(tq != NULL);
+	ck_assert_uint_ne(taskq_dispatch(tq, gate_task, &g, TQ_SLEEP), 0);
+	ck_assert_int_eq(wait_for_int(&g.entered, 1, 5000), 1);
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		int bad = 0;
+
+		if (taskq_dispatch(tq, count_task, &ran, TQ_NOSLEEP) == 0)
+			bad |= 1;
+		taskq_wait(tq);
+		if (atomic_load(&ran) != 1)
+			bad |= 2;
+		taskq_destroy(tq);
+		_exit(bad);
+	}
+	gate_open(&g);
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert(WIFEXITED(status));
+	ck_assert_int_eq(WEXITSTATUS(status), 0);
+	taskq_destroy(tq);
+}
+END_TEST
+
 /* ------------------------------------------------------------ stats, walk */
 
 START_TEST(test_stats_prepopulate)
@@ -1347,6 +1388,7 @@ main(void)
 	tcase_add_test(threads, test_member);
 	tcase_add_test(threads, test_threads_block_signals);
 	tcase_add_test(threads, test_fork_lazy);
+	tcase_add_test(threads, test_fork_running_maxalloc);
 	suite_add_tcase(s, threads);
 
 	tcase_set_timeout(timing, 10);
