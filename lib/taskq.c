@@ -188,6 +188,7 @@ struct taskq {
 	bool tq_at_exit;                /* the process exits: no idle exits */
 	bool tq_fork_lazy;              /* no thread in a child until needed */
 	bool tq_fork_resumed;           /* taskq_fork_resume_slow() tried it */
+	int tq_fork_nspawn;             /* child: reserved, not yet created */
 	pthread_t tq_zombie;            /* last exited thread, unjoined */
 	pid_t tq_pid;                   /* the process whose threads these are */
 
@@ -226,6 +227,9 @@ static pthread_mutex_t taskq_reg_lock KMEM_FORK_LOCK =
     PTHREAD_MUTEX_INITIALIZER;
 static taskq_t *taskq_reg_head;
 static taskq_t *taskq_reg_tail;
+
+/* In a forked child: a lazy queue was left without a thread. */
+static bool taskq_fork_lazy_left;
 
 /* In a forked child: a lazy queue still waits for its first thread. */
 _Atomic bool taskq_fork_deferred;
@@ -814,6 +818,17 @@ taskq_unregister(taskq_t *tq)
 		else
 			taskq_reg_tail = tq->tq_reg_prev;
 		tq->tq_registered = false;
+		/*
+		 * Threads a forked child reserved for it that
+		 * taskq_fork_child_start() will now never find: not ours.
+		 */
+		if (tq->tq_fork_nspawn > 0) {
+			(void) pthread_mutex_lock(&tq->tq_lock);
+			tq->tq_nthreads -= tq->tq_fork_nspawn;
+			tq->tq_nstarting -= tq->tq_fork_nspawn;
+			tq->tq_fork_nspawn = 0;
+			(void) pthread_mutex_unlock(&tq->tq_lock);
+		}
 	}
 	(void) pthread_mutex_unlock(&taskq_reg_lock);
 }
@@ -896,6 +911,7 @@ taskq_fork_child(void)
 
 	(void) pthread_condattr_init(&mono);
 	(void) pthread_condattr_setclock(&mono, CLOCK_MONOTONIC);
+	taskq_fork_lazy_left = false;
 	for (taskq_t *tq = taskq_reg_head; tq != NULL; tq = tq->tq_reg_next) {
 		tq->tq_pid = getpid();
 		tq->tq_nthreads = tq->tq_nstarting = tq->tq_nidle = 0;
@@ -925,6 +941,9 @@ taskq_fork_child(void)
 			tq->tq_nthreads = tq->tq_nstarting =
 			    (tq->tq_flags & TASKQ_DYNAMIC) ? 1 :
 			    tq->tq_maxthreads;
+		tq->tq_fork_nspawn = tq->tq_nthreads;
+		if (tq->tq_nthreads == 0)
+			taskq_fork_lazy_left = true;
 		(void) pthread_mutex_unlock(&tq->tq_lock);
 	}
 	(void) pthread_condattr_destroy(&mono);
@@ -941,12 +960,36 @@ taskq_fork_child(void)
 void
 taskq_fork_child_start(void)
 {
-	/* The registry cannot change before this process creates a queue. */
-	for (taskq_t *tq = taskq_reg_head; tq != NULL; tq = tq->tq_reg_next) {
-		if (tq->tq_nthreads == 0)
-			atomic_store(&taskq_fork_deferred, true);
-		for (int i = tq->tq_nthreads; i > 0; i--)
-			(void) taskq_spawn(tq);
+	if (taskq_fork_lazy_left)
+		atomic_store(&taskq_fork_deferred, true);
+	/*
+	 * The first thread created runs the queued tasks at once, and a
+	 * task may create or destroy a queue: the registry is scanned under
+	 * its lock, from its head after each queue, and the threads are
+	 * created with no lock held (see taskq_fork_resume_slow).  The
+	 * threads reserved for a queue (tq_fork_nspawn, under the registry
+	 * lock) keep it alive until they are created; a queue destroyed
+	 * first gives them back (taskq_unregister).
+	 */
+	for (;;) {
+		taskq_t *spawn = NULL;
+		int n = 0;
+
+		(void) pthread_mutex_lock(&taskq_reg_lock);
+		for (taskq_t *tq = taskq_reg_head; tq != NULL;
+		    tq = tq->tq_reg_next) {
+			if (tq->tq_fork_nspawn > 0) {
+				spawn = tq;
+				n = tq->tq_fork_nspawn;
+				tq->tq_fork_nspawn = 0;
+				break;
+			}
+		}
+		(void) pthread_mutex_unlock(&taskq_reg_lock);
+		if (spawn == NULL)
+			return;
+		while (n-- > 0)
+			(void) taskq_spawn(spawn);
 	}
 }
 

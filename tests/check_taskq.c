@@ -8,6 +8,7 @@
  */
 #include "config.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -1159,6 +1160,111 @@ START_TEST(test_fork_running_maxalloc)
 }
 END_TEST
 
+/* Threads of this process named 'name'. */
+static int
+threads_named(const char *name)
+{
+	DIR *d = opendir("/proc/self/task");
+	struct dirent *e;
+	int n = 0;
+
+	ck_assert_ptr_nonnull(d);
+	while ((e = readdir(d)) != NULL) {
+		char path[300], comm[64];
+		FILE *f;
+
+		if (e->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof (path), "/proc/self/task/%s/comm",
+		    e->d_name);
+		if ((f = fopen(path, "r")) == NULL)
+			continue;
+		if (fgets(comm, sizeof (comm), f) != NULL &&
+		    strncmp(comm, name, strlen(name)) == 0 &&
+		    comm[strlen(name)] == '\n')
+			n++;
+		fclose(f);
+	}
+	closedir(d);
+	return (n);
+}
+
+static pid_t regchurn_parent;
+static taskq_t *regchurn_victim;
+static taskq_t *_Atomic regchurn_made;
+
+/* In the child only: destroy one queue and create another. */
+static void
+regchurn_task(void *arg)
+{
+	(void) arg;
+	if (getpid() == regchurn_parent)
+		return;
+	taskq_destroy(regchurn_victim);
+	atomic_store(&regchurn_made,
+	    taskq_create("forkc", 1, defclsyspri, 0, 0, 0));
+}
+
+/*
+ * fork() with a task queued: the child's first thread runs it while the
+ * child is still creating the other queues' threads, and a task may
+ * create and destroy queues.  The queue it destroys must not wait for
+ * threads never created, nor the queue it creates get extra threads.
+ */
+START_TEST(test_fork_registry_churn)
+{
+	enum { NFILL = 24 };
+	taskq_t *fill[NFILL], *tq;
+	struct gate g;
+	pid_t pid;
+	int status;
+
+#if defined(KMEM_TSAN) || defined(KMEM_ASAN)
+	return;         /* no threads in the child: see check_reap's fork test */
+#endif
+	gate_init(&g);
+	regchurn_parent = getpid();
+	tq = taskq_create("forka", 1, defclsyspri, 0, 0, 0);
+	ck_assert(tq != NULL);
+	for (int i = 0; i < NFILL; i++) {
+		fill[i] = taskq_create("forkfill", 4, defclsyspri, 0, 0, 0);
+		ck_assert(fill[i] != NULL);
+	}
+	regchurn_victim = fill[NFILL - 1];
+	ck_assert_uint_ne(taskq_dispatch(tq, gate_task, &g, TQ_SLEEP), 0);
+	ck_assert_int_eq(wait_for_int(&g.entered, 1, 5000), 1);
+	ck_assert_uint_ne(taskq_dispatch(tq, regchurn_task, NULL, TQ_SLEEP),
+	    0);
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		taskq_t *made;
+		int bad = 0;
+
+		taskq_wait(tq);
+		made = atomic_load(&regchurn_made);
+		if (made == NULL)
+			_exit(1);
+		sleep_ms(50);
+		if (stats_of(made).threads != 1 ||
+		    threads_named("forkc") != 1)
+			bad |= 2;
+		taskq_destroy(made);
+		for (int i = 0; i < NFILL - 1; i++)
+			taskq_destroy(fill[i]);
+		taskq_destroy(tq);
+		_exit(bad);
+	}
+	gate_open(&g);
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert(WIFEXITED(status));
+	ck_assert_int_eq(WEXITSTATUS(status), 0);
+	for (int i = 0; i < NFILL; i++)
+		taskq_destroy(fill[i]);
+	taskq_destroy(tq);
+}
+END_TEST
+
 /* ------------------------------------------------------------ stats, walk */
 
 START_TEST(test_stats_prepopulate)
@@ -1389,6 +1495,7 @@ main(void)
 	tcase_add_test(threads, test_threads_block_signals);
 	tcase_add_test(threads, test_fork_lazy);
 	tcase_add_test(threads, test_fork_running_maxalloc);
+	tcase_add_test(threads, test_fork_registry_churn);
 	suite_add_tcase(s, threads);
 
 	tcase_set_timeout(timing, 10);
