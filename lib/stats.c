@@ -381,6 +381,24 @@ stats_fd_ours_locked(void)
 	    st.st_dev == stats_dev && st.st_ino == stats_ino);
 }
 
+/*
+ * Make the file len bytes long, with its blocks allocated: on a full
+ * tmpfs, ftruncate() succeeds (the file is sparse) and the first write
+ * through the mapping to a page that cannot be had raises SIGBUS.
+ * 0, or -1 with errno.
+ */
+static int
+stats_size_locked(int fd, size_t len)
+{
+	int err = posix_fallocate(fd, 0, (off_t)len);
+
+	if (err != 0) {
+		errno = err;
+		return (-1);
+	}
+	return (0);
+}
+
 /* Forget the region: unmap it, close its descriptor if still ours. */
 static void
 stats_drop_locked(void)
@@ -524,7 +542,7 @@ stats_create_locked(void)
 		what = "set its mode";
 	else if (flock(fd, LOCK_EX | LOCK_NB) != 0)
 		what = "lock it";
-	else if (ftruncate(fd, (off_t)len) != 0)
+	else if (stats_size_locked(fd, len) != 0)
 		what = "size it";
 	else if ((map = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED,
 	    fd, 0)) == MAP_FAILED)
@@ -574,7 +592,7 @@ stats_publish_locked(void)
 		size_t len = stats_region_len(stats_used);
 		void *map;
 
-		if (ftruncate(stats_fd, (off_t)len) != 0) {
+		if (stats_size_locked(stats_fd, len) != 0) {
 			stats_fail_locked("extend it", stats_file, errno);
 			return;
 		}

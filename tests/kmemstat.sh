@@ -575,6 +575,22 @@ for bad in "$tmp/nonexistent:No such file or directory" \
 done
 [ -z "$(ls -A "$dir")" ] || fail "files left in $dir: $(ls -A "$dir")"
 
+# A full KMEM_STATS_DIR (a tmpfs of 8 KiB, where a user namespace lets us
+# mount one): the region cannot be sized, which is reported; the process
+# must not die of SIGBUS writing pages the tmpfs cannot give.
+mkdir "$tmp/full"
+if unshare -rm sh -c 'mount -t tmpfs tmpfs "$1"' sh "$tmp/full" \
+    2>/dev/null; then
+	printf 'load 400\nquit\n' | unshare -rm sh -c \
+	    'mount -t tmpfs -o size=8k tmpfs "$1" && KMEM_STATS_DIR="$1" "$2"' \
+	    sh "$tmp/full" "$statload" >"$tmp/full.out" 2>"$tmp/full.err"
+	rc=$?
+	[ "$rc" -eq 0 ] ||
+	    fail "full KMEM_STATS_DIR: exit $rc: $(cat "$tmp/full.err")"
+	grep -q "cannot size it (No space left on device)" "$tmp/full.err" ||
+	    fail "full KMEM_STATS_DIR: $(cat "$tmp/full.err")"
+fi
+
 echo "kmemstat: lists, -p/-j match kmem_cache_stats, -c -q -T, intervals," \
     "-w, -r, caches come and go, every error case, tunables:" \
     "$(($(date +%s) - t0)) s"
