@@ -225,7 +225,12 @@ meta_pages_free(void *p, size_t len)
 		kmem_pages_free(p, len);
 		return;
 	}
-	(void) madvise(p, npages * pg, MADV_DONTNEED);
+	/*
+	 * The next user takes the run as zeros: locked pages (mlockall)
+	 * refuse MADV_DONTNEED, and are cleared instead.
+	 */
+	if (madvise(p, npages * pg, MADV_DONTNEED) != 0)
+		memset(p, 0, npages * pg);
 	meta_run_put(p, npages);
 }
 

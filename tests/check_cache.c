@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdatomic.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -790,6 +791,49 @@ START_TEST(test_destroy_returns_memory)
 END_TEST
 
 /*
+ * A destroyed cache's structure is a run of metadata pages that the next
+ * cache of the same layout takes as zeros.  Locked pages (mlock,
+ * mlockall) refuse MADV_DONTNEED: the run must be cleared instead, or
+ * the new cache starts with the old one's counters and magazines (its
+ * rounds freed again: "freed twice" reports, objects "still allocated").
+ */
+START_TEST(test_destroyed_locked_meta_cleared)
+{
+	struct kmem_cache_stats st;
+	kmem_cache_t *cp, *cp2;
+	void *obj[64];
+
+	cp = kmem_cache_create("locked_meta", 200, 0, NULL, NULL, NULL, NULL,
+	    NULL, 0);
+	ck_assert_ptr_nonnull(cp);
+	for (int i = 0; i < 64; i++)
+		ck_assert_ptr_nonnull(obj[i] = kmem_cache_alloc(cp, KM_SLEEP));
+	for (int i = 0; i < 64; i++)
+		kmem_cache_free(cp, obj[i]);
+	if (mlock(cp, (size_t)sysconf(_SC_PAGESIZE)) != 0) {
+		fprintf(stderr, "mlock: %s; skipped\n", strerror(errno));
+		kmem_cache_destroy(cp);
+		return;
+	}
+	kmem_cache_destroy(cp);
+	cp2 = kmem_cache_create("locked_meta2", 200, 0, NULL, NULL, NULL,
+	    NULL, NULL, 0);
+	ck_assert_ptr_nonnull(cp2);
+	ck_assert_int_eq(kmem_cache_stats(cp2, &st), 0);
+	ck_assert_msg(st.alloc == 0 && st.free == 0 && st.obj_cached == 0,
+	    "new cache (%s the old one's pages) starts with alloc %" PRIu64
+	    ", free %" PRIu64 ", %" PRIu64 " cached", cp2 == cp ? "in" :
+	    "not in", st.alloc, st.free, st.obj_cached);
+	for (int i = 0; i < 64; i++)
+		ck_assert_ptr_nonnull(obj[i] = kmem_cache_alloc(cp2, KM_SLEEP));
+	for (int i = 0; i < 64; i++)
+		kmem_cache_free(cp2, obj[i]);
+	kmem_cache_destroy(cp2);
+	(void) munlock(cp, (size_t)sysconf(_SC_PAGESIZE));
+}
+END_TEST
+
+/*
  * The metadata a cache used once costs: one page, its structure's, which
  * also holds the first magazine of the CPU that used it (slab descriptors
  * and page-map words are shared; the object is not written, so its slab
@@ -1048,6 +1092,7 @@ main(void)
 	tcase_add_test(mem, test_mem_carved);
 	tcase_add_test(mem, test_slab_colouring);
 	tcase_add_test(mem, test_destroy_returns_memory);
+	tcase_add_test(mem, test_destroyed_locked_meta_cleared);
 	tcase_add_test(mem, test_used_cache_pages);
 	suite_add_tcase(s, mem);
 	tcase_set_timeout(thr, 120);
