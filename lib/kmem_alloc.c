@@ -328,8 +328,14 @@ ka_cache_for(size_t size)
 
 /*
  * A block from the bootstrap arena, aligned to align (a power of two, at
- * least 16); its size sits in the 16 bytes before it.
+ * least 16); its size sits in the 16 bytes before it, then its address
+ * scrambled (KA_BOOT_TAG): a pointer into a block, or into the unused
+ * rest of the arena, has no such tag before it and is no block
+ * (ka_classify: free and realloc report it; its size would be whatever
+ * the program wrote there).
  */
+#define KA_BOOT_TAG(p)  ((uintptr_t)(p) ^ (uintptr_t)0x6b61626f6f74ba5eULL)
+
 void *
 ka_boot_alloc(size_t size, size_t align)
 {
@@ -350,6 +356,7 @@ ka_boot_alloc(size_t size, size_t align)
 	start = KMEM_P2ROUNDUP((uintptr_t)ka_boot + off + 16, align) -
 	    (uintptr_t)ka_boot;
 	*(size_t *)(ka_boot + start - 16) = size;
+	*(uintptr_t *)(ka_boot + start - 8) = KA_BOOT_TAG(ka_boot + start);
 	return (ka_boot + start);
 }
 
@@ -364,6 +371,20 @@ static size_t
 ka_boot_size(const void *buf)
 {
 	return (*(const size_t *)((const char *)buf - 16));
+}
+
+/* Whether buf (in the arena: ka_boot_owns) is a block ka_boot_alloc gave. */
+static bool
+ka_boot_block(const void *buf)
+{
+	const char *p = buf;
+	size_t off = (size_t)(p - ka_boot);
+	size_t used = KMEM_MIN(atomic_load(&ka_boot_used), KA_BOOT_SIZE);
+
+	if (off < 16 || off >= used || (off & 15) != 0 ||
+	    *(const uintptr_t *)(p - 8) != KA_BOOT_TAG(p))
+		return (false);
+	return (ka_boot_size(p) <= KA_BOOT_SIZE - off);
 }
 
 /* ------------------------------------------------------------ large */
@@ -822,6 +843,8 @@ ka_classify(const void *buf, kmem_cache_t **cpp, size_t *usable)
 		return (KA_FOREIGN);
 	}
 	if (ka_boot_owns(buf)) {
+		if (!ka_boot_block(buf))
+			return (KA_FOREIGN);    /* inside a block, or unused */
 		*usable = ka_boot_size(buf);
 		return (KA_BOOT);
 	}

@@ -876,6 +876,69 @@ START_TEST(test_free_foreign)
 }
 END_TEST
 
+/*
+ * A block of the bootstrap arena: .preinit_array functions run before any
+ * library's constructor, libkmem_malloc's included, so this malloc is
+ * served from that arena.
+ */
+static char *preinit_block;
+
+static void
+preinit_alloc(void)
+{
+	preinit_block = malloc(100);
+	if (preinit_block != NULL)
+		memset(preinit_block, 0xff, 100);
+}
+
+__attribute__((section(".preinit_array"), used))
+static void (*const preinit_fn)(void) = preinit_alloc;
+
+struct foreign_realloc {
+	void *ptr;
+	void *ret;
+};
+
+static void
+realloc_foreign(void *arg)
+{
+	struct foreign_realloc *f = arg;
+
+	f->ret = realloc(launder_ptr(f->ptr), 8 << 20);
+}
+
+/*
+ * A pointer into a bootstrap block is no block either: reported and left
+ * alone.  (Its "size" was the block's data: usable SIZE_MAX, and realloc
+ * copied megabytes from past the arena's end.)
+ */
+START_TEST(test_free_boot_interior)
+{
+	char out[2048];
+
+	ck_assert_ptr_nonnull(preinit_block);
+	ck_assert_uint_eq(malloc_usable_size(preinit_block), 100);
+	for (size_t off = 16; off < 100; off += 16) {
+		struct foreign f = { preinit_block + off };
+		struct foreign_realloc r = { preinit_block + off, NULL };
+
+		ck_assert_uint_eq(malloc_usable_size(f.ptr), 0);
+		test_capture_stderr(free_foreign, &f, out, sizeof (out));
+		ck_assert_msg(strncmp(out, "libkmem: ", 9) == 0,
+		    "free(block + %zu): no report, stderr \"%s\"", off, out);
+		test_capture_stderr(realloc_foreign, &r, out, sizeof (out));
+		ck_assert_ptr_null(r.ret);
+		ck_assert_msg(strncmp(out, "libkmem: ", 9) == 0,
+		    "realloc(block + %zu): no report, stderr \"%s\"", off,
+		    out);
+	}
+	for (int i = 0; i < 100; i++)
+		ck_assert_int_eq((unsigned char)preinit_block[i], 0xff);
+	ck_assert_uint_eq(malloc_usable_size(preinit_block), 100);
+	free(preinit_block);            /* a no-op */
+}
+END_TEST
+
 /* The C library's own allocations are freed with free(), and vice versa. */
 START_TEST(test_libc_users)
 {
@@ -1231,6 +1294,7 @@ main(void)
 	tcase_add_test(basic, test_realloc_in_place);
 	tcase_add_test(basic, test_reallocarray);
 	tcase_add_test(basic, test_free_foreign);
+	tcase_add_test(basic, test_free_boot_interior);
 	tcase_add_test(basic, test_libc_users);
 	suite_add_tcase(s, basic);
 	tcase_set_timeout(align, 60);
