@@ -336,11 +336,13 @@ vmem_region_destroy(struct vmem_region *r)
 	vmem_nregions--;
 	(void) munmap(r->base, len);
 	/*
-	 * The page map stays mapped (its pages returned): a lookup that read
-	 * the top-table entry just before it was cleared still finds a
-	 * readable, zero map.  Its address space is small (2 MiB per GiB).
+	 * The page map stays mapped (its pages returned, or cleared where
+	 * locked: a dedicated span's entries are still in it, and the map
+	 * may serve another region): a lookup that read the top-table entry
+	 * just before it was cleared still finds a readable, zero map.  Its
+	 * address space is small (2 MiB per GiB).
 	 */
-	(void) madvise(r->map, r->map_len, MADV_DONTNEED);
+	vmem_pages_return(r->map, r->map_len);
 	if (vmem_nspare_maps < VMEM_SPARE_MAPS) {
 		vmem_spare_map[vmem_nspare_maps].map = r->map;
 		vmem_spare_map[vmem_nspare_maps++].len = r->map_len;
