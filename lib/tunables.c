@@ -404,11 +404,17 @@ tunable_parse_env(enum tunable_id id, const char *text)
 static void
 tunables_init_once(void)
 {
+	/*
+	 * Every default first: a variable may also set another tunable
+	 * (KMEM_DEBUG=audit=N sets kmem_debug_audit_frames), which a later
+	 * default must not overwrite.
+	 */
+	for (int id = 0; id < KT_COUNT; id++)
+		atomic_store(&tunable_values[id], tunable_defs[id].dflt);
 	for (int id = 0; id < KT_COUNT; id++) {
 		char var[64];
 		const char *text;
 
-		atomic_store(&tunable_values[id], tunable_defs[id].dflt);
 		tunable_env_name(&tunable_defs[id], var, sizeof (var));
 		/*
 		 * Not in set-user-ID or set-group-ID programs, as glibc's

@@ -687,6 +687,9 @@ START_TEST(test_env_good)
 		{ "KMEM_NUMA_POLICY=interleave", "kmem_numa_policy", 1 },
 		{ "KMEM_PERCPU=lock", "kmem_percpu", 1 },
 		{ "KMEM_CACHE_RECLAIM=once", "kmem_cache_reclaim", 1 },
+		/* Not overwritten by kmem_debug_audit_frames' default. */
+		{ "KMEM_DEBUG=audit=32", "kmem_debug_audit_frames", 32 },
+		{ "KMEM_DEBUG=audit=32", "kmem_debug", 2 },
 	};
 
 	for (int i = 0; i < n; i++) {
