@@ -64,7 +64,15 @@ static inline unsigned int cpu_current(void)
 
 static inline unsigned int cpu_count(void) { return (cpu_nr_ids); }
 static inline unsigned int cpu_node_count(void) { return (cpu_nr_nodes); }
-static inline int cpu_node(unsigned int cpu) { return (cpu_node_map[cpu]); }
+/*
+ * One node: node 0, without reading the map (the fallback map, kept when
+ * none could be allocated at start, has a single entry).
+ */
+static inline int
+cpu_node(unsigned int cpu)
+{
+	return (cpu_nr_nodes == 1 ? 0 : cpu_node_map[cpu]);
+}
 
 /* The nodes by distance from 'node', nearest (node itself) first. */
 const int *cpu_node_order(int node);
