@@ -1058,6 +1058,17 @@ START_TEST(test_threads_block_signals)
 }
 END_TEST
 
+/* A forked child exited with status 0 (its checks passed). */
+static void
+child_exits_ok(pid_t pid)
+{
+	int status;
+
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+	    "child status %#x", status);
+}
+
 /*
  * fork(): the child gets its queues' threads back - an ordinary queue at
  * once, its full count; a lazy one (libkmem's own queue is) only when it
@@ -1070,7 +1081,6 @@ START_TEST(test_fork_lazy)
 	taskq_t *eager, *lazy, *lazy2;
 	taskqid_t id;
 	pid_t pid;
-	int status;
 
 #if defined(KMEM_TSAN) || defined(KMEM_ASAN)
 	return;         /* no threads in the child: see check_reap's fork test */
@@ -1108,9 +1118,7 @@ START_TEST(test_fork_lazy)
 			bad |= 32;
 		_exit(bad);
 	}
-	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
-	ck_assert(WIFEXITED(status));
-	ck_assert_int_eq(WEXITSTATUS(status), 0);
+	child_exits_ok(pid);
 	taskq_wait_id(lazy, id);                /* the parent's own run */
 	ck_assert_int_eq(atomic_load(&ran), 1);
 	taskq_destroy(eager);
@@ -1129,7 +1137,6 @@ START_TEST(test_fork_running_maxalloc)
 	struct gate g;
 	taskq_t *tq;
 	pid_t pid;
-	int status;
 
 #if defined(KMEM_TSAN) || defined(KMEM_ASAN)
 	return;         /* no threads in the child: see check_reap's fork test */
@@ -1153,9 +1160,7 @@ START_TEST(test_fork_running_maxalloc)
 		_exit(bad);
 	}
 	gate_open(&g);
-	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
-	ck_assert(WIFEXITED(status));
-	ck_assert_int_eq(WEXITSTATUS(status), 0);
+	child_exits_ok(pid);
 	taskq_destroy(tq);
 }
 END_TEST
@@ -1217,7 +1222,6 @@ START_TEST(test_fork_registry_churn)
 	taskq_t *fill[NFILL], *tq;
 	struct gate g;
 	pid_t pid;
-	int status;
 
 #if defined(KMEM_TSAN) || defined(KMEM_ASAN)
 	return;         /* no threads in the child: see check_reap's fork test */
@@ -1256,9 +1260,7 @@ START_TEST(test_fork_registry_churn)
 		_exit(bad);
 	}
 	gate_open(&g);
-	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
-	ck_assert(WIFEXITED(status));
-	ck_assert_int_eq(WEXITSTATUS(status), 0);
+	child_exits_ok(pid);
 	for (int i = 0; i < NFILL; i++)
 		taskq_destroy(fill[i]);
 	taskq_destroy(tq);
