@@ -358,36 +358,49 @@ print_classes(void)
 	return (0);
 }
 
-/* The class sizes a copy of this program finds with max_class set. */
-static void
-classes_with(const char *max_class, uint64_t *sizes, int *n, int max)
+/*
+ * Run a copy of this program as "check_alloc mode" with
+ * KMEM_ALLOC_MAX_CLASS=max_class; what it writes to fd (stdout or
+ * stderr) goes to buf.  Returns its wait status.
+ */
+static int
+run_copy(const char *mode, const char *max_class, int fd, char *buf,
+    size_t size)
 {
 	int fds[2], status;
-	pid_t pid;
-	char buf[8192];
 	size_t len = 0;
 	ssize_t r;
-	char *p, *end;
+	pid_t pid;
 
 	ck_assert_int_eq(pipe(fds), 0);
 	pid = fork();
 	ck_assert_int_ge(pid, 0);
 	if (pid == 0) {
-		dup2(fds[1], STDOUT_FILENO);
+		dup2(fds[1], fd);
 		close(fds[0]);
 		close(fds[1]);
 		setenv("KMEM_ALLOC_MAX_CLASS", max_class, 1);
-		execl("/proc/self/exe", "check_alloc", "--classes",
-		    (char *)NULL);
+		execl("/proc/self/exe", "check_alloc", mode, (char *)NULL);
 		_exit(127);
 	}
 	close(fds[1]);
-	while (len < sizeof (buf) - 1 &&
-	    (r = read(fds[0], buf + len, sizeof (buf) - 1 - len)) > 0)
+	while (len < size - 1 &&
+	    (r = read(fds[0], buf + len, size - 1 - len)) > 0)
 		len += (size_t)r;
 	buf[len] = '\0';
 	close(fds[0]);
 	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	return (status);
+}
+
+/* The class sizes a copy of this program finds with max_class set. */
+static void
+classes_with(const char *max_class, uint64_t *sizes, int *n, int max)
+{
+	char buf[8192], *p, *end;
+	int status = run_copy("--classes", max_class, STDOUT_FILENO, buf,
+	    sizeof (buf));
+
 	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
 	    "KMEM_ALLOC_MAX_CLASS=%s: status %#x", max_class, status);
 	*n = 0;
@@ -443,31 +456,10 @@ alloc_nocache(void)
 /* Classes larger than kmem_cache_max_size lets a cache be still serve. */
 START_TEST(test_class_larger_than_cache)
 {
-	int fds[2], status;
 	char err[8192];
-	size_t len = 0;
-	ssize_t r;
-	pid_t pid;
+	int status = run_copy("--nocache", "16M", STDERR_FILENO, err,
+	    sizeof (err));
 
-	ck_assert_int_eq(pipe(fds), 0);
-	pid = fork();
-	ck_assert_int_ge(pid, 0);
-	if (pid == 0) {
-		dup2(fds[1], STDERR_FILENO);
-		close(fds[0]);
-		close(fds[1]);
-		setenv("KMEM_ALLOC_MAX_CLASS", "16M", 1);
-		execl("/proc/self/exe", "check_alloc", "--nocache",
-		    (char *)NULL);
-		_exit(127);
-	}
-	close(fds[1]);
-	while (len < sizeof (err) - 1 &&
-	    (r = read(fds[0], err + len, sizeof (err) - 1 - len)) > 0)
-		len += (size_t)r;
-	err[len] = '\0';
-	close(fds[0]);
-	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
 	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
 	    "kmem_alloc above kmem_cache_max_size: status %#x, stderr: %s",
 	    status, err);
