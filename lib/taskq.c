@@ -951,6 +951,46 @@ taskq_fork_child(void)
 }
 
 /*
+ * Create the threads that claim(tq) reserves, queue by queue: claim runs
+ * under the registry lock and returns how many threads to create for tq
+ * (0: none); they are created with no lock held, and the registry is
+ * scanned again from its head after each queue, since those threads may
+ * already run tasks that create or destroy queues.  The reserved threads
+ * keep their queue alive until they are created (destroy waits for
+ * them).
+ */
+static void
+taskq_fork_spawn_each(int (*claim)(taskq_t *))
+{
+	for (;;) {
+		taskq_t *spawn = NULL;
+		int n = 0;
+
+		(void) pthread_mutex_lock(&taskq_reg_lock);
+		for (taskq_t *tq = taskq_reg_head; tq != NULL && n == 0;
+		    tq = tq->tq_reg_next) {
+			if ((n = claim(tq)) > 0)
+				spawn = tq;
+		}
+		(void) pthread_mutex_unlock(&taskq_reg_lock);
+		if (spawn == NULL)
+			return;
+		while (n-- > 0)
+			(void) taskq_spawn(spawn);
+	}
+}
+
+/* The threads taskq_fork_child() reserved.  Registry lock held. */
+static int
+taskq_fork_claim_reserved(taskq_t *tq)
+{
+	int n = tq->tq_fork_nspawn;
+
+	tq->tq_fork_nspawn = 0;
+	return (n);
+}
+
+/*
  * The child's threads, counted by taskq_fork_child(): created last, once
  * every other atfork lock is released (fork.c), because pthread_create()
  * may allocate, and the allocator's locks must be free by then.  A lazy
@@ -962,35 +1002,24 @@ taskq_fork_child_start(void)
 {
 	if (taskq_fork_lazy_left)
 		atomic_store(&taskq_fork_deferred, true);
-	/*
-	 * The first thread created runs the queued tasks at once, and a
-	 * task may create or destroy a queue: the registry is scanned under
-	 * its lock, from its head after each queue, and the threads are
-	 * created with no lock held (see taskq_fork_resume_slow).  The
-	 * threads reserved for a queue (tq_fork_nspawn, under the registry
-	 * lock) keep it alive until they are created; a queue destroyed
-	 * first gives them back (taskq_unregister).
-	 */
-	for (;;) {
-		taskq_t *spawn = NULL;
-		int n = 0;
+	/* A queue destroyed first gives its threads back (taskq_unregister). */
+	taskq_fork_spawn_each(taskq_fork_claim_reserved);
+}
 
-		(void) pthread_mutex_lock(&taskq_reg_lock);
-		for (taskq_t *tq = taskq_reg_head; tq != NULL;
-		    tq = tq->tq_reg_next) {
-			if (tq->tq_fork_nspawn > 0) {
-				spawn = tq;
-				n = tq->tq_fork_nspawn;
-				tq->tq_fork_nspawn = 0;
-				break;
-			}
-		}
-		(void) pthread_mutex_unlock(&taskq_reg_lock);
-		if (spawn == NULL)
-			return;
-		while (n-- > 0)
-			(void) taskq_spawn(spawn);
+/* A lazy queue's first thread, tried once.  Registry lock held. */
+static int
+taskq_fork_claim_lazy(taskq_t *tq)
+{
+	int n = 0;
+
+	(void) pthread_mutex_lock(&tq->tq_lock);
+	if (tq->tq_fork_lazy && !tq->tq_fork_resumed &&
+	    tq->tq_nthreads == 0 && !tq->tq_destroying) {
+		tq->tq_fork_resumed = true;
+		tq->tq_nthreads = tq->tq_nstarting = n = 1;
 	}
+	(void) pthread_mutex_unlock(&tq->tq_lock);
+	return (n);
 }
 
 /*
@@ -1002,35 +1031,15 @@ taskq_fork_child_start(void)
  * before the registry lock (fork.c).  Holding the registry lock across it
  * deadlocked a fork by another thread of the child: the forker, holding
  * every cache lock, waited for the registry lock, and this thread, holding
- * it, waited inside pthread_create() for a cache lock.  So one queue per
- * pass, the registry scanned again from its head after each spawn; each
- * queue is tried once (tq_fork_resumed), even if its spawn fails.
+ * it, waited inside pthread_create() for a cache lock.  So
+ * taskq_fork_spawn_each(); each queue is tried once (tq_fork_resumed),
+ * even if its spawn fails.
  */
 void
 taskq_fork_resume_slow(void)
 {
-	if (!atomic_exchange(&taskq_fork_deferred, false))
-		return;
-	for (;;) {
-		taskq_t *spawn = NULL;
-
-		(void) pthread_mutex_lock(&taskq_reg_lock);
-		for (taskq_t *tq = taskq_reg_head; tq != NULL && spawn == NULL;
-		    tq = tq->tq_reg_next) {
-			(void) pthread_mutex_lock(&tq->tq_lock);
-			if (tq->tq_fork_lazy && !tq->tq_fork_resumed &&
-			    tq->tq_nthreads == 0 && !tq->tq_destroying) {
-				tq->tq_fork_resumed = true;
-				tq->tq_nthreads = tq->tq_nstarting = 1;
-				spawn = tq;
-			}
-			(void) pthread_mutex_unlock(&tq->tq_lock);
-		}
-		(void) pthread_mutex_unlock(&taskq_reg_lock);
-		if (spawn == NULL)
-			return;
-		(void) taskq_spawn(spawn);
-	}
+	if (atomic_exchange(&taskq_fork_deferred, false))
+		taskq_fork_spawn_each(taskq_fork_claim_lazy);
 }
 
 void
