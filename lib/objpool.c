@@ -79,7 +79,9 @@
  * object plus one for the pool.  objpool_fini() pops every object it can
  * and drops their references and the pool's own; objects still out are
  * given back with objpool_drop(), and whichever drop reaches zero frees
- * the pool and calls release once.  A ring (objpool_init_ring) holds only
+ * the pool and calls release once.  After fini, push, pop, count and
+ * another fini treat the pool as released (op_rings is NULL); only drop
+ * and free still reach it (op_map).  A ring (objpool_init_ring) holds only
  * the pool's reference: its pointers belong to the caller.
  *
  * LOCKING: none.  push/pop/count may run concurrently from any threads.
@@ -391,7 +393,8 @@ objpool_fini(struct objpool_head *pool)
 {
 	long count = 1;         /* the pool's own reference */
 
-	if (pool == NULL || pool->op_map == NULL)
+	/* Released, or ended already (its reference is dropped). */
+	if (pool == NULL || pool->op_map == NULL || pool->op_rings == NULL)
 		return;
 	/*
 	 * A ring pool has only its own reference (objpool_drop refuses it):
@@ -406,5 +409,12 @@ objpool_fini(struct objpool_head *pool)
 		while (objpool_pop(pool) != NULL)
 			count++;
 	}
+	/*
+	 * Its use ends here: objects still out come back only through
+	 * objpool_drop().  Push, pop and count now see the pool as released
+	 * (a pushed object would hold its reference for ever), and so does a
+	 * second fini (it would drop an outstanding object's reference).
+	 */
+	pool->op_rings = NULL;
 	(void) objpool_put(pool, count);
 }

@@ -235,6 +235,35 @@ START_TEST(test_fini_then_drop)
 }
 END_TEST
 
+/*
+ * Once objpool_fini() has run, objects still out go back only with
+ * objpool_drop(): a push is refused (the pool would never be released),
+ * and a second objpool_fini() must not drop an outstanding object's
+ * reference (the pool would be released while that object is out).
+ */
+START_TEST(test_fini_ends_use)
+{
+	struct objpool_head pool;
+	void *out[2];
+
+	atomic_store(&release_calls, 0);
+	ck_assert_int_eq(objpool_init(&pool, 8, 32, NULL, NULL,
+	    count_release), 0);
+	for (int i = 0; i < 2; i++)
+		ck_assert_ptr_nonnull(out[i] = objpool_pop(&pool));
+	objpool_fini(&pool);            /* two objects still out */
+	ck_assert_int_eq(objpool_push(out[0], &pool), -EINVAL);
+	ck_assert_ptr_null(objpool_pop(&pool));
+	objpool_fini(&pool);            /* already ended: no effect */
+	ck_assert_int_eq(atomic_load(&release_calls), 0);
+	ck_assert_int_eq(objpool_drop(out[0], &pool), -EAGAIN);
+	ck_assert_int_eq(atomic_load(&release_calls), 0);
+	memset(out[1], 0xa5, 32);       /* still out: still usable */
+	ck_assert_int_eq(objpool_drop(out[1], &pool), 0);
+	ck_assert_int_eq(atomic_load(&release_calls), 1);
+}
+END_TEST
+
 START_TEST(test_free_forced)
 {
 	struct objpool_head pool;
@@ -628,6 +657,7 @@ main(void)
 	tcase_add_test(api, test_fifo_within_slot);
 	tcase_add_test(api, test_overfill_reported);
 	tcase_add_test(api, test_fini_then_drop);
+	tcase_add_test(api, test_fini_ends_use);
 	tcase_add_test(api, test_free_forced);
 	suite_add_tcase(s, api);
 
