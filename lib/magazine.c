@@ -156,9 +156,13 @@ mag_init_once(void)
 	if (tunable_fixed(KT_PERCPU) != KMEM_PERCPU_RSEQ)
 		return;
 	why = mag_rseq_setup();
-	if (why == NULL)
+	if (why == NULL) {
 		mag_mode_dflt = MAG_RSEQ;
-	else if (secure_getenv("KMEM_PERCPU") != NULL)
+		return;
+	}
+	/* The fallback is the value kmem_tunable_get() reports from now. */
+	(void) tunable_set_id(KT_PERCPU, KMEM_PERCPU_LOCK);
+	if (secure_getenv("KMEM_PERCPU") != NULL)
 		kmem_report("KMEM_PERCPU=rseq is not available here (%s); "
 		    "using lock", why);
 }

@@ -24,6 +24,7 @@
 #include "libkmem/taskq.h"
 #include "magazine.h"
 #include "reap.h"
+#include "tunables.h"
 #include "testutil.h"
 
 extern char **environ;
@@ -670,6 +671,23 @@ START_TEST(test_start_race)
 }
 END_TEST
 
+/*
+ * With glibc's rseq registration off, libkmem uses lock mode and
+ * kmem_percpu reports lock (not the rseq that was asked for).
+ */
+START_TEST(test_percpu_fallback)
+{
+	struct child c;
+
+	run_child("percpu-fallback", "GLIBC_TUNABLES=glibc.pthread.rseq=0",
+	    &c);
+	assert_child_ok(&c, "percpu-fallback");
+	ck_assert_msg(strstr(c.out, getenv("GLIBC_TUNABLES") == NULL ?
+	    "percpu-fallback lock ok" : "percpu-fallback") != NULL,
+	    "'%s' '%s'", c.out, c.err);
+}
+END_TEST
+
 /* A good value of every tunable, from its variable, is taken silently. */
 START_TEST(test_env_good)
 {
@@ -893,6 +911,31 @@ child_start_only(void)
 	return (0);
 }
 
+/*
+ * The per-CPU mode that libkmem uses is the one kmem_percpu reports: where
+ * rseq is missing and it falls back to lock, the tunable says lock, and
+ * setting it to lock asks for no change.
+ */
+static int
+child_percpu_fallback(void)
+{
+	kmem_cache_t *cp;
+	int64_t v;
+
+	cp = kmem_cache_create("fallback", 64, 0, NULL, NULL, NULL, NULL,
+	    NULL, 0);
+	CHILD_CHECK(cp != NULL);
+	CHILD_CHECK(flags_of("kmem_percpu") == KMEM_TUNABLE_FIXED);
+	CHILD_CHECK(kmem_tunable_get("kmem_percpu", &v) == 0);
+	CHILD_CHECK(v == (mag_default_mode() == MAG_LOCK ? KMEM_PERCPU_LOCK :
+	    KMEM_PERCPU_RSEQ));
+	CHILD_CHECK(kmem_tunable_set("kmem_percpu", v) == 0);
+	kmem_cache_destroy(cp);
+	printf("percpu-fallback %s ok\n", v == KMEM_PERCPU_LOCK ? "lock" :
+	    "rseq");
+	return (0);
+}
+
 /* Wait (at most about 'limit' seconds) until reap_passes() >= want. */
 static bool
 wait_for_passes(uint64_t want, double limit)
@@ -999,6 +1042,8 @@ main(int argc, char **argv)
 			return (child_start_race());
 		if (strcmp(argv[2], "reap-interval") == 0)
 			return (child_reap_interval());
+		if (strcmp(argv[2], "percpu-fallback") == 0)
+			return (child_percpu_fallback());
 		return (2);
 	}
 	s = suite_create("tunables");
@@ -1018,6 +1063,7 @@ main(int argc, char **argv)
 	tcase_set_timeout(env, 120);
 	tcase_add_test(env, test_start_only);
 	tcase_add_test(env, test_start_race);
+	tcase_add_test(env, test_percpu_fallback);
 	tcase_add_test(env, test_env_good);
 	tcase_add_test(env, test_env_bad);
 	suite_add_tcase(s, env);
