@@ -67,7 +67,9 @@
  * pthread_create() may allocate from this very cache.  grow_quiesce()
  * waits for a task in flight: destroy uses it so that a cache is never
  * freed under its grow task, reap_now so that no slab arrives after it
- * freed the empty ones.
+ * freed the empty ones.  On a thread of the kmem taskq it takes a task
+ * still queued off the queue instead, as it may be queued behind the
+ * caller with every other thread busy.
  */
 #include "config.h"
 
@@ -81,6 +83,7 @@
 #include "tunables.h"
 
 #define GROW_WAIT_NS            (100 * 1000000LL)       /* 100 ms */
+#define GROW_QUIESCE_POLL_NS    (10 * 1000000L)         /* 10 ms */
 #define GROW_AHEAD_MAX_BYTES    ((size_t)64 << 20)      /* per task run */
 #define GROW_BATCH              8       /* slabs linked per lock acquisition */
 #define GROW_LOW_BYTES          ((uint64_t)1 << 20)     /* low, at first */
@@ -154,16 +157,46 @@ grow_init(struct kmem_cache *cp)
 	    GROW_LOW_BYTES / cp->sl.chunk)));
 }
 
+static void grow_progress(struct grow_state *g, bool failed, bool done);
+
 void
 grow_quiesce(struct kmem_cache *cp)
 {
 	struct grow_state *g = &cp->grow;
+	taskq_t *self = taskq_of_curthread();
 	int cancel = kmem_cancel_off();
 
+	/*
+	 * On a thread of the kmem taskq (a reclaim callback destroying its
+	 * cache during a pressure reap) the task may be queued behind this
+	 * very thread, every other one busy: it would never run.  Take it
+	 * off the queue instead; one that is being dispatched or running is
+	 * waited for, a little at a time.
+	 */
+	if (self == NULL || self != kmem_taskq())
+		self = NULL;
 	pthread_mutex_lock(g->lock);
 	g->nwaiting++;
-	while (atomic_load(&g->growing))
-		pthread_cond_wait(&g->cv, g->lock);
+	while (atomic_load(&g->growing)) {
+		struct timespec ts;
+
+		if (self == NULL) {
+			pthread_cond_wait(&g->cv, g->lock);
+			continue;
+		}
+		pthread_mutex_unlock(g->lock);
+		if (taskq_cancel_ent(self, &g->ent) == 0)
+			grow_progress(g, true, true);
+		pthread_mutex_lock(g->lock);
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		ts.tv_nsec += GROW_QUIESCE_POLL_NS;
+		if (ts.tv_nsec >= 1000000000L) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000L;
+		}
+		if (atomic_load(&g->growing))
+			(void) pthread_cond_timedwait(&g->cv, g->lock, &ts);
+	}
 	g->nwaiting--;
 	pthread_mutex_unlock(g->lock);
 	kmem_cancel_restore(cancel);

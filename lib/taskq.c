@@ -1419,6 +1419,33 @@ taskq_cancel_id(taskq_t *tq, taskqid_t id)
 	return (ENOENT);
 }
 
+/*
+ * Take the caller-owned entry ent off tq if it is queued or delayed there:
+ * 0 when it was (its task will not run), ENOENT when it was not.  Does
+ * not wait for a task that is running.
+ */
+int
+taskq_cancel_ent(taskq_t *tq, taskq_ent_t *ent)
+{
+	int rc = ENOENT;
+
+	(void) pthread_mutex_lock(&tq->tq_lock);
+	if (taskq_find(tq, ent->tqent_id) == ent) {
+		if (ent->tqent_state == TQENT_DELAYED)
+			tql_remove(&tq->tq_delay, ent);
+		else
+			tql_remove((ent->tqent_flags & TQENT_F_FRONT) ?
+			    &tq->tq_prio : &tq->tq_pend, ent);
+		taskq_ids_remove(tq, ent);
+		taskq_ent_release(tq, ent);
+		tq->tq_cancelled++;
+		taskq_wake_waiters(tq);
+		rc = 0;
+	}
+	(void) pthread_mutex_unlock(&tq->tq_lock);
+	return (rc);
+}
+
 KMEM_EXPORT void
 taskq_wait(taskq_t *tq)
 {

@@ -33,6 +33,13 @@ void taskq_walk(void (*fn)(taskq_t *tq, void *arg), void *arg);
  */
 void taskq_set_idle_timeout(taskq_t *tq, int64_t ns);
 
+/*
+ * Take a caller-owned entry off tq if its task is queued or delayed
+ * there: 0 when it was (the task will not run), ENOENT otherwise (not
+ * dispatched, or already running).  Never waits.
+ */
+int taskq_cancel_ent(taskq_t *tq, taskq_ent_t *ent);
+
 /* fork() handlers (fork.c): see taskq.c. */
 void taskq_fork_prepare(void);
 void taskq_fork_parent(void);

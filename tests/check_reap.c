@@ -988,6 +988,84 @@ START_TEST(test_grow_task_reclaim_destroys)
 }
 END_TEST
 
+/*
+ * A reclaim callback, run by a pressure reap on the kmem taskq while every
+ * thread of the queue is busy, that destroys its own cache whose grow task
+ * is queued behind it.  Destroy waited for that task, which could only run
+ * on a thread of the queue: it hung as long as the queue stayed full (for
+ * ever with kmem_cache_kmem_threads=1).  Now it takes the task off the
+ * queue.  The blockers fill the queue's other threads and give them back
+ * after a few seconds, so the test ends either way.
+ */
+static kmem_cache_t *queued_cp;
+static _Atomic int queued_state;        /* 1: in the callback, 2: go, 3: done */
+static _Atomic int queued_blocked;
+
+static void
+queued_blocker(void *arg)
+{
+	double t0 = test_now();
+
+	(void) arg;
+	atomic_fetch_add(&queued_blocked, 1);
+	while (atomic_load(&queued_state) < 3 && test_now() - t0 < 5)
+		usleep(1000);
+}
+
+static void
+reclaim_destroy_queued(void *p)
+{
+	double t0 = test_now();
+
+	(void) p;
+	if (atomic_exchange(&queued_state, 1) != 0)
+		return;
+	while (atomic_load(&queued_state) != 2 && test_now() - t0 < 10)
+		usleep(1000);
+	kmem_cache_destroy(queued_cp);
+	atomic_store(&queued_state, 3);
+}
+
+START_TEST(test_reclaim_destroys_queued_grow)
+{
+	struct taskq_stats ts;
+	taskq_t *tq = kmem_taskq();
+	double t0;
+	void *p;
+
+	ck_assert_ptr_nonnull(tq);
+	ck_assert_int_eq(taskq_stats(tq, &ts), 0);
+	queued_cp = kmem_cache_create("growqueued", 64, 0, NULL, NULL,
+	    reclaim_destroy_queued, NULL, NULL, 0);
+	ck_assert_ptr_nonnull(queued_cp);
+	for (uint64_t i = 0; i + 1 < ts.threads_max; i++)
+		ck_assert(taskq_dispatch(tq, queued_blocker, NULL,
+		    TQ_SLEEP) != 0);
+	t0 = test_now();
+	while ((uint64_t)atomic_load(&queued_blocked) + 1 < ts.threads_max &&
+	    test_now() - t0 < 5)
+		usleep(1000);
+	reap_psi_event();               /* the pressure reap: last thread */
+	while (atomic_load(&queued_state) == 0 && test_now() - t0 < 5)
+		usleep(1000);
+	ck_assert_int_eq(atomic_load(&queued_state), 1);
+	/* Every thread busy: the grow task this dispatches stays queued. */
+	grow_inline_limit(0);
+	p = kmem_cache_alloc(queued_cp, KM_NOSLEEP);
+	grow_inline_limit(1 << 20);
+	ck_assert(atomic_load(&queued_cp->grow.growing));
+	if (p != NULL)
+		kmem_cache_free(queued_cp, p);
+	atomic_store(&queued_state, 2);
+	t0 = test_now();
+	while (atomic_load(&queued_state) != 3 && test_now() - t0 < 3)
+		usleep(1000);
+	ck_assert_msg(atomic_load(&queued_state) == 3,
+	    "destroy from a reclaim callback on a full kmem taskq waited for "
+	    "the cache's queued grow task");
+}
+END_TEST
+
 /* Crossing kmem_memory_limit reaps, calling reclaim callbacks. */
 START_TEST(test_memory_limit)
 {
@@ -1179,6 +1257,7 @@ main(void)
 	tcase_add_test(gr, test_deadlock_path);
 	tcase_add_test(gr, test_grow_task_reclaim_reaps);
 	tcase_add_test(gr, test_grow_task_reclaim_destroys);
+	tcase_add_test(gr, test_reclaim_destroys_queued_grow);
 	tcase_add_test(gr, test_grow_ahead);
 	tcase_add_test(gr, test_grow_ahead_cap);
 	tcase_add_test(gr, test_small_process_quiet);
