@@ -82,7 +82,7 @@
 #include "taskq_impl.h"
 #include "tunables.h"
 
-#define GROW_WAIT_NS            (100 * 1000000LL)       /* 100 ms */
+#define GROW_WAIT_NS            (100 * 1000000L)        /* 100 ms */
 #define GROW_QUIESCE_POLL_NS    (10 * 1000000L)         /* 10 ms */
 #define GROW_AHEAD_MAX_BYTES    ((size_t)64 << 20)      /* per task run */
 #define GROW_BATCH              8       /* slabs linked per lock acquisition */
@@ -159,6 +159,18 @@ grow_init(struct kmem_cache *cp)
 
 static void grow_progress(struct grow_state *g, bool failed, bool done);
 
+/* CLOCK_MONOTONIC 'ns' (under a second) from now, for a timed wait. */
+static void
+grow_deadline(struct timespec *ts, long ns)
+{
+	clock_gettime(CLOCK_MONOTONIC, ts);
+	ts->tv_nsec += ns;
+	if (ts->tv_nsec >= 1000000000L) {
+		ts->tv_sec++;
+		ts->tv_nsec -= 1000000000L;
+	}
+}
+
 void
 grow_quiesce(struct kmem_cache *cp)
 {
@@ -188,12 +200,7 @@ grow_quiesce(struct kmem_cache *cp)
 		if (taskq_cancel_ent(self, &g->ent) == 0)
 			grow_progress(g, true, true);
 		pthread_mutex_lock(g->lock);
-		clock_gettime(CLOCK_MONOTONIC, &ts);
-		ts.tv_nsec += GROW_QUIESCE_POLL_NS;
-		if (ts.tv_nsec >= 1000000000L) {
-			ts.tv_sec++;
-			ts.tv_nsec -= 1000000000L;
-		}
+		grow_deadline(&ts, GROW_QUIESCE_POLL_NS);
 		if (atomic_load(&g->growing))
 			(void) pthread_cond_timedwait(&g->cv, g->lock, &ts);
 	}
@@ -360,12 +367,7 @@ grow_wait(struct kmem_cache *cp, int node, int kmflags)
 	} else {
 		gen = g->gen;
 	}
-	clock_gettime(CLOCK_MONOTONIC, &deadline);
-	deadline.tv_nsec += GROW_WAIT_NS;
-	if (deadline.tv_nsec >= 1000000000L) {
-		deadline.tv_sec++;
-		deadline.tv_nsec -= 1000000000L;
-	}
+	grow_deadline(&deadline, GROW_WAIT_NS);
 	atomic_fetch_add_explicit(&g->waits, 1, memory_order_relaxed);
 	if (atomic_load_explicit(&cp->sl.slab_total, memory_order_relaxed) !=
 	    0) {

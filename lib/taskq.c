@@ -1376,6 +1376,21 @@ taskq_empty_ent(taskq_ent_t *ent)
 
 /* ------------------------------------------------------------ cancel, wait */
 
+/* Take a queued or delayed entry off tq, its task cancelled.  tq_lock. */
+static void
+taskq_unqueue_locked(taskq_t *tq, taskq_ent_t *ent)
+{
+	if (ent->tqent_state == TQENT_DELAYED)
+		tql_remove(&tq->tq_delay, ent);
+	else
+		tql_remove((ent->tqent_flags & TQENT_F_FRONT) ?
+		    &tq->tq_prio : &tq->tq_pend, ent);
+	taskq_ids_remove(tq, ent);
+	taskq_ent_release(tq, ent);
+	tq->tq_cancelled++;
+	taskq_wake_waiters(tq);
+}
+
 KMEM_EXPORT int
 taskq_cancel_id(taskq_t *tq, taskqid_t id)
 {
@@ -1392,15 +1407,7 @@ taskq_cancel_id(taskq_t *tq, taskqid_t id)
 	(void) pthread_mutex_lock(&tq->tq_lock);
 	ent = taskq_find(tq, id);
 	if (ent != NULL) {
-		if (ent->tqent_state == TQENT_DELAYED)
-			tql_remove(&tq->tq_delay, ent);
-		else
-			tql_remove((ent->tqent_flags & TQENT_F_FRONT) ?
-			    &tq->tq_prio : &tq->tq_pend, ent);
-		taskq_ids_remove(tq, ent);
-		taskq_ent_release(tq, ent);
-		tq->tq_cancelled++;
-		taskq_wake_waiters(tq);
+		taskq_unqueue_locked(tq, ent);
 		(void) pthread_mutex_unlock(&tq->tq_lock);
 		return (0);
 	}
@@ -1431,15 +1438,7 @@ taskq_cancel_ent(taskq_t *tq, taskq_ent_t *ent)
 
 	(void) pthread_mutex_lock(&tq->tq_lock);
 	if (taskq_find(tq, ent->tqent_id) == ent) {
-		if (ent->tqent_state == TQENT_DELAYED)
-			tql_remove(&tq->tq_delay, ent);
-		else
-			tql_remove((ent->tqent_flags & TQENT_F_FRONT) ?
-			    &tq->tq_prio : &tq->tq_pend, ent);
-		taskq_ids_remove(tq, ent);
-		taskq_ent_release(tq, ent);
-		tq->tq_cancelled++;
-		taskq_wake_waiters(tq);
+		taskq_unqueue_locked(tq, ent);
 		rc = 0;
 	}
 	(void) pthread_mutex_unlock(&tq->tq_lock);
