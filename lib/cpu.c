@@ -9,6 +9,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stdlib.h>
@@ -43,8 +44,27 @@ static int cpu_sim_order[KMEM_MAX_NODES][KMEM_MAX_NODES];
 static int (*cpu_order)[KMEM_MAX_NODES] = cpu_real_order;
 
 /*
+ * dist(n, m) as a sort key: the node itself first whatever the table
+ * says, and a distance of 0 or less between two nodes - what libnuma's
+ * numa_distance() reports when it does not know it: a node id with no
+ * node (ids need not be contiguous), or no distance table - last.
+ */
+static int
+cpu_order_key(unsigned int n, unsigned int m,
+    int (*dist)(unsigned int, unsigned int, const void *), const void *arg)
+{
+	int d;
+
+	if (n == m)
+		return (-1);
+	d = dist(n, m, arg);
+	return (d > 0 ? d : INT_MAX);
+}
+
+/*
  * Fill order[n] with the nodes sorted by dist(n, m), nearest first (the
- * node itself has the smallest distance), ties by node number.
+ * node itself first), nodes at an unknown distance last, ties by node
+ * number.
  */
 static void
 cpu_fill_order(int order[][KMEM_MAX_NODES], unsigned int nodes,
@@ -57,8 +77,9 @@ cpu_fill_order(int order[][KMEM_MAX_NODES], unsigned int nodes,
 		for (unsigned int i = 1; i < nodes; i++) {
 			int v = order[n][i];
 			unsigned int j = i;
-			while (j > 0 && (dist(n, (unsigned int)order[n][j - 1],
-			    arg) > dist(n, (unsigned int)v, arg))) {
+			while (j > 0 && cpu_order_key(n,
+			    (unsigned int)order[n][j - 1], dist, arg) >
+			    cpu_order_key(n, (unsigned int)v, dist, arg)) {
 				order[n][j] = order[n][j - 1];
 				j--;
 			}

@@ -117,6 +117,41 @@ START_TEST(test_node_order)
 }
 END_TEST
 
+/*
+ * Distances of 0, as libnuma's numa_distance() reports them when it does
+ * not know them: each node still comes first in its own order, and nodes
+ * at an unknown distance come last.
+ */
+START_TEST(test_node_order_unknown_distance)
+{
+	static int map[4096];
+	/* Node ids 0 and 2 (no node 1): libnuma has no distances for 1. */
+	static const int holes[9] = {
+		10, 0, 20,
+		0, 0, 0,
+		20, 0, 10,
+	};
+	/* No distance table at all: every distance 0. */
+	static const int none[4] = { 0, 0, 0, 0 };
+	const int *o;
+
+	cpu_init();
+	cpu_topology_override(3, map, holes);
+	o = cpu_node_order(2);
+	ck_assert_int_eq(o[0], 2);
+	ck_assert_int_eq(o[1], 0);
+	ck_assert_int_eq(o[2], 1);
+	o = cpu_node_order(0);
+	ck_assert_int_eq(o[0], 0);
+	ck_assert_int_eq(o[1], 2);
+	ck_assert_int_eq(o[2], 1);
+	cpu_topology_override(2, map, none);
+	ck_assert_int_eq(cpu_node_order(1)[0], 1);
+	ck_assert_int_eq(cpu_node_order(1)[1], 0);
+	cpu_topology_override(0, NULL, NULL);
+}
+END_TEST
+
 #ifdef HAVE_NUMA
 /* Whether this process has mapped a file whose name contains 'what'. */
 static bool
@@ -180,6 +215,7 @@ main(void)
 	tcase_add_test(tc, test_rseq_detected);
 	tcase_add_test(tc, test_topology_override);
 	tcase_add_test(tc, test_node_order);
+	tcase_add_test(tc, test_node_order_unknown_distance);
 	tcase_add_test(tc, test_libnuma_lazy);
 	suite_add_tcase(s, tc);
 	return (test_run_suite(s));
