@@ -115,11 +115,20 @@ static pthread_mutex_t vmem_lock KMEM_FORK_LOCK =
 static struct vmem_free *vmem_bins[PLACE_CLASSES][VMEM_NBINS];
 static struct vmem_region *vmem_regions;
 static size_t vmem_reserved, vmem_inuse, vmem_nregions, vmem_nfree;
-/* Page maps of destroyed regions, for regions created later (vmem_lock). */
-#define VMEM_SPARE_MAPS 8
-static struct { _Atomic uintptr_t *map; size_t len; }
-    vmem_spare_map[VMEM_SPARE_MAPS];
-static unsigned int vmem_nspare_maps;
+/*
+ * Page maps of destroyed regions, for regions created later (vmem_lock):
+ * they are never unmapped (see vmem_region_destroy), so every one is
+ * kept for reuse; a fixed number kept let a program that cycles through
+ * more sizes of dedicated region than that lose a map's address space
+ * each time.
+ */
+struct vmem_spare {
+	_Atomic uintptr_t *map;
+	size_t len;
+	struct vmem_spare *next;
+};
+META_FITS(struct vmem_spare);
+static struct vmem_spare *vmem_spares;
 static _Atomic int vmem_inject;
 static pthread_once_t vmem_once = PTHREAD_ONCE_INIT;
 
@@ -256,6 +265,7 @@ static struct vmem_region *
 vmem_region_create(size_t len, bool dedicated, unsigned int cls)
 {
 	struct vmem_region *r = meta_alloc();
+	struct vmem_spare **pp, **best;
 	char *base;
 	size_t npages, map_len;
 	_Atomic uintptr_t *map;
@@ -277,12 +287,19 @@ vmem_region_create(size_t len, bool dedicated, unsigned int cls)
 	    vmem_page_shift) * sizeof (uintptr_t),
 	    (size_t)1 << vmem_page_shift);
 	map = NULL;
-	for (unsigned int i = 0; i < vmem_nspare_maps; i++) {
-		if (vmem_spare_map[i].len == map_len) {
-			map = vmem_spare_map[i].map;    /* zero: returned */
-			vmem_spare_map[i] = vmem_spare_map[--vmem_nspare_maps];
-			break;
-		}
+	best = NULL;                    /* the smallest spare map that fits */
+	for (pp = &vmem_spares; *pp != NULL; pp = &(*pp)->next) {
+		if ((*pp)->len >= map_len && (best == NULL ||
+		    (*pp)->len < (*best)->len))
+			best = pp;
+	}
+	if (best != NULL) {
+		struct vmem_spare *sp = *best;
+
+		*best = sp->next;
+		map = sp->map;                  /* zero: returned */
+		map_len = sp->len;
+		meta_free(sp);
 	}
 	if (map == NULL)
 		map = kmem_pages_alloc(map_len);
@@ -321,6 +338,7 @@ static void
 vmem_region_destroy(struct vmem_region *r)
 {
 	struct vmem_region **pp;
+	struct vmem_spare *sp;
 	size_t len = r->npages << vmem_page_shift;
 
 	for (size_t s = 0; s * VMEM_SLOT_SIZE < len; s++) {
@@ -343,9 +361,12 @@ vmem_region_destroy(struct vmem_region *r)
 	 * address space is small (2 MiB per GiB).
 	 */
 	vmem_pages_return(r->map, r->map_len);
-	if (vmem_nspare_maps < VMEM_SPARE_MAPS) {
-		vmem_spare_map[vmem_nspare_maps].map = r->map;
-		vmem_spare_map[vmem_nspare_maps++].len = r->map_len;
+	sp = meta_alloc();
+	if (sp != NULL) {               /* else its address space is lost */
+		sp->map = r->map;
+		sp->len = r->map_len;
+		sp->next = vmem_spares;
+		vmem_spares = sp;
 	}
 	meta_free(r);
 }

@@ -197,6 +197,51 @@ START_TEST(test_dedicated_region)
 }
 END_TEST
 
+/* Bytes of address space the process has mapped (VmSize). */
+static size_t
+vm_size(void)
+{
+	FILE *f = fopen("/proc/self/status", "r");
+	char line[256];
+	size_t kb = 0;
+
+	ck_assert_ptr_nonnull(f);
+	while (fgets(line, sizeof (line), f) != NULL) {
+		if (sscanf(line, "VmSize: %zu kB", &kb) == 1)
+			break;
+	}
+	(void) fclose(f);
+	return (kb << 10);
+}
+
+/*
+ * Dedicated regions of nine sizes, each with a page map of its own size,
+ * taken and given back over and over: the maps of destroyed regions are
+ * kept for later regions, so the address space they hold stays what the
+ * largest set in use at once needs, and does not grow with each round.
+ */
+START_TEST(test_dedicated_maps_reused)
+{
+	static char o[8] __attribute__((aligned(8)));
+	size_t vm0 = 0;
+
+	for (int round = 0; round < 20; round++) {
+		for (size_t k = 1; k <= 9; k++) {
+			size_t len = k * VMEM_SLOT_SIZE + page;
+			char *a = vmem_span_alloc(len, -1, o);
+
+			ck_assert_ptr_nonnull(a);
+			ck_assert_ptr_eq(vmem_owner(a + len - 1), o);
+			vmem_span_free(a, len);
+			ck_assert_ptr_null(vmem_owner(a));
+		}
+		if (round == 0)
+			vm0 = vm_size();
+	}
+	ck_assert_uint_le(vm_size(), vm0 + ((size_t)4 << 20));
+}
+END_TEST
+
 #if !defined(KMEM_ASAN) && !defined(KMEM_TSAN)   /* they need their mmap */
 /*
  * mmap, failing for metadata chunks (1 MiB: META_CHUNK) while set.  The
@@ -545,6 +590,7 @@ main(void)
 	tcase_add_test(tc, test_span_extend);
 	tcase_add_test(tc, test_pages_returned);
 	tcase_add_test(tc, test_dedicated_region);
+	tcase_add_test(tc, test_dedicated_maps_reused);
 	tcase_add_test(tc, test_bad_spans_and_injection);
 #if !defined(KMEM_ASAN) && !defined(KMEM_TSAN)
 	tcase_add_test(tc, test_region_no_metadata);
