@@ -812,6 +812,47 @@ START_TEST(test_env_bad)
 }
 END_TEST
 
+/*
+ * A bad value too long for a line, or with a newline in it, is rejected
+ * in one line all the same, which says so and names the range.
+ */
+START_TEST(test_env_bad_long)
+{
+	static char assign[2][1100];
+	struct kmem_tunable t[MAXT];
+	int n = list_all(t);
+	char range[64] = "";
+	int64_t dflt = -1;
+
+	for (int j = 0; j < n; j++) {
+		if (strcmp(t[j].name, "kmem_cache_expire") == 0) {
+			dflt = t[j].dflt;
+			snprintf(range, sizeof (range), "%" PRId64 "..%" PRId64,
+			    t[j].min, t[j].max);
+		}
+	}
+	snprintf(assign[0], sizeof (assign[0]), "KMEM_CACHE_EXPIRE=");
+	memset(assign[0] + strlen(assign[0]), '9', 1000);
+	snprintf(assign[1], sizeof (assign[1]),
+	    "KMEM_CACHE_EXPIRE=5\nlibkmem: KMEM_CACHE_EXPIRE=5 taken");
+	for (int i = 0; i < 2; i++) {
+		struct child c;
+		const char *nl;
+
+		run_child("list", assign[i], &c);
+		assert_child_ok(&c, assign[i]);
+		nl = strchr(c.err, '\n');
+		ck_assert_msg(nl != NULL && nl[1] == '\0' &&
+		    strncmp(c.err, "libkmem: KMEM_CACHE_EXPIRE=", 27) == 0,
+		    "not one line: '%s'", c.err);
+		ck_assert_msg(strstr(c.err, "rejected") != NULL &&
+		    strstr(c.err, range) != NULL &&
+		    strstr(c.err, "default") != NULL, "'%s'", c.err);
+		ck_assert_int_eq(child_value(&c, "kmem_cache_expire"), dflt);
+	}
+}
+END_TEST
+
 /* ------------------------------------------------ child modes */
 
 #define CHILD_CHECK(cond) do {                                          \
@@ -1066,6 +1107,7 @@ main(int argc, char **argv)
 	tcase_add_test(env, test_percpu_fallback);
 	tcase_add_test(env, test_env_good);
 	tcase_add_test(env, test_env_bad);
+	tcase_add_test(env, test_env_bad_long);
 	suite_add_tcase(s, env);
 	return (test_run_suite(s));
 }
