@@ -35,6 +35,8 @@
  * arena's address -> slab map, its state moves from allocated to freed
  * (else: a double free), its redzone is checked, the free stack recorded;
  * after the destructor it is filled with 0xdeadbeef (debug_untake).
+ * libkmem_malloc's realloc() checks first that its block is allocated
+ * (debug_realloc): kept in place, a freed block would have two owners.
  *
  * REPORTS go to stderr through kmem_report and backtrace_symbols_fd,
  * neither of which allocates, so they work when libkmem is the process's
@@ -375,6 +377,26 @@ debug_free(struct kmem_cache *cp, void *buf)
 	if (cp->dbg.flags & KMEM_DEBUG_AUDIT)
 		debug_record(cp, &t->free, t->pcs + cp->dbg.frames);
 	return (true);
+}
+
+bool
+debug_realloc(struct kmem_cache *cp, void *buf)
+{
+	uint64_t st = atomic_load(&debug_tail(cp, buf)->state);
+
+	if (st == DEBUG_ALLOCATED)
+		return (true);
+	if (st == DEBUG_FREED) {
+		kmem_report("KMEM_DEBUG: double free: cache %s, buffer %p: "
+		    "realloc was given it, freed already", cp->name, buf);
+		debug_audit_show(cp, buf, true);
+	} else {
+		kmem_report("KMEM_DEBUG: free of a buffer never allocated: "
+		    "cache %s, buffer %p: realloc was given it, its state is "
+		    "0x%016llx", cp->name, buf, (unsigned long long)st);
+	}
+	debug_report_end(cp->dbg.flags);
+	return (false);
 }
 
 void

@@ -60,6 +60,13 @@ void debug_alloc(struct kmem_cache *cp, void *obj);
 bool debug_free(struct kmem_cache *cp, void *buf);
 
 /*
+ * realloc(buf), buf one of debug cache cp's objects: false if buf is not
+ * allocated (realloc would free it again: reported as a double free, and
+ * the process aborted unless noabort).
+ */
+bool debug_realloc(struct kmem_cache *cp, void *buf);
+
+/*
  * buf, handed to 'fn' for cache cp (NULL: free(), no cache named), is
  * none of cp's objects: say what it is (another cache's object, inside
  * an object, no cache's) and, if a debug cache is involved (for free():

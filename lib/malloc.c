@@ -228,6 +228,15 @@ realloc(void *p, size_t size)
 		errno = EINVAL;
 		return (NULL);
 	}
+	/*
+	 * KMEM_DEBUG: a freed block is not reallocated (kept in place, it
+	 * would be handed out again with its new owner still using it).
+	 */
+	if (kind == KA_OBJECT && KMEM_UNLIKELY(DEBUG_CACHE(cp)) &&
+	    !debug_realloc(cp, p)) {
+		errno = EINVAL;
+		return (NULL);
+	}
 	/* In place when the block's class is the one size would get. */
 	if (kind == KA_OBJECT && size <= ka_max_class &&
 	    ka_cache_for(size) == cp)

@@ -1,7 +1,8 @@
 #!/bin/sh
 # debug-preload.sh - KMEM_DEBUG under LD_PRELOAD=libkmem_malloc.so: a
-# double free, a write after free, an overrun and the free of a pointer
-# inside a block, committed through the C library's malloc and free
+# double free, a write after free, an overrun, the free of a pointer
+# inside a block and the realloc of a freed block (a double free too),
+# committed through the C library's malloc, free and realloc
 # (tests/debugmalloc), are each reported, naming
 # the class cache and the block, and the process aborts (or goes on with
 # noabort); ordinary multithreaded work runs without a report; with
@@ -55,9 +56,9 @@ expect() {
 	    "$tmp/err" || fail "$mode ($debug): no '$1' report for $addr"
 }
 
-for mode in double waf overrun inside; do
+for mode in double waf overrun inside realloc; do
 	case $mode in
-	double) kind="double free" ;;
+	double|realloc) kind="double free" ;;
 	waf) kind="write after free" ;;
 	overrun) kind="redzone overwritten" ;;
 	inside) kind="free of a pointer inside a buffer" ;;

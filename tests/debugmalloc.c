@@ -1,9 +1,10 @@
 /*
  * debugmalloc.c - the program tests/debug-preload.sh runs with
  * libkmem_malloc.so preloaded and KMEM_DEBUG set: it commits one heap
- * error through the C library's API (argv[1]: double, waf, overrun, inside) or
- * does ordinary work that must pass without a report (ok); inside frees
- * a pointer 8 bytes into a block.  It first
+ * error through the C library's API (argv[1]: double, waf, overrun, inside,
+ * realloc) or does ordinary work that must pass without a report (ok);
+ * inside frees a pointer 8 bytes into a block, realloc reallocates a
+ * freed block to a size of its class.  It first
  * prints "ADDR <p>" on stderr: the block the report must name.
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
@@ -66,6 +67,12 @@ main(int argc, char **argv)
 	} else if (strcmp(what, "double") == 0) {
 		free(blk);
 		free(blk);
+	} else if (strcmp(what, "realloc") == 0) {
+		char *volatile again;
+
+		free(blk);
+		again = realloc(blk, 40);       /* realloc frees blk again */
+		(void) again;
 	} else if (strcmp(what, "waf") == 0) {
 		free(blk);
 		blk[1] = 'x';
