@@ -28,6 +28,10 @@ kmem_report(const char *fmt, ...)
 	va_end(ap);
 	if (n > (int)sizeof (line) - 2)
 		n = (int)sizeof (line) - 2;
+	for (int i = 0; i < n; i++) {   /* one line, whatever it quotes */
+		if ((unsigned char)line[i] < ' ' || line[i] == 0x7f)
+			line[i] = '?';
+	}
 	line[n++] = '\n';
 	cancel = kmem_cancel_off();     /* a report from free(), say */
 	(void) !write(STDERR_FILENO, line, (size_t)n);

@@ -380,26 +380,11 @@ tunable_value_name(enum tunable_id id, int64_t value)
 	return (def->words[value]);
 }
 
-/*
- * text for a one-line message: its first 64 bytes, a control character
- * (a newline) as '?', so that what the message says after it is not cut
- * off or put on a line of its own.
- */
-static void
-tunable_quote(const char *text, char *buf, size_t len)
-{
-	size_t n = 0;
-
-	for (; text[n] != '\0' && n < 64 && n + 1 < len; n++)
-		buf[n] = iscntrl((unsigned char)text[n]) ? '?' : text[n];
-	buf[n] = '\0';
-}
-
 int
 tunable_parse_env(enum tunable_id id, const char *text)
 {
 	const struct tunable_def *def = &tunable_defs[id];
-	char var[64], allowed[160], dflt[32], quoted[68];
+	char var[64], allowed[160], dflt[32];
 	int64_t v, arg;
 
 	if (tunable_parse_text(def, text, &v, &arg) == 0 &&
@@ -411,9 +396,8 @@ tunable_parse_env(enum tunable_id id, const char *text)
 	tunable_env_name(def, var, sizeof (var));
 	tunable_allowed(def, false, allowed, sizeof (allowed));
 	tunable_format(def, def->dflt, dflt, sizeof (dflt));
-	tunable_quote(text, quoted, sizeof (quoted));
-	kmem_report("%s='%s' rejected: expected %s; keeping the default %s",
-	    var, quoted, allowed, dflt);
+	kmem_report("%s='%.64s' rejected: expected %s; keeping the default %s",
+	    var, text, allowed, dflt);
 	return (-1);
 }
 
