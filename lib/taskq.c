@@ -454,7 +454,8 @@ taskq_grow(taskq_t *tq)
 
 /*
  * A free queue-owned entry, waiting for one (TQ_SLEEP) while maxalloc are
- * in use.  A worker of this queue does not wait: the entries it waits for
+ * in use; TQ_NOSLEEP fails then, from any thread.  A worker of this queue
+ * does not wait but goes beyond maxalloc: the entries it would wait for
  * may need its thread to run and be freed.  NULL with errno on failure.
  */
 static taskq_ent_t *
@@ -468,13 +469,14 @@ taskq_ent_get(taskq_t *tq, unsigned int flags)
 			return (NULL);
 		}
 		if (tq->tq_maxalloc == 0 ||
-		    tq->tq_ninuse < (uint64_t)tq->tq_maxalloc ||
-		    taskq_self_in(tq) != NULL)
+		    tq->tq_ninuse < (uint64_t)tq->tq_maxalloc)
 			break;
 		if (flags & TQ_NOSLEEP) {
 			errno = EAGAIN;
 			return (NULL);
 		}
+		if (taskq_self_in(tq) != NULL)
+			break;
 		tq->tq_nentwait++;
 		taskq_block(tq, &tq->tq_ent_cv);
 		tq->tq_nentwait--;

@@ -794,8 +794,27 @@ END_TEST
 
 /* ------------------------------------------------------------ maxalloc */
 
+struct member_nosleep {
+	taskq_t *tq;
+	_Atomic int *ran;
+	taskqid_t id;
+	int err;
+};
+
+/* A task dispatching TQ_NOSLEEP on its own exhausted queue. */
+static void
+member_nosleep_task(void *arg)
+{
+	struct member_nosleep *m = arg;
+
+	errno = 0;
+	m->id = taskq_dispatch(m->tq, count_task, m->ran, TQ_NOSLEEP);
+	m->err = errno;
+}
+
 START_TEST(test_nosleep_maxalloc)
 {
+	struct member_nosleep mn;
 	taskq_t *tq = taskq_create("nosleep", 1, defclsyspri, 0, 3, 0);
 	_Atomic int ran = 0;
 	struct gate g;
@@ -820,6 +839,24 @@ START_TEST(test_nosleep_maxalloc)
 	ck_assert_int_eq(atomic_load(&ran), 2);
 	ck_assert_uint_ne(taskq_dispatch(tq, count_task, &ran, TQ_NOSLEEP), 0);
 	taskq_wait(tq);
+	ck_assert_int_eq(atomic_load(&ran), 3);
+	taskq_destroy(tq);
+
+	/*
+	 * From one of its own tasks too, TQ_NOSLEEP fails at once when
+	 * maxalloc entries are in use (only TQ_SLEEP goes beyond): it went
+	 * beyond maxalloc.
+	 */
+	tq = taskq_create("nosleep1", 1, defclsyspri, 0, 1, 0);
+	ck_assert_ptr_nonnull(tq);
+	mn.tq = tq;
+	mn.ran = &ran;
+	mn.id = 0;
+	mn.err = 0;
+	ck_assert_uint_ne(taskq_dispatch(tq, member_nosleep_task, &mn, 0), 0);
+	taskq_wait(tq);
+	ck_assert_uint_eq(mn.id, 0);
+	ck_assert_int_eq(mn.err, EAGAIN);
 	ck_assert_int_eq(atomic_load(&ran), 3);
 	taskq_destroy(tq);
 }
