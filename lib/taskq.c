@@ -846,17 +846,6 @@ taskq_walk(void (*fn)(taskq_t *, void *), void *arg)
 	(void) pthread_mutex_unlock(&taskq_reg_lock);
 }
 
-static void
-taskq_exit_join(taskq_t *tq, void *arg)
-{
-	(void) arg;
-	(void) pthread_mutex_lock(&tq->tq_lock);
-	tq->tq_at_exit = true;
-	if (tq->tq_pid == getpid())     /* a forked child has none of these */
-		taskq_join_zombie(tq);
-	(void) pthread_mutex_unlock(&tq->tq_lock);
-}
-
 /*
  * At exit, join the last exited thread of every queue still alive (a
  * queue that lives as long as the process, as libkmem's own does, is
@@ -865,11 +854,39 @@ taskq_exit_join(taskq_t *tq, void *arg)
  * make ThreadSanitizer report a thread leak).  An exiting thread records
  * itself as the zombie under the lock, so it is either joined here or
  * sees tq_at_exit and stays.
+ *
+ * The join is made with no lock held, one zombie at a time: the thread
+ * may still be running its last steps (thread-specific-data destructors,
+ * which may allocate), and a fork() by another thread takes every
+ * cache's locks before the registry lock.  Holding the registry lock
+ * across the join deadlocked exit, the forker and that thread.
  */
 static void __attribute__((destructor))
 taskq_at_exit(void)
 {
-	taskq_walk(taskq_exit_join, NULL);
+	pid_t self = getpid();  /* a forked child has none of the parent's */
+
+	for (;;) {
+		pthread_t zombie;
+		bool found = false;
+
+		(void) pthread_mutex_lock(&taskq_reg_lock);
+		for (taskq_t *tq = taskq_reg_head; tq != NULL && !found;
+		    tq = tq->tq_reg_next) {
+			(void) pthread_mutex_lock(&tq->tq_lock);
+			tq->tq_at_exit = true;
+			if (tq->tq_have_zombie && tq->tq_pid == self) {
+				zombie = tq->tq_zombie;
+				tq->tq_have_zombie = false;
+				found = true;
+			}
+			(void) pthread_mutex_unlock(&tq->tq_lock);
+		}
+		(void) pthread_mutex_unlock(&taskq_reg_lock);
+		if (!found)
+			return;
+		(void) pthread_join(zombie, NULL);
+	}
 }
 
 /*

@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -20,6 +21,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "libkmem/kmem.h"
 #include "libkmem/taskq.h"
 #include "taskq_impl.h"
 #include "testutil.h"
@@ -1107,6 +1109,104 @@ child_exits_ok(pid_t pid)
 }
 
 /*
+ * exit() while another thread forks.  At exit the queues' last exited
+ * threads are joined; that join held the registry lock, which fork()
+ * takes after every cache's locks (fork.c).  A thread that had exited
+ * its queue but was still running a thread-specific-data destructor that
+ * allocates then waited for a cache lock held by the forker, the forker
+ * for the registry lock, and exit for the thread: the process hung.  The
+ * child process here runs that sequence and must exit.
+ */
+static kmem_cache_t *exit_fork_cp;
+static pthread_key_t exit_fork_key;
+static _Atomic int exit_fork_dtor;
+
+static void
+exit_fork_key_dtor(void *v)
+{
+	void *obj;
+
+	(void) v;
+	atomic_store(&exit_fork_dtor, 1);
+	sleep_ms(300);                  /* exit() and fork() are under way */
+	obj = kmem_cache_alloc(exit_fork_cp, KM_SLEEP);
+	kmem_cache_free(exit_fork_cp, obj);
+}
+
+static void
+exit_fork_key_task(void *arg)
+{
+	(void) pthread_setspecific(exit_fork_key, arg);
+}
+
+static void *
+exit_forker(void *arg)
+{
+	pid_t pid;
+
+	(void) arg;
+	sleep_ms(100);                  /* exit() is joining the thread */
+	pid = fork();
+	if (pid == 0)
+		_exit(0);
+	if (pid > 0)
+		(void) waitpid(pid, NULL, 0);
+	return (NULL);
+}
+
+START_TEST(test_exit_while_forking)
+{
+	int status = 0;
+	pid_t pid, w = 0;
+	double t0;
+
+#if defined(KMEM_TSAN) || defined(KMEM_ASAN)
+	return;         /* no threads in the child: see check_reap's fork test */
+#endif
+	fflush(NULL);
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		static struct gate g;
+		taskq_t *tq;
+		pthread_t th;
+
+		exit_fork_cp = kmem_cache_create("exitfork", 64, 0, NULL,
+		    NULL, NULL, NULL, NULL, KMC_NOMAGAZINE);
+		tq = taskq_create("exitfork", 2, defclsyspri, 0, 0,
+		    TASKQ_DYNAMIC);
+		if (exit_fork_cp == NULL || tq == NULL ||
+		    pthread_key_create(&exit_fork_key, exit_fork_key_dtor) != 0)
+			_exit(2);
+		taskq_set_idle_timeout(tq, 20 * MS);
+		/* The first thread stays busy: nobody else joins the other. */
+		gate_init(&g);
+		(void) taskq_dispatch(tq, gate_task, &g, TQ_SLEEP);
+		if (wait_for_int(&g.entered, 1, 5000) != 1)
+			_exit(3);
+		/* The second thread sets a key and exits when idle. */
+		(void) taskq_dispatch(tq, exit_fork_key_task, &g, TQ_SLEEP);
+		if (wait_for_int(&exit_fork_dtor, 1, 5000) != 1)
+			_exit(4);
+		if (pthread_create(&th, NULL, exit_forker, NULL) != 0)
+			_exit(5);
+		exit(0);
+	}
+	t0 = test_now();
+	while ((w = waitpid(pid, &status, WNOHANG)) == 0 &&
+	    test_now() - t0 < 10)
+		sleep_ms(10);
+	if (w == 0) {
+		(void) kill(pid, SIGKILL);
+		(void) waitpid(pid, &status, 0);
+	}
+	ck_assert_msg(w == pid, "exit() while another thread forked hung");
+	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+	    "child status %#x", status);
+}
+END_TEST
+
+/*
  * fork(): the child gets its queues' threads back - an ordinary queue at
  * once, its full count; a lazy one (libkmem's own queue is) only when it
  * needs one: a task made ready, or taskq_fork_resume() (the allocator's
@@ -1535,6 +1635,7 @@ main(void)
 	tcase_add_test(threads, test_fork_lazy);
 	tcase_add_test(threads, test_fork_running_maxalloc);
 	tcase_add_test(threads, test_fork_registry_churn);
+	tcase_add_test(threads, test_exit_while_forking);
 	suite_add_tcase(s, threads);
 
 	tcase_set_timeout(timing, 10);
