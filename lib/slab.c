@@ -409,9 +409,10 @@ slab_grow(struct kmem_cache *cp, int node, unsigned int count)
 	}
 	sn->slab_total += made;
 	sn->obj_total += (uint64_t)made * sl->objs_per_slab;
-	pthread_mutex_unlock(sn->lock);
+	/* Under the lock, as reap's decrement: never above the true sum. */
 	kmem_note_max(&sl->slab_max, atomic_fetch_add_explicit(
 	    &sl->slab_total, made, memory_order_relaxed) + made);
+	pthread_mutex_unlock(sn->lock);
 	return (made);
 }
 
@@ -514,6 +515,7 @@ slab_reap(struct kmem_cache *cp, int64_t before)
 	for (unsigned int n = 0; n < sl->nnodes; n++) {
 		struct slab_node *sn = &sl->nodes[n];
 		struct kmem_slab *victims = NULL, *s;
+		uint64_t unlinked = 0;
 
 		/* Unlink the old empty slabs under the lock ... */
 		pthread_mutex_lock(sn->lock);
@@ -525,7 +527,15 @@ slab_reap(struct kmem_cache *cp, int64_t before)
 			sn->pages_carved -= s->carved_pages;
 			s->next = victims;
 			victims = s;
+			unlinked++;
 		}
+		/*
+		 * The layer's sum drops with the node's: counted down only
+		 * once the pages are back, a slab grown meanwhile would raise
+		 * slab_max above any number of slabs the cache ever had.
+		 */
+		atomic_fetch_sub_explicit(&sl->slab_total, unlinked,
+		    memory_order_relaxed);
 		pthread_mutex_unlock(sn->lock);
 		/* ... and give their memory back without it. */
 		slab_return_pages(victims, sl->slab_size);
@@ -536,7 +546,6 @@ slab_reap(struct kmem_cache *cp, int64_t before)
 			freed++;
 		}
 	}
-	atomic_fetch_sub_explicit(&sl->slab_total, freed, memory_order_relaxed);
 	return (freed);
 }
 

@@ -2,8 +2,8 @@
  * check_cache.c - the kmem cache API: small and large caches, alignment,
  * contents, constructor caching and failure, invalid arguments, destroy
  * with objects out, emergency objects under injected mmap failure,
- * reaping, statistics, 16 threads on shared caches, and the page faults
- * of a fork.
+ * reaping, statistics (slab_max while a reap gives pages back), 16
+ * threads on shared caches, and the page faults of a fork.
  */
 #include "config.h"
 
@@ -15,6 +15,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -688,6 +689,61 @@ START_TEST(test_mem_carved)
 }
 END_TEST
 
+#if !defined(KMEM_ASAN) && !defined(KMEM_TSAN)   /* they need their own */
+/*
+ * madvise, which the reap calls to give a slab's pages back after taking
+ * the slab off its lists: while slabmax_cache is set, the first call
+ * allocates from that cache (which has no slab left then, so it grows
+ * one).  The library calls madvise through the PLT.
+ */
+static kmem_cache_t *volatile slabmax_cache;
+static void *volatile slabmax_obj;
+
+int
+madvise(void *addr, size_t len, int advice)
+{
+	kmem_cache_t *cp = slabmax_cache;
+
+	if (cp != NULL) {
+		slabmax_cache = NULL;
+		slabmax_obj = kmem_cache_alloc(cp, KM_SLEEP);
+	}
+	return ((int)syscall(SYS_madvise, addr, len, advice));
+}
+
+/*
+ * slab_max is a high-water mark of the slabs the cache had.  A slab grown
+ * while a reap gives back the pages of the cache's only slab is the only
+ * one: slab_max stays 1.  (The reap used to count its slabs out of the
+ * cache-wide sum only after their pages went back, so it said 2.)
+ */
+START_TEST(test_slab_max_during_reap)
+{
+	kmem_cache_t *cp = kmem_cache_create("slabmax", 64, 0, NULL, NULL,
+	    NULL, NULL, NULL, KMC_NOMAGAZINE);
+	struct kmem_cache_stats st;
+	void *p;
+
+	ck_assert_ptr_nonnull(cp);
+	p = kmem_cache_alloc(cp, KM_SLEEP);
+	ck_assert_ptr_nonnull(p);
+	kmem_cache_free(cp, p);
+	ck_assert_uint_eq(stats_of(cp).slab_total, 1);
+	slabmax_obj = NULL;
+	slabmax_cache = cp;
+	kmem_cache_reap_now(cp);
+	slabmax_cache = NULL;
+	ck_assert_ptr_nonnull(slabmax_obj);
+	st = stats_of(cp);
+	ck_assert_uint_eq(st.slab_total, 1);
+	ck_assert_uint_eq(st.slab_grows, 2);
+	ck_assert_uint_eq(st.slab_max, 1);
+	kmem_cache_free(cp, slabmax_obj);
+	kmem_cache_destroy(cp);
+}
+END_TEST
+#endif
+
 /*
  * Slab colouring: 1 KiB objects start at every cache-line offset of
  * their 1 KiB period across slabs (16 colours), inside slabs that leave
@@ -1100,6 +1156,9 @@ main(void)
 	tcase_add_test(mem, test_sleep_waits_for_memory);
 	tcase_add_test(mem, test_reap_frees_slabs);
 	tcase_add_test(mem, test_mem_carved);
+#if !defined(KMEM_ASAN) && !defined(KMEM_TSAN)
+	tcase_add_test(mem, test_slab_max_during_reap);
+#endif
 	tcase_add_test(mem, test_slab_colouring);
 	tcase_add_test(mem, test_destroy_returns_memory);
 	tcase_add_test(mem, test_destroyed_locked_meta_cleared);
