@@ -90,6 +90,7 @@ struct vmem_region {
 	_Atomic uintptr_t *map;         /* npages words */
 	size_t map_len;
 	bool dedicated;                 /* holds one span; unmapped with it */
+	bool transient;                 /* unmapped once all free (RLIMIT_AS) */
 	unsigned int cls;               /* placement class (place_class) */
 	struct vmem_region *next;
 };
@@ -397,9 +398,17 @@ vmem_region_create_fit(size_t len, unsigned int cls)
 	for (size_t size = top;; size /= 2) {
 		if (size < min)
 			size = KMEM_P2ROUNDUP(min, (size_t)1 << vmem_page_shift);
-		if ((r = vmem_region_create(size, false, cls)) != NULL ||
-		    size <= min)
+		if ((r = vmem_region_create(size, false, cls)) != NULL) {
+			/*
+			 * Under the limit, even a region of a whole slot
+			 * (a span of 1 GiB) goes back once all free.
+			 */
+			r->transient = size < VMEM_SLOT_SIZE ||
+			    top < VMEM_SLOT_SIZE;
 			return (r);
+		}
+		if (size <= min)
+			return (NULL);
 	}
 }
 
@@ -563,12 +572,11 @@ vmem_span_put(void *addr, size_t len, bool advise)
 		meta_free(right);
 	}
 	/*
-	 * A region smaller than a slot was reserved under an RLIMIT_AS with
-	 * no room for more: once it is all free, its address space goes back
+	 * A region reserved under an RLIMIT_AS (or smaller than a slot, for
+	 * want of room): once it is all free, its address space goes back
 	 * to the kernel, for the program's other mappings (thread stacks).
 	 */
-	if (first == 0 && end == r->npages &&
-	    (r->npages << vmem_page_shift) < VMEM_SLOT_SIZE) {
+	if (first == 0 && end == r->npages && r->transient) {
 		vmem_region_destroy(r);
 		pthread_mutex_unlock(&vmem_lock);
 		return;

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -239,6 +240,45 @@ START_TEST(test_dedicated_maps_reused)
 			vm0 = vm_size();
 	}
 	ck_assert_uint_le(vm_size(), vm0 + ((size_t)4 << 20));
+}
+END_TEST
+
+/*
+ * Under an address-space limit below 8 GiB, a region is unmapped once
+ * all free, so that the program's other mappings get the room back: a
+ * span of exactly 1 GiB gets a region of exactly a slot, which must go
+ * too.  (Check runs each test in a child: the limit ends with it.)
+ */
+START_TEST(test_limit_slot_region_unmapped)
+{
+	static char o[8] __attribute__((aligned(8)));
+	size_t len = VMEM_SLOT_SIZE;
+	struct vmem_usage u0, u1;
+	struct rlimit rl, old;
+	char *s0, *a;
+
+	s0 = vmem_span_alloc(page, -1, o);      /* no existing region all free */
+	ck_assert_ptr_nonnull(s0);
+	ck_assert_int_eq(getrlimit(RLIMIT_AS, &old), 0);
+	rl = old;
+	rl.rlim_cur = vm_size() + ((size_t)3 << 30);
+	if (rl.rlim_cur >= ((size_t)8 << 30) || rl.rlim_cur > old.rlim_cur) {
+		vmem_span_free(s0, page);
+		return;                 /* too big a process for the case */
+	}
+	ck_assert_int_eq(setrlimit(RLIMIT_AS, &rl), 0);
+	vmem_usage(&u0);
+	a = vmem_span_alloc(len, -1, o);
+	ck_assert_ptr_nonnull(a);
+	vmem_usage(&u1);
+	ck_assert_uint_eq(u1.reserved, u0.reserved + len);
+	vmem_span_free(a, len);
+	vmem_usage(&u1);
+	ck_assert_uint_eq(u1.reserved, u0.reserved);    /* unmapped */
+	ck_assert_uint_eq(u1.regions, u0.regions);
+	ck_assert_ptr_null(vmem_owner(a));
+	vmem_span_free(s0, page);
+	ck_assert_int_eq(setrlimit(RLIMIT_AS, &old), 0);
 }
 END_TEST
 
@@ -591,6 +631,7 @@ main(void)
 	tcase_add_test(tc, test_pages_returned);
 	tcase_add_test(tc, test_dedicated_region);
 	tcase_add_test(tc, test_dedicated_maps_reused);
+	tcase_add_test(tc, test_limit_slot_region_unmapped);
 	tcase_add_test(tc, test_bad_spans_and_injection);
 #if !defined(KMEM_ASAN) && !defined(KMEM_TSAN)
 	tcase_add_test(tc, test_region_no_metadata);
