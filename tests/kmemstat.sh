@@ -394,6 +394,17 @@ cmd destroy statload_tmp
 ok "$kmemstat" -w -j -p "$pid"
 check has "$tmp/stdout" statload_tmp no
 
+# -j: a name that is not UTF-8 (a surrogate, an overlong form, a code
+# point past U+10FFFF) is valid UTF-8 JSON, each bad byte U+FFFD.
+bad=$(printf 'bad\355\240\200\340\200\200\364\220\200\200')
+cmd create "$bad" 100
+ok "$kmemstat" -w -j -p "$pid"
+python3 -c 'import json, sys
+d = json.loads(open(sys.argv[1], "rb").read().decode("utf-8"))
+assert "bad" + "\ufffd" * 10 in [c["name"] for c in d["caches"]]' \
+    "$tmp/stdout" || fail "-j, a name not UTF-8: $(od -c "$tmp/stdout")"
+cmd destroy "$bad"
+
 # -r: freed objects sit in magazines and empty slabs until a reap.
 cmd free statload_medium 100
 cmd settle

@@ -223,7 +223,12 @@ human(uint64_t v, char *buf, size_t len)
 	return (buf);
 }
 
-/* A JSON string: escapes, and U+FFFD for bytes that are not UTF-8. */
+/*
+ * A JSON string: escapes, and U+FFFD for bytes that are not UTF-8.  A
+ * lead byte limits its second byte further (RFC 3629): E0 and F0 would
+ * otherwise start overlong forms, ED a surrogate, F4 a code point past
+ * U+10FFFF.
+ */
 static void
 json_str(const char *s)
 {
@@ -235,8 +240,12 @@ json_str(const char *s)
 		int n = c < 0x80 ? 0 : (c & 0xe0) == 0xc0 ? 1 :
 		    (c & 0xf0) == 0xe0 ? 2 : (c & 0xf8) == 0xf0 ? 3 : -1;
 		bool ok = n >= 0 && c != 0xc0 && c != 0xc1 && c <= 0xf4;
+		unsigned char lo = c == 0xe0 ? 0xa0 : c == 0xf0 ? 0x90 : 0x80;
+		unsigned char hi = c == 0xed ? 0x9f : c == 0xf4 ? 0x8f : 0xbf;
 
-		for (int i = 1; ok && i <= n; i++)
+		if (ok && n > 0)
+			ok = p[1] >= lo && p[1] <= hi;
+		for (int i = 2; ok && i <= n; i++)
 			ok = (p[i] & 0xc0) == 0x80;
 		if (!ok) {
 			fputs("\\ufffd", stdout);
