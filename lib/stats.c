@@ -79,6 +79,11 @@
 #define STATS_SLACK_NS          (NS_PER_SEC / 20)
 #define STATS_DIR_MAX           (PATH_MAX - 64)
 #define STATS_IMAGE_MIN         ((size_t)64 << 10)
+/*
+ * The most of a path that a report shows: a report is one line of at most
+ * 512 bytes (report.c), and why it failed comes after the path.
+ */
+#define STATS_SHOWN_PATH        200
 
 static pthread_mutex_t stats_lock KMEM_FORK_LOCK =
     PTHREAD_MUTEX_INITIALIZER;
@@ -426,11 +431,25 @@ stats_remove_locked(void)
 	stats_drop_locked();
 }
 
+/* The length of path to show in a report; then "..." if it is longer. */
+static int
+stats_shown_len(const char *path)
+{
+	return ((int)KMEM_MIN(strlen(path), STATS_SHOWN_PATH));
+}
+
+static const char *
+stats_shown_more(const char *path)
+{
+	return (strlen(path) > STATS_SHOWN_PATH ? "..." : "");
+}
+
 static void
 stats_fail_locked(const char *what, const char *path, int err)
 {
-	kmem_report("statistics region %s: cannot %s (%s); statistics are "
-	    "not published", path, what, strerror(err));
+	kmem_report("statistics region %.*s%s: cannot %s (%s); statistics "
+	    "are not published", stats_shown_len(path), path,
+	    stats_shown_more(path), what, strerror(err));
 	stats_broken = true;
 	stats_remove_locked();
 }
@@ -708,8 +727,10 @@ stats_start(taskq_t *tq)
 	if (why != NULL) {
 		/* Quiet for the default: a system without /dev/shm. */
 		if (given)
-			kmem_report("KMEM_STATS_DIR='%s' rejected: %s; "
-			    "statistics are not published", dir, why);
+			kmem_report("KMEM_STATS_DIR='%.*s%s' rejected: %s; "
+			    "statistics are not published",
+			    stats_shown_len(dir), dir, stats_shown_more(dir),
+			    why);
 		return;
 	}
 	pthread_mutex_lock(&stats_lock);

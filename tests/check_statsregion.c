@@ -530,6 +530,35 @@ START_TEST(test_bad_dir)
 }
 END_TEST
 
+/*
+ * A long KMEM_STATS_DIR: the report still says why it was rejected (a
+ * report is one line of at most 512 bytes; the path is cut short).
+ */
+START_TEST(test_bad_dir_long)
+{
+	char dir[700], err[512];
+	kmem_cache_t *cp;
+	size_t len;
+
+	len = (size_t)snprintf(dir, sizeof (dir), "/nonexistent");
+	for (int i = 0; i < 3; i++) {
+		dir[len++] = '/';
+		memset(dir + len, 'x', 200);
+		len += 200;
+	}
+	dir[len] = '\0';
+	setenv("KMEM_STATS_DIR", dir, 1);
+	test_capture_stderr(create_first, &cp, err, sizeof (err));
+	ck_assert_msg(strstr(err, "...' rejected: No such file or directory; "
+	    "statistics are not published\n") != NULL, "%s", err);
+	ck_assert_int_eq(strncmp(err, "libkmem: KMEM_STATS_DIR='/nonexistent/",
+	    37), 0);
+	stats_publish_now();
+	ck_assert_str_eq(stats_path(), "");
+	kmem_cache_free(cp, kmem_cache_alloc(cp, KM_SLEEP));
+}
+END_TEST
+
 /* ---------------------------------------------------------------- reader */
 
 START_TEST(test_fuzz_random)
@@ -814,6 +843,7 @@ main(void)
 	tcase_add_test(pub, test_fd_closed);
 	tcase_add_test(pub, test_fork);
 	tcase_add_test(pub, test_bad_dir);
+	tcase_add_test(pub, test_bad_dir_long);
 	tcase_add_test(pub, test_default_dir);
 	tcase_set_timeout(pub, 60);
 	suite_add_tcase(s, pub);
