@@ -425,6 +425,12 @@ print(json.load(open(sys.argv[1]))["totals"]["obj_cached"])' \
 cmd stats "$tmp/stats2"
 check match "$tmp/stats2" "$tmp/stdout" "$pid"
 
+# A -d whose region path is longer than PATH_MAX (the directory itself
+# is fine: "/" repeated, then $dir) is said to be so, not cut short.
+long=$(printf '/%.0s' $(seq 4080))$dir
+expect_error 1 "libkmem.$pid: File name too long" "$kmemstat" -d "$long" \
+    -p "$pid"
+
 # A copy of a live region, for the error cases below.
 cp "$region" "$tmp/region.bin"
 

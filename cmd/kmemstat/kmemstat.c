@@ -291,11 +291,15 @@ ns_to_s(int64_t ns)
 
 static char region_path_buf[PATH_MAX];
 
+/* PID's region: <dir>/libkmem.<pid>, or die if that is too long a path. */
 static const char *
 region_path(long pid)
 {
-	snprintf(region_path_buf, sizeof (region_path_buf), "%s/"
-	    KST_FILE_PREFIX "%ld", opt_dir, pid);
+	if (snprintf(region_path_buf, sizeof (region_path_buf), "%s/"
+	    KST_FILE_PREFIX "%ld", opt_dir, pid) >=
+	    (int)sizeof (region_path_buf))
+		die("%s/" KST_FILE_PREFIX "%ld: %s", opt_dir, pid,
+		    strerror(ENAMETOOLONG));
 	return (region_path_buf);
 }
 
