@@ -740,6 +740,14 @@ START_TEST(test_handmade)
 	ck_assert_int_eq(region_parse(buf, len, &r, err, sizeof (err)),
 	    REGION_CORRUPT);
 	ck_assert_ptr_nonnull(strstr(err, "overlap"));
+	/* Overlapping sections with an empty one between them. */
+	len = build(buf, sizeof (buf), sizeof (struct kst_cache), 3);
+	h->sect[KST_SEC_TASKQS].offset = h->sect[KST_SEC_CACHES].offset + 8;
+	h->sect[KST_SEC_CLASSES].offset = h->sect[KST_SEC_CACHES].offset + 16;
+	h->sect[KST_SEC_CLASSES].count = 1;
+	ck_assert_int_eq(region_parse(buf, len, &r, err, sizeof (err)),
+	    REGION_CORRUPT);
+	ck_assert_str_eq(err, "corrupt: sections caches and classes overlap");
 	/* A count that overflows 32 bits of arithmetic. */
 	len = build(buf, sizeof (buf), sizeof (struct kst_cache), 3);
 	h->sect[KST_SEC_CACHES].count = 0xffffffffu;

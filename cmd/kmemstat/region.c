@@ -188,16 +188,25 @@ region_parse(const void *buf, size_t len, struct region *r, char *err,
 			order[j - 1] = t;
 		}
 	}
-	for (int i = 1; i < KST_NSECTIONS; i++) {
-		const struct kst_section *a = &h->sect[order[i - 1]];
+	/*
+	 * Each non-empty one starts at or after the end of the non-empty one
+	 * before it (an empty one in between, at any offset, is skipped).
+	 */
+	for (int i = 0, prev = -1; i < KST_NSECTIONS; i++) {
 		const struct kst_section *c = &h->sect[order[i]];
+		const struct kst_section *a;
 
-		if (a->count != 0 && c->count != 0 &&
-		    a->offset + (uint64_t)a->count * a->size > c->offset)
-			REGION_FAIL(REGION_CORRUPT, "corrupt: "
-			    "sections %s and %s overlap",
-			    region_section_names[order[i - 1]],
-			    region_section_names[order[i]]);
+		if (c->count == 0)
+			continue;
+		if (prev >= 0) {
+			a = &h->sect[order[prev]];
+			if (a->offset + (uint64_t)a->count * a->size > c->offset)
+				REGION_FAIL(REGION_CORRUPT, "corrupt: "
+				    "sections %s and %s overlap",
+				    region_section_names[order[prev]],
+				    region_section_names[order[i]]);
+		}
+		prev = i;
 	}
 
 	r->caches = region_copy_section(b, &h->sect[KST_SEC_CACHES],
