@@ -547,7 +547,8 @@ rm -f "$fake"
 
 # Usage errors: exit 2.
 for args in "-x" "-p abc" "-p 0" "-s bogus" "-n x" "-p 1 0" "-c" \
-    "-r" "-p 1 -r 1" "1 2 3" "-m" "-p 1 -m -c" "-p 1 -m -r"; do
+    "-r" "-p 1 -r 1" "1 2 3" "-m" "-p 1 -m -c" "-p 1 -m -r" \
+    "-s name" "-n 2" "-p 1 -r -s name" "-p 1 -r -n 2" "-p 1 -r -n 0"; do
 	# shellcheck disable=SC2086
 	"$kmemstat" $args >/dev/null 2>&1
 	[ $? -eq 2 ] || fail "kmemstat $args: not a usage error"

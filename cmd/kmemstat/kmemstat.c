@@ -47,6 +47,7 @@ static long opt_pid = -1;
 static bool opt_json, opt_classes, opt_tunables, opt_taskqs;
 static bool opt_reap, opt_wait, opt_mags;
 static const char *opt_sort = "memtotal";
+static bool opt_sort_given;
 static long opt_limit = -1;
 
 static void
@@ -1215,6 +1216,7 @@ main(int argc, char **argv)
 			if (!sort_key_ok(optarg))
 				usage("-s: unknown sort key", false);
 			opt_sort = optarg;
+			opt_sort_given = true;
 			break;
 		case 'V':
 			printf("kmemstat (libkmem) %s, region version %d\n",
@@ -1237,13 +1239,15 @@ main(int argc, char **argv)
 	if (interval == 0)
 		count = 1;
 	if (opt_pid < 0 && (opt_classes || opt_tunables || opt_taskqs ||
-	    opt_reap || opt_wait || opt_mags))
-		usage("-c, -m, -T, -q, -r and -w need -p", false);
+	    opt_reap || opt_wait || opt_mags || opt_sort_given ||
+	    opt_limit >= 0))
+		usage("-c, -m, -T, -q, -r, -w, -s and -n need -p", false);
 	if (opt_mags && (opt_classes || opt_tunables || opt_taskqs))
 		usage("-m is a view of the caches: not with -c, -T or -q",
 		    false);
 	if (opt_reap && (interval != 0 || opt_json || opt_classes ||
-	    opt_mags || opt_tunables || opt_taskqs || opt_wait))
+	    opt_mags || opt_tunables || opt_taskqs || opt_wait ||
+	    opt_sort_given || opt_limit >= 0))
 		usage("-r takes only -p (and -d)", false);
 	if (opt_dir == NULL)
 		opt_dir = getenv("KMEM_STATS_DIR");
