@@ -448,6 +448,9 @@ others="$sleeper"
 
 expect_error 1 "no process $dead" "$kmemstat" -p "$dead"
 expect_error 1 "publishes no statistics region" "$kmemstat" -p "$sleeper"
+# A -d that does not exist is what is wrong, not the process.
+expect_error 1 "^kmemstat: cannot read $tmp/nodir: No such file or directory$" \
+    "$kmemstat" -d "$tmp/nodir" -p "$sleeper"
 
 # KMEM_STATS=0: no region.
 start KMEM_STATS=0

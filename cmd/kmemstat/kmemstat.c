@@ -325,6 +325,9 @@ region_open(long pid, bool rw)
 		int err = errno;
 
 		proc_comm(pid, comm, sizeof (comm));
+		/* No directory at all: say so, as the list does. */
+		if (err == ENOENT && stat(opt_dir, &st) != 0)
+			die("cannot read %s: %s", opt_dir, strerror(errno));
 		if (err == ENOENT)
 			die("process %ld (%s) publishes no statistics region "
 			    "in %s: it does not use libkmem, runs with "
