@@ -345,8 +345,13 @@ region_read(int fd, struct region *r, char *err, size_t errlen)
 			rc = region_parse(buf, (size_t)n, r, err, errlen);
 			break;
 		}
-		if (n > st.st_size)
-			continue;       /* it grew meanwhile */
+		if (n > st.st_size) {
+			/* It grew meanwhile (a publisher grows it seldom). */
+			rc = region_err(REGION_BUSY, err, errlen, "the file "
+			    "grew while being read, again and again: not a "
+			    "region being published");
+			continue;
+		}
 		memcpy(&inside, buf + offsetof(struct kst_header, seq),
 		    sizeof (inside));
 		if (before % 2 != 0 || before != after || inside != before) {
