@@ -560,6 +560,18 @@ done
 [ $? -eq 2 ] && grep -q "^kmemstat: -d: expected a directory" "$tmp/stderr" ||
 	fail "kmemstat -d '': not a usage error: $(cat "$tmp/stderr")"
 
+# Output that cannot be written is an error (exit 1), not lost.
+if [ -w /dev/full ]; then
+	for args in "-V" "-h" "-d $dir" "-d $dir -j"; do
+		# shellcheck disable=SC2086
+		"$kmemstat" $args >/dev/full 2>"$tmp/stderr"
+		rc=$?
+		[ $rc -eq 1 ] && [ "$(wc -l <"$tmp/stderr")" -eq 1 ] &&
+		    grep -q "^kmemstat: standard output: " "$tmp/stderr" ||
+			fail "kmemstat $args >/dev/full: exit $rc: $(cat "$tmp/stderr")"
+	done
+fi
+
 # ---------------------------------------------------------------- tunables
 start KMEM_STATS=7
 wait_for "$dir/libkmem.$pid"

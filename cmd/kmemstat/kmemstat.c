@@ -80,6 +80,19 @@ warn(const char *fmt, ...)
 	va_end(ap);
 }
 
+/*
+ * Flush standard output, or die: a report that could not be written (a
+ * full disk, say) is an error, not lost without a word.
+ */
+static void
+flush_stdout(void)
+{
+	errno = 0;
+	if (fflush(stdout) != 0 || ferror(stdout))
+		die("standard output: %s", errno != 0 ? strerror(errno) :
+		    "write error");
+}
+
 /* A usage error (exit 2), or the summary asked for with -h (exit 0). */
 static void __attribute__((noreturn))
 usage(const char *why, bool asked)
@@ -96,6 +109,8 @@ usage(const char *why, bool asked)
 	    "sort keys: name size inuse cached total meminuse memtotal "
 	    "slabs allocs fails\n"
 	    "           emergency deadlocks\n", progname, progname, progname);
+	if (asked)
+		flush_stdout();
 	exit(asked ? 0 : 2);
 }
 
@@ -1109,7 +1124,7 @@ print_sample(const struct region *r, const struct region *prev)
 		}
 	}
 	free(rows);
-	fflush(stdout);
+	flush_stdout();
 }
 
 /* kmemstat -p PID -r */
@@ -1224,6 +1239,7 @@ main(int argc, char **argv)
 		case 'V':
 			printf("kmemstat (libkmem) %s, region version %d\n",
 			    PACKAGE_VERSION, KST_VERSION);
+			flush_stdout();
 			return (0);
 		case 'h':
 			usage(NULL, true);
@@ -1260,6 +1276,7 @@ main(int argc, char **argv)
 
 	if (opt_reap) {
 		do_reap(opt_pid);
+		flush_stdout();
 		return (0);
 	}
 	if (opt_pid >= 0) {
@@ -1273,6 +1290,7 @@ main(int argc, char **argv)
 				putchar('\n');
 		}
 		list_processes();
+		flush_stdout();
 	}
 	return (0);
 }
