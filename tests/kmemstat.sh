@@ -431,6 +431,20 @@ long=$(printf '/%.0s' $(seq 4080))$dir
 expect_error 1 "libkmem.$pid: File name too long" "$kmemstat" -d "$long" \
     -p "$pid"
 
+# The id of one of its threads (kmem_taskq's) is not taken for a process
+# that does not use libkmem.  (An idle thread may exit meanwhile: then
+# another try.)
+for try in 1 2 3 4 5; do
+	tid=$(ls "/proc/$pid/task" | grep -vx "$pid" | head -n 1)
+	[ -n "$tid" ] || fail "statload $pid has no thread but its main one"
+	"$kmemstat" -p "$tid" >"$tmp/stdout" 2>"$tmp/stderr"
+	rc=$?
+	grep -q "^kmemstat: no process $tid$" "$tmp/stderr" || break
+done
+[ $rc -eq 1 ] && grep -qx \
+    "kmemstat: $tid is a thread of process $pid, not a process id" \
+    "$tmp/stderr" || fail "-p $tid (a thread): exit $rc: $(cat "$tmp/stderr")"
+
 # A copy of a live region, for the error cases below.
 cp "$region" "$tmp/region.bin"
 

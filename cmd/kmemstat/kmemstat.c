@@ -170,6 +170,27 @@ proc_comm(long pid, char *buf, size_t len)
 	fclose(f);
 }
 
+/*
+ * The process that thread pid belongs to (its Tgid), which is pid for the
+ * main thread or a single-threaded process; 0 if unknown.
+ */
+static long
+proc_tgid(long pid)
+{
+	char path[64], line[256];
+	long tgid = 0;
+	FILE *f;
+
+	snprintf(path, sizeof (path), "/proc/%ld/status", pid);
+	if ((f = fopen(path, "r")) == NULL)
+		return (0);
+	while (fgets(line, sizeof (line), f) != NULL)
+		if (sscanf(line, "Tgid: %ld", &tgid) == 1)
+			break;
+	fclose(f);
+	return (tgid);
+}
+
 /* Field 22 of /proc/PID/stat (start time, clock ticks); 0 if unknown. */
 static uint64_t
 proc_start(long pid)
@@ -326,6 +347,7 @@ region_open(long pid, bool rw)
 	const char *path = region_path(pid);
 	char comm[64];
 	struct stat st;
+	long tgid;
 	int fd;
 
 	if (!proc_exists(pid)) {
@@ -343,6 +365,11 @@ region_open(long pid, bool rw)
 		/* No directory at all: say so, as the list does. */
 		if (err == ENOENT && stat(opt_dir, &st) != 0)
 			die("cannot read %s: %s", opt_dir, strerror(errno));
+		/* A thread's id: its process publishes, under its own. */
+		if (err == ENOENT && (tgid = proc_tgid(pid)) > 0 &&
+		    tgid != pid)
+			die("%ld is a thread of process %ld, not a process id",
+			    pid, tgid);
 		if (err == ENOENT)
 			die("process %ld (%s) publishes no statistics region "
 			    "in %s: it does not use libkmem, runs with "
