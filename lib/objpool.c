@@ -63,7 +63,10 @@
  * pop takes its entry in one CAS and leaves no "being popped" state
  * behind, so a stalled popper never blocks a pusher.
  * tail - head >= capacity therefore means the caller pushed more objects
- * than the pool holds: push returns -ENOSPC.
+ * than the pool holds: push returns -ENOSPC.  A pool that owns its
+ * objects also refuses, with -EINVAL, a pointer that is not one of them
+ * (objpool_owns: arithmetic on the layout, no shared state): fini would
+ * count it as an object's reference.
  *
  * Threads may migrate at any instruction: nothing above depends on which
  * CPU a thread runs on.  The current CPU only chooses the ring to try
@@ -187,6 +190,38 @@ objpool_ring_pop(struct objpool_ring *ring, uint64_t mask)
 	}
 }
 
+/* Offset of a ring's objects from the ring (after its cells). */
+static inline size_t
+objpool_objs_off(uint64_t capacity)
+{
+	return (KMEM_P2ROUNDUP(offsetof(struct objpool_ring, cells) +
+	    capacity * sizeof (struct objpool_cell), KMEM_CACHE_LINE));
+}
+
+/*
+ * Whether obj is one of the objects of an owning pool: the start of an
+ * object in a ring's share (objpool_setup gives the first nr_objs %
+ * nr_cpus rings one object more than the others).
+ */
+static bool
+objpool_owns(const struct objpool_head *pool, const void *obj)
+{
+	size_t ncpus = (size_t)pool->nr_cpus;
+	size_t off = (size_t)((uintptr_t)obj - (uintptr_t)pool->op_rings);
+	size_t objs_off = objpool_objs_off((uint64_t)pool->capacity);
+	size_t cpu, i;
+
+	if (off >= ncpus * pool->op_ring_stride)
+		return (false);
+	cpu = off / pool->op_ring_stride;
+	off %= pool->op_ring_stride;
+	if (off < objs_off || (off - objs_off) % (size_t)pool->obj_size != 0)
+		return (false);
+	i = (off - objs_off) / (size_t)pool->obj_size;
+	return (i < (size_t)pool->nr_objs / ncpus +
+	    (cpu < (size_t)pool->nr_objs % ncpus ? 1 : 0));
+}
+
 /*
  * Map the header and every CPU's ring, spread nr_objs objects of obj_size
  * bytes (0: none) over the rings and pass each to objinit.
@@ -210,8 +245,7 @@ objpool_setup(struct objpool_head *pool, int nr_objs, int obj_size,
 
 	/* Rings on their own pages only where pages go to different nodes. */
 	granule = numa ? page : KMEM_CACHE_LINE;
-	objs_off = KMEM_P2ROUNDUP(offsetof(struct objpool_ring, cells) +
-	    capacity * sizeof (struct objpool_cell), KMEM_CACHE_LINE);
+	objs_off = objpool_objs_off(capacity);
 	stride = KMEM_P2ROUNDUP(objs_off + per_ring * (size_t)obj_size,
 	    granule);
 	len = KMEM_P2ROUNDUP(KMEM_P2ROUNDUP(sizeof (struct objpool_meta),
@@ -326,6 +360,9 @@ objpool_push(void *obj, struct objpool_head *pool)
 {
 	if (KMEM_UNLIKELY(obj == NULL || pool == NULL ||
 	    pool->op_rings == NULL))
+		return (-EINVAL);
+	/* Not one of its objects: fini would count it as a reference. */
+	if (KMEM_UNLIKELY(pool->obj_size != 0 && !objpool_owns(pool, obj)))
 		return (-EINVAL);
 	return (objpool_ring_push(objpool_ring(pool, cpu_current()),
 	    pool->op_mask, obj));

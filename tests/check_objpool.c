@@ -264,6 +264,50 @@ START_TEST(test_fini_ends_use)
 }
 END_TEST
 
+/*
+ * A pool that owns its objects takes back only those: a foreign pointer
+ * (or one into the middle of an object) is refused, instead of being
+ * handed out by a later pop and counted by fini as an object's reference
+ * (which released the pool while its own objects were still out).
+ */
+START_TEST(test_push_foreign_refused)
+{
+	struct objpool_head pool, other;
+	struct tobj *out[2], *all[4], *o;
+	long stack_obj[8];
+	int n = 0;
+
+	atomic_store(&release_calls, 0);
+	ck_assert_int_eq(objpool_init(&pool, 5, sizeof (struct tobj), NULL,
+	    NULL, count_release), 0);
+	ck_assert_int_eq(objpool_init(&other, 5, sizeof (struct tobj), NULL,
+	    NULL, NULL), 0);
+	for (int i = 0; i < 2; i++)
+		ck_assert_ptr_nonnull(out[i] = objpool_pop(&pool));
+	ck_assert_int_eq(objpool_push(stack_obj, &pool), -EINVAL);
+	ck_assert_int_eq(objpool_push((char *)out[0] + 8, &pool), -EINVAL);
+	ck_assert_ptr_nonnull(o = objpool_pop(&other));
+	ck_assert_int_eq(objpool_push(o, &pool), -EINVAL);
+	ck_assert_int_eq(objpool_push(o, &other), 0);
+	ck_assert_int_eq(objpool_count(&pool), 3);
+	/* Every object of the pool, on every ring, is taken back. */
+	ck_assert_int_eq(objpool_push(out[0], &pool), 0);
+	while ((o = objpool_pop(&pool)) != NULL) {
+		ck_assert_int_lt(n, 4);
+		all[n++] = o;
+	}
+	ck_assert_int_eq(n, 4);
+	for (int i = 0; i < n; i++)
+		ck_assert_int_eq(objpool_push(all[i], &pool), 0);
+	ck_assert_int_eq(objpool_count(&pool), 4);
+	objpool_fini(&pool);            /* out[1] still out */
+	ck_assert_int_eq(atomic_load(&release_calls), 0);
+	ck_assert_int_eq(objpool_drop(out[1], &pool), 0);
+	ck_assert_int_eq(atomic_load(&release_calls), 1);
+	objpool_fini(&other);
+}
+END_TEST
+
 START_TEST(test_free_forced)
 {
 	struct objpool_head pool;
@@ -658,6 +702,7 @@ main(void)
 	tcase_add_test(api, test_overfill_reported);
 	tcase_add_test(api, test_fini_then_drop);
 	tcase_add_test(api, test_fini_ends_use);
+	tcase_add_test(api, test_push_foreign_refused);
 	tcase_add_test(api, test_free_forced);
 	suite_add_tcase(s, api);
 

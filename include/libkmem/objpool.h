@@ -23,7 +23,8 @@
  *
  * Pushing more objects than the pool was sized for (or the same object
  * twice) is a caller error; push reports it with -ENOSPC when a ring
- * overflows.  See objpool(3).
+ * overflows.  A pool that owns its objects refuses any other pointer
+ * with -EINVAL.  See objpool(3).
  */
 #ifndef LIBKMEM_OBJPOOL_H
 #define LIBKMEM_OBJPOOL_H
