@@ -962,7 +962,8 @@ kmem_cache_stats(kmem_cache_t *cp, struct kmem_cache_stats *st)
 	st->depot_full = m.depot_full;
 	st->depot_empty = m.depot_empty;
 	st->depot_contention = c.contended;
-	st->mag_flushes = atomic_load(&cp->mag.flushes);
+	st->mag_flushes = st->mag_size == 0 ? 0 :
+	    atomic_load(&cp->mag.flushed) / st->mag_size;
 	st->slab_grows = atomic_load(&cp->grow.slabs);
 	st->grow_waits = atomic_load(&cp->grow.waits);
 	st->ctor_calls = atomic_load(&cp->ctor_calls);

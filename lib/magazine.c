@@ -552,7 +552,7 @@ mag_free(struct kmem_cache *cp, void *obj)
 		pc->prev->rounds[pc->prounds++] = obj;
 		pthread_mutex_unlock(pc->lock);
 		stat_add(&cp->cpu[cpu].free, 1);
-		atomic_fetch_add_explicit(&ml->flushes, 1, memory_order_relaxed);
+		atomic_fetch_add_explicit(&ml->flushed, n, memory_order_relaxed);
 		cache_release(cp, half, n);
 		return;
 	}
@@ -623,8 +623,11 @@ mag_flush_cpu(struct kmem_cache *cp, unsigned int cpu)
 	    atomic_load_explicit(&pc->loaded, memory_order_relaxed)) != 0))
 		n = mag_take_cpu(ml, cpu, out);
 	pthread_mutex_unlock(pc->lock);
-	if (n != 0)
+	if (n != 0) {
+		atomic_fetch_add_explicit(&ml->flushed, n,
+		    memory_order_relaxed);
 		cache_release(cp, out, n);
+	}
 }
 
 void
@@ -638,7 +641,7 @@ mag_depot_flush(struct kmem_cache *cp, unsigned int limit)
 	while (limit-- > 0 && (m = depot_get_full(&ml->depot)) != NULL) {
 		cache_release(cp, m->rounds, ml->magsize);
 		depot_put_empty(&ml->depot, m);
-		atomic_fetch_add_explicit(&ml->flushes, 1,
+		atomic_fetch_add_explicit(&ml->flushed, ml->magsize,
 		    memory_order_relaxed);
 	}
 }

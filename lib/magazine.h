@@ -54,7 +54,8 @@ struct mag_layer {
 	size_t mag_bytes;
 	size_t pair_bytes;              /* a CPU's two magazines (a page
 					   multiple on NUMA machines) */
-	_Atomic uint64_t flushes;       /* magazines flushed to slabs */
+	_Atomic uint64_t flushed;       /* rounds flushed to slabs, from
+					   CPUs and the depot */
 };
 
 /* Rounds per magazine for objects of 'chunk' bytes (tunable aware). */

@@ -269,6 +269,43 @@ START_TEST(test_stats_and_depot)
 }
 END_TEST
 
+/*
+ * mag_flushes counts magazines' worth of objects sent back to the slabs,
+ * whichever path sent them: reaping a CPU's own two magazines too, not
+ * only the depot's full ones (and half a magazine is not a whole one).
+ */
+START_TEST(test_flushes_counted)
+{
+	for (int m = 0; m < 2; m++) {
+		kmem_cache_t *cp = make_cache(mode_names[modes[m]], modes[m],
+		    sizeof (struct tobj));
+		uint64_t mag = stats_of(cp).mag_size;
+		int n = (int)(mag * 2);
+		void **v = calloc((size_t)n, sizeof (void *));
+		struct kmem_cache_stats st;
+		uint64_t cached;
+
+		ck_assert_ptr_nonnull(v);
+		ck_assert_int_eq(test_pin(test_nth_cpu(0)), 0);
+		for (int i = 0; i < n; i++)
+			ck_assert_ptr_nonnull(v[i] = kmem_cache_alloc(cp,
+			    KM_SLEEP));
+		for (int i = 0; i < n; i++)
+			kmem_cache_free(cp, v[i]);
+		st = stats_of(cp);
+		ck_assert_uint_eq(st.mag_flushes, 0);
+		cached = st.obj_cached;
+		ck_assert_uint_ge(cached, mag);
+		kmem_cache_reap_now(cp);
+		st = stats_of(cp);
+		ck_assert_uint_eq(st.obj_cached, 0);
+		ck_assert_uint_eq(st.mag_flushes, cached / mag);
+		kmem_cache_destroy(cp);
+		free(v);
+	}
+}
+END_TEST
+
 /* ------------------------------------------------------------ threads */
 
 struct churn {
@@ -740,6 +777,7 @@ main(void)
 	tcase_add_test(basic, test_magazine_sizes);
 	tcase_add_test(basic, test_nomagazine);
 	tcase_add_test(basic, test_stats_and_depot);
+	tcase_add_test(basic, test_flushes_counted);
 	tcase_add_test(basic, test_depot_rings_untouched);
 	tcase_add_test(basic, test_flush_remote_cpu);
 	tcase_add_test(basic, test_bad_free_not_cached);
