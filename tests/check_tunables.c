@@ -237,6 +237,81 @@ START_TEST(test_list)
 }
 END_TEST
 
+/* "8", "128K", "2^60" as libkmem(7) writes a number; *end after it. */
+static int64_t
+man_number(const char *p, const char **end)
+{
+	char *e;
+	int64_t v = strtoll(p, &e, 10);
+
+	if (e[0] == '^')
+		v = (int64_t)1 << strtoll(e + 1, &e, 10);
+	else if (*e == 'K' || *e == 'M' || *e == 'G')
+		v <<= (*e++ == 'K' ? 10 : e[-1] == 'M' ? 20 : 30);
+	*end = e;
+	return (v);
+}
+
+/*
+ * libkmem(7) TUNABLES has an entry for every tunable, in the order of
+ * kmem_tunable_list() (as kmem_tunable_list(3) says), and each default
+ * and range it gives as a number is the tunable's.
+ */
+START_TEST(test_list_man_order)
+{
+	struct kmem_tunable t[MAXT];
+	int n = list_all(t), i = -1;
+	const char *top = getenv("top_srcdir");
+	char path[4096], line[512];
+	bool in = false;
+	FILE *f;
+
+	snprintf(path, sizeof (path), "%s/man/man7/libkmem.7",
+	    top != NULL ? top : ".");
+	f = fopen(path, "r");
+	ck_assert_msg(f != NULL, "%s: %s", path, strerror(errno));
+	while (fgets(line, sizeof (line), f) != NULL) {
+		const char *p, *e;
+
+		if (strncmp(line, ".SH ", 4) == 0) {
+			if (in)
+				break;
+			in = strcmp(line, ".SH TUNABLES\n") == 0;
+			continue;
+		}
+		if (!in)
+			continue;
+		if (strncmp(line, ".BR kmem_", 9) == 0 &&
+		    strstr(line, "\" (\" KMEM_") != NULL) {
+			i++;
+			ck_assert_msg(i < n, "libkmem(7) has more tunables");
+			ck_assert_msg(strncmp(line + 4, t[i].name,
+			    strlen(t[i].name)) == 0 &&
+			    line[4 + strlen(t[i].name)] == ' ',
+			    "libkmem(7) entry %d is %s, kmem_tunable_list's %s",
+			    i, line + 4, t[i].name);
+			continue;
+		}
+		if (i < 0)
+			continue;
+		if ((p = strstr(line, "Default ")) != NULL &&
+		    p[8] >= '0' && p[8] <= '9')
+			ck_assert_msg(man_number(p + 8, &e) == t[i].dflt,
+			    "%s: libkmem(7) says '%s'", t[i].name, line);
+		for (p = line; (p = strstr(p, "ange ")) != NULL; p += 5) {
+			if (p[5] < '0' || p[5] > '9')
+				continue;       /* "a change (...)" */
+			ck_assert_msg(man_number(p + 5, &e) == t[i].min &&
+			    strncmp(e, "..", 2) == 0 &&
+			    man_number(e + 2, &e) == t[i].max,
+			    "%s: libkmem(7) says '%s'", t[i].name, line);
+		}
+	}
+	fclose(f);
+	ck_assert_int_eq(i + 1, n);
+}
+END_TEST
+
 /* ------------------------------------------------ get and set */
 
 /*
@@ -1090,6 +1165,7 @@ main(int argc, char **argv)
 	s = suite_create("tunables");
 	api = tcase_create("api");
 	tcase_add_test(api, test_list);
+	tcase_add_test(api, test_list_man_order);
 	tcase_add_test(api, test_get_set_each);
 	tcase_add_test(api, test_errors);
 	tcase_add_test(api, test_fixed_once_used);
