@@ -195,6 +195,16 @@ cache_backoff(unsigned int tries)
 	kmem_cancel_restore(cancel);
 }
 
+/* Add one slab in the calling thread; counted in slab_grows as grow.c's. */
+static bool
+cache_grow_now(struct kmem_cache *cp, int node)
+{
+	if (slab_grow(cp, node, 1) == 0)
+		return (false);
+	atomic_fetch_add(&cp->grow.slabs, 1);
+	return (true);
+}
+
 /*
  * Up to n unconstructed objects from the slab layer.  When it has none,
  * background growth (grow.c) adds a slab, and the caller may wait for it;
@@ -224,7 +234,7 @@ cache_take(struct kmem_cache *cp, void **objs, unsigned int n, int kmflags)
 		 */
 		if (KMEM_UNLIKELY(DEBUG_CACHE(cp)) &&
 		    !(kmflags & (KM_NOSLEEP | KM_PUSHPAGE)) &&
-		    slab_grow(cp, node, 1) != 0)
+		    cache_grow_now(cp, node))
 			continue;
 		objs[0] = emergency_alloc(&cp->emerg, cp->sl.chunk);
 		if (objs[0] != NULL) {
@@ -232,7 +242,7 @@ cache_take(struct kmem_cache *cp, void **objs, unsigned int n, int kmflags)
 			break;
 		}
 		reap_pressure();
-		if (slab_grow(cp, node, 1) != 0)
+		if (cache_grow_now(cp, node))
 			continue;
 		if (kmflags & (KM_NOSLEEP | KM_MAYFAIL)) {
 			errno = ENOMEM;

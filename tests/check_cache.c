@@ -1,9 +1,10 @@
 /*
  * check_cache.c - the kmem cache API: small and large caches, alignment,
  * contents, constructor caching and failure, invalid arguments, destroy
- * with objects out, emergency objects under injected mmap failure,
- * reaping, statistics (slab_max while a reap gives pages back), 16
- * threads on shared caches, and the page faults of a fork.
+ * with objects out, emergency objects under injected mmap failure (and
+ * the slab an allocation grows then), reaping, statistics (slab_max
+ * while a reap gives pages back), 16 threads on shared caches, and the
+ * page faults of a fork.
  */
 #include "config.h"
 
@@ -564,6 +565,34 @@ START_TEST(test_emergency_under_mmap_failure)
 	kmem_cache_free(cp, p);
 	kmem_cache_destroy(cp);
 	ck_assert_int_eq(atomic_load(&c.ctor), atomic_load(&c.dtor));
+}
+END_TEST
+
+/*
+ * slab_grows counts every slab growth adds, also the one an allocation
+ * adds itself once it has reaped every cache because neither a slab nor
+ * an emergency object could be mapped.
+ */
+START_TEST(test_slab_grows_after_pressure)
+{
+	kmem_cache_t *cp = kmem_cache_create("grows", 64, 0, NULL, NULL,
+	    NULL, NULL, NULL, KMC_NOMAGAZINE);
+	struct kmem_cache_stats st;
+	void *p;
+
+	ck_assert_ptr_nonnull(cp);
+	vmem_inject_failures(2);        /* the inline growth and its retry */
+	emergency_inject_failures(1);
+	p = kmem_cache_alloc(cp, KM_SLEEP);
+	vmem_inject_failures(0);
+	emergency_inject_failures(0);
+	ck_assert_ptr_nonnull(p);
+	ck_assert(vmem_contains(p));
+	st = stats_of(cp);
+	ck_assert_uint_eq(st.slab_total, 1);
+	ck_assert_uint_eq(st.slab_grows, 1);
+	kmem_cache_free(cp, p);
+	kmem_cache_destroy(cp);
 }
 END_TEST
 
@@ -1153,6 +1182,7 @@ main(void)
 	suite_add_tcase(s, api);
 	tcase_set_timeout(mem, 60);
 	tcase_add_test(mem, test_emergency_under_mmap_failure);
+	tcase_add_test(mem, test_slab_grows_after_pressure);
 	tcase_add_test(mem, test_sleep_waits_for_memory);
 	tcase_add_test(mem, test_reap_frees_slabs);
 	tcase_add_test(mem, test_mem_carved);
