@@ -28,6 +28,7 @@ extern const ptrdiff_t __rseq_offset __attribute__((weak));
 extern const unsigned int __rseq_size __attribute__((weak));
 
 unsigned int cpu_nr_ids = 1;
+bool cpu_ids_known;
 unsigned int cpu_nr_nodes = 1;
 bool cpu_rseq_registered;
 ptrdiff_t cpu_rseq_offset;
@@ -218,6 +219,7 @@ cpu_possible_ids(void)
 {
 	unsigned int n = cpu_sysfs_list("/sys/devices/system/cpu/possible");
 
+	cpu_ids_known = n != 0;
 	if (n == 0) {
 		long conf = sysconf(_SC_NPROCESSORS_CONF);
 		n = conf > 0 ? (unsigned int)conf : 1;

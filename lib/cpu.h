@@ -35,6 +35,14 @@
 
 /* Set by cpu_init(), read-only afterwards. */
 extern unsigned int cpu_nr_ids;     /* possible CPU ids are 0 .. cpu_nr_ids-1 */
+/*
+ * cpu_nr_ids came from the kernel's list of possible CPUs.  Without it
+ * (no /sys), it is a count from the C library (the online CPUs, or those
+ * this process may run on), below which not every id that the kernel
+ * hands out need lie: cpu_current() still answers within it, but the
+ * rseq fast path, which indexes by the kernel's id, must not be used.
+ */
+extern bool cpu_ids_known;
 extern unsigned int cpu_nr_nodes;   /* NUMA nodes are 0 .. cpu_nr_nodes-1 */
 extern bool cpu_rseq_registered;    /* glibc registered an rseq area */
 /* The rseq area's offset from the thread pointer. */
