@@ -160,4 +160,11 @@ void cache_grow_drop(struct kmem_cache *cp);
 void cache_fork_lock(void);
 void cache_fork_unlock(bool child);
 
+/*
+ * fork.c: every mempool's lock (mempool.c), held across fork() after all
+ * the others (a pool's lock is never held while another is taken).
+ */
+void mempool_fork_lock(void);
+void mempool_fork_unlock(bool child);
+
 #endif /* KMEM_CACHE_H */

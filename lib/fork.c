@@ -27,10 +27,11 @@
  *
  * ORDER: the statistics lock, kmem_alloc's locks, the cache registry,
  * each cache's locks (see cache_fork_lock), the task queues (registry,
- * then each queue), the arena, metadata.  A thread holding one of these
- * must not take an earlier one, and an allocation may take a cache's
- * locks (pthread_create makes one, through libkmem's malloc when it is
- * preloaded).  So the first class cache starts the statistics before
+ * then each queue), the arena, metadata, the memory pools (registry, then
+ * each pool; nothing is taken under a pool's lock).  A thread holding one
+ * of these must not take an earlier one, and an allocation may take a
+ * cache's locks (pthread_create makes one, through libkmem's malloc when
+ * it is preloaded).  So the first class cache starts the statistics before
  * ka_create takes kmem_alloc's lock, and a forked child's first task
  * queue thread is created with no lock held (taskq_fork_resume_slow).
  *
@@ -59,11 +60,13 @@ fork_prepare(void)
 	taskq_fork_prepare();
 	vmem_fork_lock();
 	meta_fork_lock();
+	mempool_fork_lock();
 }
 
 static void
 fork_parent(void)
 {
+	mempool_fork_unlock(false);
 	meta_fork_unlock();
 	vmem_fork_unlock();
 	taskq_fork_parent();
@@ -75,6 +78,7 @@ fork_parent(void)
 static void
 fork_child(void)
 {
+	mempool_fork_unlock(true);
 	meta_fork_unlock();
 	vmem_fork_unlock();
 	taskq_fork_child();

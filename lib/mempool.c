@@ -64,6 +64,13 @@
  * The unlocked test only chooses whether to take the lock; the decision
  * is made again under it.
  *
+ * FORK.  Every pool is on a list (mempool_list, under mempool_list_lock)
+ * so that fork() can take every pool's lock after all of libkmem's
+ * (mempool_fork_lock): a child whose parent had a pool locked in another
+ * thread would otherwise wait for it forever.  The child starts each
+ * pool's condition variable afresh with no sleeper: the parent's
+ * sleepers are not in the child.
+ *
  * mempool_destroy() must not run at the same time as any other call on
  * the pool.  When elements are still out it releases the reserve, sets
  * min_nr to 0 and keeps the pool (reported once), so that the late frees
@@ -117,7 +124,13 @@ struct mempool {
 	uint64_t mp_free_reserve;
 	uint64_t mp_waits;
 	_Atomic uint64_t mp_alloc_fail;
+	struct mempool *mp_next;        /* mempool_list, under its lock */
+	struct mempool *mp_prev;
 };
+
+static pthread_mutex_t mempool_list_lock KMEM_FORK_LOCK =
+    PTHREAD_MUTEX_INITIALIZER;
+static struct mempool *mempool_list;
 
 static size_t
 mempool_page(void)
@@ -202,6 +215,18 @@ mempool_unmap(struct mempool *mp)
 	kmem_pages_free(mp, mp->mp_map_len);
 }
 
+/* mp_cv on CLOCK_MONOTONIC, with no sleeper. */
+static void
+mempool_cv_init(struct mempool *mp)
+{
+	pthread_condattr_t ca;
+
+	(void) pthread_condattr_init(&ca);
+	(void) pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	(void) pthread_cond_init(&mp->mp_cv, &ca);
+	(void) pthread_condattr_destroy(&ca);
+}
+
 /* ------------------------------------------------ creation */
 
 static struct mempool *
@@ -212,7 +237,6 @@ mempool_map(int min_nr, mempool_alloc_t *alloc_fn, mempool_free_t *free_fn,
 	size_t cpus = (size_t)cpu_count() * sizeof (struct mempool_cpu);
 	size_t len = KMEM_P2ROUNDUP(hdr + cpus + (size_t)min_nr *
 	    sizeof (void *), mempool_page());
-	pthread_condattr_t ca;
 	struct mempool *mp;
 
 	if ((mp = kmem_pages_alloc(len)) == NULL)
@@ -227,10 +251,7 @@ mempool_map(int min_nr, mempool_alloc_t *alloc_fn, mempool_free_t *free_fn,
 	mp->mp_elements = mp->mp_inline;
 	mp->mp_cap = mp->mp_inline_cap;
 	(void) pthread_mutex_init(&mp->mp_lock, NULL);
-	(void) pthread_condattr_init(&ca);
-	(void) pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	(void) pthread_cond_init(&mp->mp_cv, &ca);
-	(void) pthread_condattr_destroy(&ca);
+	mempool_cv_init(mp);
 	atomic_store(&mp->mp_min_nr, min_nr);
 	mp->mp_magic = MEMPOOL_MAGIC;
 	return (mp);
@@ -266,6 +287,12 @@ mempool_create_common(const char *fn, int min_nr, mempool_alloc_t *alloc_fn,
 		}
 		mempool_push(mp, element);
 	}
+	pthread_mutex_lock(&mempool_list_lock);
+	mp->mp_next = mempool_list;
+	if (mempool_list != NULL)
+		mempool_list->mp_prev = mp;
+	mempool_list = mp;
+	pthread_mutex_unlock(&mempool_list_lock);
 	return (mp);
 }
 
@@ -547,7 +574,38 @@ mempool_destroy(mempool_t *pool)
 		mp->mp_magic = MEMPOOL_KEPT;
 		return;
 	}
+	pthread_mutex_lock(&mempool_list_lock);
+	if (mp->mp_prev != NULL)
+		mp->mp_prev->mp_next = mp->mp_next;
+	else
+		mempool_list = mp->mp_next;
+	if (mp->mp_next != NULL)
+		mp->mp_next->mp_prev = mp->mp_prev;
+	pthread_mutex_unlock(&mempool_list_lock);
 	mempool_unmap(mp);
+}
+
+/* ------------------------------------------------ fork */
+
+void
+mempool_fork_lock(void)
+{
+	pthread_mutex_lock(&mempool_list_lock);
+	for (struct mempool *mp = mempool_list; mp != NULL; mp = mp->mp_next)
+		pthread_mutex_lock(&mp->mp_lock);
+}
+
+void
+mempool_fork_unlock(bool child)
+{
+	for (struct mempool *mp = mempool_list; mp != NULL; mp = mp->mp_next) {
+		if (child) {
+			mempool_cv_init(mp);
+			mp->mp_nwaiters = 0;
+		}
+		pthread_mutex_unlock(&mp->mp_lock);
+	}
+	pthread_mutex_unlock(&mempool_list_lock);
 }
 
 KMEM_EXPORT int

@@ -5,8 +5,9 @@
  * refill before release, resize both ways (also past the inline room and
  * while 8 threads work), 8 KM_SLEEP threads through a pool of 4 with the
  * allocator failing (every element tagged while held, none lost or
- * duplicated), the slab and kmalloc pools on real caches, destroy with
- * elements out, statistics, and bad arguments.
+ * duplicated), fork() while threads use a pool, the slab and kmalloc
+ * pools on real caches, destroy with elements out, statistics, and bad
+ * arguments.
  */
 #include "config.h"
 
@@ -15,6 +16,7 @@
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/wait.h>
 
 #include "libkmem/kmem.h"
 #include "libkmem/mempool.h"
@@ -643,6 +645,81 @@ START_TEST(test_resize)
 }
 END_TEST
 
+/* ------------------------------------------------------------ fork */
+
+struct forker {
+	mempool_t *mp;
+	_Atomic bool stop;
+};
+
+/* Through the reserve (the allocator fails): the pool's lock each time. */
+static void *
+forker_run(void *arg)
+{
+	struct forker *f = arg;
+
+	while (!atomic_load(&f->stop)) {
+		void *e = mempool_alloc(f->mp, KM_SLEEP);
+
+		mempool_free(e, f->mp);
+	}
+	return (NULL);
+}
+
+/*
+ * A child forked while other threads allocate and free through the
+ * reserve (holding the pool's lock, or asleep in mempool_alloc) can use
+ * the pool at once: it neither waits forever for a lock that a thread
+ * of its parent held nor signals the parent's sleepers.
+ */
+START_TEST(test_fork_while_threads_use)
+{
+	struct talloc ta = { 0 };
+	struct forker f = { 0 };
+	pthread_t t[2];
+	void *held;
+	int hung = 0;
+
+	ck_assert_int_eq(tunable_set_id(KT_MEMPOOL_RETRY_MS, 60000), 0);
+	f.mp = mempool_create(2, talloc_fn, tfree_fn, &ta);
+	ck_assert_ptr_nonnull(f.mp);
+	atomic_store(&ta.mode, TA_FAIL);
+	held = mempool_alloc(f.mp, KM_NOSLEEP); /* one element for 2 threads */
+	ck_assert_ptr_nonnull(held);
+	for (int i = 0; i < 2; i++)
+		ck_assert_int_eq(pthread_create(&t[i], NULL, forker_run, &f), 0);
+	for (int i = 0; i < 200; i++) {
+		pid_t pid = fork();
+		int status;
+
+		if (pid == 0) {
+			struct mempool_stats st;
+			void *e;
+
+			/* Check's SIGALRM handler would kill the test. */
+			(void) signal(SIGALRM, SIG_DFL);
+			alarm(2);
+			mempool_free(held, f.mp);
+			e = mempool_alloc(f.mp, KM_NOSLEEP);
+			mempool_free(e, f.mp);
+			_exit(e != NULL && mempool_stats(f.mp, &st) == 0 ? 0 : 1);
+		}
+		ck_assert_int_ge(pid, 0);
+		ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+		if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+			hung++;
+	}
+	atomic_store(&f.stop, true);
+	mempool_free(held, f.mp);       /* wakes a sleeper, if any */
+	for (int i = 0; i < 2; i++)
+		ck_assert_int_eq(pthread_join(t[i], NULL), 0);
+	ck_assert_msg(hung == 0, "%d of 200 children hung or failed", hung);
+	mempool_destroy(f.mp);
+	ck_assert_uint_eq(talloc_live(&ta), 0);
+	ck_assert_int_eq(tunable_set_id(KT_MEMPOOL_RETRY_MS, 1000), 0);
+}
+END_TEST
+
 /* ------------------------------------------------------------ stock pools */
 
 static void
@@ -937,6 +1014,7 @@ main(void)
 	tcase_add_test(threads, test_threads_allocator_failing);
 	tcase_add_test(threads, test_resize_under_load_failing);
 	tcase_add_test(threads, test_resize_under_load_flaky);
+	tcase_add_test(threads, test_fork_while_threads_use);
 	suite_add_tcase(s, threads);
 
 	tcase_set_timeout(pools, 20);
