@@ -466,6 +466,18 @@ START_TEST(test_errors)
 	    .text = "1" }, ENOENT, SAYS("KMEM_REAP_INTERVAL"));
 	ck_assert_int_eq(v, 12345);
 
+	/* A newline in what the caller wrote does not split the line. */
+	expect_fail((struct call){ .which = 1, .name = "kmem_reap_interval",
+	    .text = "1\nlibkmem: 1" }, EINVAL, SAYS("kmem_reap_interval",
+	    "rejected", "keeping"));
+	expect_fail((struct call){ .which = 0, .name = "kmem_no\nsuch",
+	    .value = 1 }, ENOENT, SAYS("kmem_tunable_set", "libkmem(7)"));
+	expect_fail((struct call){ .which = 2, .name = "kmem_no\nsuch",
+	    .ptr = NULL }, EINVAL, SAYS("kmem_tunable_get", "NULL value"));
+	expect_fail((struct call){ .which = 1, .name = "kmem_no\nsuch",
+	    .text = NULL }, EINVAL, SAYS("kmem_tunable_set_str",
+	    "NULL value"));
+
 	/* Out of range and malformed, for every tunable: nothing changes. */
 	for (int i = 0; i < n; i++) {
 		const char *name = t[i].name;
