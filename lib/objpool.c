@@ -124,6 +124,7 @@ struct objpool_ring {
 struct objpool_meta {
 	_Atomic long ref;               /* references - 1 */
 	bool owns_objects;
+	size_t rings_off;               /* op_rings - op_map (owning pools) */
 } KMEM_ALIGNED_LINE;
 
 static inline struct objpool_meta *
@@ -199,15 +200,17 @@ objpool_objs_off(uint64_t capacity)
 }
 
 /*
- * Whether obj is one of the objects of an owning pool: the start of an
- * object in a ring's share (objpool_setup gives the first nr_objs %
- * nr_cpus rings one object more than the others).
+ * Whether obj is one of the objects of an owning pool whose rings start at
+ * 'rings' (op_rings, which fini clears: drop finds them in the meta): the
+ * start of an object in a ring's share (objpool_setup gives the first
+ * nr_objs % nr_cpus rings one object more than the others).
  */
 static bool
-objpool_owns(const struct objpool_head *pool, const void *obj)
+objpool_owns(const struct objpool_head *pool, const char *rings,
+    const void *obj)
 {
 	size_t ncpus = (size_t)pool->nr_cpus;
-	size_t off = (size_t)((uintptr_t)obj - (uintptr_t)pool->op_rings);
+	size_t off = (size_t)((uintptr_t)obj - (uintptr_t)rings);
 	size_t objs_off = objpool_objs_off((uint64_t)pool->capacity);
 	size_t cpu, i;
 
@@ -308,6 +311,7 @@ objpool_setup(struct objpool_head *pool, int nr_objs, int obj_size,
 	/* A ring pool's meta is right as mapped (zero); leave it untouched. */
 	if (obj_size != 0) {
 		objpool_meta(pool)->owns_objects = true;
+		objpool_meta(pool)->rings_off = (size_t)(pool->op_rings - map);
 		atomic_store_explicit(&objpool_meta(pool)->ref, (long)nr_objs,
 		    memory_order_release);
 	}
@@ -362,7 +366,7 @@ objpool_push(void *obj, struct objpool_head *pool)
 	    pool->op_rings == NULL))
 		return (-EINVAL);
 	/* Not one of its objects: fini would count it as a reference. */
-	if (KMEM_UNLIKELY(pool->obj_size != 0 && !objpool_owns(pool, obj)))
+	if (KMEM_UNLIKELY(pool->obj_size != 0 && !objpool_owns(pool, pool->op_rings, obj)))
 		return (-EINVAL);
 	return (objpool_ring_push(objpool_ring(pool, cpu_current()),
 	    pool->op_mask, obj));
@@ -421,6 +425,10 @@ objpool_drop(void *obj, struct objpool_head *pool)
 {
 	if (obj == NULL || pool == NULL || pool->op_map == NULL ||
 	    !objpool_meta(pool)->owns_objects)
+		return (-EINVAL);
+	/* Not one of its objects: it holds no reference to drop. */
+	if (!objpool_owns(pool, (char *)pool->op_map +
+	    objpool_meta(pool)->rings_off, obj))
 		return (-EINVAL);
 	return (objpool_put(pool, 1) ? 0 : -EAGAIN);
 }

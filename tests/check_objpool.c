@@ -308,6 +308,32 @@ START_TEST(test_push_foreign_refused)
 }
 END_TEST
 
+/*
+ * objpool_drop() takes back only the pool's own objects: a foreign
+ * pointer dropped a reference that belonged to an object still out, and
+ * fini then released the pool under it.
+ */
+START_TEST(test_drop_foreign_refused)
+{
+	struct objpool_head pool;
+	struct tobj *out;
+	long stack_obj[8];
+
+	atomic_store(&release_calls, 0);
+	ck_assert_int_eq(objpool_init(&pool, 2, sizeof (struct tobj), NULL,
+	    NULL, count_release), 0);
+	ck_assert_ptr_nonnull(out = objpool_pop(&pool));
+	ck_assert_int_eq(objpool_drop(stack_obj, &pool), -EINVAL);
+	ck_assert_int_eq(objpool_drop((char *)out + 8, &pool), -EINVAL);
+	objpool_fini(&pool);            /* out still out */
+	ck_assert_int_eq(atomic_load(&release_calls), 0);
+	ck_assert_int_eq(objpool_drop(stack_obj, &pool), -EINVAL);
+	ck_assert_int_eq(atomic_load(&release_calls), 0);
+	ck_assert_int_eq(objpool_drop(out, &pool), 0);
+	ck_assert_int_eq(atomic_load(&release_calls), 1);
+}
+END_TEST
+
 START_TEST(test_free_forced)
 {
 	struct objpool_head pool;
@@ -703,6 +729,7 @@ main(void)
 	tcase_add_test(api, test_fini_then_drop);
 	tcase_add_test(api, test_fini_ends_use);
 	tcase_add_test(api, test_push_foreign_refused);
+	tcase_add_test(api, test_drop_foreign_refused);
 	tcase_add_test(api, test_free_forced);
 	suite_add_tcase(s, api);
 
