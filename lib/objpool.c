@@ -143,7 +143,15 @@ objpool_ring(const struct objpool_head *pool, unsigned int cpu)
 static int
 objpool_ring_push(struct objpool_ring *ring, uint64_t mask, void *obj)
 {
-	uint64_t pos = atomic_load_explicit(&ring->tail, memory_order_relaxed);
+	/*
+	 * A head older than the tail read would make the ring look fuller
+	 * than it is.  The tail is read with acquire (a failed CAS rereads
+	 * it so too), and the CAS that moves it is a release: a push that
+	 * follows the pop of its object (in any thread) thus makes that
+	 * pop's head visible to whoever reads its tail.  A stale tail only
+	 * makes the CAS fail.
+	 */
+	uint64_t pos = atomic_load_explicit(&ring->tail, memory_order_acquire);
 	struct objpool_cell *cell;
 
 	do {
@@ -157,7 +165,7 @@ objpool_ring_push(struct objpool_ring *ring, uint64_t mask, void *obj)
 		if ((int64_t)(pos - head) > (int64_t)mask)
 			return (-ENOSPC);       /* pool overfilled */
 	} while (!atomic_compare_exchange_weak_explicit(&ring->tail, &pos,
-	    pos + 1, memory_order_relaxed, memory_order_relaxed));
+	    pos + 1, memory_order_acq_rel, memory_order_acquire));
 
 	cell = &ring->cells[pos & mask];
 	atomic_store_explicit(&cell->obj, obj, memory_order_relaxed);
