@@ -817,7 +817,8 @@ ka_spare_trim(int64_t before)
 
 /*
  * What buf is: a class object (*cpp its cache), a large block, a bootstrap
- * block, or none of ours.  An emergency object of a class has no arena
+ * block, or none of ours (an object of a cache the program created is
+ * none: free() must not give it back to that cache).  An emergency object of a class has no arena
  * owner: the classes that have any are searched.
  */
 enum ka_kind
@@ -826,7 +827,9 @@ ka_classify(const void *buf, kmem_cache_t **cpp, size_t *usable)
 	struct kmem_slab *s = vmem_owner(buf);
 
 	if (KMEM_LIKELY(s != NULL)) {
+		/* A slab of the program's own cache holds no blocks. */
 		if (s->kind == KMEM_OWNER_SLAB &&
+		    (s->cache->cflags & KMC_SIZECLASS) &&
 		    slab_obj_ok(&s->cache->sl, s, buf)) {
 			*cpp = s->cache;
 			*usable = s->cache->size;       /* no debug redzone */

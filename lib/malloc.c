@@ -9,7 +9,9 @@
  * arena maps any address to its owner in O(1) (a slab, whose cache is the
  * class, or a large block's descriptor); an emergency object of a class
  * is found in its class's tree; a block of the bootstrap arena is never
- * reused.  A pointer that is none of these is reported and left alone.
+ * reused.  A pointer that is none of these (an object of a cache the
+ * program created with kmem_cache_create, say) is reported and left
+ * alone.
  *
  * Alignment: every class object is 16-byte aligned (8-byte objects 8).
  * Larger alignments up to a page take the power-of-two class of
@@ -155,7 +157,9 @@ free(void *p)
 	if (KMEM_LIKELY(s != NULL && slab_is_fast(s))) {
 		kmem_cache_t *cp = s->cache;
 
-		if (KMEM_LIKELY(slab_obj_ok(&cp->sl, s, p))) {
+		/* Not an object of the program's own caches: free_slow. */
+		if (KMEM_LIKELY((cp->cflags & KMC_SIZECLASS) &&
+		    slab_obj_ok(&cp->sl, s, p))) {
 			KMEM_TSAN_RELEASE(p);
 			if (KMEM_LIKELY(mag_rseq_push(cache_mag_cpus(cp),
 			    cpu_rseq_offset, p)))

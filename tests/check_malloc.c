@@ -6,8 +6,9 @@
  * (posix_memalign, memalign, aligned_alloc, valloc, pvalloc),
  * malloc_usable_size, foreign pointers given to free, fork, exiting
  * threads, signals kept off libkmem's threads, allocation from a
- * constructor, threads cancelled while they allocate.  Uses no libkmem
- * header: only the C library's API.
+ * constructor, threads cancelled while they allocate.  Uses the C
+ * library's API, and libkmem's only to make a cache of its own (an object
+ * of it is no malloc block).
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
@@ -29,6 +30,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "libkmem/kmem.h"
 #include "testutil.h"
 
 #define MAX_ALIGN       ((size_t)1 << 20)       /* 1 MiB */
@@ -939,6 +941,50 @@ START_TEST(test_free_boot_interior)
 }
 END_TEST
 
+/*
+ * An object of a cache the program created shares the arena with the
+ * classes, but is no malloc block: free and realloc report it and leave
+ * it to its cache.  (They gave it back to the cache, which then handed it
+ * out again while the program still held it.)
+ */
+START_TEST(test_free_cache_object)
+{
+	kmem_cache_t *cp = kmem_cache_create("malloc_test_own", 200, 0,
+	    NULL, NULL, NULL, NULL, NULL, 0);
+	void *held[64];
+	char *obj, out[2048];
+
+	ck_assert_ptr_nonnull(cp);
+	obj = kmem_cache_alloc(cp, KM_SLEEP);
+	ck_assert_ptr_nonnull(obj);
+	memset(obj, 'o', 200);
+	ck_assert_uint_eq(malloc_usable_size(obj), 0);
+	{
+		struct foreign f = { obj };
+		struct foreign_realloc r = { obj, NULL };
+
+		test_capture_stderr(free_foreign, &f, out, sizeof (out));
+		ck_assert_msg(strncmp(out, "libkmem: ", 9) == 0,
+		    "free(cache object): no report, stderr \"%s\"", out);
+		test_capture_stderr(realloc_foreign, &r, out, sizeof (out));
+		ck_assert_ptr_null(r.ret);
+		ck_assert_msg(strncmp(out, "libkmem: ", 9) == 0,
+		    "realloc(cache object): no report, stderr \"%s\"", out);
+	}
+	/* Still the program's: the cache does not hand it out again. */
+	for (int i = 0; i < 64; i++) {
+		held[i] = kmem_cache_alloc(cp, KM_SLEEP);
+		ck_assert_ptr_ne(held[i], obj);
+	}
+	for (int i = 0; i < 200; i++)
+		ck_assert_int_eq(obj[i], 'o');
+	for (int i = 0; i < 64; i++)
+		kmem_cache_free(cp, held[i]);
+	kmem_cache_free(cp, obj);
+	kmem_cache_destroy(cp);
+}
+END_TEST
+
 /* The C library's own allocations are freed with free(), and vice versa. */
 START_TEST(test_libc_users)
 {
@@ -1295,6 +1341,7 @@ main(void)
 	tcase_add_test(basic, test_reallocarray);
 	tcase_add_test(basic, test_free_foreign);
 	tcase_add_test(basic, test_free_boot_interior);
+	tcase_add_test(basic, test_free_cache_object);
 	tcase_add_test(basic, test_libc_users);
 	suite_add_tcase(s, basic);
 	tcase_set_timeout(align, 60);
