@@ -154,12 +154,11 @@ free(void *p)
 {
 	struct kmem_slab *s = vmem_owner_hint(p);
 
-	if (KMEM_LIKELY(s != NULL && slab_is_fast(s))) {
+	/* An object of the program's own caches goes to free_slow. */
+	if (KMEM_LIKELY(s != NULL && slab_is_fast_class(s))) {
 		kmem_cache_t *cp = s->cache;
 
-		/* Not an object of the program's own caches: free_slow. */
-		if (KMEM_LIKELY((cp->cflags & KMC_SIZECLASS) &&
-		    slab_obj_ok(&cp->sl, s, p))) {
+		if (KMEM_LIKELY(slab_obj_ok(&cp->sl, s, p))) {
 			KMEM_TSAN_RELEASE(p);
 			if (KMEM_LIKELY(mag_rseq_push(cache_mag_cpus(cp),
 			    cpu_rseq_offset, p)))

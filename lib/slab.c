@@ -87,7 +87,7 @@
 
 META_FITS(struct kmem_slab);
 _Static_assert(offsetof(struct kmem_slab, fast) ==
-    offsetof(struct kmem_slab, kind) + 1, "slab_is_fast reads both");
+    offsetof(struct kmem_slab, kind) + 1, "slab_word_of reads both");
 _Static_assert(offsetof(struct kmem_slab, kind) == 0, "owner kind first");
 _Static_assert(KMEM_MAX_NODES <= 256, "node index in a byte");
 
@@ -382,7 +382,8 @@ slab_grow(struct kmem_cache *cp, int node, unsigned int count)
 		if (s == NULL)
 			break;
 		s->kind = KMEM_OWNER_SLAB;
-		s->fast = cp->mag.mode == MAG_RSEQ;
+		s->fast = (cp->mag.mode == MAG_RSEQ ? SLAB_FAST_RSEQ : 0) |
+		    ((cp->cflags & KMC_SIZECLASS) ? SLAB_FAST_CLASS : 0);
 		s->node = (uint8_t)((unsigned int)node % sl->nnodes);
 		s->cache = cp;
 		s->base = vmem_span_alloc(sl->slab_size, node, s);

@@ -20,20 +20,48 @@ struct kmem_cache;
 #define KMEM_OWNER_LARGE        2
 
 /*
- * A slab of a cache in rseq mode: its kind and fast bytes, read as one
- * word, so that a free fast path tells "an object of a slab" and "a cache
- * with magazines in rseq mode" apart from everything else in one compare.
+ * A slab descriptor's fast byte: its cache runs the rseq fast path
+ * (SLAB_FAST_RSEQ); it is a kmem_alloc class, whose objects are malloc's
+ * blocks (SLAB_FAST_CLASS).  Read as one word with the kind byte, it lets
+ * a free fast path tell "an object of a slab of a cache with magazines
+ * in rseq mode" (and, for free(), "of a class") apart from everything
+ * else in one compare.
  */
-static inline bool
-slab_is_fast(const void *owner)
+#define SLAB_FAST_RSEQ          0x01
+#define SLAB_FAST_CLASS         0x02
+
+/* The kind and fast bytes as the word that the fast paths compare. */
+static inline uint16_t
+slab_word(uint8_t kind, uint8_t fast)
 {
-	static const union { uint8_t b[2]; uint16_t w; } fast = {
-		.b = { KMEM_OWNER_SLAB, 1 }
-	};
+	union { uint8_t b[2]; uint16_t w; } u = { .b = { kind, fast } };
+
+	return (u.w);
+}
+
+static inline uint16_t
+slab_word_of(const void *owner)
+{
 	uint16_t w;
 
 	__builtin_memcpy(&w, owner, sizeof (w));        /* -fno-builtin too */
-	return (w == fast.w);
+	return (w);
+}
+
+/* A slab of a cache in rseq mode, a class or not (kmem_cache_free). */
+static inline bool
+slab_is_fast(const void *owner)
+{
+	return ((slab_word_of(owner) & ~slab_word(0, SLAB_FAST_CLASS)) ==
+	    slab_word(KMEM_OWNER_SLAB, SLAB_FAST_RSEQ));
+}
+
+/* A slab of a kmem_alloc class in rseq mode (free). */
+static inline bool
+slab_is_fast_class(const void *owner)
+{
+	return (slab_word_of(owner) == slab_word(KMEM_OWNER_SLAB,
+	    SLAB_FAST_RSEQ | SLAB_FAST_CLASS));
 }
 
 enum slab_list {
@@ -47,7 +75,7 @@ enum slab_list {
 /* Off-slab descriptor: objects carry no header. */
 struct kmem_slab {
 	uint8_t kind;           /* KMEM_OWNER_SLAB */
-	uint8_t fast;           /* its cache runs the rseq fast path */
+	uint8_t fast;           /* SLAB_FAST_* */
 	uint8_t list;           /* enum slab_list it is on */
 	uint8_t node;           /* index into the cache's slab nodes */
 	uint32_t carved_pages;  /* pages holding objects carved since mapped */
