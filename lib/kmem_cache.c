@@ -1027,6 +1027,15 @@ kmem_cache_destroy(kmem_cache_t *cp)
 		mag_counts(cp, &m);
 		out = atomic_load(&cp->sl.obj_inuse);
 	} while (m.cached != 0 && out < was);
+	/*
+	 * A destructor that allocated from this cache may have started a
+	 * grow task meanwhile: let it end before the count (the cache must
+	 * not be freed under it), and give back the slabs it added.
+	 */
+	if (cache_grow_self != cp) {
+		grow_quiesce(cp);
+		(void) slab_reap(cp, 0);
+	}
 	cache_sum_cpu(cp, &alloc, &fail, &freed);
 	alloc += m.allocs;
 	freed += m.frees;

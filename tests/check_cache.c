@@ -1,10 +1,10 @@
 /*
  * check_cache.c - the kmem cache API: small and large caches, alignment,
  * contents, constructor caching and failure, invalid arguments, destroy
- * with objects out, emergency objects under injected mmap failure (and
- * the slab an allocation grows then), reaping, statistics (slab_max
- * while a reap gives pages back), 16 threads on shared caches, and the
- * page faults of a fork.
+ * with objects out or under a grow task a destructor started, emergency
+ * objects under injected mmap failure (and the slab an allocation grows
+ * then), reaping, statistics (slab_max while a reap gives pages back),
+ * 16 threads on shared caches, and the page faults of a fork.
  */
 #include "config.h"
 
@@ -24,6 +24,7 @@
 #include "cache.h"
 #include "cpu.h"
 #include "emergency.h"
+#include "grow.h"
 #include "slab.h"
 #include "vmem.h"
 #include "testutil.h"
@@ -511,6 +512,79 @@ START_TEST(test_destroy_dtor_frees_into_cache)
 	    out, sizeof (out));
 	ck_assert_msg(out[0] == '\0', "destroy reported: \"%s\"", out);
 	ck_assert_int_eq(atomic_load(&chain_ctor), atomic_load(&chain_dtor));
+}
+END_TEST
+
+/*
+ * A destructor that allocates from its own cache during destroy, when
+ * the slab layer has no free object: the allocation starts a grow task
+ * (held back here until destroy could have freed the cache).  Destroy
+ * must wait for that task and give back its slab, not free the cache
+ * under it (the task crashed on the freed cache).
+ */
+static kmem_cache_t *growdtor_cp;
+static _Atomic int growdtor_armed;
+
+static void
+growdtor_dtor(void *buf, void *priv)
+{
+	void *p;
+
+	(void) buf; (void) priv;
+	if (!atomic_exchange(&growdtor_armed, 0))
+		return;
+	p = kmem_cache_alloc(growdtor_cp, KM_SLEEP);
+	if (p != NULL)
+		kmem_cache_free(growdtor_cp, p);
+}
+
+static void *
+growdtor_release(void *arg)
+{
+	(void) arg;
+	usleep(300000);
+	grow_stall(false);
+	return (NULL);
+}
+
+START_TEST(test_destroy_waits_for_dtor_growth)
+{
+	struct kmem_cache_stats st;
+	void *objs[64];
+	char out[512];
+	unsigned int n;
+	pthread_t t;
+
+	grow_inline_limit(0);           /* grown by the grow task */
+	ck_assert_int_eq(kmem_tunable_set("kmem_cache_grow_ahead", 0), 0);
+	growdtor_cp = kmem_cache_create("growdtor", 8192, 0, NULL,
+	    growdtor_dtor, NULL, NULL, NULL, 0);
+	ck_assert_ptr_nonnull(growdtor_cp);
+	st = stats_of(growdtor_cp);
+	if (st.mag_size == 0) {         /* a debug cache: no magazines */
+		kmem_cache_destroy(growdtor_cp);
+		return;
+	}
+	/* Its only slab's objects all cached: none free in the slab. */
+	n = KMEM_MIN(st.objs_per_slab, (uint32_t)st.mag_size);
+	ck_assert_uint_le(n, 64);
+	for (unsigned int i = 0; i < n; i++)
+		objs[i] = kmem_cache_alloc(growdtor_cp, KM_SLEEP);
+	for (unsigned int i = 0; i < n; i++)
+		kmem_cache_free(growdtor_cp, objs[i]);
+	grow_quiesce(growdtor_cp);
+	grow_stall(true);
+	atomic_store(&growdtor_armed, 1);
+	ck_assert_int_eq(pthread_create(&t, NULL, growdtor_release, NULL), 0);
+	test_capture_stderr((void (*)(void *))kmem_cache_destroy, growdtor_cp,
+	    out, sizeof (out));
+	pthread_join(t, NULL);
+	ck_assert_int_eq(atomic_load(&growdtor_armed), 0);
+	/* Gone, its task's slab with it: not kept as leaking. */
+	ck_assert_msg(out[0] == '\0', "destroy reported: \"%s\"", out);
+	usleep(100000);                 /* a task left behind would run now */
+	grow_inline_limit((uint64_t)1 << 20);
+	ck_assert_int_eq(kmem_tunable_set("kmem_cache_grow_ahead", 1), 0);
 }
 END_TEST
 
@@ -1179,6 +1253,7 @@ main(void)
 	tcase_add_test(api, test_slab_obj_ok_exact);
 	tcase_add_test(api, test_destroy_with_objects_out);
 	tcase_add_test(api, test_destroy_dtor_frees_into_cache);
+	tcase_add_test(api, test_destroy_waits_for_dtor_growth);
 	suite_add_tcase(s, api);
 	tcase_set_timeout(mem, 60);
 	tcase_add_test(mem, test_emergency_under_mmap_failure);
