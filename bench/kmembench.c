@@ -158,6 +158,11 @@ struct work {
 	uint64_t pairs;
 };
 
+/*
+ * Workers test the stop flag after a round, not before: each does one at
+ * least, so a loaded machine that does not run a thread in the whole
+ * interval gives a slow figure, not none (zero, or a division by it).
+ */
 static _Atomic bool go, stop;
 
 static void *
@@ -171,17 +176,17 @@ worker(void *arg)
 		sched_yield();
 	switch (w->sc) {
 	case SC_PAIR:
-		while (!atomic_load_explicit(&stop, memory_order_relaxed)) {
+		do {
 			for (int i = 0; i < 256; i++) {
 				char *volatile p = b_alloc(w->size);
 				p[0] = (char)i;
 				b_free(p);
 			}
 			pairs += 256;
-		}
+		} while (!atomic_load_explicit(&stop, memory_order_relaxed));
 		break;
 	case SC_LIFO:
-		while (!atomic_load_explicit(&stop, memory_order_relaxed)) {
+		do {
 			for (int i = 0; i < LIFO_BATCH; i++) {
 				batch[i] = b_alloc(w->size);
 				*(volatile char *)batch[i] = (char)i;
@@ -189,10 +194,10 @@ worker(void *arg)
 			for (int i = LIFO_BATCH - 1; i >= 0; i--)
 				b_free(batch[i]);
 			pairs += LIFO_BATCH;
-		}
+		} while (!atomic_load_explicit(&stop, memory_order_relaxed));
 		break;
 	case SC_CTOR:
-		while (!atomic_load_explicit(&stop, memory_order_relaxed)) {
+		do {
 			for (int i = 0; i < 64; i++) {
 				struct ctor_obj *o;
 				if (use_kmem) {
@@ -211,13 +216,12 @@ worker(void *arg)
 				}
 			}
 			pairs += 64;
-		}
+		} while (!atomic_load_explicit(&stop, memory_order_relaxed));
 		break;
 	case SC_XFER: {
 		struct ring *r = w->ring;
 		if (w->producer) {
-			while (!atomic_load_explicit(&stop,
-			    memory_order_relaxed)) {
+			do {
 				uint64_t t = atomic_load_explicit(&r->tail,
 				    memory_order_relaxed);
 				void *p;
@@ -232,7 +236,8 @@ worker(void *arg)
 				r->slot[t % RING] = p;
 				atomic_store_explicit(&r->tail, t + 1,
 				    memory_order_release);
-			}
+			} while (!atomic_load_explicit(&stop,
+			    memory_order_relaxed));
 			atomic_store(&r->done, true);
 		} else {
 			for (;;) {

@@ -187,6 +187,11 @@ struct worker {
 	uint64_t hits, misses;
 };
 
+/*
+ * Workers test the stop flag after a round, not before: each does one at
+ * least, so a loaded machine that does not run a thread in the whole
+ * interval gives a slow figure, not none (zero, or a division by it).
+ */
 static _Atomic bool bench_go, bench_stop;
 
 static void
@@ -217,8 +222,7 @@ worker_run(void *arg)
 	case CASE_SYNC:
 	case CASE_OVERRUN: {
 		int bulk = w->bcase == CASE_SYNC ? 1 : 16;
-		while (!atomic_load_explicit(&bench_stop,
-		    memory_order_relaxed)) {
+		do {
 			int n = 0;
 			for (int i = 0; i < bulk; i++) {
 				struct node *o = ops->pop();
@@ -232,14 +236,14 @@ worker_run(void *arg)
 			}
 			while (n > 0)
 				ops->push(held[--n]);
-		}
+		} while (!atomic_load_explicit(&bench_stop,
+		    memory_order_relaxed));
 		break;
 	}
 	case CASE_ASYNC:
 		if (w->producer) {
 			struct handoff *ho = w->ho;
-			while (!atomic_load_explicit(&bench_stop,
-			    memory_order_relaxed)) {
+			do {
 				uint64_t t = atomic_load_explicit(&ho->tail,
 				    memory_order_relaxed);
 				struct node *o;
@@ -260,7 +264,8 @@ worker_run(void *arg)
 				ho->slot[t % HANDOFF] = o;
 				atomic_store_explicit(&ho->tail, t + 1,
 				    memory_order_release);
-			}
+			} while (!atomic_load_explicit(&bench_stop,
+			    memory_order_relaxed));
 			atomic_store(&ho->done, true);
 		} else {
 			struct handoff *ho = w->ho;
