@@ -384,8 +384,8 @@ int
 tunable_parse_env(enum tunable_id id, const char *text)
 {
 	const struct tunable_def *def = &tunable_defs[id];
-	char var[64], allowed[160], dflt[32];
-	int64_t v, arg;
+	char var[64], allowed[160], kept[32];
+	int64_t v, arg, cur;
 
 	if (tunable_parse_text(def, text, &v, &arg) == 0 &&
 	    tunable_store(id, v, NULL) == 0) {
@@ -395,9 +395,11 @@ tunable_parse_env(enum tunable_id id, const char *text)
 	}
 	tunable_env_name(def, var, sizeof (var));
 	tunable_allowed(def, false, allowed, sizeof (allowed));
-	tunable_format(def, def->dflt, dflt, sizeof (dflt));
-	kmem_report("%s='%.64s' rejected: expected %s; keeping the default %s",
-	    var, text, allowed, dflt);
+	/* The default, or what another variable set (KMEM_DEBUG=audit=N). */
+	cur = atomic_load(&tunable_values[id]);
+	tunable_format(def, cur, kept, sizeof (kept));
+	kmem_report("%s='%.64s' rejected: expected %s; keeping %s%s", var,
+	    text, allowed, cur == def->dflt ? "the default " : "", kept);
 	return (-1);
 }
 

@@ -112,10 +112,11 @@ read_all(int fd, char *buf, size_t len)
 
 /*
  * Run this program with --child mode, in this environment less every
- * tunable's variable, plus 'assign' ("KMEM_X=v") if not NULL.
+ * tunable's variable, plus the assignments ("KMEM_X=v") of 'assigns', a
+ * NULL-terminated list.
  */
 static void
-run_child(const char *mode, const char *assign, struct child *c)
+run_child_env(const char *mode, const char *const *assigns, struct child *c)
 {
 	static char *envp[4096];
 	struct kmem_tunable t[MAXT];
@@ -137,8 +138,8 @@ run_child(const char *mode, const char *assign, struct child *c)
 		if (!drop)
 			envp[ne++] = *e;
 	}
-	if (assign != NULL)
-		envp[ne++] = (char *)assign;
+	for (; *assigns != NULL && ne < 4095; assigns++)
+		envp[ne++] = (char *)*assigns;
 	envp[ne] = NULL;
 	fo = memfd_create("child-out", 0);
 	fe = memfd_create("child-err", 0);
@@ -156,6 +157,15 @@ run_child(const char *mode, const char *assign, struct child *c)
 	ck_assert_int_eq(waitpid(pid, &c->status, 0), pid);
 	read_all(fo, c->out, sizeof (c->out));
 	read_all(fe, c->err, sizeof (c->err));
+}
+
+/* The same, with one assignment 'assign' if not NULL. */
+static void
+run_child(const char *mode, const char *assign, struct child *c)
+{
+	const char *assigns[] = { assign, NULL };
+
+	run_child_env(mode, assigns, c);
 }
 
 /* A tunable's value as the child's "list" printed it ("name value\n"). */
@@ -940,6 +950,25 @@ START_TEST(test_env_bad_long)
 }
 END_TEST
 
+/*
+ * A bad value of a tunable that another variable has set already (the
+ * audit frames of KMEM_DEBUG=audit=N) keeps that value, and says so.
+ */
+START_TEST(test_env_bad_keeps_set)
+{
+	const char *assigns[] = { "KMEM_DEBUG=audit=8",
+	    "KMEM_DEBUG_AUDIT_FRAMES=bad", NULL };
+	struct child c;
+
+	run_child_env("list", assigns, &c);
+	assert_child_ok(&c, "audit=8, frames bad");
+	ck_assert_int_eq(child_value(&c, "kmem_debug_audit_frames"), 8);
+	ck_assert_msg(strstr(c.err, "rejected") != NULL &&
+	    strstr(c.err, "keeping 8\n") != NULL &&
+	    strstr(c.err, "default") == NULL, "'%s'", c.err);
+}
+END_TEST
+
 /* ------------------------------------------------ child modes */
 
 #define CHILD_CHECK(cond) do {                                          \
@@ -1196,6 +1225,7 @@ main(int argc, char **argv)
 	tcase_add_test(env, test_env_good);
 	tcase_add_test(env, test_env_bad);
 	tcase_add_test(env, test_env_bad_long);
+	tcase_add_test(env, test_env_bad_keeps_set);
 	suite_add_tcase(s, env);
 	return (test_run_suite(s));
 }
