@@ -152,7 +152,7 @@ mag_rseq_setup(void)
 static void
 mag_init_once(void)
 {
-	const char *why;
+	const char *why, *env;
 
 	tunables_init();
 	cpu_init();
@@ -163,9 +163,14 @@ mag_init_once(void)
 		mag_mode_dflt = MAG_RSEQ;
 		return;
 	}
-	/* The fallback is the value kmem_tunable_get() reports from now. */
+	/*
+	 * The fallback is the value kmem_tunable_get() reports from now.  A
+	 * variable that asked for rseq hears why not (one that was rejected
+	 * has said so already).
+	 */
 	(void) tunable_set_id(KT_PERCPU, KMEM_PERCPU_LOCK);
-	if (secure_getenv("KMEM_PERCPU") != NULL)
+	env = secure_getenv("KMEM_PERCPU");
+	if (env != NULL && strcmp(env, "rseq") == 0)
 		kmem_report("KMEM_PERCPU=rseq is not available here (%s); "
 		    "using lock", why);
 }

@@ -782,6 +782,21 @@ START_TEST(test_percpu_fallback)
 	ck_assert_msg(strstr(c.out, getenv("GLIBC_TUNABLES") == NULL ?
 	    "percpu-fallback lock ok" : "percpu-fallback") != NULL,
 	    "'%s' '%s'", c.out, c.err);
+	if (getenv("GLIBC_TUNABLES") != NULL)
+		return;
+	/* KMEM_PERCPU=rseq hears why not; a rejected value only that. */
+	for (int i = 0; i < 2; i++) {
+		const char *assigns[] = { "GLIBC_TUNABLES=glibc.pthread.rseq=0",
+		    i == 0 ? "KMEM_PERCPU=rseq" : "KMEM_PERCPU=bogus", NULL };
+		const char *nl;
+
+		run_child_env("percpu-fallback", assigns, &c);
+		assert_child_ok(&c, assigns[1]);
+		nl = strchr(c.err, '\n');
+		ck_assert_msg(nl != NULL && nl[1] == '\0' && (i == 0) ==
+		    (strstr(c.err, "not available") != NULL), "%s: '%s'",
+		    assigns[1], c.err);
+	}
 }
 END_TEST
 
