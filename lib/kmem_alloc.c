@@ -299,9 +299,14 @@ ka_create(struct ka_class *c)
 			bool never = errno == EINVAL;
 
 			atomic_store(&c->nocache, never);
-			kmem_report("kmem_alloc: cannot create cache %s: %s%s",
-			    name, strerror(errno), never ? "; its requests get "
-			    "spans of their own" : "");
+			if (never)
+				kmem_report("kmem_alloc: class %zu is larger, "
+				    "with any KMEM_DEBUG redzone, than "
+				    "kmem_cache_max_size allows: its requests "
+				    "get spans of their own", c->size);
+			else
+				kmem_report("kmem_alloc: cannot create cache "
+				    "%s: %s", name, strerror(errno));
 		}
 		atomic_store_explicit(&c->cp, cp, memory_order_release);
 		if (cp != NULL && cp->fastkey == KMEM_CACHE_FAST_RSEQ)

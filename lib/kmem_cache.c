@@ -411,9 +411,10 @@ cache_create(const char *name, size_t size, size_t align,
 	else if (vmp != NULL)
 		why = "vmem arenas (vmp) are not supported; pass NULL";
 	if (why != NULL) {
-		kmem_report("kmem_cache_create(%.*s, %zu, %zu): %s",
-		    KMEM_CACHE_NAMELEN, name != NULL ? name : "NULL", size,
-		    align, why);
+		if (!sizeclass)         /* ka_create says it in its words */
+			kmem_report("kmem_cache_create(%.*s, %zu, %zu): %s",
+			    KMEM_CACHE_NAMELEN, name != NULL ? name : "NULL",
+			    size, align, why);
 		errno = EINVAL;
 		return (NULL);
 	}
@@ -464,7 +465,7 @@ cache_create(const char *name, size_t size, size_t align,
 	cp->mag.cpu = cache_mag_cpus(cp);
 	if (slab_layer_init(&cp->sl, chunk, align, cflags,
 	    (struct slab_node *)((char *)cp + nodes_off), nnodes) != 0) {
-		if (DEBUG_CACHE(cp))
+		if (DEBUG_CACHE(cp) && !sizeclass)
 			kmem_report("kmem_cache_create(%s, %zu, %zu): size "
 			    "with the KMEM_DEBUG redzone larger than the "
 			    "largest slab", name, size, align);

@@ -463,6 +463,20 @@ START_TEST(test_class_larger_than_cache)
 	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
 	    "kmem_alloc above kmem_cache_max_size: status %#x, stderr: %s",
 	    status, err);
+	/* Said once per class, in one line that says what happens. */
+	ck_assert_msg(strstr(err, "kmem_cache_create(") == NULL &&
+	    strstr(err, "spans of their own") != NULL, "stderr: %s", err);
+	for (const char *l = err; *l != '\0'; l = strchr(l, '\n') + 1) {
+		const char *nl = strchr(l, '\n');
+		char line[512];
+
+		ck_assert_msg(nl != NULL && nl - l < (long)sizeof (line) &&
+		    strncmp(l, "libkmem: kmem_alloc: class ", 27) == 0,
+		    "stderr: %s", err);
+		memcpy(line, l, (size_t)(nl - l + 1));
+		line[nl - l + 1] = '\0';
+		ck_assert_msg(strstr(nl + 1, line) == NULL, "twice: %s", line);
+	}
 }
 END_TEST
 
