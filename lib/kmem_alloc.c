@@ -46,7 +46,9 @@
  * working set of 384 blocks of 256 KiB, freed and allocated again, faults
  * no page in).  A request looks at its own CPU's list first, then at the
  * others that hold any.  Spares older than kmem_cache_expire go back on
- * the aging pass, all of them under pressure (reap_set_trim).
+ * the aging pass, all of them under pressure (reap_set_trim); the first
+ * new span starts aging (ka_large_alloc), as the first class cache does,
+ * since a program that asks only for large blocks creates no cache.
  * A large block that grows (ka_large_grow, for realloc) takes the free
  * pages after its span if there are enough; otherwise its pages move to a
  * new span with mremap(MREMAP_DONTUNMAP) instead of being copied: the old
@@ -403,6 +405,7 @@ ka_large_alloc(size_t size, size_t align, int kmflags)
 	size_t len, extra = align > page ? align - page : 0;
 	struct ka_large *l;
 	char *base;
+	bool was;
 
 	if (size > KA_LARGE_MAX || align > KA_LARGE_MAX) {
 		errno = ENOMEM;
@@ -415,6 +418,14 @@ ka_large_alloc(size_t size, size_t align, int kmflags)
 			memset(l->buf, 0, size);        /* a spare kept its pages */
 		return (l->buf);
 	}
+	/*
+	 * Its spare must age (see above) even where no cache exists: start
+	 * aging as ka_create does, nested allocations to the bootstrap.
+	 */
+	was = cache_creating;
+	cache_creating = true;
+	reap_start();
+	cache_creating = was;
 	if ((l = meta_alloc()) == NULL)
 		return (NULL);
 	for (int tries = 0;; tries++) {

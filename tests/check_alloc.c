@@ -969,6 +969,41 @@ START_TEST(test_large_working_set_kept)
 }
 END_TEST
 
+/*
+ * A program that asks only for large blocks creates no cache, yet the
+ * spans it frees and libkmem keeps go back kmem_cache_expire after (on
+ * an aging pass), as kmem_alloc(3) says: the large path starts aging.
+ * Every test runs in a process of its own, so none had started it.
+ */
+START_TEST(test_large_spares_age)
+{
+	enum { N = 8, SZ = 4 << 20 };
+	char *p[N];
+	struct vmem_usage u;
+	double t0;
+
+	ck_assert_int_eq(kmem_tunable_set("kmem_reap_interval", 1), 0);
+	ck_assert_int_eq(kmem_tunable_set("kmem_cache_expire", 1), 0);
+	for (int i = 0; i < N; i++) {
+		p[i] = kmem_alloc(SZ, KM_SLEEP);
+		ck_assert_ptr_nonnull(p[i]);
+		memset(p[i], i, SZ);
+	}
+	for (int i = 0; i < N; i++)
+		kmem_free(p[i], SZ);
+	vmem_usage(&u);
+	ck_assert_uint_ge(u.inuse, (size_t)N * SZ);     /* kept as spares */
+	t0 = test_now();
+	do {
+		usleep(50000);
+		vmem_usage(&u);
+	} while (u.inuse >= SZ && test_now() - t0 < 20);
+	ck_assert_msg(u.inuse < SZ, "%zu MiB of freed large blocks still "
+	    "mapped %.1f s later (interval 1 s, expire 1 s)", u.inuse >> 20,
+	    test_now() - t0);
+}
+END_TEST
+
 /* vmem_alloc serves any size, small ones included. */
 START_TEST(test_vmem_family)
 {
@@ -1182,6 +1217,7 @@ main(int argc, char **argv)
 	tcase_add_test(alloc, test_bad_flags_reported);
 	tcase_add_test(alloc, test_free_size_zero_reported);
 	tcase_add_test(alloc, test_large_working_set_kept);
+	tcase_add_test(alloc, test_large_spares_age);
 	tcase_add_test(alloc, test_large_grow_moves_pages);
 #if !defined(KMEM_ASAN) && !defined(KMEM_TSAN)
 	tcase_add_test(alloc, test_large_grow_move_refused);
