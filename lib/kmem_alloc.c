@@ -49,6 +49,8 @@
  * the aging pass, all of them under pressure (reap_set_trim); the first
  * new span starts aging (ka_large_alloc), as the first class cache does,
  * since a program that asks only for large blocks creates no cache.
+ * Spans count against kmem_memory_limit (reap.c counts all the arena
+ * maps), so a new one is checked against it as a slab's growth is.
  * A large block that grows (ka_large_grow, for realloc) takes the free
  * pages after its span if there are enough; otherwise its pages move to a
  * new span with mremap(MREMAP_DONTUNMAP) instead of being copied: the old
@@ -444,6 +446,7 @@ ka_large_alloc(size_t size, size_t align, int kmflags)
 	l->len = len;
 	l->buf = (char *)KMEM_P2ROUNDUP((uintptr_t)base, KMEM_MAX(align, 1));
 	l->size = size;
+	reap_check_limit();     /* mapped memory, as a slab's growth is */
 	return (l->buf);        /* a new span reads as zero: no KM_ZERO work */
 }
 

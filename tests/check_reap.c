@@ -1110,6 +1110,42 @@ START_TEST(test_memory_limit)
 }
 END_TEST
 
+/*
+ * Large kmem_alloc blocks are memory libkmem maps, counted against
+ * kmem_memory_limit (reap_mapped): one that takes the process over the
+ * limit reaps, calling reclaim callbacks, as a slab's growth does - not
+ * only the next growth of some cache, which may never come.
+ */
+START_TEST(test_memory_limit_large)
+{
+	enum { N = 16, SZ = 4 << 20 };
+	static struct pile p = { .lock = PTHREAD_MUTEX_INITIALIZER,
+	    .per_call = 32 };
+	void *v[N];
+	double t0;
+
+	p.cp = kmem_cache_create("limitlarge", 256, 0, NULL, NULL,
+	    pile_reclaim, &p, NULL, 0);
+	pile_fill(&p, 64);                      /* far below the limit */
+	ck_assert_int_eq(tunable_set_id(KT_MEMORY_LIMIT, 32 << 20), 0);
+	ck_assert_int_eq(atomic_load(&p.calls), 0);
+	for (int i = 0; i < N; i++) {           /* 64 MiB */
+		v[i] = kmem_alloc(SZ, KM_SLEEP);
+		ck_assert_ptr_nonnull(v[i]);
+	}
+	t0 = test_now();
+	while (atomic_load(&p.calls) == 0 && test_now() - t0 < 10)
+		usleep(10000);
+	ck_assert_msg(atomic_load(&p.calls) >= 1, "64 MiB of large blocks "
+	    "over a 32 MiB kmem_memory_limit: no reclaim callback called");
+	ck_assert_int_eq(tunable_set_id(KT_MEMORY_LIMIT, 0), 0);
+	for (int i = 0; i < N; i++)
+		kmem_free(v[i], SZ);
+	pile_empty(&p);
+	kmem_cache_destroy(p.cp);
+}
+END_TEST
+
 /* kmem_cache_reclaim=once: one callback per pressure event. */
 START_TEST(test_reclaim_once)
 {
@@ -1267,6 +1303,7 @@ main(void)
 	tcase_set_timeout(pr, 60);
 	tcase_add_test(pr, test_mmap_failure_reaps_all);
 	tcase_add_test(pr, test_memory_limit);
+	tcase_add_test(pr, test_memory_limit_large);
 	tcase_add_test(pr, test_reclaim_once);
 	tcase_add_test(pr, test_psi);
 	tcase_add_test(pr, test_psi_fork_closes);
