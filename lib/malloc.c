@@ -226,8 +226,8 @@ realloc(void *p, size_t size)
 	}
 	kind = ka_classify(p, &cp, &usable);
 	if (kind == KA_FOREIGN) {
-		kmem_report("realloc(%p, %zu): not allocated by "
-		    "libkmem_malloc; returning NULL", p, size);
+		/* Reported as free() reports it; with KMEM_DEBUG, aborts. */
+		debug_bad_free("realloc", NULL, p);
 		errno = EINVAL;
 		return (NULL);
 	}

@@ -1,7 +1,7 @@
 #!/bin/sh
 # debug-preload.sh - KMEM_DEBUG under LD_PRELOAD=libkmem_malloc.so: a
-# double free, a write after free, an overrun, the free of a pointer
-# inside a block and the realloc of a freed block (a double free too),
+# double free, a write after free, an overrun, the free or realloc of a
+# pointer inside a block and the realloc of a freed block (a double free too),
 # committed through the C library's malloc, free and realloc
 # (tests/debugmalloc), are each reported, naming
 # the class cache and the block, and the process aborts (or goes on with
@@ -56,19 +56,22 @@ expect() {
 	    "$tmp/err" || fail "$mode ($debug): no '$1' report for $addr"
 }
 
-for mode in double waf overrun inside realloc; do
+for mode in double waf overrun inside reinside realloc; do
 	case $mode in
 	double|realloc) kind="double free" ;;
 	waf) kind="write after free" ;;
 	overrun) kind="redzone overwritten" ;;
-	inside) kind="free of a pointer inside a buffer" ;;
+	inside|reinside) kind="free of a pointer inside a buffer" ;;
 	esac
 	debug=guards,audit
 	run "$debug" $mode
 	[ "$rc" -eq 134 ] || fail "$mode ($debug): exit status $rc, not 134 (SIGABRT)"
 	expect "$kind"
-	[ $mode = inside ] || grep -q "last allocated by thread" "$tmp/err" ||
-	    fail "$mode ($debug): no allocation stack"
+	case $mode in
+	*inside) ;;
+	*) grep -q "last allocated by thread" "$tmp/err" ||
+	    fail "$mode ($debug): no allocation stack" ;;
+	esac
 	debug=guards,noabort
 	run "$debug" $mode
 	[ "$rc" -eq 0 ] || fail "$mode ($debug): exit status $rc, not 0"
@@ -78,9 +81,11 @@ for mode in double waf overrun inside realloc; do
 	run "" $mode
 	[ "$rc" -eq 0 ] || fail "$mode (no debug): exit status $rc"
 	! grep -q KMEM_DEBUG "$tmp/err" || fail "$mode (no debug): a report"
-	if [ $mode = inside ]; then
-		grep -q "free($addr): 8 bytes into object" "$tmp/err" ||
-		    fail "inside (no debug): no one-line report"
+	if [ $mode = inside ] || [ $mode = reinside ]; then
+		fn=free
+		[ $mode = inside ] || fn=realloc
+		grep -q "$fn($addr): 8 bytes into object" "$tmp/err" ||
+		    fail "$mode (no debug): no one-line report"
 	fi
 done
 

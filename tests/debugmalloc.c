@@ -2,14 +2,15 @@
  * debugmalloc.c - the program tests/debug-preload.sh runs with
  * libkmem_malloc.so preloaded and KMEM_DEBUG set: it commits one heap
  * error through the C library's API (argv[1]: double, waf, overrun, inside,
- * realloc) or does ordinary work that must pass without a report (ok);
- * inside frees a pointer 8 bytes into a block, realloc reallocates a
- * freed block to a size of its class.  It first
+ * reinside, realloc) or does ordinary work that must pass without a report
+ * (ok); inside frees a pointer 8 bytes into a block, reinside reallocates
+ * it, realloc reallocates a freed block to a size of its class.  It first
  * prints "ADDR <p>" on stderr: the block the report must name.
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -51,18 +52,25 @@ main(int argc, char **argv)
 {
 	const char *what = argc > 1 ? argv[1] : "ok";
 	void *anchor;
+	bool inside;
 
 	/* An anchor: blk's slab is not emptied (and reaped) when blk is. */
 	anchor = malloc(40);
 	blk = malloc(40);
 	if (blk == NULL || anchor == NULL)
 		return (2);
-	fprintf(stderr, "ADDR %p\n", (void *)(strcmp(what, "inside") == 0 ?
-	    blk + 8 : blk));
+	inside = strcmp(what, "inside") == 0 || strcmp(what, "reinside") == 0;
+	fprintf(stderr, "ADDR %p\n", (void *)(inside ? blk + 8 : blk));
 	if (strcmp(what, "inside") == 0) {
 		char *volatile inner = blk + 8;
 
 		free(inner);            /* not the start of the block */
+		free(blk);
+	} else if (strcmp(what, "reinside") == 0) {
+		char *volatile inner = blk + 8;
+
+		if (realloc(inner, 40) != NULL)  /* not the block's start */
+			return (4);
 		free(blk);
 	} else if (strcmp(what, "double") == 0) {
 		free(blk);
