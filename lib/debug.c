@@ -64,6 +64,7 @@
 
 #include "cache.h"
 #include "debug.h"
+#include "kmem_alloc.h"
 #include "slab.h"
 #include "tunables.h"
 #include "vmem.h"
@@ -481,12 +482,18 @@ debug_kmem_free(struct kmem_cache *cp, const void *buf, size_t size)
 {
 	struct kmem_slab *s = vmem_owner(buf);
 	struct kmem_cache *oc;
-	size_t asked;
+	size_t asked, usable;
 
-	if (s == NULL || s->kind != KMEM_OWNER_SLAB ||
-	    !slab_obj_ok(&s->cache->sl, s, buf))
-		return (true);          /* kmem_cache_free reports it */
-	oc = s->cache;
+	if (s == NULL) {
+		/* An emergency object of a class has no arena owner. */
+		if (ka_classify(buf, &oc, &usable) != KA_OBJECT)
+			return (true);  /* kmem_cache_free reports it */
+	} else if (s->kind != KMEM_OWNER_SLAB ||
+	    !slab_obj_ok(&s->cache->sl, s, buf)) {
+		return (true);
+	} else {
+		oc = s->cache;
+	}
 	if (!DEBUG_CACHE(oc))
 		return (true);
 	asked = (size_t)debug_tail(oc, buf)->size;

@@ -4,7 +4,8 @@
  * are checked: the report names the cache, the address (as %p prints it)
  * and the kind of error, and the child died of SIGABRT (or went on with
  * noabort).  With debugging off the same programs must not crash.  Also
- * the patterns, the audit records, leaks, KMC_NODEBUG, the kmem_debug
+ * emergency objects (kmem_free's size checked on them too), the
+ * patterns, the audit records, leaks, KMC_NODEBUG, the kmem_debug
  * tunable's words, and debug caches under concurrent use.
  */
 #include "config.h"
@@ -25,6 +26,7 @@
 
 #include "libkmem/kmem.h"
 #include "testutil.h"
+#include "vmem.h"
 
 #define ERRLEN  65536
 
@@ -335,6 +337,48 @@ prog_wrong_size_same(void)
 	kmem_free(p, 20);               /* the same class, not the size */
 }
 
+/*
+ * An emergency object of a class (no slab can be had, KM_NOSLEEP): it is
+ * outside the arena, and its size is checked all the same.
+ */
+static char *
+emergency_block(size_t size)
+{
+	void *first = kmem_alloc(size, KM_SLEEP);      /* the class exists */
+	char *p;
+
+	if (first == NULL)
+		_exit(93);
+	vmem_inject_failures(-1);
+	do {
+		p = kmem_alloc(size, KM_NOSLEEP);
+	} while (p != NULL && vmem_contains(p));
+	vmem_inject_failures(0);
+	if (p == NULL)
+		_exit(92);
+	return (p);
+}
+
+static void
+prog_wrong_size_emergency(void)
+{
+	char *p = emergency_block(24);
+
+	say_addr(p);
+	say_class(24);
+	kmem_free(p, 20);               /* the same class, not the size */
+}
+
+static void
+prog_wrong_size_emergency_class(void)
+{
+	char *p = emergency_block(24);
+
+	say_addr(p);
+	say_class(24);
+	kmem_free(p, 100);              /* another class */
+}
+
 static void
 prog_kmem_alloc_overrun(void)
 {
@@ -517,6 +561,24 @@ START_TEST(test_wrong_size)
 	run_child(NULL, prog_wrong_size_class);
 	assert_exited();
 	run_child(NULL, prog_wrong_size_same);
+	assert_exited();
+}
+END_TEST
+
+/* kmem_free's size is checked for an emergency object of a class too. */
+START_TEST(test_wrong_size_emergency)
+{
+	run_child("guards", prog_wrong_size_emergency);
+	ck_assert_msg(R.cache[0] != '\0', "%s", err_tail());
+	assert_report("kmem_free with the wrong size", R.cache);
+	ck_assert(strstr(R.err, "allocated with size 24, freed with size "
+	    "20") != NULL);
+	assert_aborted();
+
+	run_child("guards,noabort", prog_wrong_size_emergency_class);
+	assert_report("kmem_free with the wrong size", R.cache);
+	ck_assert(strstr(R.err, "allocated with size 24, freed with size "
+	    "100") != NULL);
 	assert_exited();
 }
 END_TEST
@@ -759,6 +821,7 @@ main(void)
 	tcase_add_test(tc, test_unowned);
 	tcase_add_test(tc, test_inside);
 	tcase_add_test(tc, test_wrong_size);
+	tcase_add_test(tc, test_wrong_size_emergency);
 	tcase_add_test(tc, test_kmem_alloc_overrun);
 	tcase_add_test(tc, test_leaks);
 	tcase_add_test(tc, test_concurrent);
