@@ -512,6 +512,16 @@ debug_kmem_free(struct kmem_cache *cp, const void *buf, size_t size)
 	return (false);
 }
 
+void
+debug_pool_double_free(uint32_t flags, const char *cname,
+    const void *element)
+{
+	kmem_report("KMEM_DEBUG: double free: cache %s, buffer %p: "
+	    "mempool_free was given an element that is in the pool's reserve "
+	    "already", cname != NULL ? cname : "(none)", element);
+	debug_report_end(flags);
+}
+
 /* ------------------------------------------------ leaks */
 
 static uint64_t

@@ -83,6 +83,15 @@ void debug_set_size(struct kmem_cache *cp, void *obj, size_t size);
  */
 bool debug_kmem_free(struct kmem_cache *cp, const void *buf, size_t size);
 
+/*
+ * mempool_free(element) of a pool created under KMEM_DEBUG ('flags'),
+ * element being in the pool's reserve already: a double free (reported,
+ * the process aborted unless noabort).  cname: the cache the pool's
+ * elements come from, or NULL.
+ */
+void debug_pool_double_free(uint32_t flags, const char *cname,
+    const void *element);
+
 /* kmem_cache_destroy with objects still out: list them (leaks). */
 void debug_leaks(struct kmem_cache *cp);
 

@@ -19,6 +19,9 @@
  * KM_SLEEP never returns NULL.  mempool_free() puts an element back into
  * the reserve while the reserve holds fewer than min_nr, waking one
  * sleeper, and gives it to free_fn otherwise.
+ * In a pool created under KMEM_DEBUG it first looks for the element in
+ * the reserve (under mp_lock): one found there is freed twice, and is
+ * reported (debug.c) and left alone rather than handed out twice.
  *
  * PROGRESS
  *
@@ -89,6 +92,7 @@
 #include "libkmem/mempool.h"
 #include "cache.h"
 #include "cpu.h"
+#include "debug.h"
 #include "kmem_impl.h"
 #include "tunables.h"
 
@@ -107,6 +111,7 @@ struct mempool {
 	mempool_alloc_t *mp_alloc;
 	mempool_free_t *mp_free;
 	void *mp_data;
+	uint32_t mp_debug;              /* KMEM_DEBUG flags at creation */
 	struct mempool_cpu *mp_cpu;     /* cpu_count() lines, in this mapping */
 	size_t mp_map_len;              /* bytes of this mapping */
 	void **mp_inline;               /* room for elements in this mapping */
@@ -245,6 +250,7 @@ mempool_map(int min_nr, mempool_alloc_t *alloc_fn, mempool_free_t *free_fn,
 	mp->mp_alloc = alloc_fn;
 	mp->mp_free = free_fn;
 	mp->mp_data = pool_data;
+	mp->mp_debug = debug_flags_for(0);
 	mp->mp_cpu = (struct mempool_cpu *)((char *)mp + hdr);
 	mp->mp_inline = (void **)((char *)mp + hdr + cpus);
 	mp->mp_inline_cap = (len - hdr - cpus) / sizeof (void *);
@@ -407,6 +413,28 @@ mempool_alloc(mempool_t *pool, int kmflags)
 	return (element);
 }
 
+/*
+ * KMEM_DEBUG: whether element is in the reserve already (freed twice;
+ * reported).  Kept there, it would be handed out twice.
+ */
+static bool
+mempool_reserve_has(struct mempool *mp, const void *element)
+{
+	const char *cname = NULL;
+	bool found = false;
+
+	pthread_mutex_lock(&mp->mp_lock);
+	for (int i = 0; i < mempool_curr(mp) && !found; i++)
+		found = mp->mp_elements[i] == element;
+	pthread_mutex_unlock(&mp->mp_lock);
+	if (!found)
+		return (false);
+	if (mp->mp_alloc == mempool_alloc_slab)
+		cname = ((const kmem_cache_t *)mp->mp_data)->name;
+	debug_pool_double_free(mp->mp_debug, cname, element);
+	return (true);
+}
+
 KMEM_EXPORT void
 mempool_free(void *element, mempool_t *pool)
 {
@@ -418,6 +446,9 @@ mempool_free(void *element, mempool_t *pool)
 		kmem_report("mempool_free: element %p not freed", element);
 		return;
 	}
+	if (KMEM_UNLIKELY(mp->mp_debug != 0) && mempool_reserve_has(mp,
+	    element))
+		return;                 /* reported */
 	atomic_fetch_add_explicit(&mp->mp_cpu[cpu_current()].free, 1,
 	    memory_order_relaxed);
 	if (KMEM_UNLIKELY(mempool_curr(mp) < mempool_min(mp))) {

@@ -6,8 +6,8 @@
  * while 8 threads work), 8 KM_SLEEP threads through a pool of 4 with the
  * allocator failing (every element tagged while held, none lost or
  * duplicated), fork() while threads use a pool, the slab and kmalloc
- * pools on real caches, destroy with elements out, statistics, and bad
- * arguments.
+ * pools on real caches, destroy with elements out, a double free under
+ * KMEM_DEBUG, statistics, and bad arguments.
  */
 #include "config.h"
 
@@ -970,6 +970,69 @@ START_TEST(test_destroy_elements_out)
 }
 END_TEST
 
+/*
+ * KMEM_DEBUG: an element freed while it is in the reserve already (a
+ * double free) is reported and left alone, not pushed a second time
+ * (two later mempool_alloc calls would both get it).
+ */
+struct pool_free {
+	void *element;
+	mempool_t *mp;
+};
+
+static void
+pool_free_run(void *arg)
+{
+	struct pool_free *f = arg;
+
+	mempool_free(f->element, f->mp);
+}
+
+START_TEST(test_debug_double_free)
+{
+	struct talloc ta = { 0 };
+	struct mempool_stats st;
+	struct pool_free f;
+	int64_t was;
+	mempool_t *mp;
+	void *e[2], *again;
+	char out[4096], want[128];
+
+	ck_assert_int_eq(kmem_tunable_get("kmem_debug", &was), 0);
+	ck_assert_int_eq(kmem_tunable_set("kmem_debug", KMEM_DEBUG_GUARDS |
+	    KMEM_DEBUG_NOABORT), 0);
+	mp = mempool_create(2, talloc_fn, tfree_fn, &ta);
+	ck_assert_int_eq(kmem_tunable_set("kmem_debug", was), 0);
+	ck_assert_ptr_nonnull(mp);
+	atomic_store(&ta.mode, TA_FAIL);
+	for (int i = 0; i < 2; i++) {
+		e[i] = mempool_alloc(mp, KM_NOSLEEP);
+		ck_assert_ptr_nonnull(e[i]);
+	}
+	mempool_free(e[0], mp);
+	f.element = e[0];
+	f.mp = mp;
+	test_capture_stderr(pool_free_run, &f, out, sizeof (out));
+	snprintf(want, sizeof (want), "KMEM_DEBUG: double free: cache (none), "
+	    "buffer %p", e[0]);
+	ck_assert_msg(strstr(out, want) != NULL, "no \"%s\" in \"%s\"", want,
+	    out);
+	st = stats_of(mp);
+	ck_assert_uint_eq(st.curr_nr, 1);
+	ck_assert_uint_eq(st.free_reserve, 1);
+	ck_assert_uint_eq(st.out, 1);
+	again = mempool_alloc(mp, KM_NOSLEEP);
+	ck_assert_ptr_eq(again, e[0]);
+	ck_assert_ptr_null(mempool_alloc(mp, KM_NOSLEEP));
+	mempool_free(again, mp);
+	mempool_free(e[1], mp);
+	atomic_store(&ta.mode, TA_OK);
+	mempool_destroy(mp);
+	ck_assert_uint_eq(talloc_live(&ta), 0);
+	ck_assert_uint_eq(atomic_load(&ta.bad_frees), 0);
+}
+END_TEST
+
 START_TEST(test_tunable)
 {
 	int id = tunable_find("kmem_mempool_retry_ms");
@@ -1025,6 +1088,7 @@ main(void)
 	tcase_set_timeout(api, 20);
 	tcase_add_test(api, test_bad_args);
 	tcase_add_test(api, test_destroy_elements_out);
+	tcase_add_test(api, test_debug_double_free);
 	tcase_add_test(api, test_tunable);
 	suite_add_tcase(s, api);
 	return (test_run_suite(s));
