@@ -1070,7 +1070,12 @@ kmem_alloc_class_stats(int idx, struct kmem_class_stats *st)
 		 * the two calls, and cs.obj_total would count its new slab.
 		 */
 		st->obj_allocated = sc.obj_total + cs.obj_emergency;
-		st->obj_used = cs.alloc - cs.free;
+		/*
+		 * The sums are read CPU by CPU while others allocate and
+		 * free, so a free can be counted whose allocation is not:
+		 * no negative count (as stats.c's obj_inuse).
+		 */
+		st->obj_used = cs.alloc > cs.free ? cs.alloc - cs.free : 0;
 		emerg_pages = cs.obj_emergency * ((cp->sl.chunk + page - 1) /
 		    page);
 		st->pages_used = sc.slab_total * st->pages_per_slab +

@@ -1181,6 +1181,53 @@ START_TEST(test_threads)
 }
 END_TEST
 
+/*
+ * obj_used is alloc - free summed over CPUs while other threads allocate
+ * and free: a free may be counted whose allocation was not yet (the
+ * sums are read CPU by CPU, allocations before frees).  The difference
+ * must never wrap to a count near 2^64.
+ */
+static void *
+pair_thread(void *arg)
+{
+	_Atomic bool *stop = arg;
+
+	while (!atomic_load(stop)) {
+		void *p = kmem_alloc(64, KM_SLEEP);
+
+		kmem_free(p, 64);
+	}
+	return (NULL);
+}
+
+START_TEST(test_class_obj_used_concurrent)
+{
+	int idx = class_of(64);
+	pthread_t t[NTHREADS];
+	_Atomic bool stop = false;
+	double end = test_now() + test_seconds(1.0);
+	uint64_t wrapped = 0, worst = 0;
+
+	kmem_free(kmem_alloc(64, KM_SLEEP), 64);
+	for (int i = 0; i < NTHREADS; i++)
+		ck_assert_int_eq(pthread_create(&t[i], NULL, pair_thread,
+		    &stop), 0);
+	while (test_now() < end) {
+		uint64_t used = class_stats(idx).obj_used;
+
+		if (used > INT64_MAX) {
+			wrapped++;
+			worst = used;
+		}
+	}
+	atomic_store(&stop, true);
+	for (int i = 0; i < NTHREADS; i++)
+		pthread_join(t[i], NULL);
+	ck_assert_msg(wrapped == 0, "obj_used wrapped %" PRIu64 " times, "
+	    "e.g. %" PRIu64, wrapped, worst);
+}
+END_TEST
+
 int
 main(int argc, char **argv)
 {
@@ -1225,6 +1272,7 @@ main(int argc, char **argv)
 	suite_add_tcase(s, alloc);
 	tcase_set_timeout(thr, 60);
 	tcase_add_test(thr, test_threads);
+	tcase_add_test(thr, test_class_obj_used_concurrent);
 	suite_add_tcase(s, thr);
 	return (test_run_suite(s));
 }
