@@ -597,8 +597,12 @@ stats_create_locked(void)
 	stats_last = kmem_now_ns();
 }
 
-/* Build an image and copy it into the region under the sequence lock. */
-static void
+/*
+ * Build an image and copy it into the region under the sequence lock:
+ * 0, or -1 when nothing was published (no memory for the image, or the
+ * region could not grow).
+ */
+static int
 stats_publish_locked(void)
 {
 	struct kst_header *h;
@@ -606,19 +610,19 @@ stats_publish_locked(void)
 	size_t to = offsetof(struct kst_header, reap_request);
 
 	if (stats_build() != 0)
-		return;                 /* no memory now; next tick */
+		return (-1);            /* no memory now; next tick */
 	if (stats_used > stats_maplen) {
 		size_t len = stats_region_len(stats_used);
 		void *map;
 
 		if (stats_size_locked(stats_fd, len) != 0) {
 			stats_fail_locked("extend it", stats_file, errno);
-			return;
+			return (-1);
 		}
 		map = mremap(stats_map, stats_maplen, len, MREMAP_MAYMOVE);
 		if (map == MAP_FAILED) {
 			stats_fail_locked("remap it", stats_file, errno);
-			return;
+			return (-1);
 		}
 		stats_map = map;
 		stats_maplen = len;
@@ -634,6 +638,7 @@ stats_publish_locked(void)
 	atomic_store_explicit(&h->seq, stats_seq, memory_order_release);
 	stats_npublish++;
 	stats_last = kmem_now_ns();
+	return (0);
 }
 
 /*
@@ -673,9 +678,13 @@ stats_pass(bool force)
 		force = true;
 	due = stats_last + tunable(KT_STATS_INTERVAL) * NS_PER_SEC -
 	    STATS_SLACK_NS;
-	if (force || kmem_now_ns() >= due)
-		stats_publish_locked();
-	/* Acknowledged after publishing: the reader sees the result. */
+	if ((force || kmem_now_ns() >= due) && stats_publish_locked() != 0)
+		goto out;
+	/*
+	 * Acknowledged after publishing: the reader sees the result.  A
+	 * publish that failed answers nothing (the region still holds the
+	 * numbers of the last one); the next tick tries again.
+	 */
 	if (stats_map != NULL) {
 		atomic_store(&stats_map->reap_done, reap_req);
 		atomic_store(&stats_map->publish_done, pub_req);

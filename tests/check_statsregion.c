@@ -13,6 +13,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,6 +21,7 @@
 #include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -358,6 +360,81 @@ START_TEST(test_requests)
 	close(fd);
 }
 END_TEST
+
+#if !defined(KMEM_ASAN) && !defined(KMEM_TSAN)   /* they need their mremap */
+/*
+ * mremap that fails while mremap_fail is set: the publisher's image
+ * cannot grow (no memory).  The library calls mremap through the PLT, so
+ * this definition replaces the C library's.
+ */
+static _Atomic bool mremap_fail;
+
+void *
+mremap(void *old, size_t old_len, size_t new_len, int flags, ...)
+{
+	void *new_addr = NULL;
+
+	if (flags & MREMAP_FIXED) {
+		va_list ap;
+
+		va_start(ap, flags);
+		new_addr = va_arg(ap, void *);
+		va_end(ap);
+	}
+	if (atomic_load(&mremap_fail)) {
+		errno = ENOMEM;
+		return (MAP_FAILED);
+	}
+	return ((void *)syscall(SYS_mremap, old, old_len, new_len, flags,
+	    new_addr));
+}
+
+/*
+ * A publish request that finds no memory for the image is not answered
+ * until a publish succeeds: the reader (kmemstat -w, -r) must not take
+ * the numbers of the last publish for current ones.
+ */
+START_TEST(test_request_nomem)
+{
+	enum { N = 400 };
+	static kmem_cache_t *cps[N];
+	struct kst_header *h;
+	struct region r;
+	char name[32];
+	int fd;
+
+	mkcache("nomem_first", 64);
+	stats_publish_now();
+	fd = open(stats_path(), O_RDWR);
+	ck_assert_int_ge(fd, 0);
+	h = mmap(NULL, KST_HEADER_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED,
+	    fd, 0);
+	ck_assert_ptr_ne(h, MAP_FAILED);
+	/* Enough caches that the image must grow. */
+	for (int i = 0; i < N; i++) {
+		snprintf(name, sizeof (name), "nomem_%d", i);
+		cps[i] = mkcache(name, 32 + (size_t)i);
+	}
+	atomic_store(&mremap_fail, true);
+	atomic_fetch_add(&h->publish_request, 1);
+	atomic_fetch_add(&h->reap_request, 1);
+	stats_publish_now();
+	ck_assert_uint_eq(atomic_load(&h->publish_done), 0);
+	ck_assert_uint_eq(atomic_load(&h->reap_done), 0);
+	atomic_store(&mremap_fail, false);
+	stats_publish_now();
+	ck_assert_uint_eq(atomic_load(&h->publish_done), 1);
+	ck_assert_uint_eq(atomic_load(&h->reap_done), 1);
+	read_own(&r);
+	ck_assert_uint_eq(r.ncaches, N + 1);
+	region_free(&r);
+	munmap(h, KST_HEADER_SIZE);
+	close(fd);
+	for (int i = 0; i < N; i++)
+		kmem_cache_destroy(cps[i]);
+}
+END_TEST
+#endif
 
 /* kmem_stats=0 at run time removes the region; 1 brings it back. */
 START_TEST(test_off_on)
@@ -889,6 +966,9 @@ main(void)
 	tcase_add_test(pub, test_publish);
 	tcase_add_test(pub, test_grow);
 	tcase_add_test(pub, test_requests);
+#if !defined(KMEM_ASAN) && !defined(KMEM_TSAN)
+	tcase_add_test(pub, test_request_nomem);
+#endif
 	tcase_add_test(pub, test_off_on);
 	tcase_add_test(pub, test_fd_closed);
 	tcase_add_test(pub, test_fork);
