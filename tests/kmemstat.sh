@@ -35,7 +35,7 @@ tmp=$(mktemp -d "${TMPDIR:-/tmp}/kmemstat-test.XXXXXX") ||
 chmod 755 "$tmp"
 dir=$tmp/shm
 mkdir "$dir" && chmod 755 "$dir" || { echo "kmemstat.sh: mkdir"; exit 1; }
-spid= others=
+spid= others= launch=
 cleanup() {
 	[ -n "$spid" ] && kill "$spid" 2>/dev/null
 	for p in $others; do kill "$p" 2>/dev/null; done
@@ -56,12 +56,13 @@ fail() {
 }
 
 # ---------------------------------------------------------------- helpers
-# start [VAR=value ...]: statload, commands on fd 3, answers on fd 4;
-# sets $spid and $pid.
+# start [VAR=value ...]: statload (run by $launch, if set), commands on
+# fd 3, answers on fd 4; sets $spid and $pid.
 start() {
 	rm -f "$tmp/in" "$tmp/out"
 	mkfifo "$tmp/in" "$tmp/out" || fail "mkfifo failed"
-	env "$@" "$statload" <"$tmp/in" >"$tmp/out" 2>"$tmp/err" &
+	# shellcheck disable=SC2086
+	env "$@" $launch "$statload" <"$tmp/in" >"$tmp/out" 2>"$tmp/err" &
 	spid=$!
 	exec 3>"$tmp/in" 4<"$tmp/out"
 	read -r word pid <&4 || fail "statload did not start: $(cat "$tmp/err")"
@@ -451,6 +452,34 @@ cp "$region" "$tmp/region.bin"
 # Normal exit removes the region.
 stop
 [ ! -e "$region" ] || fail "$region left behind after a normal exit"
+
+# An exec into a new image (the same pid) between two samples: the
+# second sample's rates are the new image's counts over the interval, not
+# differences with the old image's counters, even where a cache has its
+# old id (the same address: no address randomization, setarch -R).
+if setarch -R true 2>/dev/null; then
+	launch="setarch -R"
+	start
+	launch=
+	cmd load 1500
+	cmd settle
+	"$kmemstat" -w -p "$pid" 2 2 >"$tmp/exec.txt" 2>"$tmp/stderr" &
+	kpid=$!
+	i=0
+	until grep -q "^TOTAL" "$tmp/exec.txt"; do
+		i=$((i + 1))
+		[ $i -le 100 ] || fail "kmemstat -p $pid 2 2: no first sample"
+		sleep 0.05
+	done
+	echo exec >&3
+	read -r word npid <&4 || fail "statload died on exec: $(cat "$tmp/err")"
+	[ "$word $npid" = "ready $pid" ] || fail "statload exec: $word $npid"
+	cmd load 200
+	wait "$kpid" || fail "kmemstat -p $pid 2 2 across an exec failed: \
+$(cat "$tmp/stderr")"
+	check interval "$tmp/exec.txt"
+	stop
+fi
 
 # ---------------------------------------------------------------- errors
 true &

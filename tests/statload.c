@@ -19,6 +19,8 @@
  *                   JSON object per line (the field names of kmemstat -j)
  *   create NAME SIZE, destroy NAME    a cache appears, disappears
  *   free NAME PCT   free PCT% of the objects held from NAME
+ *   exec            execve() this program anew, same pid: a new image,
+ *                   which prints "ready PID" again
  *   quit            exit(0): a normal exit, which removes the region
  */
 #include "config.h"
@@ -306,6 +308,9 @@ main(void)
 			}
 			free_some(c, n);
 			printf("ok freed\n");
+		} else if (strcmp(line, "exec") == 0) {
+			(void) execl("/proc/self/exe", "statload", (char *)NULL);
+			printf("error exec: %s\n", strerror(errno));
 		} else if (strcmp(line, "quit") == 0) {
 			printf("ok quit\n");
 			exit(0);

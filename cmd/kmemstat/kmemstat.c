@@ -702,13 +702,37 @@ cache_cmp(const void *a, const void *b)
 	return (byname);
 }
 
-static const struct kst_cache *
-find_cache(const struct region *r, uint64_t id, const char *name)
+/*
+ * Are r and prev regions of the same process image?  A pid reused, or an
+ * exec into another program (or the same one) that uses libkmem, starts
+ * a region with counters of its own; its caches may even have the ids
+ * (addresses) of the old image's.
+ */
+static bool
+same_image(const struct region *r, const struct region *prev)
 {
-	for (uint32_t i = 0; i < r->ncaches; i++)
-		if (r->caches[i].id == id &&
-		    strcmp(r->caches[i].name, name) == 0)
-			return (&r->caches[i]);
+	return (r->hdr.pid == prev->hdr.pid &&
+	    r->hdr.proc_start == prev->hdr.proc_start &&
+	    r->hdr.created == prev->hdr.created);
+}
+
+/*
+ * The record in prev of cache c of r, or NULL: a new cache, or one of a
+ * new process image (all its counts are since the previous sample).
+ */
+static const struct kst_cache *
+find_cache(const struct region *prev, const struct region *r,
+    const struct kst_cache *c)
+{
+	uint64_t id = c->id;
+	const char *name = c->name;
+
+	if (!same_image(r, prev))
+		return (NULL);
+	for (uint32_t i = 0; i < prev->ncaches; i++)
+		if (prev->caches[i].id == id &&
+		    strcmp(prev->caches[i].name, name) == 0)
+			return (&prev->caches[i]);
 	return (NULL);
 }
 
@@ -735,7 +759,7 @@ cache_rows(const struct region *r, const struct region *prev)
 		rows[i].c = c;
 		if (prev == NULL)
 			continue;
-		p = find_cache(prev, c->id, c->name);   /* NULL: a new cache */
+		p = find_cache(prev, r, c);   /* NULL: a new cache */
 		rows[i].alloc_rate = rate(c->alloc, p ? p->alloc : 0, secs);
 		rows[i].fail_rate = rate(c->alloc_fail, p ? p->alloc_fail : 0,
 		    secs);
@@ -857,7 +881,7 @@ print_mags_text(const struct region *r, const struct cache_row *rows,
 		double a, f, h, d, k;
 
 		if (prev != NULL)
-			p = find_cache(prev, c->id, c->name);
+			p = find_cache(prev, r, c);
 		if (p == NULL) {
 			memset(&zero, 0, sizeof (zero));
 			p = &zero;
