@@ -532,6 +532,39 @@ else
 	rm -f "$fake"
 fi
 
+# A file that another user put under a process's name (the directory is
+# writable by all, as /dev/shm is) is not that process's region, even
+# locked and valid: -p refuses it, the list skips it with a line.
+if [ "$(id -u)" -eq 0 ]; then
+	check patch "$tmp/region.bin" "$fake" "pid=$sleeper"
+	chown 65534 "$fake" || fail "chown 65534 $fake"
+	python3 -c 'import fcntl, sys, time
+f = open(sys.argv[1])
+fcntl.flock(f, fcntl.LOCK_EX)
+print("locked", flush=True)
+time.sleep(600)' "$fake" >"$tmp/locked" &
+	holder=$!
+	others="$others $holder"
+	i=0
+	until grep -q locked "$tmp/locked"; do
+		i=$((i + 1))
+		[ $i -le 100 ] || fail "$fake: no lock"
+		sleep 0.05
+	done
+	expect_error 1 "libkmem.$sleeper: not the region of process $sleeper \
+(sleep): the file belongs to user 65534, the process to another" \
+	    "$kmemstat" -p "$sleeper"
+	"$kmemstat" >"$tmp/stdout" 2>"$tmp/stderr" ||
+		fail "kmemstat with another user's file: $(cat "$tmp/stderr")"
+	grep -q "libkmem.$sleeper: not the region of process $sleeper" \
+	    "$tmp/stderr" || fail "list: $(cat "$tmp/stderr")"
+	! awk -v p="$sleeper" '$1 == p' "$tmp/stdout" | grep -q . ||
+		fail "list shows another user's file: $(cat "$tmp/stdout")"
+	kill "$holder"
+	wait "$holder" 2>/dev/null
+	rm -f "$fake"
+fi
+
 # Other versions, truncated and corrupt regions, under a live process's
 # name; then a valid region that no process holds: stale.
 check patch "$tmp/region.bin" "$fake" "pid=$sleeper" version=2

@@ -191,6 +191,38 @@ proc_tgid(long pid)
 	return (tgid);
 }
 
+/*
+ * Can the process have created a file of owner uid?  Its publisher
+ * creates its region with its own (effective) user id; a file under the
+ * region's name that another user put in a directory all may write (the
+ * sticky /dev/shm) is not its region, whatever it holds.  root's files
+ * pass: a daemon may drop its privileges after its region was created.
+ */
+static bool
+proc_may_own(long pid, uid_t uid)
+{
+	char path[64], line[256];
+	unsigned long id[4];
+	bool may = false;
+	FILE *f;
+
+	if (uid == 0)
+		return (true);
+	snprintf(path, sizeof (path), "/proc/%ld/status", pid);
+	if ((f = fopen(path, "r")) == NULL)
+		return (false);
+	while (fgets(line, sizeof (line), f) != NULL) {
+		if (sscanf(line, "Uid: %lu %lu %lu %lu", &id[0], &id[1],
+		    &id[2], &id[3]) == 4) {
+			for (int i = 0; i < 4; i++)
+				may |= id[i] == (unsigned long)uid;
+			break;
+		}
+	}
+	fclose(f);
+	return (may);
+}
+
 /* Field 22 of /proc/PID/stat (start time, clock ticks); 0 if unknown. */
 static uint64_t
 proc_start(long pid)
@@ -384,6 +416,14 @@ region_open(long pid, bool rw)
 			    path);
 		die("%s: %s", path, strerror(err));
 	}
+	if (fstat(fd, &st) != 0)
+		die("%s: %s", path, strerror(errno));
+	if (!proc_may_own(pid, st.st_uid)) {
+		proc_comm(pid, comm, sizeof (comm));
+		die("%s: not the region of process %ld (%s): the file belongs "
+		    "to user %ju, the process to another", path, pid, comm,
+		    (uintmax_t)st.st_uid);
+	}
 	return (fd);
 }
 
@@ -558,6 +598,14 @@ list_processes(void)
 			if (!proc_exists(pid))
 				remove_dead(dirfd(d), de->d_name, pid, &st);
 			continue;       /* another user's: not ours to show */
+		}
+		if (fstat(fd, &st) == 0 && proc_exists(pid) &&
+		    !proc_may_own(pid, st.st_uid)) {
+			close(fd);
+			warn("%s/%s: not the region of process %ld: the file "
+			    "belongs to user %ju, the process to another",
+			    opt_dir, de->d_name, pid, (uintmax_t)st.st_uid);
+			continue;
 		}
 		live = region_live(fd);
 		rc = region_read(fd, &r, err, sizeof (err));
