@@ -288,6 +288,39 @@ elif cmd == "patch":
         else:
             die("unknown patch " + k)
     open(sys.argv[3], "wb").write(bytes(data))
+elif cmd == "swap":
+    # swap KMEMSTAT STALE NEW: while the list reads the stale region
+    # STALE (kept busy by an odd seq), NEW, locked as a live region is,
+    # is renamed in under its name; the list must leave NEW there
+    import fcntl, os, subprocess, time
+    stale, new = sys.argv[3], sys.argv[4]
+    old = os.open(stale, os.O_RDWR)
+    os.pwrite(old, (1).to_bytes(8, "little"), 16)
+    lock = os.open(new, os.O_RDONLY)
+    fcntl.flock(lock, fcntl.LOCK_EX)
+    ino = os.fstat(lock).st_ino
+    p = subprocess.Popen([sys.argv[2]], stdout=subprocess.DEVNULL,
+                         stderr=subprocess.PIPE)
+    fds = "/proc/%d/fd" % p.pid
+    for i in range(5000):
+        try:
+            if any(os.readlink(fds + "/" + f) == stale
+                   for f in os.listdir(fds)):
+                break
+        except OSError:
+            pass
+        if p.poll() is not None:
+            die("kmemstat ended before reading %s" % stale)
+        time.sleep(0.001)
+    else:
+        die("kmemstat did not open %s" % stale)
+    os.rename(new, stale)
+    os.pwrite(old, (2).to_bytes(8, "little"), 16)
+    err = p.communicate()[1].decode()
+    if p.returncode != 0:
+        die("kmemstat failed: " + err)
+    if not os.path.exists(stale) or os.stat(stale).st_ino != ino:
+        die("the new region under %s was removed: %s" % (stale, err))
 else:
     die("unknown check " + cmd)
 PY
@@ -616,6 +649,13 @@ check patch "$tmp/region.bin" "$fake" "pid=$sleeper" proc_start=1
 "$kmemstat" >"$tmp/stdout" 2>"$tmp/stderr" ||
 	fail "kmemstat failed: $(cat "$tmp/stderr")"
 [ ! -e "$fake" ] || fail "a region of a reused pid was not removed"
+# A region renamed in under the name of a stale one (the reused pid's
+# new process publishing) while the list reads the stale one: the list
+# removes the stale file it read, or nothing, never the new region.
+check patch "$tmp/region.bin" "$fake" "pid=$sleeper" proc_start=1
+check patch "$tmp/region.bin" "$tmp/new.bin" "pid=$sleeper"
+check swap "$kmemstat" "$fake" "$tmp/new.bin"
+rm -f "$fake"
 # A corrupt region of a live process: a warning, the rest listed.
 check patch "$tmp/region.bin" "$fake" "pid=$sleeper" version=9
 "$kmemstat" >"$tmp/stdout" 2>"$tmp/stderr" ||

@@ -550,11 +550,21 @@ region_name_pid(const char *name, bool *tmp)
 	return (pid);
 }
 
-/* Remove a dead process's file if it is ours; say so. */
+/*
+ * Remove a dead process's file if it is ours and the name still holds
+ * the file that was examined (st): a process that reuses the pid may
+ * have renamed its own region in under the name meanwhile (the library's
+ * own sweep checks so too).  Say so.
+ */
 static void
 remove_dead(int dfd, const char *name, long pid, const struct stat *st)
 {
+	struct stat now;
+
 	if (st->st_uid != geteuid())
+		return;
+	if (fstatat(dfd, name, &now, AT_SYMLINK_NOFOLLOW) != 0 ||
+	    now.st_dev != st->st_dev || now.st_ino != st->st_ino)
 		return;
 	if (unlinkat(dfd, name, 0) == 0)
 		warn("removed %s/%s: process %ld is gone", opt_dir, name, pid);
@@ -599,8 +609,12 @@ list_processes(void)
 				remove_dead(dirfd(d), de->d_name, pid, &st);
 			continue;       /* another user's: not ours to show */
 		}
-		if (fstat(fd, &st) == 0 && proc_exists(pid) &&
-		    !proc_may_own(pid, st.st_uid)) {
+		/* st: the file read below, the one remove_dead may remove. */
+		if (fstat(fd, &st) != 0) {
+			close(fd);
+			continue;
+		}
+		if (proc_exists(pid) && !proc_may_own(pid, st.st_uid)) {
 			close(fd);
 			warn("%s/%s: not the region of process %ld: the file "
 			    "belongs to user %ju, the process to another",
