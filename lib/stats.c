@@ -369,7 +369,9 @@ stats_region_len(size_t used)
 {
 	size_t page = (size_t)sysconf(_SC_PAGESIZE);
 
-	return (KMEM_P2ROUNDUP(used + used / 4, page));
+	/* Room to grow, but never past what a reader accepts. */
+	return (KMEM_MIN(KMEM_P2ROUNDUP(used + used / 4, page),
+	    (size_t)KST_MAX_SIZE));
 }
 
 /*
@@ -452,6 +454,19 @@ stats_fail_locked(const char *what, const char *path, int err)
 	    stats_shown_more(path), what, strerror(err));
 	stats_broken = true;
 	stats_remove_locked();
+}
+
+/*
+ * An image larger than a reader accepts (KST_MAX_SIZE: some 190,000
+ * caches) is not published at all: the reader would call it corrupt.
+ */
+static bool
+stats_too_big_locked(const char *path)
+{
+	if (stats_used <= KST_MAX_SIZE)
+		return (false);
+	stats_fail_locked("hold more than 64 MiB of statistics", path, EFBIG);
+	return (true);
 }
 
 /*
@@ -549,6 +564,8 @@ stats_create_locked(void)
 	    "%d.new", stats_dir, (int)stats_pid);
 	stats_sweep_locked();
 	(void) unlink(stats_tmp);       /* left by an image that exec'd */
+	if (stats_too_big_locked(stats_file))
+		return;
 	fd = open(stats_tmp, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW |
 	    O_CLOEXEC, 0600);
 	if (fd < 0) {
@@ -611,6 +628,8 @@ stats_publish_locked(void)
 
 	if (stats_build() != 0)
 		return (-1);            /* no memory now; next tick */
+	if (stats_too_big_locked(stats_file))
+		return (-1);
 	if (stats_used > stats_maplen) {
 		size_t len = stats_region_len(stats_used);
 		void *map;
