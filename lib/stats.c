@@ -457,7 +457,7 @@ stats_fail_locked(const char *what, const char *path, int err)
 }
 
 /*
- * An image larger than a reader accepts (KST_MAX_SIZE: some 190,000
+ * An image larger than a reader accepts (KST_MAX_SIZE: about 200,000
  * caches) is not published at all: the reader would call it corrupt.
  */
 static bool
