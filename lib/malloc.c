@@ -295,8 +295,11 @@ aligned_alloc(size_t align, size_t size)
 KMEM_EXPORT void *
 memalign(size_t align, size_t size)
 {
-	/* As glibc: a non-power of two is rounded up to one. */
-	if (align > ((size_t)1 << 62)) {
+	/*
+	 * As glibc: a non-power of two is rounded up to one; above 2^63 none
+	 * is left (EINVAL), up to it the block cannot be had (ENOMEM).
+	 */
+	if (align > SIZE_MAX / 2 + 1) {
 		errno = EINVAL;
 		return (NULL);
 	}

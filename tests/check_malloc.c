@@ -767,6 +767,31 @@ START_TEST(test_posix_memalign_einval)
 }
 END_TEST
 
+/*
+ * memalign's alignment beyond any block, as glibc: up to 2^63 (rounded up
+ * to a power of two) ENOMEM, above it EINVAL.
+ */
+START_TEST(test_memalign_huge_align)
+{
+	size_t nomem[] = { (size_t)1 << 62, ((size_t)1 << 62) + 1,
+	    (size_t)3 << 61, (size_t)1 << 63 };
+	size_t inval[] = { ((size_t)1 << 63) + 1, SIZE_MAX };
+
+	for (size_t i = 0; i < sizeof (nomem) / sizeof (nomem[0]); i++) {
+		errno = 0;
+		ck_assert_ptr_null(kept(memalign(launder_size(nomem[i]), 16)));
+		ck_assert_msg(errno == ENOMEM, "memalign(%#zx): errno %d, "
+		    "not ENOMEM", nomem[i], errno);
+	}
+	for (size_t i = 0; i < sizeof (inval) / sizeof (inval[0]); i++) {
+		errno = 0;
+		ck_assert_ptr_null(kept(memalign(launder_size(inval[i]), 16)));
+		ck_assert_msg(errno == EINVAL, "memalign(%#zx): errno %d, "
+		    "not EINVAL", inval[i], errno);
+	}
+}
+END_TEST
+
 /* Realloc of an aligned block keeps its contents. */
 START_TEST(test_realloc_aligned)
 {
@@ -1350,6 +1375,7 @@ main(void)
 	tcase_add_test(align, test_aligned_alloc);
 	tcase_add_test(align, test_small_aligned_many);
 	tcase_add_test(align, test_posix_memalign_einval);
+	tcase_add_test(align, test_memalign_huge_align);
 	tcase_add_test(align, test_realloc_aligned);
 	tcase_add_test(align, test_valloc_pvalloc);
 	suite_add_tcase(s, align);
