@@ -333,6 +333,13 @@ ka_cache_for(size_t size)
 	return (ka_create(c));
 }
 
+kmem_cache_t *
+ka_cache_made(size_t size)
+{
+	return (atomic_load_explicit(&ka_cand[ka_index(size)].cp,
+	    memory_order_acquire));
+}
+
 /* ------------------------------------------------------------ bootstrap */
 
 /*

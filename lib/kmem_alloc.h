@@ -96,6 +96,11 @@ void *ka_boot_alloc(size_t size, size_t align);
 
 /* The cache of the class that serves size (<= ka_max_class). */
 kmem_cache_t *ka_cache_for(size_t size);
+/*
+ * The same if that cache exists already, else NULL: never creates it (so
+ * never waits for ka_lock, which a nested request's thread may hold).
+ */
+kmem_cache_t *ka_cache_made(size_t size);
 
 /* A block of its own from the arena, aligned to align (0: a page). */
 void *ka_large_alloc(size_t size, size_t align, int kmflags);

@@ -240,9 +240,14 @@ realloc(void *p, size_t size)
 		errno = EINVAL;
 		return (NULL);
 	}
-	/* In place when the block's class is the one size would get. */
+	/*
+	 * In place when the block's class is the one size would get: one
+	 * whose cache exists (cp's does).  Not created here: a realloc
+	 * nested in a class's creation (see BOOTSTRAP in kmem_alloc.c)
+	 * would wait for the lock its own thread holds.
+	 */
 	if (kind == KA_OBJECT && size <= ka_max_class &&
-	    ka_cache_for(size) == cp)
+	    ka_cache_made(size) == cp)
 		return (p);
 	if (kind == KA_LARGE && size > ka_max_class && size <= usable &&
 	    size > usable / 2)

@@ -6,15 +6,17 @@
  * (posix_memalign, memalign, aligned_alloc, valloc, pvalloc),
  * malloc_usable_size, foreign pointers given to free, fork, exiting
  * threads, signals kept off libkmem's threads, allocation from a
- * constructor, threads cancelled while they allocate.  Uses the C
- * library's API, and libkmem's only to make a cache of its own (an object
- * of it is no malloc block).
+ * constructor, a realloc nested in the creation of a class, threads
+ * cancelled while they allocate.  Uses the C library's API, and libkmem's
+ * only to make a cache of its own (an object of it is no malloc block) and
+ * to set kmem_debug.
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
 #include "config.h"
 
 #include <errno.h>
+#include <execinfo.h>
 #include <fcntl.h>
 #include <malloc.h>
 #include <pthread.h>
@@ -843,6 +845,48 @@ START_TEST(test_valloc_pvalloc)
 }
 END_TEST
 
+/*
+ * A realloc made while libkmem creates a class (the C library may
+ * reallocate inside backtrace(), which the first debug cache calls with
+ * the class lock held) is a nested request: served without creating the
+ * class its new size needs, not by waiting for the creation it is nested
+ * in.  backtrace() is interposed here to make that realloc; an alarm turns
+ * a deadlock into a failure.  The sizes are of classes nothing in this
+ * fresh process has used.
+ */
+extern int __backtrace(void **, int);
+static void *volatile nested_old, *volatile nested_new;
+static _Atomic bool nested_armed;
+
+int
+backtrace(void **pcs, int n)
+{
+	if (atomic_exchange(&nested_armed, false))
+		nested_new = realloc(nested_old, launder_size(100000));
+	return (__backtrace(pcs, n));
+}
+
+START_TEST(test_realloc_nested)
+{
+	char *p;
+
+	nested_old = malloc(100);
+	ck_assert_ptr_nonnull(nested_old);
+	test_fill(nested_old, 100, 7);
+	ck_assert_int_eq(kmem_tunable_set_str("kmem_debug", "guards"), 0);
+	atomic_store(&nested_armed, true);
+	alarm(20);
+	p = malloc(launder_size(70000));        /* a new, debug class */
+	alarm(0);
+	ck_assert_ptr_nonnull(p);
+	ck_assert(!atomic_load(&nested_armed));
+	ck_assert_ptr_nonnull(nested_new);
+	ck_assert_uint_eq(test_verify(nested_new, 100, 7), 100);
+	free(nested_new);
+	free(p);
+}
+END_TEST
+
 /* ------------------------------------------------------------ free */
 
 struct foreign {
@@ -1363,6 +1407,7 @@ main(void)
 	tcase_add_test(basic, test_realloc_large_growth);
 	tcase_add_test(basic, test_realloc_split_mapping);
 	tcase_add_test(basic, test_realloc_in_place);
+	tcase_add_test(basic, test_realloc_nested);
 	tcase_add_test(basic, test_reallocarray);
 	tcase_add_test(basic, test_free_foreign);
 	tcase_add_test(basic, test_free_boot_interior);
