@@ -32,7 +32,9 @@
  * (kmem_zalloc, vmem_zalloc, calloc) costs nothing there and faults no
  * page in; only a spare, which kept its pages, is cleared.
  * A freed span is kept, pages and all, as a spare (at most KA_SPARE_BYTES
- * in all) for a later request of about its size (at most 1/4 larger):
+ * in all) for a later request of about its size (at most 1/4 larger;
+ * an aligned request's size counts the slack it needs, so such a span has
+ * room for it wherever it starts):
  * programs free and allocate the same large buffers again and again, and
  * mapping, faulting and zeroing them each time costs more than the copy
  * they hold.  Spares are kept per CPU (KA_SPARE_SHARDS lists of at most
@@ -421,7 +423,10 @@ ka_large_alloc(size_t size, size_t align, int kmflags)
 		return (NULL);
 	}
 	len = KMEM_P2ROUNDUP(size, page) + extra;
-	if (extra == 0 && (l = ka_spare_take(len)) != NULL) {
+	if ((l = ka_spare_take(len)) != NULL) {
+		/* Its span has room for size at align after base, as a new one. */
+		l->buf = (char *)KMEM_P2ROUNDUP((uintptr_t)l->base,
+		    KMEM_MAX(align, 1));
 		l->size = size;
 		if (kmflags & KM_ZERO)
 			memset(l->buf, 0, size);        /* a spare kept its pages */
@@ -756,18 +761,15 @@ ka_large_free(struct ka_large *l)
 {
 	struct ka_spares *sp = ka_spares_here();
 
-	if (l->buf == l->base) {
-		l->freed = kmem_stamp_ns();
-		ka_spares_lock(sp);
-		if (sp->n < KA_SPARE_PER && ka_spare_count(sp, l)) {
-			ka_spares_push(sp, l);
-			l = NULL;
-		}
-		ka_spares_unlock(sp);
-		if (l == NULL)
-			return;
+	l->freed = kmem_stamp_ns();
+	ka_spares_lock(sp);
+	if (sp->n < KA_SPARE_PER && ka_spare_count(sp, l)) {
+		ka_spares_push(sp, l);
+		l = NULL;
 	}
-	ka_large_unmap(l);
+	ka_spares_unlock(sp);
+	if (l != NULL)
+		ka_large_unmap(l);
 }
 
 /* The smallest spare of len to len + len/4 bytes in sp, taken; or NULL. */

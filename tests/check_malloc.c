@@ -29,6 +29,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -794,6 +795,39 @@ START_TEST(test_memalign_huge_align)
 }
 END_TEST
 
+/*
+ * A large block aligned beyond a page, freed, is kept as a spare with its
+ * pages like any other, and the next such request of its size reuses it:
+ * no page faults again (before, each one cost a new span, faulted in and
+ * zeroed anew).
+ */
+START_TEST(test_aligned_large_spare)
+{
+	size_t al = (size_t)1 << 20, size = (size_t)1 << 20;
+	long faults;
+	void *p = NULL;
+
+	/* A transparent huge page would fault the block in at once. */
+	ck_assert_int_eq(prctl(PR_SET_THP_DISABLE, 1, 0, 0, 0), 0);
+	for (int round = 0; round < 3; round++) {
+		ck_assert_int_eq(posix_memalign(&p, al, size), 0);
+		ck_assert_msg(addr(p) % al == 0, "posix_memalign(%zu) = %p",
+		    al, p);
+		ck_assert_uint_ge(malloc_usable_size(p), size);
+		faults = test_minor_faults();
+		memset(p, round + 1, size);
+		faults = test_minor_faults() - faults;
+#if !defined(KMEM_TSAN) && !defined(KMEM_ASAN)
+		if (round > 0)
+			ck_assert_msg((size_t)faults < size /
+			    test_page_size() / 4, "round %d: %ld page faults: "
+			    "the freed block was not kept", round, faults);
+#endif
+		free(p);
+	}
+}
+END_TEST
+
 /* Realloc of an aligned block keeps its contents. */
 START_TEST(test_realloc_aligned)
 {
@@ -1422,6 +1456,7 @@ main(void)
 	tcase_add_test(align, test_posix_memalign_einval);
 	tcase_add_test(align, test_memalign_huge_align);
 	tcase_add_test(align, test_realloc_aligned);
+	tcase_add_test(align, test_aligned_large_spare);
 	tcase_add_test(align, test_valloc_pvalloc);
 	suite_add_tcase(s, align);
 	tcase_set_timeout(proc, 120);
