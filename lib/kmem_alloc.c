@@ -72,7 +72,12 @@
  * start-up already running on this thread.  So while a thread creates a
  * cache or starts this layer (cache_creating), its own nested requests
  * are served from a static bump arena; such blocks are never reused, and
- * freeing one is a no-op.
+ * freeing one is a no-op.  libkmem_malloc also serves from it what is
+ * asked for before its constructor runs (the constructors of other
+ * libraries run first); those requests get at most three quarters of it
+ * (ka_boot_alloc_early), so that however much they ask for, the
+ * start-up's own nested requests (the kmem taskq's threads) find room.
+ * A request that does not fit takes nothing.
  *
  * LOCKING.  ka_lock serialises class creation only; lookups read the
  * class pointers with acquire loads.  Each spare list has its own lock,
@@ -354,28 +359,46 @@ ka_cache_made(size_t size)
  */
 #define KA_BOOT_TAG(p)  ((uintptr_t)(p) ^ (uintptr_t)0x6b61626f6f74ba5eULL)
 
-void *
-ka_boot_alloc(size_t size, size_t align)
+#define KA_BOOT_EARLY   (KA_BOOT_SIZE / 4 * 3)  /* ka_boot_alloc_early's */
+
+/* The same from the arena's first end bytes; one that fails takes none. */
+static void *
+ka_boot_take(size_t size, size_t align, size_t end)
 {
 	size_t need, off, start;
 
 	if (align < 16)
 		align = 16;
-	if (size > KA_BOOT_SIZE || align > KA_BOOT_SIZE / 2) {
+	if (size > end || align > end / 2) {
 		errno = ENOMEM;
 		return (NULL);
 	}
 	need = KMEM_P2ROUNDUP(size, 16) + 16 + align - 16;
-	off = atomic_fetch_add(&ka_boot_used, need);
-	if (off + need > KA_BOOT_SIZE) {
-		errno = ENOMEM;
-		return (NULL);
-	}
+	off = atomic_load(&ka_boot_used);
+	do {
+		if (need > end || off > end - need) {
+			errno = ENOMEM;
+			return (NULL);
+		}
+	} while (!atomic_compare_exchange_weak(&ka_boot_used, &off,
+	    off + need));
 	start = KMEM_P2ROUNDUP((uintptr_t)ka_boot + off + 16, align) -
 	    (uintptr_t)ka_boot;
 	*(size_t *)(ka_boot + start - 16) = size;
 	*(uintptr_t *)(ka_boot + start - 8) = KA_BOOT_TAG(ka_boot + start);
 	return (ka_boot + start);
+}
+
+void *
+ka_boot_alloc(size_t size, size_t align)
+{
+	return (ka_boot_take(size, align, KA_BOOT_SIZE));
+}
+
+void *
+ka_boot_alloc_early(size_t size, size_t align)
+{
+	return (ka_boot_take(size, align, KA_BOOT_EARLY));
 }
 
 static bool

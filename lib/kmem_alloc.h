@@ -93,6 +93,11 @@ bool ka_nested(void);
 
 /* A block from the bootstrap arena, never reused (see kmem_alloc.c). */
 void *ka_boot_alloc(size_t size, size_t align);
+/*
+ * The same for a request made before libkmem starts (not nested): it
+ * leaves the start-up's nested requests room.
+ */
+void *ka_boot_alloc_early(size_t size, size_t align);
 
 /* The cache of the class that serves size (<= ka_max_class). */
 kmem_cache_t *ka_cache_for(size_t size);

@@ -71,6 +71,17 @@ malloc_start(void)
 }
 
 /*
+ * A bootstrap block: before the constructor, from the part of the arena
+ * that leaves libkmem's own start-up room (kmem_alloc.c).
+ */
+static void *
+malloc_boot(size_t size, size_t align)
+{
+	return (ka_nested() ? ka_boot_alloc(size, align) :
+	    ka_boot_alloc_early(size, align));
+}
+
+/*
  * A block of size bytes (> 0), zeroed if zero is KM_ZERO; NULL and ENOMEM
  * when it cannot be had.  Bootstrap blocks are never reused, so zero.
  */
@@ -82,7 +93,7 @@ malloc_block(size_t size, int zero)
 	if (KMEM_LIKELY(size <= ka_max_class))
 		return (ka_alloc(size, MALLOC_KMFLAGS | zero));
 	if (!atomic_load(&malloc_started) || ka_nested())
-		return (ka_boot_alloc(size, 16));
+		return (malloc_boot(size, 16));
 	if (!atomic_load(&ka_ready)) {
 		ka_init();
 		if (size <= ka_max_class)
@@ -102,7 +113,7 @@ malloc_aligned(size_t align, size_t size)
 	if (size < 16)
 		size = 16;              /* the 8-byte class is 8-aligned only */
 	if (!atomic_load(&malloc_started) || ka_nested())
-		return (ka_boot_alloc(size, align));
+		return (malloc_boot(size, align));
 	if (align <= 16)
 		return (malloc_block(size, 0)); /* 16-aligned, as every block */
 	ka_init();

@@ -933,6 +933,41 @@ END_TEST
 #endif
 
 /*
+ * The bootstrap arena (ka_boot_alloc): a request that does not fit takes
+ * nothing, so smaller ones still get blocks; and requests made before
+ * libkmem_malloc's constructor (ka_boot_alloc_early), however many, leave
+ * a quarter of it to the start-up's nested ones (the kmem taskq's
+ * pthread_create).  Nothing in this program used the arena before.
+ */
+START_TEST(test_boot_arena)
+{
+	size_t big = (size_t)1 << 20;           /* the whole arena */
+	int early = 0;
+	char *p;
+
+	errno = 0;
+	ck_assert_ptr_null(ka_boot_alloc(big, 16));
+	ck_assert_int_eq(errno, ENOMEM);
+	p = ka_boot_alloc(4096, 16);
+	ck_assert_msg(p != NULL, "a failed bootstrap request used up the "
+	    "arena");
+	memset(p, 1, 4096);
+	while (ka_boot_alloc_early(10000, 16) != NULL)
+		early++;
+	ck_assert_int_gt(early, 50);
+	while (ka_boot_alloc_early(16, 16) != NULL)
+		continue;               /* its last bytes too */
+	for (int i = 0; i < 20; i++) {
+		p = ka_boot_alloc(10000, 64);
+		ck_assert_msg(p != NULL, "nested bootstrap request %d: no "
+		    "room left", i);
+		ck_assert_uint_eq((uintptr_t)p % 64, 0);
+		memset(p, 2, 10000);
+	}
+}
+END_TEST
+
+/*
  * A working set of large blocks freed and allocated again is served from
  * the spans kept (64 MiB of 256 KiB blocks: within what one thread may
  * keep), with their pages: touching them again faults nothing in (each
@@ -1263,6 +1298,7 @@ main(int argc, char **argv)
 	tcase_add_test(alloc, test_sleep_absurd_reported);
 	tcase_add_test(alloc, test_bad_flags_reported);
 	tcase_add_test(alloc, test_free_size_zero_reported);
+	tcase_add_test(alloc, test_boot_arena);
 	tcase_add_test(alloc, test_large_working_set_kept);
 	tcase_add_test(alloc, test_large_spares_age);
 	tcase_add_test(alloc, test_large_grow_moves_pages);
