@@ -45,11 +45,13 @@
  *
  * LEAKS.  At kmem_cache_destroy and at exit (a destructor), every object
  * of a leaks cache that is still allocated is listed with its allocation
- * stack, by walking the cache's slabs under each node lock in turn.
+ * stack, by walking the cache's slabs under each node lock in turn, then
+ * its emergency objects under their lock.
  *
  * LOCKING.  None of its own: the state word is atomic; the rest of an
  * object's tail belongs to whoever holds the object.  Reports run with no
- * libkmem lock held, except the leak walk (a node lock; it only writes).
+ * libkmem lock held, except the leak walk (a node lock or the emergency
+ * lock; it only writes).
  */
 #include "config.h"
 
@@ -524,28 +526,48 @@ debug_pool_double_free(uint32_t flags, const char *cname,
 
 /* ------------------------------------------------ leaks */
 
+/* Whether obj is still allocated: if so, list it (a leak). */
+static bool
+debug_leak_obj(struct kmem_cache *cp, void *obj)
+{
+	struct debug_tail *t = debug_tail(cp, obj);
+
+	if (atomic_load(&t->state) != DEBUG_ALLOCATED)
+		return (false);
+	kmem_report("KMEM_DEBUG: leak: cache %s, buffer %p still allocated",
+	    cp->name, obj);
+	debug_stack("allocated", &t->alloc, t->pcs);
+	return (true);
+}
+
 static uint64_t
 debug_leaks_slab(struct kmem_cache *cp, struct kmem_slab *s)
 {
 	uint64_t found = 0;
 
-	for (uint32_t i = 0; i < s->fresh; i++) {
-		char *obj = s->base + (size_t)i * cp->sl.chunk;
-		struct debug_tail *t = debug_tail(cp, obj);
-
-		if (atomic_load(&t->state) != DEBUG_ALLOCATED)
-			continue;
-		found++;
-		kmem_report("KMEM_DEBUG: leak: cache %s, buffer %p still "
-		    "allocated", cp->name, (void *)obj);
-		debug_stack("allocated", &t->alloc, t->pcs);
-	}
+	for (uint32_t i = 0; i < s->fresh; i++)
+		found += debug_leak_obj(cp, s->base + (size_t)i * cp->sl.chunk);
 	return (found);
+}
+
+struct debug_leak_walk {
+	struct kmem_cache *cp;
+	uint64_t found;
+};
+
+/* An emergency object (emergency_walk, its lock held). */
+static void
+debug_leaks_emergency(void *obj, void *arg)
+{
+	struct debug_leak_walk *w = arg;
+
+	w->found += debug_leak_obj(w->cp, obj);
 }
 
 void
 debug_leaks(struct kmem_cache *cp)
 {
+	struct debug_leak_walk w = { cp, 0 };
 	uint64_t found = 0;
 
 	if (!(cp->dbg.flags & KMEM_DEBUG_LEAKS))
@@ -560,10 +582,10 @@ debug_leaks(struct kmem_cache *cp)
 				found += debug_leaks_slab(cp, s);
 		pthread_mutex_unlock(sn->lock);
 	}
-	if (atomic_load(&cp->emerg.count) != 0)
-		kmem_report("KMEM_DEBUG: leak: cache %s: %llu emergency "
-		    "object(s) out, not listed", cp->name,
-		    (unsigned long long)atomic_load(&cp->emerg.count));
+	if (atomic_load(&cp->emerg.count) != 0) {
+		emergency_walk(&cp->emerg, debug_leaks_emergency, &w);
+		found += w.found;
+	}
 	if (found != 0)
 		kmem_report("KMEM_DEBUG: cache %s: %llu buffer(s) leaked",
 		    cp->name, (unsigned long long)found);

@@ -135,6 +135,17 @@ emergency_owns(struct emergency *em, const void *obj)
 	return (found);
 }
 
+void
+emergency_walk(struct emergency *em, void (*fn)(void *, void *), void *arg)
+{
+	struct emergency_node *node;
+
+	pthread_mutex_lock(em->lock);
+	RB_FOREACH(node, emergency_tree, &em->tree)
+		fn((void *)node->addr, arg);
+	pthread_mutex_unlock(em->lock);
+}
+
 uint64_t
 emergency_release_all(struct emergency *em)
 {

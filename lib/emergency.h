@@ -35,6 +35,13 @@ bool emergency_release(struct emergency *em, void *obj);
 /* Whether obj is one of em's. */
 bool emergency_owns(struct emergency *em, const void *obj);
 
+/*
+ * Call fn(obj, arg) for each of em's objects, in address order, with
+ * em->lock held: fn must not allocate or free from the cache.
+ */
+void emergency_walk(struct emergency *em, void (*fn)(void *, void *),
+    void *arg);
+
 /* Unmap every object (cache destroy); returns how many there were. */
 uint64_t emergency_release_all(struct emergency *em);
 

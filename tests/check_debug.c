@@ -4,9 +4,9 @@
  * are checked: the report names the cache, the address (as %p prints it)
  * and the kind of error, and the child died of SIGABRT (or went on with
  * noabort).  With debugging off the same programs must not crash.  Also
- * emergency objects (kmem_free's size checked on them too), the
- * patterns, the audit records, leaks, KMC_NODEBUG, the kmem_debug
- * tunable's words, and debug caches under concurrent use.
+ * emergency objects (kmem_free's size checked on them too, listed when
+ * leaked), the patterns, the audit records, leaks, KMC_NODEBUG, the
+ * kmem_debug tunable's words, and debug caches under concurrent use.
  */
 #include "config.h"
 
@@ -402,6 +402,22 @@ prog_leak_destroy(void)
 	kmem_cache_destroy(cp);
 }
 
+/* A leaked emergency object (no slab could be had) is listed too. */
+static void
+prog_leak_emergency(void)
+{
+	kmem_cache_t *cp = mkcache_bare("dbg_leak_em", 100, 0);
+	void *p;
+
+	vmem_inject_failures(-1);
+	p = kmem_cache_alloc(cp, KM_NOSLEEP);
+	vmem_inject_failures(0);
+	if (p == NULL || vmem_contains(p))
+		_exit(91);
+	say_addr(p);
+	kmem_cache_destroy(cp);
+}
+
 static void
 prog_leak_exit(void)
 {
@@ -607,6 +623,12 @@ START_TEST(test_leaks)
 
 	run_child("leaks", prog_leak_exit);
 	assert_report("leak", "dbg_leak_exit");
+	assert_exited();
+
+	run_child("leaks", prog_leak_emergency);
+	assert_report("leak", "dbg_leak_em");
+	ck_assert(strstr(R.err, "allocated by thread") != NULL);
+	ck_assert(strstr(R.err, "dbg_leak_em: 1 buffer(s) leaked") != NULL);
 	assert_exited();
 
 	/* Without leaks, destroy says how many but lists none. */
