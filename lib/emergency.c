@@ -146,25 +146,6 @@ emergency_walk(struct emergency *em, void (*fn)(void *, void *), void *arg)
 	pthread_mutex_unlock(em->lock);
 }
 
-uint64_t
-emergency_release_all(struct emergency *em)
-{
-	uint64_t n = 0;
-	struct emergency_node *node;
-
-	pthread_mutex_lock(em->lock);
-	while ((node = RB_MIN(emergency_tree, &em->tree)) != NULL) {
-		(void) RB_REMOVE(emergency_tree, &em->tree, node);
-		(void) munmap((void *)node->addr, node->len);
-		meta_free(node);
-		n++;
-	}
-	atomic_store(&em->count, 0);
-	em->bytes = 0;
-	pthread_mutex_unlock(em->lock);
-	return (n);
-}
-
 void
 emergency_inject_failures(int n)
 {

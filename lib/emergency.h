@@ -42,9 +42,6 @@ bool emergency_owns(struct emergency *em, const void *obj);
 void emergency_walk(struct emergency *em, void (*fn)(void *, void *),
     void *arg);
 
-/* Unmap every object (cache destroy); returns how many there were. */
-uint64_t emergency_release_all(struct emergency *em);
-
 /* Test hook: make the next n emergency mappings fail (n < 0: all). */
 void emergency_inject_failures(int n);
 
