@@ -292,8 +292,10 @@ reap_pressure_cache(struct kmem_cache *cp, void *arg)
 			mag_flush_all(cp);
 			/*
 			 * Until it stops freeing, or the limit is met, or it
-			 * destroyed its cache.
+			 * destroyed its cache.  What it freed counts against
+			 * the limit only once its empty slabs are unmapped.
 			 */
+			*freed += slab_reap(cp, 0) * cp->sl.slab_size;
 			if (once || cache_dying(cp) ||
 			    reap_objects(cp) >= before ||
 			    (tunable(KT_MEMORY_LIMIT) != 0 &&

@@ -1146,6 +1146,52 @@ START_TEST(test_memory_limit_large)
 }
 END_TEST
 
+/*
+ * "target" calls a reclaim callback again only while the process is
+ * still over kmem_memory_limit: here one call, which frees 4 MiB, takes it
+ * back under (2 MiB over), so the callback must not be called again and
+ * again until it has freed everything it holds.
+ */
+START_TEST(test_memory_limit_target_stops)
+{
+	static struct pile p = { .lock = PTHREAD_MUTEX_INITIALIZER,
+	    .per_call = 1024 };
+	kmem_cache_t *big;
+	struct vmem_usage u;
+	void *v[10];
+	double t0;
+
+	ck_assert_int_eq(tunable_set_id(KT_CACHE_GROW_AHEAD, 0), 0);
+	ck_assert_int_eq(tunable_set_id(KT_CACHE_RECLAIM, KMEM_RECLAIM_TARGET),
+	    0);
+	p.cp = kmem_cache_create("target", 4096, 0, NULL, NULL,
+	    pile_reclaim, &p, NULL, KMC_RECLAIMABLE);
+	pile_fill(&p, 4096);                    /* 16 MiB */
+	big = kmem_cache_create("heldbig", 1 << 20, 0, NULL, NULL, NULL, NULL,
+	    NULL, 0);
+	for (int i = 0; i < 10; i++)            /* 10 MiB, held */
+		v[i] = kmem_cache_alloc(big, KM_SLEEP);
+	vmem_usage(&u);
+	ck_assert_int_eq(tunable_set_id(KT_MEMORY_LIMIT,
+	    (int64_t)u.inuse - (2 << 20)), 0);
+	t0 = test_now();
+	while (atomic_load(&p.calls) == 0 && test_now() - t0 < 10)
+		usleep(10000);
+	usleep(300000);                         /* any further calls */
+	ck_assert_msg(atomic_load(&p.calls) == 1 && pile_count(&p) == 3072,
+	    "reclaim called %d times, %d of 4096 objects left; one call was "
+	    "enough to get under the limit", atomic_load(&p.calls),
+	    pile_count(&p));
+	ck_assert_int_eq(tunable_set_id(KT_MEMORY_LIMIT, 0), 0);
+	ck_assert_int_eq(tunable_set_id(KT_CACHE_GROW_AHEAD, 1), 0);
+	for (int i = 0; i < 10; i++)
+		kmem_cache_free(big, v[i]);
+	pile_empty(&p);
+	kmem_cache_destroy(big);
+	kmem_cache_destroy(p.cp);
+}
+END_TEST
+
 /* kmem_cache_reclaim=once: one callback per pressure event. */
 START_TEST(test_reclaim_once)
 {
@@ -1304,6 +1350,7 @@ main(void)
 	tcase_add_test(pr, test_mmap_failure_reaps_all);
 	tcase_add_test(pr, test_memory_limit);
 	tcase_add_test(pr, test_memory_limit_large);
+	tcase_add_test(pr, test_memory_limit_target_stops);
 	tcase_add_test(pr, test_reclaim_once);
 	tcase_add_test(pr, test_psi);
 	tcase_add_test(pr, test_psi_fork_closes);
