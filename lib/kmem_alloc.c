@@ -784,6 +784,12 @@ ka_large_free(struct ka_large *l)
 {
 	struct ka_spares *sp = ka_spares_here();
 
+	/*
+	 * No block starts in a spare (ka_large_alloc sets buf when it hands
+	 * it out): a second free of the pointer is reported as foreign, not
+	 * kept twice and handed out to two owners.
+	 */
+	l->buf = NULL;
 	l->freed = kmem_stamp_ns();
 	ka_spares_lock(sp);
 	if (sp->n < KA_SPARE_PER && ka_spare_count(sp, l)) {

@@ -938,6 +938,40 @@ free_foreign(void *arg)
 static char static_buf[4096] __attribute__((aligned(64)));
 
 /* A pointer libkmem never handed out: one line on stderr, then ignored. */
+/*
+ * A large block freed twice, aligned or not: the second free is reported
+ * (the block is a spare by then), and the spare is not kept twice, so two
+ * later blocks of its size are two blocks.
+ */
+START_TEST(test_free_large_twice)
+{
+	size_t size = (size_t)1 << 20;
+	char out[2048];
+
+	for (size_t al = 16; al <= ((size_t)64 << 10); al *= 4096) {
+		struct foreign f = { NULL };
+		char *a, *b;
+
+		ck_assert_int_eq(posix_memalign(&f.ptr, al, size), 0);
+		free(launder_ptr(f.ptr));
+		test_capture_stderr(free_foreign, &f, out, sizeof (out));
+		ck_assert_msg(strncmp(out, "libkmem: ", 9) == 0,
+		    "second free(%p), align %zu: no report, stderr \"%s\"",
+		    f.ptr, al, out);
+		a = malloc(size);
+		b = malloc(size);
+		ck_assert_ptr_nonnull(a);
+		ck_assert_ptr_nonnull(b);
+		ck_assert_msg(a != b, "align %zu: %p handed out twice", al, a);
+		memset(a, 'a', size);
+		memset(b, 'b', size);
+		ck_assert_int_eq(a[size - 1], 'a');
+		free(a);
+		free(b);
+	}
+}
+END_TEST
+
 START_TEST(test_free_foreign)
 {
 	size_t pg = test_page_size();
@@ -1457,6 +1491,7 @@ main(void)
 	tcase_add_test(align, test_memalign_huge_align);
 	tcase_add_test(align, test_realloc_aligned);
 	tcase_add_test(align, test_aligned_large_spare);
+	tcase_add_test(align, test_free_large_twice);
 	tcase_add_test(align, test_valloc_pvalloc);
 	suite_add_tcase(s, align);
 	tcase_set_timeout(proc, 120);
