@@ -551,8 +551,16 @@ stats_create_locked(void)
 	void *map;
 	int fd, err;
 
+	/*
+	 * The first region of this process image dates it: a region made
+	 * again (the program closed its descriptor, or kmem_stats went off
+	 * and on) keeps the date, as its counters go on, so that kmemstat
+	 * takes rates across it rather than counting from zero as for a
+	 * new image (exec, a forked child: another pid).
+	 */
+	if (stats_created == 0 || stats_pid != getpid())
+		stats_created = stats_realtime_ns();
 	stats_pid = getpid();
-	stats_created = stats_realtime_ns();
 	stats_start_ticks = stats_proc_start();
 	stats_npublish = 0;
 	stats_seq = 0;

@@ -457,6 +457,35 @@ START_TEST(test_off_on)
 END_TEST
 
 /*
+ * A region made again in the same process image (kmem_stats off and on)
+ * keeps the image's creation date: kmemstat tells a new image (exec) by
+ * it, and would take the counters that went on for new ones.
+ */
+START_TEST(test_off_on_same_image)
+{
+	struct region r;
+	int64_t created;
+
+	mkcache("sameimage", 64);
+	stats_publish_now();
+	read_own(&r);
+	created = r.hdr.created;
+	region_free(&r);
+	usleep(2000);
+	ck_assert_int_eq(tunable_set_id(KT_STATS, 0), 0);
+	stats_publish_now();
+	ck_assert_str_eq(stats_path(), "");
+	ck_assert_int_eq(tunable_set_id(KT_STATS, 1), 0);
+	stats_publish_now();
+	stats_publish_now();
+	read_own(&r);
+	ck_assert_int_eq(r.hdr.pid, getpid());
+	ck_assert_int_eq(r.hdr.created, created);
+	region_free(&r);
+}
+END_TEST
+
+/*
  * A program that closes every descriptor it does not know, and reuses the
  * number: the region is published anew, the program's file left alone.
  */
@@ -970,6 +999,7 @@ main(void)
 	tcase_add_test(pub, test_request_nomem);
 #endif
 	tcase_add_test(pub, test_off_on);
+	tcase_add_test(pub, test_off_on_same_image);
 	tcase_add_test(pub, test_fd_closed);
 	tcase_add_test(pub, test_fork);
 	tcase_add_test(pub, test_bad_dir);
