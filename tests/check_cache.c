@@ -555,7 +555,6 @@ START_TEST(test_destroy_waits_for_dtor_growth)
 	unsigned int n;
 	pthread_t t;
 
-	grow_inline_limit(0);           /* grown by the grow task */
 	ck_assert_int_eq(kmem_tunable_set("kmem_cache_grow_ahead", 0), 0);
 	growdtor_cp = kmem_cache_create("growdtor", 8192, 0, NULL,
 	    growdtor_dtor, NULL, NULL, NULL, 0);
@@ -565,14 +564,22 @@ START_TEST(test_destroy_waits_for_dtor_growth)
 		kmem_cache_destroy(growdtor_cp);
 		return;
 	}
-	/* Its only slab's objects all cached: none free in the slab. */
+	/*
+	 * Its only slab's objects all cached: none free in the slab.  The
+	 * slab is added inline: a grow task that took over 100 ms (a loaded
+	 * machine) would have made these emergency objects, which are not
+	 * cached, and destroy would have called no destructor at all.
+	 */
 	n = KMEM_MIN(st.objs_per_slab, (uint32_t)st.mag_size);
 	ck_assert_uint_le(n, 64);
 	for (unsigned int i = 0; i < n; i++)
 		objs[i] = kmem_cache_alloc(growdtor_cp, KM_SLEEP);
+	st = stats_of(growdtor_cp);
+	ck_assert_uint_eq(st.obj_emergency, 0);
 	for (unsigned int i = 0; i < n; i++)
 		kmem_cache_free(growdtor_cp, objs[i]);
 	grow_quiesce(growdtor_cp);
+	grow_inline_limit(0);           /* the destructor's: the grow task */
 	grow_stall(true);
 	atomic_store(&growdtor_armed, 1);
 	ck_assert_int_eq(pthread_create(&t, NULL, growdtor_release, NULL), 0);
