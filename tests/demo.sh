@@ -3,7 +3,8 @@
 # the key-value server core on libkmem for a few seconds while kmemstat
 # watches it, then on malloc, and prints both.  Checks that it exits 0,
 # that the kmemstat view it printed names the demo's caches, and that it
-# printed the comparison.
+# printed the comparison.  First, that a bad -d, -t or -k gets one line and
+# exit 2 before anything runs (also from kmemdemo --serve).
 #
 # SPDX-License-Identifier: LGPL-2.1-or-later
 #
@@ -20,6 +21,20 @@ out=$(mktemp "${TMPDIR:-/tmp}/kmemdemo-test.XXXXXX") ||
 	{ echo "demo.sh: mktemp failed"; exit 1; }
 trap 'rm -f "$out"' EXIT
 trap 'exit 1' HUP INT TERM
+
+for args in "-d 1" "-d x" "-t 0" "-t 65" "-t 4294967297" "-t 2x" "-k 0" \
+    "-k -5" "-k 100000001" "-k 18446744073709551617" "--serve -t 4294967297" \
+    "--serve -k -18446744073709551615" "--serve -t ''"; do
+	# shellcheck disable=SC2086
+	eval "\"\$demo\" $args" >"$out" 2>&1
+	rc=$?
+	if [ "$rc" -ne 2 ] || [ "$(wc -l <"$out")" -ne 1 ]; then
+		cat "$out"
+		echo "demo.sh: kmemdemo $args: exit $rc, $(wc -l <"$out")" \
+		    "lines, want exit 2 and one line"
+		exit 1
+	fi
+done
 
 "$demo" -d 3 -k 50000 >"$out" 2>&1
 rc=$?

@@ -209,7 +209,8 @@ main(int argc, char **argv)
 	char *sargv[12], *margv[12], *kargv[16];
 	struct result rk, rm;
 	long secs = 10;
-	int opt, fd, si = 0, mi = 0;
+	uint64_t nkeys;
+	int opt, fd, si = 0, mi = 0, nthreads;
 	pid_t pid, kpid;
 	double t0;
 	char *end;
@@ -228,11 +229,17 @@ main(int argc, char **argv)
 			}
 			snprintf(secs_arg, sizeof (secs_arg), "%ld", secs);
 			break;
-		case 't':
-			snprintf(thr_arg, sizeof (thr_arg), "%s", optarg);
+		case 't':	/* checked here: one line, before any run */
+			if (kmemdemo_threads_arg("kmemdemo", optarg,
+			    &nthreads) != 0)
+				return (2);
+			snprintf(thr_arg, sizeof (thr_arg), "%d", nthreads);
 			break;
 		case 'k':
-			snprintf(keys_arg, sizeof (keys_arg), "%s", optarg);
+			if (kmemdemo_keys_arg("kmemdemo", optarg, &nkeys) != 0)
+				return (2);
+			snprintf(keys_arg, sizeof (keys_arg), "%" PRIu64,
+			    nkeys);
 			break;
 		default:
 			usage();

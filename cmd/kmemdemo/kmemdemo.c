@@ -33,8 +33,6 @@
 
 #include "kmemdemo.h"
 
-#define MAX_THREADS     64
-
 static _Atomic bool stop;
 static _Atomic uint64_t total_ops, total_errors;
 static uint64_t nkeys = 200000;
@@ -139,10 +137,51 @@ usage(const char *prog)
 	exit(2);
 }
 
+/*
+ * -t: 1 to KMEMDEMO_MAX_THREADS, all of arg a number (strtol into a long,
+ * so that 4294967297 is not taken for 1).
+ */
+int
+kmemdemo_threads_arg(const char *prog, const char *arg, int *out)
+{
+	char *end;
+	long v;
+
+	errno = 0;
+	v = strtol(arg, &end, 10);
+	if (end == arg || *end != '\0' || errno != 0 || v < 1 ||
+	    v > KMEMDEMO_MAX_THREADS) {
+		fprintf(stderr, "%s: -t wants 1 to %d threads, got '%s'\n",
+		    prog, KMEMDEMO_MAX_THREADS, arg);
+		return (-1);
+	}
+	*out = (int)v;
+	return (0);
+}
+
+/* -k: 1 to KMEMDEMO_MAX_KEYS (strtoull takes "-5": refused here). */
+int
+kmemdemo_keys_arg(const char *prog, const char *arg, uint64_t *out)
+{
+	unsigned long long v;
+	char *end;
+
+	errno = 0;
+	v = strtoull(arg, &end, 10);
+	if (end == arg || *end != '\0' || errno != 0 ||
+	    strchr(arg, '-') != NULL || v < 1 || v > KMEMDEMO_MAX_KEYS) {
+		fprintf(stderr, "%s: -k wants 1 to %d keys, got '%s'\n",
+		    prog, KMEMDEMO_MAX_KEYS, arg);
+		return (-1);
+	}
+	*out = v;
+	return (0);
+}
+
 int
 kmemdemo_serve(int argc, char **argv)
 {
-	static struct worker w[MAX_THREADS];
+	static struct worker w[KMEMDEMO_MAX_THREADS];
 #ifdef KMEMDEMO_MALLOC
 	const char *prog = "kmemdemo-malloc";
 #else
@@ -166,22 +205,12 @@ kmemdemo_serve(int argc, char **argv)
 			}
 			break;
 		case 't':
-			nthreads = (int)strtol(optarg, &end, 10);
-			if (*end != '\0' || nthreads < 1 ||
-			    nthreads > MAX_THREADS) {
-				fprintf(stderr, "%s: -t wants 1 to %d "
-				    "threads, got '%s'\n", prog, MAX_THREADS,
-				    optarg);
+			if (kmemdemo_threads_arg(prog, optarg, &nthreads) != 0)
 				return (2);
-			}
 			break;
 		case 'k':
-			nkeys = strtoull(optarg, &end, 10);
-			if (*end != '\0' || nkeys < 1 || nkeys > 100000000) {
-				fprintf(stderr, "%s: -k wants 1 to 100000000 "
-				    "keys, got '%s'\n", prog, optarg);
+			if (kmemdemo_keys_arg(prog, optarg, &nkeys) != 0)
 				return (2);
-			}
 			break;
 		default:
 			usage(prog);

@@ -27,6 +27,10 @@
 #define KV_NREQSIZES    4       /* request buffer sizes */
 #define KV_VALUE_MAX    2048    /* largest value */
 
+/* The limits of -t and -k, checked by the driver and by --serve. */
+#define KMEMDEMO_MAX_THREADS    64
+#define KMEMDEMO_MAX_KEYS       100000000
+
 /*
  * A client connection: what a server keeps per socket.  Its lock and
  * condition variable are initialised by the cache's constructor (libkmem)
@@ -65,5 +69,8 @@ uint64_t kv_count(void);
 
 /* kmemdemo.c: run the workload; argv as in its usage. */
 int kmemdemo_serve(int argc, char **argv);
+/* kmemdemo.c: parse -t or -k (0 and *out set) or print why not (-1). */
+int kmemdemo_threads_arg(const char *prog, const char *arg, int *out);
+int kmemdemo_keys_arg(const char *prog, const char *arg, uint64_t *out);
 
 #endif /* KMEMDEMO_H */
