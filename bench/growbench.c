@@ -183,6 +183,7 @@ main(int argc, char **argv)
 	char mbuf[32], sbuf[32];
 	char *child[6];
 	int opt, best = -1, reps = 3;
+	unsigned long long num;
 
 	if (argc == 5 && strcmp(argv[1], "--child") == 0)
 		return (run_child(argv[2], strtoull(argv[3], NULL, 10) << 20,
@@ -190,13 +191,17 @@ main(int argc, char **argv)
 	while ((opt = getopt(argc, argv, "m:s:r:j:qh")) != -1) {
 		switch (opt) {
 		case 'm':
-			mib = strtoull(optarg, NULL, 10);
-			break;
 		case 's':
-			size = strtoull(optarg, NULL, 10);
-			break;
 		case 'r':
-			reps = atoi(optarg);
+			/* Ranges below; here: a whole number, or 0. */
+			if (!bench_num(optarg, 1ULL << 30, &num))
+				num = 0;
+			if (opt == 'm')
+				mib = (size_t)num;
+			else if (opt == 's')
+				size = (size_t)num;
+			else
+				reps = (int)num;
 			break;
 		case 'j':
 			json = optarg;

@@ -10,6 +10,7 @@
  *
  * usage: kmem_memory [-n objects] [-j file.json] [size ...]
  */
+#include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,13 +30,17 @@ main(int argc, char **argv)
 	const char *json = NULL;
 	size_t sizes[64];
 	int nsizes = 0, opt, worst_ok = 1;
+	char *end;
 	FILE *jf = NULL;
 
 	while ((opt = getopt(argc, argv, "n:j:h")) != -1) {
 		switch (opt) {
 		case 'n':
-			nobj = strtoull(optarg, NULL, 10);
-			if (nobj == 0) {
+			errno = 0;
+			nobj = strtoull(optarg, &end, 10);
+			/* strtoull takes "-1" for the largest count. */
+			if (!isdigit((unsigned char)optarg[0]) ||
+			    *end != '\0' || errno != 0 || nobj == 0) {
 				fprintf(stderr, "kmem_memory: -n wants a "
 				    "positive count, got '%s'\n", optarg);
 				return (2);
@@ -50,9 +55,15 @@ main(int argc, char **argv)
 			return (opt == 'h' ? 0 : 2);
 		}
 	}
-	for (int i = optind; i < argc && nsizes < 64; i++) {
-		sizes[nsizes] = strtoull(argv[i], NULL, 10);
-		if (sizes[nsizes] == 0) {
+	if (argc - optind > 64) {
+		fprintf(stderr, "kmem_memory: at most 64 sizes\n");
+		return (2);
+	}
+	for (int i = optind; i < argc; i++) {
+		errno = 0;
+		sizes[nsizes] = strtoull(argv[i], &end, 10);
+		if (!isdigit((unsigned char)argv[i][0]) || *end != '\0' ||
+		    errno != 0 || sizes[nsizes] == 0) {
 			fprintf(stderr, "kmem_memory: bad size '%s'\n",
 			    argv[i]);
 			return (2);

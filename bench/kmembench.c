@@ -489,11 +489,18 @@ main(int argc, char **argv)
 	bool peer_on[NPEERS];
 	char *child_argv[16];
 	int ca = 0, opt;
-	char dbuf[32], rbuf[32];
+	char dbuf[32], rbuf[32], *end;
+	long lv;
 
 	for (int p = 0; p < NPEERS; p++)
 		peer_on[p] = true;
-	if (argc >= 3 && strcmp(argv[1], "--child") == 0) {
+	if (argc >= 2 && strcmp(argv[1], "--child") == 0) {
+		if (argc != 7 || strlen(argv[5]) < NSC ||
+		    strlen(argv[6]) < NSIZES) {
+			fprintf(stderr, "kmembench: --child is kmembench's "
+			    "own: --child NAME seconds reps scenarios sizes\n");
+			return (2);
+		}
 		/* argv: --child NAME seconds reps scenarios sizes */
 		opt_seconds = atof(argv[3]);
 		opt_reps = atoi(argv[4]);
@@ -506,20 +513,25 @@ main(int argc, char **argv)
 	while ((opt = getopt(argc, argv, "d:r:j:qs:z:a:L:h")) != -1) {
 		switch (opt) {
 		case 'd':
-			opt_seconds = atof(optarg);
-			if (opt_seconds <= 0 || opt_seconds > 60) {
+			/* !(x > 0): refuses NaN too; end: refuses "1s". */
+			opt_seconds = strtod(optarg, &end);
+			if (end == optarg || *end != '\0' ||
+			    !(opt_seconds > 0 && opt_seconds <= 60)) {
 				fprintf(stderr, "kmembench: -d wants 0 < "
 				    "seconds <= 60, got '%s'\n", optarg);
 				return (2);
 			}
 			break;
 		case 'r':
-			opt_reps = atoi(optarg);
-			if (opt_reps < 1 || opt_reps > 16) {
+			errno = 0;
+			lv = strtol(optarg, &end, 10);
+			if (end == optarg || *end != '\0' || errno != 0 ||
+			    lv < 1 || lv > 16) {
 				fprintf(stderr, "kmembench: -r wants 1..16, "
 				    "got '%s'\n", optarg);
 				return (2);
 			}
+			opt_reps = (int)lv;
 			break;
 		case 'j':
 			json = optarg;

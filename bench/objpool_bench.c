@@ -367,13 +367,16 @@ main(int argc, char **argv)
 	int ncpu = (int)sysconf(_SC_NPROCESSORS_ONLN);
 	struct { int threads; bool pinned; } cfg[2];
 	struct result res[NCASES][2][NPOOLS];
+	char *end;
 	int opt;
 
 	while ((opt = getopt(argc, argv, "d:j:h")) != -1) {
 		switch (opt) {
 		case 'd':
-			seconds = atof(optarg);
-			if (seconds <= 0 || seconds > 600) {
+			/* !(x > 0): refuses NaN too; end: refuses "1s". */
+			seconds = strtod(optarg, &end);
+			if (end == optarg || *end != '\0' ||
+			    !(seconds > 0 && seconds <= 600)) {
 				fprintf(stderr, "objpool_bench: -d wants 0 < "
 				    "seconds <= 600, got '%s'\n", optarg);
 				return (2);

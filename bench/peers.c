@@ -2,6 +2,8 @@
  * peers.c - run a benchmark child per allocator; see peers.h.
  */
 #define _GNU_SOURCE
+#include <ctype.h>
+#include <errno.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -129,4 +131,20 @@ bench_run_peer(const struct bench_peer *peer, char *const argv[],
 		return (-1);
 	}
 	return (0);
+}
+
+bool
+bench_num(const char *arg, unsigned long long max, unsigned long long *out)
+{
+	unsigned long long v;
+	char *end;
+
+	if (!isdigit((unsigned char)arg[0]))    /* strtoull takes "-1" */
+		return (false);
+	errno = 0;
+	v = strtoull(arg, &end, 10);
+	if (*end != '\0' || errno != 0 || v > max)
+		return (false);
+	*out = v;
+	return (true);
 }

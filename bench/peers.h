@@ -42,4 +42,11 @@ char *bench_build_lib(const char *name, const char *dir);
  */
 char *bench_kmalloc_lib(const char *dir, bool *wanted);
 
+/*
+ * A number option: arg is all decimal digits (no sign, nothing after) and
+ * at most max.  Returns true and sets *out, or false.
+ */
+bool bench_num(const char *arg, unsigned long long max,
+    unsigned long long *out);
+
 #endif /* BENCH_PEERS_H */

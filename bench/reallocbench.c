@@ -171,6 +171,7 @@ main(int argc, char **argv)
 	char *child_argv[6];
 	bool kmalloc = true;
 	FILE *jf = NULL;
+	unsigned long long v;
 	int opt;
 
 	if (argc == 5 && strcmp(argv[1], "--child") == 0)
@@ -178,9 +179,19 @@ main(int argc, char **argv)
 		    atoi(argv[4])));
 	while ((opt = getopt(argc, argv, "s:m:r:j:L:h")) != -1) {
 		switch (opt) {
-		case 's': step_k = atol(optarg); break;
-		case 'm': max_m = atol(optarg); break;
-		case 'r': reps = atol(optarg); break;
+		case 's':
+		case 'm':
+		case 'r':
+			/* Checked below; here: a whole number, or 0. */
+			if (!bench_num(optarg, 1ULL << 30, &v))
+				v = 0;
+			if (opt == 's')
+				step_k = (long)v;
+			else if (opt == 'm')
+				max_m = (long)v;
+			else
+				reps = (long)v;
+			break;
 		case 'j': json = optarg; break;
 		case 'L': libdir = optarg; break;
 		default:

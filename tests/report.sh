@@ -5,7 +5,9 @@
 # allocator benchmarks, medians within their spread, and the CSV files and
 # summary.md it names; the plots are there when gnuplot is.  Then
 # --replot redraws from the JSON, and --readme rewrites only what lies
-# between the markers of a copy of README.md.
+# between the markers of a copy of README.md.  First, that each benchmark
+# and bench/report give one line and a nonzero exit for a bad argument
+# (NaN, trailing letters, a negative count, kmembench's --child by hand).
 #
 # SPDX-License-Identifier: LGPL-2.1-or-later
 #
@@ -33,6 +35,42 @@ fail() {
 	echo "report.sh: $*"
 	exit 1
 }
+
+# Exit wanted, program (in bench/ of the build tree, or bench/report), args.
+while read -r want prog args; do
+	case $prog in
+	report) set -- python3 "$srcdir/bench/report" ;;
+	*) set -- "$builddir/bench/$prog" ;;
+	esac
+	# shellcheck disable=SC2086
+	"$@" $args >"$tmp/bad" 2>&1
+	rc=$?
+	if [ "$rc" -ne "$want" ] || [ "$(wc -l <"$tmp/bad")" -ne 1 ]; then
+		cat "$tmp/bad"
+		fail "$prog $args: exit $rc, $(wc -l <"$tmp/bad") lines," \
+		    "want exit $want and one line"
+	fi
+done <<EOF
+2 objpool_bench -d nan
+2 objpool_bench -d 1s
+2 kmembench -d nan
+2 kmembench -r 2x
+2 kmembench --child glibc
+2 growbench -m 1x
+2 growbench -r -1
+2 reallocbench -m 5q
+2 reallocbench -r -3
+2 kmem_memory -n -1
+2 kmem_memory -- -1
+1 report --replot --out /dev/null/x
+EOF
+echo '{}' >"$tmp/results.json"
+python3 "$srcdir/bench/report" --replot --out "$tmp" >"$tmp/bad" 2>&1
+rc=$?
+[ "$rc" -eq 1 ] && [ "$(wc -l <"$tmp/bad")" -eq 1 ] ||
+	{ cat "$tmp/bad"; fail "--replot of a JSON without benchmarks:" \
+	    "exit $rc, want 1 and one line"; }
+rm -f "$tmp/results.json" "$tmp/bad"
 
 python3 "$srcdir/bench/report" --quick --builddir "$builddir" \
     --out "$tmp/out" >"$tmp/log" 2>&1 ||
