@@ -454,6 +454,7 @@ static bool
 parse_peers(const char *arg, bool *on)
 {
 	char *copy = strdup(arg), *tok, *save;
+	bool any = false;
 
 	memset(on, 0, sizeof (bool) * NPEERS);
 	for (tok = strtok_r(copy, ",", &save); tok != NULL;
@@ -469,9 +470,12 @@ parse_peers(const char *arg, bool *on)
 			return (false);
 		}
 		on[p] = true;
+		any = true;
 	}
 	free(copy);
-	return (true);
+	if (!any)	/* "" or ",": it would run nothing and exit 0 */
+		fprintf(stderr, "classmem: -a names no allocator: '%s'\n", arg);
+	return (any);
 }
 
 static const char *

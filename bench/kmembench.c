@@ -463,6 +463,7 @@ static bool
 parse_list(const char *arg, const char *const *names, int n, bool *on)
 {
 	char *copy = strdup(arg), *tok, *save;
+	bool any = false;
 
 	memset(on, 0, sizeof (bool) * (size_t)n);
 	for (tok = strtok_r(copy, ",", &save); tok != NULL;
@@ -476,9 +477,12 @@ parse_list(const char *arg, const char *const *names, int n, bool *on)
 			return (false);
 		}
 		on[i] = true;
+		any = true;
 	}
 	free(copy);
-	return (true);
+	if (!any)	/* "" or ",": it would run nothing and exit 0 */
+		fprintf(stderr, "kmembench: an empty list: '%s'\n", arg);
+	return (any);
 }
 
 int

@@ -56,6 +56,8 @@ done <<EOF
 2 kmembench -d nan
 2 kmembench -r 2x
 2 kmembench --child glibc
+2 kmembench -a ,
+2 classmem -a ,
 2 growbench -m 1x
 2 growbench -r -1
 2 reallocbench -m 5q
