@@ -350,6 +350,28 @@ debug_alloc(struct kmem_cache *cp, void *obj)
 		debug_record(cp, &t->alloc, t->pcs);
 }
 
+/*
+ * buf, being freed (by free, or by realloc: 'how' says so), is not
+ * allocated: its state st says freed already (a double free) or neither
+ * (never allocated, or its state word overwritten).
+ */
+static void
+debug_not_allocated(struct kmem_cache *cp, void *buf, uint64_t st,
+    const char *how)
+{
+	if (st == DEBUG_FREED) {
+		kmem_report("KMEM_DEBUG: double free: cache %s, buffer %p: "
+		    "%sit was freed already", cp->name, buf, how);
+		debug_audit_show(cp, buf, true);
+	} else {
+		kmem_report("KMEM_DEBUG: free of a buffer never allocated: "
+		    "cache %s, buffer %p: %sits state is 0x%016llx (redzone "
+		    "overwritten?)", cp->name, buf, how,
+		    (unsigned long long)st);
+	}
+	debug_report_end(cp->dbg.flags);
+}
+
 bool
 debug_free(struct kmem_cache *cp, void *buf)
 {
@@ -362,17 +384,7 @@ debug_free(struct kmem_cache *cp, void *buf)
 	}
 	t = debug_tail(cp, buf);
 	if (!atomic_compare_exchange_strong(&t->state, &st, DEBUG_FREED)) {
-		if (st == DEBUG_FREED) {
-			kmem_report("KMEM_DEBUG: double free: cache %s, buffer "
-			    "%p: it was freed already", cp->name, buf);
-			debug_audit_show(cp, buf, true);
-		} else {
-			kmem_report("KMEM_DEBUG: free of a buffer never "
-			    "allocated: cache %s, buffer %p: its state is "
-			    "0x%016llx (redzone overwritten?)", cp->name, buf,
-			    (unsigned long long)st);
-		}
-		debug_report_end(cp->dbg.flags);
+		debug_not_allocated(cp, buf, st, "");
 		return (false);
 	}
 	if (cp->dbg.flags & KMEM_DEBUG_GUARDS)
@@ -389,16 +401,7 @@ debug_realloc(struct kmem_cache *cp, void *buf)
 
 	if (st == DEBUG_ALLOCATED)
 		return (true);
-	if (st == DEBUG_FREED) {
-		kmem_report("KMEM_DEBUG: double free: cache %s, buffer %p: "
-		    "realloc was given it, freed already", cp->name, buf);
-		debug_audit_show(cp, buf, true);
-	} else {
-		kmem_report("KMEM_DEBUG: free of a buffer never allocated: "
-		    "cache %s, buffer %p: realloc was given it, its state is "
-		    "0x%016llx", cp->name, buf, (unsigned long long)st);
-	}
-	debug_report_end(cp->dbg.flags);
+	debug_not_allocated(cp, buf, st, "realloc was given it: ");
 	return (false);
 }
 
