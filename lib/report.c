@@ -4,6 +4,8 @@
  * "libkmem: <message>".  The line is formatted on the stack and written
  * with one write(2), so reporting never allocates (libkmem may be the
  * process's malloc) and lines from different threads do not interleave.
+ * Control characters become '?': a report is one line whatever it quotes
+ * (a name or a value with a newline in it).
  */
 #include "config.h"
 
@@ -28,7 +30,7 @@ kmem_report(const char *fmt, ...)
 	va_end(ap);
 	if (n > (int)sizeof (line) - 2)
 		n = (int)sizeof (line) - 2;
-	for (int i = 0; i < n; i++) {   /* one line, whatever it quotes */
+	for (int i = 0; i < n; i++) {
 		if ((unsigned char)line[i] < ' ' || line[i] == 0x7f)
 			line[i] = '?';
 	}
