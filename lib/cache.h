@@ -63,11 +63,15 @@ struct kmem_cache {
 	/*
 	 * Line 0 is what the fast path reads.  fastkey is
 	 * KMEM_CACHE_FAST_RSEQ while the cache is alive and in rseq mode, so
-	 * one compare admits a call; the slab layer starts with the
-	 * constants of free's pointer check.  The fast path finds the
-	 * per-CPU magazines without a load: cache_mag_cpus().
+	 * one compare admits an allocation.  free_lim is then sl.objs_lim,
+	 * else 0: kmem_cache_free's pointer check (cache_free_ok) compares
+	 * against it, so that the same compare turns away a cache that the
+	 * fast path must not push to.  The slab layer starts with the other
+	 * constants of that check.  The fast path finds the per-CPU
+	 * magazines without a load: cache_mag_cpus().
 	 */
 	uint64_t fastkey;
+	uint64_t free_lim;
 	struct slab_layer sl;
 	uint64_t magic;                 /* KMEM_CACHE_MAGIC while alive */
 	char name[KMEM_CACHE_NAMELEN];
@@ -94,21 +98,24 @@ struct kmem_cache {
 	int refs;                       /* cache_walk() users (registry lock) */
 	bool dying;                     /* being destroyed: walkers pass by */
 	bool free_on_release;           /* the last holder frees it */
-	size_t map_len;                 /* this struct, its arrays, magazines */
+	size_t map_len;                 /* its run, from cache_lead bytes before */
 };
 
 /*
  * Where every cache's per-CPU magazine array (mag.cpu) starts, from the
- * cache: one offset for the process, set by kmem_init().  The fast paths
- * add it instead of loading a pointer, which takes a load off free()'s
- * chain from the block to its CPU's magazine.
+ * cache: a constant, so that the fast paths add it to cp in the address
+ * of their loads instead of loading a pointer or an offset.  On NUMA
+ * machines whose arrays start on pages of their own, the cache structure
+ * is placed in its run so that cp + CACHE_MAG_OFF is a page boundary
+ * (cache_lead in kmem_cache.c).
  */
-extern KMEM_HIDDEN size_t cache_mag_off;
+#define CACHE_MAG_OFF   KMEM_P2ROUNDUP(sizeof (struct kmem_cache), \
+	KMEM_CACHE_LINE)
 
 static inline struct mag_cpu *
 cache_mag_cpus(struct kmem_cache *cp)
 {
-	return ((struct mag_cpu *)((char *)cp + cache_mag_off));
+	return ((struct mag_cpu *)((char *)cp + CACHE_MAG_OFF));
 }
 
 /*

@@ -118,18 +118,26 @@
 #define KA_SPARE_PER    256     /* spans per list */
 #define KA_SPARE_BYTES  ((size_t)128 << 20)
 
-/* A large allocation: the arena span it lives in. */
+/*
+ * A large allocation: the arena span it lives in.  'self' sits where a
+ * slab descriptor holds its cache and points to the descriptor itself,
+ * which no cache is: kmem_cache_free's check of the owner's cache then
+ * turns large blocks away with no check of the owner's kind.
+ */
 struct ka_large {
 	uint8_t kind;           /* KMEM_OWNER_LARGE */
 	bool extra;             /* a spare beyond its list's share */
 	uint32_t moved_pages;   /* leading pages moved here (ka_large_move) */
 	char *base;             /* the span */
+	const struct ka_large *self;
 	size_t len;
 	char *buf;              /* what the caller got */
 	size_t size;            /* what the caller asked for */
 	int64_t freed;          /* kmem_stamp_ns() when it became a spare */
 };
 META_FITS(struct ka_large);
+_Static_assert(offsetof(struct ka_large, self) ==
+    offsetof(struct kmem_slab, cache), "ka_large.self is not at a slab's cache");
 
 struct ka_class ka_cand[KA_NCAND];
 static uint16_t ka_kept[KA_NCAND];      /* candidate -> serving candidate */
@@ -465,6 +473,7 @@ ka_large_alloc(size_t size, size_t align, int kmflags)
 	cache_creating = was;
 	if ((l = meta_alloc()) == NULL)
 		return (NULL);
+	l->self = l;                    /* before the arena's map names it */
 	for (int tries = 0;; tries++) {
 		base = vmem_span_alloc(len, cpu_node(cpu_current()), l);
 		if (base != NULL || (kmflags & KM_NOSLEEP) || tries == 3)
@@ -637,6 +646,7 @@ ka_large_grow(void *buf, size_t size)
 #ifdef MREMAP_DONTUNMAP
 	if ((nl = meta_alloc()) == NULL)
 		return (NULL);
+	nl->self = nl;
 	if ((base = vmem_span_alloc(len, node, nl)) == NULL) {
 		meta_free(nl);
 		return (NULL);

@@ -68,8 +68,8 @@ static pthread_cond_t kmem_caches_cv KMEM_FORK_LOCK =
     PTHREAD_COND_INITIALIZER;
 static struct kmem_cache *kmem_caches;
 static pthread_once_t kmem_once = PTHREAD_ONCE_INIT;
-size_t cache_mag_off;
 static size_t cache_granule;    /* alignment of a cache's per-CPU arrays */
+static size_t cache_lead;       /* bytes before a cache structure in its run */
 __thread bool cache_creating __attribute__((tls_model("initial-exec")));
 
 static void
@@ -91,8 +91,8 @@ kmem_init_once(void)
 	cache_granule = cpu_numa_real() && cpu_count() *
 	    sizeof (struct mag_cpu) > (size_t)sysconf(_SC_PAGESIZE) ?
 	    (size_t)sysconf(_SC_PAGESIZE) : KMEM_CACHE_LINE;
-	cache_mag_off = KMEM_P2ROUNDUP(sizeof (struct kmem_cache),
-	    cache_granule);
+	cache_lead = KMEM_P2ROUNDUP(CACHE_MAG_OFF, cache_granule) -
+	    CACHE_MAG_OFF;
 	kmem_cancel_restore(cancel);
 }
 
@@ -393,6 +393,7 @@ cache_create(const char *name, size_t size, size_t align,
 	enum mag_mode mode;
 	uint32_t dflags, magsize = 0;
 	struct kmem_cache *cp;
+	char *run;
 	const char *why = NULL;
 
 	kmem_init();
@@ -432,12 +433,12 @@ cache_create(const char *name, size_t size, size_t align,
 	if (mode != MAG_NONE)
 		magsize = mag_size_for(KMEM_P2ROUNDUP(size, align));
 	/*
-	 * The per-CPU magazine state first, at the same offset in every
-	 * cache (see cache_mag_cpus), then the slab nodes, the statistics
-	 * array and the magazines themselves (page-aligned on NUMA machines:
-	 * see mag_region_len).
+	 * Offsets in the run: the structure after cache_lead bytes, the
+	 * per-CPU magazine state right after it (see cache_mag_cpus), then
+	 * the slab nodes, the statistics array and the magazines themselves
+	 * (page-aligned on NUMA machines: see mag_region_len).
 	 */
-	nodes_off = KMEM_P2ROUNDUP(cache_mag_off + ncpus *
+	nodes_off = KMEM_P2ROUNDUP(cache_lead + CACHE_MAG_OFF + ncpus *
 	    sizeof (struct mag_cpu), cache_granule);
 	cpu_off = KMEM_P2ROUNDUP(nodes_off + nnodes * sizeof (struct slab_node),
 	    cache_granule);
@@ -446,11 +447,11 @@ cache_create(const char *name, size_t size, size_t align,
 	    cache_granule);
 	len = KMEM_P2ROUNDUP(mags_off + (mode != MAG_NONE ?
 	    mag_region_len(magsize) : 0), page);
-	cp = meta_pages_alloc(len);
-	if (cp == NULL) {
+	if ((run = meta_pages_alloc(len)) == NULL) {
 		errno = ENOMEM;
 		return (NULL);
 	}
+	cp = (struct kmem_cache *)(run + cache_lead);
 	memcpy(cp->name, name, strlen(name) + 1);
 	chunk = debug_setup(cp, dflags, size, align);
 	cp->size = size;
@@ -461,27 +462,27 @@ cache_create(const char *name, size_t size, size_t align,
 	cp->reclaim = reclaim;
 	cp->priv = priv;
 	cp->map_len = len;
-	cp->cpu = (struct kmem_cpu_stats *)((char *)cp + cpu_off);
+	cp->cpu = (struct kmem_cpu_stats *)(run + cpu_off);
 	cp->mag.cpu = cache_mag_cpus(cp);
 	if (slab_layer_init(&cp->sl, chunk, align, cflags,
-	    (struct slab_node *)((char *)cp + nodes_off), nnodes) != 0) {
+	    (struct slab_node *)(run + nodes_off), nnodes) != 0) {
 		if (DEBUG_CACHE(cp) && !sizeclass)
 			kmem_report("kmem_cache_create(%s, %zu, %zu): size "
 			    "with the KMEM_DEBUG redzone larger than the "
 			    "largest slab", name, size, align);
-		meta_pages_free(cp, len);
+		meta_pages_free(run, len);
 		errno = EINVAL;
 		return (NULL);
 	}
 	cp->sl.link_off = debug_link_off(cp);
-	if (mag_layer_init(cp, mode, magsize, (char *)cp + mags_off) != 0) {
-		meta_pages_free(cp, len);
+	if (mag_layer_init(cp, mode, magsize, run + mags_off) != 0) {
+		meta_pages_free(run, len);
 		errno = ENOMEM;
 		return (NULL);
 	}
 	if (cache_locks_alloc(cp) != 0) {
 		mag_layer_fini(cp);
-		meta_pages_free(cp, len);
+		meta_pages_free(run, len);
 		errno = ENOMEM;
 		return (NULL);
 	}
@@ -495,8 +496,10 @@ cache_create(const char *name, size_t size, size_t align,
 	emergency_init(&cp->emerg);
 	grow_init(cp);
 	cp->magic = KMEM_CACHE_MAGIC;
-	if (cp->mag.mode == MAG_RSEQ)
+	if (cp->mag.mode == MAG_RSEQ) {
 		cp->fastkey = KMEM_CACHE_FAST_RSEQ;
+		cp->free_lim = cp->sl.objs_lim;
+	}
 
 	pthread_mutex_lock(&kmem_caches_lock);
 	cp->next = kmem_caches;
@@ -626,9 +629,10 @@ cache_free(struct kmem_cache *cp)
 {
 	cp->magic = 0;
 	cp->fastkey = 0;
+	cp->free_lim = 0;
 	mag_layer_fini(cp);
 	cache_locks_free(cp);
-	meta_pages_free(cp, cp->map_len);
+	meta_pages_free((char *)cp - cache_lead, cp->map_len);
 }
 
 /* Hold cp for a callback on this thread.  kmem_caches_lock held. */
@@ -855,21 +859,29 @@ cache_free_slow(struct kmem_cache *cp, void *buf)
 	stat_inc(&cp->cpu[cpu_current()].free);
 }
 
+/*
+ * Whether kmem_cache_free's fast path may push buf: it starts an object
+ * in one of cp's slabs, and cp is in rseq mode.  An O(1) lookup, so a
+ * wrong pointer is reported instead of handed out later; emergency
+ * objects (outside the arena) and NULL fail it too.  The arena's other
+ * owners, large blocks, hold themselves where a slab holds its cache
+ * (ka_large), so s->cache == cp means that s is a live slab of cp, and cp
+ * a live cache: no check of cp itself.  Its free_lim, 0 unless it is in
+ * rseq mode, is the bound of the object check.
+ */
+static inline bool
+cache_free_ok(struct kmem_cache *cp, const void *buf)
+{
+	struct kmem_slab *s = vmem_owner_hint(buf);
+
+	return (KMEM_LIKELY(s != NULL) && KMEM_LIKELY(s->cache == cp) &&
+	    slab_obj_below(&cp->sl, s, buf, cp->free_lim));
+}
+
 KMEM_EXPORT void
 kmem_cache_free(kmem_cache_t *cp, void *buf)
 {
-	struct kmem_slab *s;
-
-	/*
-	 * buf must start an object in one of this cache's slabs: an O(1)
-	 * lookup, so a wrong pointer is reported instead of handed out
-	 * later.  Emergency objects (outside the arena) and NULL fail it
-	 * too.  A slab of an rseq-mode cache whose cache is cp also vouches
-	 * for cp, a live cache in rseq mode: no check of cp itself.
-	 */
-	if (KMEM_LIKELY((s = vmem_owner_hint(buf)) != NULL &&
-	    slab_is_fast(s) && s->cache == cp &&
-	    slab_obj_ok(&cp->sl, s, buf))) {
+	if (KMEM_LIKELY(cache_free_ok(cp, buf))) {
 		KMEM_TSAN_RELEASE(buf);
 		if (KMEM_LIKELY(mag_rseq_push(cache_mag_cpus(cp),
 		    cpu_rseq_offset, buf)))

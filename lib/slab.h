@@ -23,9 +23,10 @@ struct kmem_cache;
  * A slab descriptor's fast byte: its cache runs the rseq fast path
  * (SLAB_FAST_RSEQ); it is a kmem_alloc class, whose objects are malloc's
  * blocks (SLAB_FAST_CLASS).  Read as one word with the kind byte, it lets
- * a free fast path tell "an object of a slab of a cache with magazines
- * in rseq mode" (and, for free(), "of a class") apart from everything
- * else in one compare.
+ * free()'s fast path tell "an object of a slab of a class with magazines
+ * in rseq mode" apart from everything else in one compare.
+ * (kmem_cache_free, which is given the cache, compares the slab's cache
+ * instead: see cache_free_ok.)
  */
 #define SLAB_FAST_RSEQ          0x01
 #define SLAB_FAST_CLASS         0x02
@@ -46,14 +47,6 @@ slab_word_of(const void *owner)
 
 	__builtin_memcpy(&w, owner, sizeof (w));        /* -fno-builtin too */
 	return (w);
-}
-
-/* A slab of a cache in rseq mode, a class or not (kmem_cache_free). */
-static inline bool
-slab_is_fast(const void *owner)
-{
-	return ((slab_word_of(owner) & ~slab_word(0, SLAB_FAST_CLASS)) ==
-	    slab_word(KMEM_OWNER_SLAB, SLAB_FAST_RSEQ));
 }
 
 /* A slab of a kmem_alloc class in rseq mode (free). */
@@ -166,22 +159,30 @@ unsigned int slab_free(struct kmem_cache *cp, void **objs, unsigned int n);
 uint64_t slab_reap(struct kmem_cache *cp, int64_t before);
 
 /*
- * Whether obj is the start of an object of slab s, in O(1) with one
- * compare and no division.  With chunk = d0 * 2^k (d0 odd), the map
- * off -> rotr(off * inv(d0), k) (mod 2^64) is a bijection that takes
- * q * chunk to q for every q with q * chunk < 2^64 (Granlund &
- * Montgomery's divisibility test).  So it lands below objs_per_slab
- * exactly when off is 0, chunk, ..., (objs_per_slab - 1) * chunk; any
- * other off, one below the slab's base included, lands elsewhere.
+ * Whether obj is the start of one of the first 'lim' objects of slab s,
+ * in O(1) with one compare and no division.  With chunk = d0 * 2^k (d0
+ * odd), the map off -> rotr(off * inv(d0), k) (mod 2^64) is a bijection
+ * that takes q * chunk to q for every q with q * chunk < 2^64 (Granlund
+ * & Montgomery's divisibility test).  So it lands below lim exactly when
+ * off is 0, chunk, ..., (lim - 1) * chunk; any other off, one below the
+ * slab's base included, lands elsewhere.  lim 0 admits nothing.
  */
 static inline bool
-slab_obj_ok(const struct slab_layer *sl, const struct kmem_slab *s,
-    const void *obj)
+slab_obj_below(const struct slab_layer *sl, const struct kmem_slab *s,
+    const void *obj, uint64_t lim)
 {
 	uint64_t x = (uint64_t)((const char *)obj - s->base) * sl->chunk_inv;
 	unsigned int k = sl->chunk_shift;
 
-	return (((x >> k) | (x << ((64 - k) & 63))) < sl->objs_lim);
+	return (((x >> k) | (x << ((64 - k) & 63))) < lim);
+}
+
+/* Whether obj is the start of an object of slab s. */
+static inline bool
+slab_obj_ok(const struct slab_layer *sl, const struct kmem_slab *s,
+    const void *obj)
+{
+	return (slab_obj_below(sl, s, obj, sl->objs_lim));
 }
 
 /* The slab holding obj if obj is the start of one of cp's objects. */

@@ -376,7 +376,11 @@ START_TEST(test_invalid_arguments)
 }
 END_TEST
 
-/* A pointer into the middle of an object, or another cache's object. */
+/*
+ * A pointer into the middle of an object, another cache's object, or a
+ * large kmem_alloc block (the arena's other kind of owner, which free's
+ * fast path tells apart by its descriptor's cache field alone).
+ */
 START_TEST(test_wrong_pointer_rejected)
 {
 	kmem_cache_t *a = kmem_cache_create("a", 64, 0, NULL, NULL, NULL,
@@ -385,12 +389,19 @@ START_TEST(test_wrong_pointer_rejected)
 	    NULL, NULL, 0);
 	char *pa = kmem_cache_alloc(a, KM_SLEEP);
 	char *pb = kmem_cache_alloc(b, KM_SLEEP);
+	size_t big_len = (size_t)8 << 20;
+	char *big = kmem_alloc(big_len, KM_SLEEP);
 
+	ck_assert_ptr_nonnull(big);
 	kmem_cache_free(a, pa + 8);
 	kmem_cache_free(a, pb);
 	kmem_cache_free(NULL, pa);      /* a real object, no cache: reported */
+	kmem_cache_free(a, big);
+	kmem_cache_free(NULL, big);
+	kmem_cache_free(NULL, big + 4096);
 	ck_assert_uint_eq(stats_of(a).free, 0);
 	ck_assert_uint_eq(stats_of(b).free, 0);
+	kmem_free(big, big_len);        /* still the caller's */
 	kmem_cache_free(a, pa);
 	kmem_cache_free(b, pb);
 	kmem_cache_destroy(a);
