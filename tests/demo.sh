@@ -4,7 +4,8 @@
 # watches it, then on malloc, and prints both.  Checks that it exits 0,
 # that the kmemstat view it printed names the demo's caches, and that it
 # printed the comparison.  First, that a bad -d, -t or -k gets one line and
-# exit 2 before anything runs (also from kmemdemo --serve).
+# exit 2 before anything runs (also from kmemdemo --serve), and that -h
+# prints the usage on standard output and exits 0.
 #
 # SPDX-License-Identifier: LGPL-2.1-or-later
 #
@@ -35,6 +36,14 @@ for args in "-d 1" "-d x" "-t 0" "-t 65" "-t 4294967297" "-t 2x" "-k 0" \
 		exit 1
 	fi
 done
+
+"$demo" -h >"$out" 2>/dev/null
+rc=$?
+if [ "$rc" -ne 0 ] || ! grep -q '^usage: kmemdemo' "$out"; then
+	cat "$out"
+	echo "demo.sh: kmemdemo -h: exit $rc, want the usage and exit 0"
+	exit 1
+fi
 
 "$demo" -d 3 -k 50000 >"$out" 2>&1
 rc=$?

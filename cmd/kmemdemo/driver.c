@@ -192,11 +192,22 @@ wait_region(pid_t pid)
 	return (false);
 }
 
-static void
-usage(void)
+/* A usage error (exit 2), or the summary asked for with -h (exit 0). */
+static void __attribute__((noreturn))
+usage(bool asked)
 {
-	fprintf(stderr, "usage: kmemdemo [-d seconds] [-t threads] "
-	    "[-k keys]\n");
+	FILE *f = asked ? stdout : stderr;
+
+	fprintf(f, "usage: kmemdemo [-d seconds] [-t threads] [-k keys]\n");
+	if (asked) {
+		fprintf(f, "  -d  seconds per allocator, 2 to 600 (default "
+		    "10)\n"
+		    "  -t  server threads, 1 to %d (default: 2 per CPU, 16 "
+		    "above 8 CPUs)\n"
+		    "  -k  keys in the store, 1 to %d (default 200000)\n",
+		    KMEMDEMO_MAX_THREADS, KMEMDEMO_MAX_KEYS);
+		exit(fflush(f) == 0 && !ferror(f) ? 0 : 1);
+	}
 	exit(2);
 }
 
@@ -241,12 +252,14 @@ main(int argc, char **argv)
 			snprintf(keys_arg, sizeof (keys_arg), "%" PRIu64,
 			    nkeys);
 			break;
+		case 'h':
+			usage(true);
 		default:
-			usage();
+			usage(false);
 		}
 	}
 	if (optind != argc)
-		usage();
+		usage(false);
 	find_self();
 	snprintf(self, sizeof (self), "%s/kmemdemo", self_dir);
 	snprintf(mallocd, sizeof (mallocd), "%s/kmemdemo-malloc", self_dir);
