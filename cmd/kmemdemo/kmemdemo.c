@@ -249,6 +249,8 @@ kmemdemo_serve(int argc, char **argv)
 			return (1);
 		}
 	}
+	printf("serving\n");           /* the driver's cue for kmemstat */
+	fflush(stdout);
 	while (now_s() - t0 < secs) {
 		struct timespec ts = { 0, 20 * 1000 * 1000 };
 
