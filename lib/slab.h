@@ -31,7 +31,7 @@ struct kmem_cache;
 #define SLAB_FAST_RSEQ          0x01
 #define SLAB_FAST_CLASS         0x02
 
-/* The kind and fast bytes as the word that the fast paths compare. */
+/* The kind and fast bytes as the word that free()'s fast path compares. */
 static inline uint16_t
 slab_word(uint8_t kind, uint8_t fast)
 {
