@@ -112,6 +112,7 @@
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -652,6 +653,16 @@ taskq_run(taskq_t *tq, struct taskq_thread *self, struct taskq_list *l)
 	if (spawn)
 		(void) taskq_spawn(tq);
 	func(arg);
+	if (KMEM_UNLIKELY(taskq_self != self)) {
+		/*
+		 * The task forked and returned in the child, where this
+		 * thread is no worker (taskq_fork_child) and the task one
+		 * of those lost.  Its return ends the child, as the return
+		 * of its last thread would: left to loop, the thread waited
+		 * for work for ever, every signal blocked.
+		 */
+		exit(0);
+	}
 
 	(void) pthread_mutex_lock(&tq->tq_lock);
 	tq->tq_nactive--;
@@ -906,6 +917,10 @@ taskq_at_exit(void)
  * made ready (the dynamic growth of taskq_dispatch), or from
  * taskq_fork_resume(), which the allocator's slow paths call: then its
  * delayed tasks run too, late if they fell due meanwhile.
+ *
+ * A task may fork: the child's only thread is then a copy of a worker,
+ * which is none there (taskq_self is cleared), and when the task returns
+ * in the child the child exits (taskq_run).
  */
 void
 taskq_fork_prepare(void)
@@ -928,6 +943,15 @@ taskq_fork_child(void)
 {
 	pthread_condattr_t mono;
 
+	/*
+	 * A task that called fork(): in the child its thread is no queue's
+	 * thread (each queue gets new ones below), and its task is one of
+	 * those the child does not have.  Left set, taskq_self made the
+	 * child's only thread a worker: taskq_wait() did not wait for one
+	 * running task, taskq_destroy() refused (EDEADLK), and
+	 * taskq_of_curthread() named the queue.
+	 */
+	taskq_self = NULL;
 	(void) pthread_condattr_init(&mono);
 	(void) pthread_condattr_setclock(&mono, CLOCK_MONOTONIC);
 	taskq_fork_lazy_left = false;

@@ -3,8 +3,8 @@
  * threads growing and shrinking, delayed tasks, cancel, the three waits,
  * destroy with work queued, dispatch from tasks and from many threads,
  * maxalloc with TQ_NOSLEEP and TQ_SLEEP, caller-owned entries, membership,
- * threads that block signals, threads after fork, statistics, the
- * registry, and bad arguments.
+ * threads that block signals, threads after fork (also a fork from a
+ * task), statistics, the registry, and bad arguments.
  */
 #include "config.h"
 
@@ -1302,6 +1302,85 @@ START_TEST(test_fork_running_maxalloc)
 }
 END_TEST
 
+/*
+ * A task that forks.  In the child its thread is no queue's thread:
+ * taskq_of_curthread() is NULL, taskq_wait() waits for a task running on
+ * the child's own thread of the queue, and taskq_destroy() works.  When
+ * the task returns there, the child exits with status 0.  The forking
+ * thread stayed a worker in the child: taskq_wait() returned with the
+ * task still running, taskq_destroy() refused with EDEADLK, and a task
+ * that returned left the child waiting for work for ever.
+ */
+static taskq_t *forktask_tq;
+static _Atomic int forktask_done;
+
+static void
+forktask_slow(void *arg)
+{
+	(void) arg;
+	sleep_ms(100);
+	atomic_store(&forktask_done, 1);
+}
+
+static void
+forktask_task(void *arg)
+{
+	bool destroy = arg != NULL;
+	pid_t pid;
+
+	fflush(NULL);
+	if ((pid = fork()) != 0) {
+		int status = 0;
+		pid_t w = 0;
+		double t0 = test_now();
+
+		while (pid > 0 && (w = waitpid(pid, &status, WNOHANG)) == 0 &&
+		    test_now() - t0 < 5)
+			sleep_ms(5);
+		if (w == 0) {
+			(void) kill(pid, SIGKILL);
+			(void) waitpid(pid, &status, 0);
+		}
+		atomic_store(&forktask_done, w == pid && WIFEXITED(status) ?
+		    WEXITSTATUS(status) + 100 : -1);
+		return;
+	}
+	if (taskq_of_curthread() != NULL)
+		_exit(1);
+	if (taskq_dispatch(forktask_tq, forktask_slow, NULL, TQ_SLEEP) == 0)
+		_exit(2);
+	sleep_ms(20);                   /* it runs */
+	taskq_wait(forktask_tq);
+	if (atomic_load(&forktask_done) != 1)
+		_exit(3);
+	if (destroy) {
+		errno = 0;
+		taskq_destroy(forktask_tq);
+		_exit(errno == 0 ? 0 : 4);
+	}
+	/* and returns: the child exits with 0 */
+}
+
+START_TEST(test_fork_from_task)
+{
+#if defined(KMEM_TSAN) || defined(KMEM_ASAN)
+	return;         /* no threads in the child: see check_reap's fork test */
+#endif
+	forktask_tq = taskq_create("forktask", 2, defclsyspri, 0, 0, 0);
+	ck_assert(forktask_tq != NULL);
+	for (int destroy = 0; destroy < 2; destroy++) {
+		atomic_store(&forktask_done, 0);
+		ck_assert_uint_ne(taskq_dispatch(forktask_tq, forktask_task,
+		    destroy ? forktask_tq : NULL, TQ_SLEEP), 0);
+		taskq_wait(forktask_tq);
+		ck_assert_msg(atomic_load(&forktask_done) == 100,
+		    "child (destroy %d): %d (100 + exit status; -1: hung)",
+		    destroy, atomic_load(&forktask_done));
+	}
+	taskq_destroy(forktask_tq);
+}
+END_TEST
+
 /* Threads of this process named 'name'. */
 static int
 threads_named(const char *name)
@@ -1635,6 +1714,7 @@ main(void)
 	tcase_add_test(threads, test_fork_lazy);
 	tcase_add_test(threads, test_fork_running_maxalloc);
 	tcase_add_test(threads, test_fork_registry_churn);
+	tcase_add_test(threads, test_fork_from_task);
 	tcase_add_test(threads, test_exit_while_forking);
 	suite_add_tcase(s, threads);
 
