@@ -309,6 +309,56 @@ START_TEST(test_push_foreign_refused)
 END_TEST
 
 /*
+ * push's ownership check (arithmetic on the layout, no division) against
+ * its definition: at every 4-byte step through the pool's mapping and a
+ * little around it, push takes exactly the pool's own objects.  Pool
+ * shapes: one object, shares that differ between rings, odd multiples of
+ * 8 and a large power of two.
+ */
+START_TEST(test_push_owns_exact)
+{
+	static const int shapes[][2] = { { 1, 8 }, { 5, 24 }, { 7, 72 },
+	    { 33, 40 }, { 100, 8 }, { 3, 65536 }, { 9, 1000 } };
+
+	for (size_t k = 0; k < sizeof (shapes) / sizeof (shapes[0]); k++) {
+		struct objpool_head pool;
+		int nr = shapes[k][0], n = 0, bad = 0;
+		void **own = calloc((size_t)nr, sizeof (*own));
+		char *lo, *hi;
+		void *o;
+
+		ck_assert_ptr_nonnull(own);
+		ck_assert_int_eq(objpool_init(&pool, nr, shapes[k][1], NULL,
+		    NULL, NULL), 0);
+		while ((o = objpool_pop(&pool)) != NULL) {
+			ck_assert_int_lt(n, nr);
+			own[n++] = o;
+		}
+		ck_assert_int_eq(n, nr);
+		lo = (char *)pool.op_map - 256;
+		hi = (char *)pool.op_map + pool.op_map_len + 256;
+		for (char *p = lo; p < hi; p += 4) {
+			bool want = false;
+			int rc;
+
+			for (int i = 0; i < nr && !want; i++)
+				want = own[i] == p;
+			rc = objpool_push(p, &pool);
+			if (rc == 0 && objpool_pop(&pool) != p)
+				bad++;
+			bad += (rc == 0) != want;
+		}
+		ck_assert_msg(bad == 0, "%d objects of %d bytes: %d wrong",
+		    nr, shapes[k][1], bad);
+		for (int i = 0; i < nr; i++)
+			ck_assert_int_eq(objpool_push(own[i], &pool), 0);
+		objpool_fini(&pool);
+		free(own);
+	}
+}
+END_TEST
+
+/*
  * objpool_drop() takes back only the pool's own objects: a foreign
  * pointer dropped a reference that belonged to an object still out, and
  * fini then released the pool under it.
@@ -729,6 +779,7 @@ main(void)
 	tcase_add_test(api, test_fini_then_drop);
 	tcase_add_test(api, test_fini_ends_use);
 	tcase_add_test(api, test_push_foreign_refused);
+	tcase_add_test(api, test_push_owns_exact);
 	tcase_add_test(api, test_drop_foreign_refused);
 	tcase_add_test(api, test_free_forced);
 	suite_add_tcase(s, api);
