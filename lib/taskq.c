@@ -76,8 +76,12 @@
  * worker moves due entries to the ready lists before looking for work.  A
  * dispatch that makes a new earliest delayed entry wakes the idle workers
  * so that they shorten their wait.  The first thread of a dynamic queue
- * never exits, so a queue always has a thread to notice due tasks - with
- * one exception, a lazy queue in a forked child (see fork() below).
+ * never exits, and another does not exit for idleness while delayed tasks
+ * wait and no other thread is idle, so a queue always has a thread to
+ * notice due tasks - with one exception, a lazy queue in a forked child
+ * (see fork() below).  A task that falls due while every thread runs a
+ * task waits for one of them to finish: nobody is idle to see it, and no
+ * thread is added for it (as in the SPL, where a timer only wakes one).
  *
  * LOCKING
  *
@@ -754,8 +758,14 @@ taskq_thread(void *arg)
 			break;          /* drained */
 		if (tq->tq_delay.head != NULL)
 			deadline = tq->tq_delay.head->tqent_expire;
+		/*
+		 * Idle too long, a dynamic thread exits - but not while it
+		 * is the one to notice due tasks: some are delayed, and no
+		 * other thread is idle (the first one runs a task, say).
+		 */
 		if ((tq->tq_flags & TASKQ_DYNAMIC) && !self.tqt_first &&
-		    !tq->tq_at_exit) {
+		    !tq->tq_at_exit &&
+		    (tq->tq_delay.head == NULL || tq->tq_nidle > 0)) {
 			int64_t idle_end = idle_since + tq->tq_idle_timeout;
 
 			if (taskq_now() >= idle_end)

@@ -284,6 +284,58 @@ START_TEST(test_dynamic_grow_shrink)
 }
 END_TEST
 
+/*
+ * A dynamic queue whose first thread runs a long task, and whose second
+ * is idle past the idle timeout while a task is delayed: the second one
+ * stays to run it when due.  It exited, and the delayed task waited for
+ * the long one to end (here: the long task gave up after 3 s).
+ */
+static _Atomic int watch_delayed_ran;
+
+static void
+watch_mark(void *arg)
+{
+	(void) arg;
+	atomic_store(&watch_delayed_ran, 1);
+}
+
+static void
+watch_nop(void *arg)
+{
+	(void) arg;
+}
+
+static void
+watch_long(void *arg)
+{
+	_Atomic int *saw = arg;
+
+	for (int i = 0; i < 600 && !atomic_load(&watch_delayed_ran); i++)
+		sleep_ms(5);
+	atomic_store(saw, atomic_load(&watch_delayed_ran));
+}
+
+START_TEST(test_dynamic_delayed_watcher)
+{
+	taskq_t *tq = taskq_create("watcher", 4, defclsyspri, 0, 0,
+	    TASKQ_DYNAMIC);
+	_Atomic int saw = -1;
+
+	ck_assert_ptr_nonnull(tq);
+	taskq_set_idle_timeout(tq, 20 * MS);
+	atomic_store(&watch_delayed_ran, 0);
+	ck_assert_uint_ne(taskq_dispatch(tq, watch_long, &saw, 0), 0);
+	ck_assert_uint_ne(taskq_dispatch(tq, watch_nop, NULL, 0), 0);
+	ck_assert_uint_eq(wait_for_threads(tq, 2, 3000), 2);
+	ck_assert_uint_ne(taskq_dispatch_delay(tq, watch_mark, NULL, 0,
+	    taskq_now() + 200 * MS), 0);
+	taskq_wait(tq);
+	ck_assert_msg(atomic_load(&saw) == 1, "the delayed task ran only "
+	    "after the long one");
+	taskq_destroy(tq);
+}
+END_TEST
+
 START_TEST(test_threads_cpu_pct)
 {
 	long online = sysconf(_SC_NPROCESSORS_ONLN);
@@ -1707,6 +1759,7 @@ main(void)
 
 	tcase_set_timeout(threads, 20);
 	tcase_add_test(threads, test_dynamic_grow_shrink);
+	tcase_add_test(threads, test_dynamic_delayed_watcher);
 	tcase_add_test(threads, test_threads_cpu_pct);
 	tcase_add_test(threads, test_many_dispatchers);
 	tcase_add_test(threads, test_member);
