@@ -30,9 +30,10 @@
  * So after a burst the memory goes back to the system within about
  * interval + expire seconds, with no call from the application.
  *
- * MEMORY PRESSURE.  reap_pressure() calls every cache's reclaim callback
- * (once, or until it stops freeing objects: kmem_cache_reclaim) and then
- * reaps every cache completely.  It runs when the arena cannot map memory
+ * MEMORY PRESSURE.  reap_pressure() gives back kmem_alloc's spare spans,
+ * calls every cache's reclaim callback (once, or until it stops freeing
+ * objects or the process is under the limit: kmem_cache_reclaim) and
+ * then reaps every cache completely.  It runs when the arena cannot map memory
  * (grow.c, kmem_cache.c), when the memory libkmem has mapped crosses
  * kmem_memory_limit, and when the kernel's pressure stall information
  * reports memory stalls: a monitor thread holds a PSI trigger on this
@@ -316,6 +317,13 @@ reap_pressure(void)
 		return (0);             /* a reclaim callback allocating */
 	atomic_fetch_add(&reap_npressure, 1);
 	reap_in_pressure = true;
+	/*
+	 * The spares first: they cost the program nothing to give back, and
+	 * what they free counts before the callbacks are asked for more
+	 * (kmem_cache_reclaim=target stops once under kmem_memory_limit).
+	 * Again after the walk, for the large blocks the callbacks freed.
+	 */
+	reap_trim(0);
 	cache_walk(reap_pressure_cache, &freed);
 	reap_trim(0);
 	reap_in_pressure = false;

@@ -1192,6 +1192,53 @@ START_TEST(test_memory_limit_target_stops)
 }
 END_TEST
 
+/*
+ * Large kmem_alloc spans kept for reuse (spares) cost the program nothing
+ * to give back: a pressure reap returns them before it asks reclaim
+ * callbacks for more.  Here the spares alone (16 MiB) take the process
+ * back under the limit (12 MiB over), so "target" calls the callback
+ * once, as for any pressure event, not three times (4 MiB each) while
+ * the spares stay mapped until after the walk.
+ */
+START_TEST(test_memory_limit_spares_first)
+{
+	enum { N = 4, SZ = 4 << 20 };
+	static struct pile p = { .lock = PTHREAD_MUTEX_INITIALIZER,
+	    .per_call = 1024 };
+	struct vmem_usage u;
+	void *v[N];
+	double t0;
+
+	ck_assert_int_eq(tunable_set_id(KT_CACHE_GROW_AHEAD, 0), 0);
+	ck_assert_int_eq(tunable_set_id(KT_CACHE_RECLAIM, KMEM_RECLAIM_TARGET),
+	    0);
+	p.cp = kmem_cache_create("sparesfirst", 4096, 0, NULL, NULL,
+	    pile_reclaim, &p, NULL, KMC_RECLAIMABLE);
+	pile_fill(&p, 4096);                    /* 16 MiB */
+	for (int i = 0; i < N; i++) {
+		v[i] = kmem_alloc(SZ, KM_SLEEP);
+		ck_assert_ptr_nonnull(v[i]);
+	}
+	for (int i = 0; i < N; i++)             /* 16 MiB of spares */
+		kmem_free(v[i], SZ);
+	vmem_usage(&u);
+	ck_assert_int_eq(tunable_set_id(KT_MEMORY_LIMIT,
+	    (int64_t)u.inuse - (12 << 20)), 0);
+	t0 = test_now();
+	while (atomic_load(&p.calls) == 0 && test_now() - t0 < 10)
+		usleep(10000);
+	usleep(300000);                         /* any further calls */
+	ck_assert_msg(atomic_load(&p.calls) == 1 && pile_count(&p) == 3072,
+	    "reclaim called %d times, %d of 4096 objects left; the spares "
+	    "alone took the process back under the limit",
+	    atomic_load(&p.calls), pile_count(&p));
+	ck_assert_int_eq(tunable_set_id(KT_MEMORY_LIMIT, 0), 0);
+	ck_assert_int_eq(tunable_set_id(KT_CACHE_GROW_AHEAD, 1), 0);
+	pile_empty(&p);
+	kmem_cache_destroy(p.cp);
+}
+END_TEST
+
 /* kmem_cache_reclaim=once: one callback per pressure event. */
 START_TEST(test_reclaim_once)
 {
@@ -1351,6 +1398,7 @@ main(void)
 	tcase_add_test(pr, test_memory_limit);
 	tcase_add_test(pr, test_memory_limit_large);
 	tcase_add_test(pr, test_memory_limit_target_stops);
+	tcase_add_test(pr, test_memory_limit_spares_first);
 	tcase_add_test(pr, test_reclaim_once);
 	tcase_add_test(pr, test_psi);
 	tcase_add_test(pr, test_psi_fork_closes);
