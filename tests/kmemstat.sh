@@ -649,6 +649,23 @@ check patch "$tmp/region.bin" "$fake" "pid=$sleeper" proc_start=1
 "$kmemstat" >"$tmp/stdout" 2>"$tmp/stderr" ||
 	fail "kmemstat failed: $(cat "$tmp/stderr")"
 [ ! -e "$fake" ] || fail "a region of a reused pid was not removed"
+# The same for a user's region whose pid another user's process now has
+# (here root's sleeper): stale, so removed by its owner's list, not
+# skipped as a file that another user put under that process's name.
+if [ "$(id -u)" -eq 0 ] && setpriv --reuid=65534 --regid=65534 \
+    --clear-groups true 2>/dev/null; then
+	check patch "$tmp/region.bin" "$fake" "pid=$sleeper" proc_start=1
+	chown 65534 "$fake" || fail "chown 65534 $fake"
+	chmod 1777 "$dir"
+	setpriv --reuid=65534 --regid=65534 --clear-groups "$kmemstat" \
+	    >"$tmp/stdout" 2>"$tmp/stderr" ||
+		fail "kmemstat as user 65534 failed: $(cat "$tmp/stderr")"
+	chmod 755 "$dir"
+	[ ! -e "$fake" ] || fail "a region of a pid that another user's \
+process reused was not removed: $(cat "$tmp/stderr")"
+	grep -q "removed $fake: process $sleeper is gone" "$tmp/stderr" ||
+		fail "no word of the removal: $(cat "$tmp/stderr")"
+fi
 # A region renamed in under the name of a stale one (the reused pid's
 # new process publishing) while the list reads the stale one: the list
 # removes the stale file it read, or nothing, never the new region.

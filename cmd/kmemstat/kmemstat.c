@@ -614,13 +614,6 @@ list_processes(void)
 			close(fd);
 			continue;
 		}
-		if (proc_exists(pid) && !proc_may_own(pid, st.st_uid)) {
-			close(fd);
-			warn("%s/%s: not the region of process %ld: the file "
-			    "belongs to user %ju, the process to another",
-			    opt_dir, de->d_name, pid, (uintmax_t)st.st_uid);
-			continue;
-		}
 		live = region_live(fd);
 		rc = region_read(fd, &r, err, sizeof (err));
 		close(fd);
@@ -628,6 +621,19 @@ list_processes(void)
 			remove_dead(dirfd(d), de->d_name, pid, &st);
 			if (rc == REGION_OK)
 				region_free(&r);
+			continue;
+		}
+		/*
+		 * Only then: a user's stale region whose pid another user's
+		 * process now has is removed above, not taken for a file put
+		 * there under that process's name.
+		 */
+		if (proc_exists(pid) && !proc_may_own(pid, st.st_uid)) {
+			if (rc == REGION_OK)
+				region_free(&r);
+			warn("%s/%s: not the region of process %ld: the file "
+			    "belongs to user %ju, the process to another",
+			    opt_dir, de->d_name, pid, (uintmax_t)st.st_uid);
 			continue;
 		}
 		if (rc != REGION_OK) {
