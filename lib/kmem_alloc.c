@@ -52,7 +52,8 @@
  * new span starts aging (ka_large_alloc), as the first class cache does,
  * since a program that asks only for large blocks creates no cache.
  * Spans count against kmem_memory_limit (reap.c counts all the arena
- * maps), so a new one is checked against it as a slab's growth is.
+ * maps), so a new one, and a block that grows, is checked against it as
+ * a slab's growth is.
  * A large block that grows (ka_large_grow, for realloc) takes the free
  * pages after its span if there are enough; otherwise its pages move to a
  * new span with mremap(MREMAP_DONTUNMAP) instead of being copied: the old
@@ -641,6 +642,7 @@ ka_large_grow(void *buf, size_t size)
 	if (vmem_span_extend(l->base, l->len, len, l) == 0) {
 		l->len = len;           /* the pages after it were free */
 		l->size = size;
+		reap_check_limit();     /* more mapped, as for a new span */
 		return (buf);
 	}
 #ifdef MREMAP_DONTUNMAP
@@ -669,6 +671,7 @@ ka_large_grow(void *buf, size_t size)
 	nl->base = nl->buf = base;
 	nl->len = len;
 	nl->size = size;
+	reap_check_limit();
 	return (base);
 #else
 	return (NULL);          /* C library headers before Linux 5.7 */

@@ -25,6 +25,7 @@
 #include "libkmem/taskq.h"
 #include "cache.h"
 #include "grow.h"
+#include "kmem_alloc.h"
 #include "reap.h"
 #include "tunables.h"
 #include "vmem.h"
@@ -1147,6 +1148,47 @@ START_TEST(test_memory_limit_large)
 END_TEST
 
 /*
+ * A large block that grows (realloc's ka_large_grow: in place, or moved
+ * to a new span) maps more memory as a new one does: it is checked
+ * against kmem_memory_limit too.
+ */
+START_TEST(test_memory_limit_large_grow)
+{
+	static struct pile p = { .lock = PTHREAD_MUTEX_INITIALIZER,
+	    .per_call = 32 };
+	void *b, *g;
+	double t0;
+
+	p.cp = kmem_cache_create("limitgrow", 256, 0, NULL, NULL,
+	    pile_reclaim, &p, NULL, 0);
+	pile_fill(&p, 64);                      /* far below the limit */
+	b = kmem_alloc(4 << 20, KM_SLEEP);
+	ck_assert_ptr_nonnull(b);
+	ck_assert_int_eq(tunable_set_id(KT_MEMORY_LIMIT, 32 << 20), 0);
+	usleep(100000);
+	ck_assert_int_eq(atomic_load(&p.calls), 0);
+	g = ka_large_grow(b, 64 << 20);         /* 60 MiB more */
+	if (g == NULL) {
+		/* Cannot grow here (no mremap): nothing to check. */
+		ck_assert_int_eq(tunable_set_id(KT_MEMORY_LIMIT, 0), 0);
+		kmem_free(b, 4 << 20);
+		pile_empty(&p);
+		kmem_cache_destroy(p.cp);
+		return;
+	}
+	t0 = test_now();
+	while (atomic_load(&p.calls) == 0 && test_now() - t0 < 10)
+		usleep(10000);
+	ck_assert_msg(atomic_load(&p.calls) >= 1, "a large block grown to 64 "
+	    "MiB over a 32 MiB kmem_memory_limit: no reclaim callback called");
+	ck_assert_int_eq(tunable_set_id(KT_MEMORY_LIMIT, 0), 0);
+	kmem_free(g, 64 << 20);
+	pile_empty(&p);
+	kmem_cache_destroy(p.cp);
+}
+END_TEST
+
+/*
  * "target" calls a reclaim callback again only while the process is
  * still over kmem_memory_limit: here one call, which frees 4 MiB, takes it
  * back under (2 MiB over), so the callback must not be called again and
@@ -1397,6 +1439,7 @@ main(void)
 	tcase_add_test(pr, test_mmap_failure_reaps_all);
 	tcase_add_test(pr, test_memory_limit);
 	tcase_add_test(pr, test_memory_limit_large);
+	tcase_add_test(pr, test_memory_limit_large_grow);
 	tcase_add_test(pr, test_memory_limit_target_stops);
 	tcase_add_test(pr, test_memory_limit_spares_first);
 	tcase_add_test(pr, test_reclaim_once);
