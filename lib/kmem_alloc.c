@@ -138,7 +138,7 @@ struct ka_large {
 };
 META_FITS(struct ka_large);
 _Static_assert(offsetof(struct ka_large, self) ==
-    offsetof(struct kmem_slab, cache), "ka_large.self is not at a slab's cache");
+    offsetof(struct kmem_slab, cache), "ka_large.self not at slab.cache");
 
 struct ka_class ka_cand[KA_NCAND];
 static uint16_t ka_kept[KA_NCAND];      /* candidate -> serving candidate */
@@ -888,8 +888,9 @@ ka_spare_trim(int64_t before)
 /*
  * What buf is: a class object (*cpp its cache), a large block, a bootstrap
  * block, or none of ours (an object of a cache the program created is
- * none: free() must not give it back to that cache).  An emergency object of a class has no arena
- * owner: the classes that have any are searched.
+ * none: free() must not give it back to that cache).  An emergency
+ * object of a class has no arena owner: the classes that have any are
+ * searched.
  */
 enum ka_kind
 ka_classify(const void *buf, kmem_cache_t **cpp, size_t *usable)

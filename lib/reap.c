@@ -33,8 +33,8 @@
  * MEMORY PRESSURE.  reap_pressure() gives back kmem_alloc's spare spans,
  * calls every cache's reclaim callback (once, or until it stops freeing
  * objects or the process is under the limit: kmem_cache_reclaim) and
- * then reaps every cache completely.  It runs when the arena cannot map memory
- * (grow.c, kmem_cache.c), when the memory libkmem has mapped crosses
+ * then reaps every cache completely.  It runs when the arena cannot map
+ * memory (grow.c, kmem_cache.c), when the memory libkmem has mapped crosses
  * kmem_memory_limit, and when the kernel's pressure stall information
  * reports memory stalls: a monitor thread holds a PSI trigger on this
  * cgroup's memory.pressure (or /proc/pressure/memory) and polls it.  The
