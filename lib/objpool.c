@@ -374,7 +374,8 @@ objpool_push(void *obj, struct objpool_head *pool)
 	    pool->op_rings == NULL))
 		return (-EINVAL);
 	/* Not one of its objects: fini would count it as a reference. */
-	if (KMEM_UNLIKELY(pool->obj_size != 0 && !objpool_owns(pool, pool->op_rings, obj)))
+	if (KMEM_UNLIKELY(pool->obj_size != 0 &&
+	    !objpool_owns(pool, pool->op_rings, obj)))
 		return (-EINVAL);
 	return (objpool_ring_push(objpool_ring(pool, cpu_current()),
 	    pool->op_mask, obj));
