@@ -440,7 +440,11 @@ debug_bad_free(const char *fn, struct kmem_cache *cp, const void *buf)
 		flags |= (uint32_t)tunable(KT_DEBUG);
 	if (!(flags & DEBUG_CHECKS)) {
 		/* No debugging asked for: one line, and the free is ignored. */
-		if (cp == NULL && oc != NULL && start != NULL)
+		if (cp == NULL && oc != NULL && start == buf)
+			kmem_report("%s(%p): an object of cache %s, not a "
+			    "malloc block (kmem_cache_free takes it); ignored",
+			    fn, buf, oc->name);
+		else if (cp == NULL && oc != NULL && start != NULL)
 			kmem_report("%s(%p): %zu bytes into object %p of cache "
 			    "%s; ignored", fn, buf,
 			    (size_t)((const char *)buf - start), start,
@@ -462,7 +466,13 @@ debug_bad_free(const char *fn, struct kmem_cache *cp, const void *buf)
 			    buf);
 		return;
 	}
-	if (oc != NULL && start == buf) {
+	if (cp == NULL && oc != NULL && start == buf) {
+		kmem_report("KMEM_DEBUG: %s of a buffer of cache %s, not a "
+		    "malloc block: buffer %p (kmem_cache_free takes it)", fn,
+		    oc->name, buf);
+		if (DEBUG_CACHE(oc))
+			debug_audit_show(oc, buf, false);
+	} else if (oc != NULL && start == buf) {
 		kmem_report("KMEM_DEBUG: free to the wrong cache: cache %s, "
 		    "buffer %p: %s was given a buffer of cache %s", cname,
 		    buf, fn, oc->name);

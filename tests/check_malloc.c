@@ -1101,7 +1101,9 @@ START_TEST(test_free_cache_object)
 		struct foreign_realloc r = { obj, NULL };
 
 		test_capture_stderr(free_foreign, &f, out, sizeof (out));
-		ck_assert_msg(strncmp(out, "libkmem: ", 9) == 0,
+		ck_assert_msg(strncmp(out, "libkmem: ", 9) == 0 &&
+		    strstr(out, "an object of cache malloc_test_own, not a "
+		    "malloc block") != NULL,
 		    "free(cache object): no report, stderr \"%s\"", out);
 		test_capture_stderr(realloc_foreign, &r, out, sizeof (out));
 		ck_assert_ptr_null(r.ret);
