@@ -475,11 +475,18 @@ ka_large_alloc(size_t size, size_t align, int kmflags)
 	if ((l = meta_alloc()) == NULL)
 		return (NULL);
 	l->self = l;                    /* before the arena's map names it */
+	/*
+	 * No span: memory is short.  Reap every cache and give back the
+	 * spares (reap_pressure), which may hold what an RLIMIT_AS needs,
+	 * and try again: KM_NOSLEEP once, as a cache's KM_NOSLEEP grows
+	 * once more after the reap (kmem_cache.c), the others three times.
+	 */
 	for (int tries = 0;; tries++) {
 		base = vmem_span_alloc(len, cpu_node(cpu_current()), l);
-		if (base != NULL || (kmflags & KM_NOSLEEP) || tries == 3)
+		if (base != NULL ||
+		    tries == ((kmflags & KM_NOSLEEP) ? 1 : 3))
 			break;
-		reap_pressure();                /* then try again */
+		reap_pressure();
 	}
 	if (base == NULL) {
 		meta_free(l);

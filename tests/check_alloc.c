@@ -19,6 +19,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -933,6 +934,64 @@ END_TEST
 #endif
 
 /*
+ * The --nosleep-spares copy, which starts the arena under an address-space
+ * limit (RLIMIT_AS, ulimit -v) of its size plus 256 MiB: 1 MiB blocks
+ * until KM_NOSLEEP fails, all freed (kept as spares, up to 128 MiB), then
+ * 2 MiB blocks, which no spare fits, until KM_NOSLEEP fails.  Their
+ * address space is there once the spares go back, so the 2 MiB blocks
+ * must get about as many bytes as the 1 MiB ones did (a region of slack):
+ * KM_NOSLEEP failed with the spares still held.  Exits 0 when they do.
+ */
+#define NS_MAX  512
+
+static int
+nosleep_spares(void)
+{
+	size_t mb = (size_t)1 << 20, vm = 0;
+	static void *v[NS_MAX];
+	FILE *f = fopen("/proc/self/status", "r");
+	char line[256];
+	struct rlimit rl;
+	int n1 = 0, n2 = 0;
+
+	while (f != NULL && fgets(line, sizeof (line), f) != NULL &&
+	    sscanf(line, "VmSize: %zu kB", &vm) != 1)
+		continue;
+	if (f == NULL || vm == 0)
+		return (2);
+	(void) fclose(f);
+	rl.rlim_cur = rl.rlim_max = (vm << 10) + 256 * mb;
+	if (setrlimit(RLIMIT_AS, &rl) != 0)
+		return (2);
+	while (n1 < NS_MAX && (v[n1] = vmem_alloc(mb, KM_NOSLEEP)) != NULL)
+		n1++;
+	if (n1 == NS_MAX || n1 < 64)
+		return (3);             /* the limit was not what ended it */
+	for (int i = 0; i < n1; i++)
+		vmem_free(v[i], mb);
+	while (n2 < NS_MAX && (v[n2] = vmem_alloc(2 * mb, KM_NOSLEEP)) != NULL)
+		n2++;
+	for (int i = 0; i < n2; i++)
+		vmem_free(v[i], 2 * mb);
+	printf("%d 1 MiB blocks, then %d 2 MiB blocks\n", n1, n2);
+	return (2 * n2 + 32 >= n1 ? 0 : 1);
+}
+
+#if !defined(KMEM_ASAN) && !defined(KMEM_TSAN)   /* their shadow: no limit */
+/* KM_NOSLEEP gives back the spares before it fails for want of room. */
+START_TEST(test_large_nosleep_drops_spares)
+{
+	char out[256];
+	int status = run_copy("--nosleep-spares", "128K", STDOUT_FILENO, out,
+	    sizeof (out));
+
+	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+	    "KM_NOSLEEP with spares kept: status %#x, %s", status, out);
+}
+END_TEST
+#endif
+
+/*
  * The bootstrap arena (ka_boot_alloc): a request that does not fit takes
  * nothing, so smaller ones still get blocks; and requests made before
  * libkmem_malloc's constructor (ka_boot_alloc_early), however many, leave
@@ -1273,6 +1332,8 @@ main(int argc, char **argv)
 		return (print_classes());
 	if (argc > 1 && strcmp(argv[1], "--nocache") == 0)
 		return (alloc_nocache());
+	if (argc > 1 && strcmp(argv[1], "--nosleep-spares") == 0)
+		return (nosleep_spares());
 	s = suite_create("alloc");
 	cls = tcase_create("classes");
 	alloc = tcase_create("alloc");
@@ -1304,6 +1365,7 @@ main(int argc, char **argv)
 	tcase_add_test(alloc, test_large_grow_moves_pages);
 #if !defined(KMEM_ASAN) && !defined(KMEM_TSAN)
 	tcase_add_test(alloc, test_large_grow_move_refused);
+	tcase_add_test(alloc, test_large_nosleep_drops_spares);
 #endif
 	suite_add_tcase(s, alloc);
 	tcase_set_timeout(thr, 60);
