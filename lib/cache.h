@@ -124,6 +124,9 @@ cache_mag_cpus(struct kmem_cache *cp)
  */
 void *cache_alloc(kmem_cache_t *cp, int kmflags);
 
+/* Sleep before the next try of one waiting for memory (tries from 0). */
+void cache_backoff(unsigned int tries);
+
 /*
  * kmem_cache_create(); sizeclass: a kmem_alloc class (KMC_SIZECLASS).
  * Its callers set cache_creating around it: see BOOTSTRAP in

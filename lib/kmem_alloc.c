@@ -99,6 +99,7 @@
 #include <sched.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/utsname.h>
 #include <unistd.h>
 
@@ -441,6 +442,16 @@ ka_boot_block(const void *buf)
 
 static struct ka_large *ka_spare_take(size_t len);
 
+/* Whether len bytes are more than an address-space limit lets be mapped. */
+static bool
+ka_beyond_limit(size_t len)
+{
+	struct rlimit rl;
+
+	return (getrlimit(RLIMIT_AS, &rl) == 0 &&
+	    rl.rlim_cur != RLIM_INFINITY && len >= rl.rlim_cur);
+}
+
 void *
 ka_large_alloc(size_t size, size_t align, int kmflags)
 {
@@ -479,13 +490,24 @@ ka_large_alloc(size_t size, size_t align, int kmflags)
 	 * No span: memory is short.  Reap every cache and give back the
 	 * spares (reap_pressure), which may hold what an RLIMIT_AS needs,
 	 * and try again: KM_NOSLEEP once, as a cache's KM_NOSLEEP grows
-	 * once more after the reap (kmem_cache.c), the others three times.
+	 * once more after the reap (kmem_cache.c), KM_MAYFAIL (malloc)
+	 * three times; KM_SLEEP and KM_PUSHPAGE never return NULL for
+	 * lack of memory: after those tries they wait for memory to be
+	 * freed, as a cache's do, unless the block is larger than
+	 * RLIMIT_AS allows (then no memory freed can make room).
 	 */
-	for (int tries = 0;; tries++) {
+	for (unsigned int tries = 0;; tries++) {
 		base = vmem_span_alloc(len, cpu_node(cpu_current()), l);
-		if (base != NULL ||
-		    tries == ((kmflags & KM_NOSLEEP) ? 1 : 3))
+		if (base != NULL || ((kmflags & KM_NOSLEEP) ? tries == 1 :
+		    (kmflags & KM_MAYFAIL) && tries == 3) ||
+		    (tries == 3 && ka_beyond_limit(len)))
 			break;
+		if (tries >= 3) {
+			if (tries == 3)
+				kmem_report("kmem_alloc(%zu): out of memory; "
+				    "waiting for memory to be freed", size);
+			cache_backoff(tries - 3);
+		}
 		reap_pressure();
 	}
 	if (base == NULL) {

@@ -182,7 +182,7 @@ cache_reap(struct kmem_cache *cp)
 /* ------------------------------------------------ new objects */
 
 /* Sleep a little longer on each try, up to 100 ms. */
-static void
+void
 cache_backoff(unsigned int tries)
 {
 	struct timespec ts = { 0, 1000000L << KMEM_MIN(tries, 6U) };

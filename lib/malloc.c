@@ -99,7 +99,7 @@ malloc_block(size_t size, int zero)
 		if (size <= ka_max_class)
 			return (ka_alloc(size, MALLOC_KMFLAGS | zero));
 	}
-	if ((p = ka_large_alloc(size, 0, KM_SLEEP | zero)) == NULL)
+	if ((p = ka_large_alloc(size, 0, MALLOC_KMFLAGS | zero)) == NULL)
 		errno = ENOMEM;
 	return (p);
 }
@@ -124,7 +124,7 @@ malloc_aligned(size_t align, size_t size)
 		if (p2 <= ka_max_class)
 			return (ka_alloc(p2, MALLOC_KMFLAGS));
 	}
-	if ((p = ka_large_alloc(size, align, KM_SLEEP)) == NULL)
+	if ((p = ka_large_alloc(size, align, MALLOC_KMFLAGS)) == NULL)
 		errno = ENOMEM;
 	return (p);
 }

@@ -12,6 +12,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -944,23 +945,34 @@ END_TEST
  */
 #define NS_MAX  512
 
+/* The process's address space in bytes (VmSize), 0 if unknown. */
+static size_t
+vm_bytes(void)
+{
+	FILE *f = fopen("/proc/self/status", "r");
+	char line[256];
+	size_t kb = 0;
+
+	if (f == NULL)
+		return (0);
+	while (fgets(line, sizeof (line), f) != NULL &&
+	    sscanf(line, "VmSize: %zu kB", &kb) != 1)
+		continue;
+	(void) fclose(f);
+	return (kb << 10);
+}
+
 static int
 nosleep_spares(void)
 {
-	size_t mb = (size_t)1 << 20, vm = 0;
+	size_t mb = (size_t)1 << 20, vm = vm_bytes();
 	static void *v[NS_MAX];
-	FILE *f = fopen("/proc/self/status", "r");
-	char line[256];
 	struct rlimit rl;
 	int n1 = 0, n2 = 0;
 
-	while (f != NULL && fgets(line, sizeof (line), f) != NULL &&
-	    sscanf(line, "VmSize: %zu kB", &vm) != 1)
-		continue;
-	if (f == NULL || vm == 0)
+	if (vm == 0)
 		return (2);
-	(void) fclose(f);
-	rl.rlim_cur = rl.rlim_max = (vm << 10) + 256 * mb;
+	rl.rlim_cur = rl.rlim_max = vm + 256 * mb;
 	if (setrlimit(RLIMIT_AS, &rl) != 0)
 		return (2);
 	while (n1 < NS_MAX && (v[n1] = vmem_alloc(mb, KM_NOSLEEP)) != NULL)
@@ -1175,6 +1187,77 @@ START_TEST(test_sleep_absurd_reported)
 }
 END_TEST
 
+/*
+ * A large KM_SLEEP request that finds no memory waits for it (one line on
+ * standard error) and never returns NULL: as a cache's KM_SLEEP does and
+ * as kmem_alloc(3) says.  It returned NULL after four tries.
+ */
+struct sleep_wait {
+	size_t size;
+	void *ret;
+	_Atomic bool done;
+};
+
+static void *
+alloc_sleep_wait(void *arg)
+{
+	struct sleep_wait *w = arg;
+
+	w->ret = kmem_alloc(w->size, KM_SLEEP);
+	atomic_store(&w->done, true);
+	return (NULL);
+}
+
+START_TEST(test_large_sleep_waits)
+{
+	struct sleep_wait w = { ((size_t)3 << 20) + 5, NULL, false };
+	pthread_t t;
+
+	vmem_inject_failures(-1);               /* no span can be had */
+	ck_assert_int_eq(pthread_create(&t, NULL, alloc_sleep_wait, &w), 0);
+	usleep(300 * 1000);
+	ck_assert_msg(!atomic_load(&w.done), "KM_SLEEP returned %p without "
+	    "memory", w.ret);
+	vmem_inject_failures(0);                /* memory again */
+	pthread_join(t, NULL);
+	ck_assert_ptr_nonnull(w.ret);
+	memset(w.ret, 1, w.size);
+	kmem_free(w.ret, w.size);
+}
+END_TEST
+
+#if !defined(KMEM_ASAN) && !defined(KMEM_TSAN)   /* their shadow: no limit */
+/*
+ * One larger than RLIMIT_AS allows can never be had: NULL (reported), not
+ * a wait for good.  (Check runs each test in a child: the limit ends
+ * with it.)
+ */
+START_TEST(test_large_sleep_beyond_limit)
+{
+	struct sleep_wait w = { (size_t)512 << 20, (void *)1, false };
+	struct rlimit rl, old;
+	pthread_t t;
+	double end;
+
+	ck_assert_int_eq(getrlimit(RLIMIT_AS, &old), 0);
+	rl = old;
+	rl.rlim_cur = vm_bytes() + ((size_t)256 << 20);
+	if (rl.rlim_cur > old.rlim_cur)
+		return;                 /* a lower limit is set already */
+	ck_assert_int_eq(setrlimit(RLIMIT_AS, &rl), 0);
+	ck_assert_int_eq(pthread_create(&t, NULL, alloc_sleep_wait, &w), 0);
+	end = test_now() + 5;
+	while (!atomic_load(&w.done) && test_now() < end)
+		usleep(10 * 1000);
+	ck_assert_msg(atomic_load(&w.done), "KM_SLEEP waits for good for a "
+	    "block larger than RLIMIT_AS");
+	pthread_join(t, NULL);
+	ck_assert_ptr_null(w.ret);
+	ck_assert_int_eq(setrlimit(RLIMIT_AS, &old), 0);
+}
+END_TEST
+#endif
+
 static void
 alloc_bad_flags(void *arg)
 {
@@ -1357,6 +1440,7 @@ main(int argc, char **argv)
 	tcase_add_test(alloc, test_vmem_family);
 	tcase_add_test(alloc, test_nosleep_absurd);
 	tcase_add_test(alloc, test_sleep_absurd_reported);
+	tcase_add_test(alloc, test_large_sleep_waits);
 	tcase_add_test(alloc, test_bad_flags_reported);
 	tcase_add_test(alloc, test_free_size_zero_reported);
 	tcase_add_test(alloc, test_boot_arena);
@@ -1366,6 +1450,7 @@ main(int argc, char **argv)
 #if !defined(KMEM_ASAN) && !defined(KMEM_TSAN)
 	tcase_add_test(alloc, test_large_grow_move_refused);
 	tcase_add_test(alloc, test_large_nosleep_drops_spares);
+	tcase_add_test(alloc, test_large_sleep_beyond_limit);
 #endif
 	suite_add_tcase(s, alloc);
 	tcase_set_timeout(thr, 60);
