@@ -63,7 +63,8 @@
  * followed by the arena's: there a block moves as one mapping, grown to
  * its new size, and the rest is copied (ka_large_move).  When a move
  * fails the block is copied, and the new span, which the failed call may
- * have unmapped, is mapped again first.
+ * have unmapped, is mapped again first (a mark written in it beforehand
+ * tells a span the call left alone from another mapping: ka_move_undo).
  *
  * BOOTSTRAP.  Creating a cache, a class or any other, may allocate
  * through malloc when libkmem_malloc.so serves it: the first one starts
@@ -99,7 +100,9 @@
 #include <sched.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
+#include <sys/uio.h>
 #include <sys/utsname.h>
 #include <unistd.h>
 
@@ -601,6 +604,37 @@ ka_move_init(void)
  *
  * *movedp: the leading pages of the new span that are one mapping.
  */
+/*
+ * The mark ka_large_move writes in the first word of the new span before
+ * each mremap into it: the address scrambled, which no other mapping
+ * holds there.
+ */
+#define KA_MOVE_MARK(p) ((uintptr_t)(p) ^ (uintptr_t)0x6b616d6f76656d6bULL)
+
+/*
+ * After a failed mremap into [base, base + len) of the new span: the
+ * kernel unmapped that destination first, or left it alone (a check that
+ * failed before, as recent kernels make of the source's mappings).  A
+ * hole is mapped again; a range still mapped whole that holds the mark
+ * is the span, never unmapped.  0 when the span is whole again, -1 when
+ * another mmap took part of the hole: the span must stay unused.
+ */
+static int
+ka_move_undo(char *base, size_t len)
+{
+	uintptr_t mark = 0;
+	struct iovec here = { &mark, sizeof (mark) };
+	struct iovec there = { base, sizeof (mark) };
+
+	if (vmem_span_remap(base, len, false) == 0)
+		return (0);
+	/* Read without a fault: another mapping there may be PROT_NONE. */
+	if (msync(base, len, MS_ASYNC) != 0 || process_vm_readv(getpid(),
+	    &here, 1, &there, 1, 0) != (ssize_t)sizeof (mark))
+		return (-1);
+	return (mark == KA_MOVE_MARK(base) ? 0 : -1);
+}
+
 static enum ka_move
 ka_large_move(struct ka_large *l, char *base, size_t len, uint32_t *movedp)
 {
@@ -609,6 +643,7 @@ ka_large_move(struct ka_large *l, char *base, size_t len, uint32_t *movedp)
 	int err;
 
 	if (!atomic_load_explicit(&ka_move_split, memory_order_relaxed)) {
+		*(uintptr_t *)base = KA_MOVE_MARK(base);
 		if (mremap(l->base, l->len, l->len, MREMAP_MAYMOVE |
 		    MREMAP_FIXED | MREMAP_DONTUNMAP, base) != MAP_FAILED) {
 			*movedp = (uint32_t)(l->len >> shift);
@@ -621,7 +656,7 @@ ka_large_move(struct ka_large *l, char *base, size_t len, uint32_t *movedp)
 		 * the arena's mapping, so a remap of all len bytes would
 		 * always collide with it and lose the span.
 		 */
-		if (vmem_span_remap(base, l->len, false) != 0)
+		if (ka_move_undo(base, l->len) != 0)
 			return (KA_MOVE_FAILED_LOST);
 		if (err != EFAULT)
 			return (KA_MOVE_FAILED);        /* no memory, say */
@@ -629,11 +664,12 @@ ka_large_move(struct ka_large *l, char *base, size_t len, uint32_t *movedp)
 		    memory_order_relaxed);
 	}
 	m = l->moved_pages != 0 ? (size_t)l->moved_pages << shift : l->len;
+	*(uintptr_t *)base = KA_MOVE_MARK(base);
 	if (mremap(l->base, m, len, MREMAP_MAYMOVE | MREMAP_FIXED, base) ==
 	    MAP_FAILED) {
 		/* Several mappings even there: copy. */
-		return (vmem_span_remap(base, len, false) == 0 ?
-		    KA_MOVE_FAILED : KA_MOVE_FAILED_LOST);
+		return (ka_move_undo(base, len) == 0 ? KA_MOVE_FAILED :
+		    KA_MOVE_FAILED_LOST);
 	}
 	if (m < l->len)
 		memcpy(base + m, l->base + m, l->len - m);
