@@ -12,7 +12,8 @@
  * of the process (their freed pages are returned, their address space is
  * reused).  Under an address-space limit (RLIMIT_AS, ulimit -v) below
  * 8 GiB, an ordinary region is the largest power-of-two fraction of it
- * that is at most an eighth of the limit and fits, down to 16 MiB, and
+ * that is at most an eighth of the limit and fits, down to 16 MiB (and
+ * below, down to the span asked for, once not even that fits), and
  * is unmapped once all free, so that the program's other mappings keep
  * room; each region still starts a 1 GiB slot of its own, whose page map
  * covers the whole slot (2 MiB of address space, touched only where
@@ -81,7 +82,7 @@
 
 #define VMEM_NBINS      32
 #define VMEM_FIT_SCAN   8       /* spans examined in the exact bin */
-#define VMEM_REGION_MIN ((size_t)16 << 20)   /* smallest ordinary region */
+#define VMEM_REGION_MIN ((size_t)16 << 20)   /* smallest region a limit sizes */
 #define VMEM_PLACE_TRIES 16     /* slot boundaries tried (RLIMIT_AS) */
 
 struct vmem_region {
@@ -375,13 +376,15 @@ vmem_region_destroy(struct vmem_region *r)
 /*
  * An ordinary region for a span of len bytes: 1 GiB, or under an
  * RLIMIT_AS below 8 GiB, the largest power-of-two fraction of it down to
- * VMEM_REGION_MIN (or len) that is at most an eighth of the limit and can
- * still be reserved.
+ * VMEM_REGION_MIN that is at most an eighth of the limit and can still
+ * be reserved.  When not even VMEM_REGION_MIN fits (a tight limit, most
+ * of it mapped), smaller ones down to len are tried: the room left is
+ * the program's heap, which glibc would use to the last page.
  */
 static struct vmem_region *
 vmem_region_create_fit(size_t len, unsigned int cls)
 {
-	size_t min = len > VMEM_REGION_MIN ? len : VMEM_REGION_MIN;
+	size_t min = KMEM_P2ROUNDUP(len, (size_t)1 << vmem_page_shift);
 	size_t top = VMEM_SLOT_SIZE;
 	struct vmem_region *r;
 	struct rlimit rl;
@@ -397,7 +400,7 @@ vmem_region_create_fit(size_t len, unsigned int cls)
 	}
 	for (size_t size = top;; size /= 2) {
 		if (size < min)
-			size = KMEM_P2ROUNDUP(min, (size_t)1 << vmem_page_shift);
+			size = min;
 		if ((r = vmem_region_create(size, false, cls)) != NULL) {
 			/*
 			 * Under the limit, even a region of a whole slot

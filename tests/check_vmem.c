@@ -283,6 +283,58 @@ START_TEST(test_limit_slot_region_unmapped)
 }
 END_TEST
 
+/*
+ * Under a tight address-space limit, with less room left than the
+ * smallest ordinary region (16 MiB) and its page map need, a span must
+ * still get a smaller region: that room is the program's heap (a process
+ * under ulimit -v 30000 got 330 KiB of malloc, where glibc gives 24 MiB).
+ * The regions there are filled first, under a limit that leaves no room
+ * for another, so that the span needs a new one.
+ */
+START_TEST(test_limit_region_below_min)
+{
+	static char o[8] __attribute__((aligned(8)));
+	enum { MAXSPANS = 4096 };
+	static char *spans[MAXSPANS];
+	static size_t lens[MAXSPANS];
+	size_t n = 0, len = (size_t)1 << 20;
+	struct vmem_usage u0, u1;
+	struct rlimit rl, old;
+	char *a;
+
+	ck_assert_int_eq(getrlimit(RLIMIT_AS, &old), 0);
+	rl = old;
+	rl.rlim_cur = vm_size() + ((size_t)1 << 20);
+	if (rl.rlim_cur > old.rlim_cur)
+		return;                 /* a limit already below the case */
+	ck_assert_int_eq(setrlimit(RLIMIT_AS, &rl), 0);
+	/* No room for a region: fill the ones there are. */
+	for (size_t sz = VMEM_SLOT_SIZE / 2; sz >= page; sz /= 2) {
+		while (n < MAXSPANS &&
+		    (spans[n] = vmem_span_alloc(sz, -1, o)) != NULL)
+			lens[n++] = sz;
+	}
+	ck_assert_uint_lt(n, MAXSPANS);
+	/* Room for 8 MiB and its map, not for 16 MiB. */
+	rl.rlim_cur = vm_size() + ((size_t)13 << 20);
+	ck_assert_uint_le(rl.rlim_cur, old.rlim_cur);
+	ck_assert_int_eq(setrlimit(RLIMIT_AS, &rl), 0);
+	vmem_usage(&u0);
+	a = vmem_span_alloc(len, -1, o);
+	ck_assert_msg(a != NULL, "no region for a 1 MiB span under a limit "
+	    "with 13 MiB of room");
+	vmem_usage(&u1);
+	ck_assert_uint_eq(u1.regions, u0.regions + 1);
+	ck_assert_uint_lt(u1.reserved - u0.reserved, ((size_t)16 << 20));
+	vmem_span_free(a, len);
+	while (n > 0) {
+		n--;
+		vmem_span_free(spans[n], lens[n]);
+	}
+	ck_assert_int_eq(setrlimit(RLIMIT_AS, &old), 0);
+}
+END_TEST
+
 #if !defined(KMEM_ASAN) && !defined(KMEM_TSAN)   /* they need their mmap */
 /*
  * mmap, failing for metadata chunks (1 MiB: META_CHUNK) while set.  The
@@ -633,6 +685,7 @@ main(void)
 	tcase_add_test(tc, test_dedicated_region);
 	tcase_add_test(tc, test_dedicated_maps_reused);
 	tcase_add_test(tc, test_limit_slot_region_unmapped);
+	tcase_add_test(tc, test_limit_region_below_min);
 	tcase_add_test(tc, test_bad_spans_and_injection);
 #if !defined(KMEM_ASAN) && !defined(KMEM_TSAN)
 	tcase_add_test(tc, test_region_no_metadata);
