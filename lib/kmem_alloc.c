@@ -317,7 +317,8 @@ ka_create(struct ka_class *c)
 		 * EINVAL: the class cannot be a cache (larger, with any
 		 * KMEM_DEBUG redzone, than kmem_cache_max_size allows); its
 		 * requests get spans of their own (ka_alloc), as larger ones
-		 * do, rather than failing.  Said once.
+		 * do, rather than failing.  Said once.  Any other failure
+		 * (no memory) is the request's to report (ka_alloc).
 		 */
 		if (cp == NULL) {
 			bool never = errno == EINVAL;
@@ -328,9 +329,6 @@ ka_create(struct ka_class *c)
 				    "with any KMEM_DEBUG redzone, than "
 				    "kmem_cache_max_size allows: its requests "
 				    "get spans of their own", c->size);
-			else
-				kmem_report("kmem_alloc: cannot create cache "
-				    "%s: %s", name, strerror(errno));
 		}
 		atomic_store_explicit(&c->cp, cp, memory_order_release);
 		if (cp != NULL && cp->fastkey == KMEM_CACHE_FAST_RSEQ)
@@ -1028,8 +1026,19 @@ ka_alloc(size_t size, int kmflags)
 	 */
 	if (KMEM_LIKELY(size <= ka_max_class) &&
 	    KMEM_UNLIKELY((cp = ka_cache_for(size)) == NULL) &&
-	    !atomic_load(&ka_cand[ka_index(size)].nocache))
-		return (NULL);          /* reported */
+	    !atomic_load(&ka_cand[ka_index(size)].nocache)) {
+		/*
+		 * Its creation failed for want of memory: said for KM_SLEEP;
+		 * malloc's requests (KM_MAYFAIL) and KM_NOSLEEP ones fail
+		 * with ENOMEM and no message, as they do once memory runs
+		 * out (a program that probes would flood stderr).
+		 */
+		if (!(kmflags & (KM_NOSLEEP | KM_MAYFAIL)))
+			kmem_report("kmem_alloc(%zu): cannot create cache "
+			    "kmem_alloc_%zu: %s; returning NULL", size,
+			    ka_cand[ka_index(size)].size, strerror(errno));
+		return (NULL);
+	}
 	if (KMEM_LIKELY(cp != NULL)) {
 		buf = cache_alloc(cp, kmflags & ~(KM_ZERO | KA_RECORD_SIZE));
 		/* Debug caches are never rseq ones: no cost without them. */

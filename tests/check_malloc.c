@@ -7,7 +7,8 @@
  * malloc_usable_size, foreign pointers given to free, fork, exiting
  * threads, signals kept off libkmem's threads, allocation from a
  * constructor, a realloc nested in the creation of a class, threads
- * cancelled while they allocate.  Uses the C library's API, and libkmem's
+ * cancelled while they allocate, a class first used once memory has run
+ * out.  Uses the C library's API, and libkmem's
  * only to make a cache of its own (an object of it is no malloc block) and
  * to set kmem_debug.
  *
@@ -30,6 +31,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -1125,6 +1127,85 @@ START_TEST(test_free_cache_object)
 END_TEST
 
 /* The C library's own allocations are freed with free(), and vice versa. */
+#if !defined(KMEM_TSAN) && !defined(KMEM_ASAN)   /* they need their mmap */
+/*
+ * mmap, failing for anonymous mappings while set (libkmem calls it
+ * through the PLT: this replaces the C library's for it).
+ */
+static volatile bool fail_anon_mmap;
+
+void *
+mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off)
+{
+	if (fail_anon_mmap && (flags & MAP_ANONYMOUS)) {
+		errno = ENOMEM;
+		return (MAP_FAILED);
+	}
+	return ((void *)syscall(SYS_mmap, addr, len, prot, flags, fd, off));
+}
+
+struct sized_malloc {
+	size_t size;
+	void *p;
+	int err;
+};
+
+static void
+sized_malloc(void *arg)
+{
+	struct sized_malloc *m = arg;
+
+	errno = 0;
+	m->p = kept(malloc(m->size));
+	m->err = errno;
+}
+
+static void
+make_caches(void *arg)
+{
+	kmem_cache_t **caches = arg;
+	char name[32];
+
+	for (int i = 0; i < 4096; i++) {
+		(void) snprintf(name, sizeof (name), "nomem_%d", i);
+		caches[i] = kmem_cache_create(name, 64, 0, NULL, NULL, NULL,
+		    NULL, NULL, 0);
+		if (caches[i] == NULL)
+			return;
+	}
+}
+
+/*
+ * Once memory has run out, a malloc whose class has no cache yet fails
+ * as any malloc then does: NULL, ENOMEM and no message (the class's
+ * cache could not be created for want of memory; a program that probes
+ * got a line on stderr per call).  Memory runs out here as mmap fails,
+ * after caches of the program's own took the metadata pages left.
+ */
+START_TEST(test_malloc_new_class_enomem_quiet)
+{
+	static kmem_cache_t *caches[4097];
+	struct sized_malloc m = { launder_size(100000), NULL, 0 };
+	char out[2048];
+
+	fail_anon_mmap = true;
+	test_capture_stderr(make_caches, caches, out, sizeof (out));
+	test_capture_stderr(sized_malloc, &m, out, sizeof (out));
+	fail_anon_mmap = false;
+	for (int i = 0; caches[i] != NULL; i++)
+		kmem_cache_destroy(caches[i]);
+	ck_assert_msg(m.p != NULL || m.err == ENOMEM,
+	    "malloc(%zu) failed with errno %d", m.size, m.err);
+	ck_assert_msg(out[0] == '\0', "malloc(%zu) out of memory said \"%s\"",
+	    m.size, out);
+	free(m.p);
+	m.p = kept(malloc(m.size));             /* and works again */
+	ck_assert_ptr_nonnull(m.p);
+	free(m.p);
+}
+END_TEST
+#endif
+
 START_TEST(test_libc_users)
 {
 	char *s = strdup("hello, libkmem");
@@ -1483,6 +1564,9 @@ main(void)
 	tcase_add_test(basic, test_free_boot_interior);
 	tcase_add_test(basic, test_free_cache_object);
 	tcase_add_test(basic, test_libc_users);
+#if !defined(KMEM_TSAN) && !defined(KMEM_ASAN)
+	tcase_add_test(basic, test_malloc_new_class_enomem_quiet);
+#endif
 	suite_add_tcase(s, basic);
 	tcase_set_timeout(align, 60);
 	tcase_add_test(align, test_posix_memalign);
