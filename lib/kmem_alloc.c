@@ -1050,7 +1050,8 @@ ka_alloc(size_t size, int kmflags)
 			memset(buf, 0, size);
 	} else {
 		buf = ka_large_alloc(size, 0, kmflags);
-		if (buf == NULL && !(kmflags & KM_NOSLEEP))
+		/* malloc's requests (KM_MAYFAIL) fail quietly, as above. */
+		if (buf == NULL && !(kmflags & (KM_NOSLEEP | KM_MAYFAIL)))
 			kmem_report("kmem_alloc(%zu, KM_SLEEP): %s; returning "
 			    "NULL", size, size > KA_LARGE_MAX ? "larger than "
 			    "the arena can map" : "out of memory");

@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include "libkmem/kmem.h"
+#include "cache.h"
 #include "kmem_alloc.h"
 #include "testutil.h"
 #include "vmem.h"
@@ -420,14 +421,17 @@ classes_with(const char *max_class, uint64_t *sizes, int *n, int max)
  * KMEM_ALLOC_MAX_CLASS=16M and kmem_cache_max_size lowered to 1 (MiB)
  * before the classes are first used, the classes above 1 MiB cannot be
  * caches: their requests must still succeed (KM_SLEEP never returns
- * NULL), zeroed for kmem_zalloc, and be freed with kmem_free.  Exits 0
- * when they are.
+ * NULL), zeroed for kmem_zalloc, and be freed with kmem_free; malloc's
+ * request for one fails with no message when no span can be had.  Exits
+ * 0 when they are.
  */
 static int
 alloc_nocache(void)
 {
 	const size_t sizes[] = { (size_t)1 << 20, ((size_t)1 << 20) + 1,
 	    (size_t)2 << 20, ((size_t)3 << 20) + 5, (size_t)16 << 20 };
+	void *big;
+	int err;
 
 	if (kmem_tunable_set("kmem_cache_max_size", 1) != 0)
 		return (2);
@@ -452,6 +456,18 @@ alloc_nocache(void)
 			vmem_free(v, sz);
 		}
 	}
+	/*
+	 * malloc's request (KM_MAYFAIL) for such a class when no span can
+	 * be had: NULL with ENOMEM and no message, as any malloc once
+	 * memory has run out (the caller of this copy reads its stderr).
+	 */
+	vmem_inject_failures(-1);
+	errno = 0;
+	big = ka_alloc((size_t)12 << 20, KM_SLEEP | KM_MAYFAIL);
+	err = errno;
+	vmem_inject_failures(0);
+	if (big != NULL || err != ENOMEM)
+		return (5);
 	return (0);
 }
 
