@@ -460,6 +460,10 @@ debug_bad_free(const char *fn, struct kmem_cache *cp, const void *buf)
 			    "cache %s; ignored", fn, cname, buf,
 			    (size_t)((const char *)buf - start), start,
 			    oc->name);
+		else if (oc != NULL)
+			kmem_report("%s(%s): %p is in a slab of cache %s, "
+			    "outside its objects (colour or tail); ignored",
+			    fn, cname, buf, oc->name);
 		else
 			kmem_report("%s(%s): %p was not allocated from this "
 			    "cache (no cache owns it); ignored", fn, cname,
@@ -483,6 +487,11 @@ debug_bad_free(const char *fn, struct kmem_cache *cp, const void *buf)
 		    "cache %s, buffer %p: %s was given %p, %zu bytes into "
 		    "buffer %p of cache %s", cname, buf, fn, buf,
 		    (size_t)((const char *)buf - start), start, oc->name);
+	} else if (oc != NULL) {
+		kmem_report("KMEM_DEBUG: free of an address no cache owns: "
+		    "cache %s, buffer %p: %s was given an address in a slab of "
+		    "cache %s, outside its buffers (colour or tail)", cname,
+		    buf, fn, oc->name);
 	} else {
 		kmem_report("KMEM_DEBUG: free of an address no cache owns: "
 		    "cache %s, buffer %p: %s was given an address %s", cname,

@@ -25,6 +25,8 @@
 #include <check.h>
 
 #include "libkmem/kmem.h"
+#include "cache.h"
+#include "slab.h"
 #include "testutil.h"
 #include "vmem.h"
 
@@ -291,6 +293,28 @@ prog_unowned(void)
 	kmem_cache_free(cp, not_ours);
 }
 
+/*
+ * An address in one of the cache's slabs that starts no object: the
+ * slab's tail, past its last object.
+ */
+static void
+prog_slab_tail(void)
+{
+	kmem_cache_t *cp = mkcache("dbg_tail", 1000, 0);
+	char *p = kmem_cache_alloc(cp, KM_SLEEP);
+	struct kmem_slab *s = vmem_owner(p);
+	char *tail;
+
+	if (s == NULL || s->kind != KMEM_OWNER_SLAB)
+		_exit(93);
+	tail = s->base + cp->sl.objs_bytes;
+	if (tail >= slab_span(s) + cp->sl.slab_size)
+		_exit(92);              /* no tail to free */
+	say_addr(tail);
+	kmem_cache_free(cp, tail);
+	kmem_cache_free(cp, p);
+}
+
 static void
 prog_inside(void)
 {
@@ -540,6 +564,26 @@ START_TEST(test_unowned)
 	run_child(NULL, prog_unowned);
 	assert_exited();
 	ck_assert(strstr(R.err, "no cache owns it") != NULL);
+}
+END_TEST
+
+/*
+ * The slab's tail is reported as what it is, in and out of debug mode
+ * (it was said to be "inside a large kmem_alloc block", and, without
+ * debugging, to be owned by no cache).
+ */
+START_TEST(test_slab_tail)
+{
+	run_child("guards", prog_slab_tail);
+	assert_report("free of an address no cache owns", "dbg_tail");
+	ck_assert_msg(strstr(R.err, "in a slab of cache dbg_tail, outside "
+	    "its buffers") != NULL, "%s", err_tail());
+	assert_aborted();
+
+	run_child(NULL, prog_slab_tail);
+	assert_exited();
+	ck_assert_msg(strstr(R.err, "is in a slab of cache dbg_tail, outside "
+	    "its objects") != NULL, "%s", err_tail());
 }
 END_TEST
 
@@ -842,6 +886,7 @@ main(void)
 	tcase_add_test(tc, test_wrong_cache);
 	tcase_add_test(tc, test_unowned);
 	tcase_add_test(tc, test_inside);
+	tcase_add_test(tc, test_slab_tail);
 	tcase_add_test(tc, test_wrong_size);
 	tcase_add_test(tc, test_wrong_size_emergency);
 	tcase_add_test(tc, test_kmem_alloc_overrun);
