@@ -63,15 +63,15 @@ struct kmem_cache {
 	/*
 	 * Line 0 is what the fast path reads.  fastkey is
 	 * KMEM_CACHE_FAST_RSEQ while the cache is alive and in rseq mode, so
-	 * one compare admits an allocation.  free_lim is then sl.objs_lim,
-	 * else 0: kmem_cache_free's pointer check (cache_free_ok) compares
-	 * against it, so that the same compare turns away a cache that the
-	 * fast path must not push to.  The slab layer starts with the other
-	 * constants of that check.  The fast path finds the per-CPU
-	 * magazines without a load: cache_mag_cpus().
+	 * one compare admits an allocation.  free_mask is then all ones,
+	 * else 0: kmem_cache_free's pointer check (cache_free_ok) masks the
+	 * slab's bound with it, so that the same compare turns away a cache
+	 * that the fast path must not push to.  The slab layer starts with
+	 * the other constants of that check.  The fast path finds the
+	 * per-CPU magazines without a load: cache_mag_cpus().
 	 */
 	uint64_t fastkey;
-	uint64_t free_lim;
+	uint64_t free_mask;
 	struct slab_layer sl;
 	uint64_t magic;                 /* KMEM_CACHE_MAGIC while alive */
 	char name[KMEM_CACHE_NAMELEN];

@@ -452,6 +452,10 @@ debug_bad_free(const char *fn, struct kmem_cache *cp, const void *buf)
 		else if (cp == NULL)
 			kmem_report("%s(%p): not allocated by libkmem_malloc; "
 			    "ignored", fn, buf);
+		else if (oc == cp && start == buf)
+			kmem_report("%s(%s): %p is an object of this cache "
+			    "that is not allocated (never handed out, or freed "
+			    "already); ignored", fn, cname, buf);
 		else if (oc != NULL && start == buf)
 			kmem_report("%s(%s): %p is an object of cache %s, not "
 			    "of this cache; ignored", fn, cname, buf, oc->name);

@@ -498,7 +498,7 @@ cache_create(const char *name, size_t size, size_t align,
 	cp->magic = KMEM_CACHE_MAGIC;
 	if (cp->mag.mode == MAG_RSEQ) {
 		cp->fastkey = KMEM_CACHE_FAST_RSEQ;
-		cp->free_lim = cp->sl.objs_lim;
+		cp->free_mask = UINT64_MAX;
 	}
 
 	pthread_mutex_lock(&kmem_caches_lock);
@@ -629,7 +629,7 @@ cache_free(struct kmem_cache *cp)
 {
 	cp->magic = 0;
 	cp->fastkey = 0;
-	cp->free_lim = 0;
+	cp->free_mask = 0;
 	mag_layer_fini(cp);
 	cache_locks_free(cp);
 	meta_pages_free((char *)cp - cache_lead, cp->map_len);
@@ -842,12 +842,15 @@ kmem_cache_alloc(kmem_cache_t *cp, int kmflags)
 static __attribute__((noinline)) void
 cache_free_slow(struct kmem_cache *cp, void *buf)
 {
+	struct kmem_slab *s;
+
 	if (buf == NULL || !cache_ok(cp, "kmem_cache_free"))
 		return;
 	taskq_fork_resume();
 	if (KMEM_UNLIKELY(DEBUG_CACHE(cp)) && !debug_free(cp, buf))
 		return;                 /* reported */
-	if (slab_of(cp, buf) != NULL) {
+	if ((s = slab_of(cp, buf)) != NULL &&
+	    slab_obj_carved(&cp->sl, s, buf)) {
 		mag_free(cp, buf);
 		return;
 	}
@@ -861,13 +864,14 @@ cache_free_slow(struct kmem_cache *cp, void *buf)
 
 /*
  * Whether kmem_cache_free's fast path may push buf: it starts an object
- * in one of cp's slabs, and cp is in rseq mode.  An O(1) lookup, so a
- * wrong pointer is reported instead of handed out later; emergency
- * objects (outside the arena) and NULL fail it too.  The arena's other
- * owners, large blocks, hold themselves where a slab holds its cache
- * (ka_large), so s->cache == cp means that s is a live slab of cp, and cp
- * a live cache: no check of cp itself.  Its free_lim, 0 unless it is in
- * rseq mode, is the bound of the object check.
+ * that one of cp's slabs handed out (slab_obj_carved), and cp is in rseq
+ * mode.  An O(1) lookup, so a wrong pointer is reported instead of
+ * handed out later; emergency objects (outside the arena) and NULL fail
+ * it too.  The arena's other owners, large blocks, hold themselves where
+ * a slab holds its cache (ka_large), so s->cache == cp means that s is a
+ * live slab of cp, and cp a live cache: no check of cp itself.  Its
+ * free_mask, 0 unless it is in rseq mode, masks the bound of the object
+ * check.
  */
 static inline bool
 cache_free_ok(struct kmem_cache *cp, const void *buf)
@@ -875,7 +879,7 @@ cache_free_ok(struct kmem_cache *cp, const void *buf)
 	struct kmem_slab *s = vmem_owner_hint(buf);
 
 	return (KMEM_LIKELY(s != NULL) && KMEM_LIKELY(s->cache == cp) &&
-	    slab_obj_below(&cp->sl, s, buf, cp->free_lim));
+	    slab_obj_below(&cp->sl, s, buf, slab_fresh(s) & cp->free_mask));
 }
 
 KMEM_EXPORT void

@@ -56,10 +56,15 @@
  * stay below a page, so a slab's span is its base rounded down to a page.
  *
  * INVARIANTS.  A slab is on exactly one list of its node, the one its
- * inuse count selects.  inuse == fresh - |freelist|.  carved_pages covers
- * [span, base + fresh * chunk) and never shrinks.  Per node, slab_total,
- * obj_total, obj_inuse and pages_carved are the sums over its slabs; the
- * layer's atomic slab_total/obj_inuse are the sums over its nodes.
+ * inuse count selects.  inuse == fresh - |freelist|.  Every object out
+ * lies below fresh, so kmem_cache_free takes back no object at or past
+ * it (slab_obj_carved): one never handed out would be handed out twice,
+ * and would count a slab whose objects are in use as empty, to be reaped
+ * under them.  fresh is written atomically for that unlocked read.
+ * carved_pages covers [span, base + fresh * chunk) and never shrinks.
+ * Per node, slab_total, obj_total, obj_inuse and pages_carved are the
+ * sums over its slabs; the layer's atomic slab_total/obj_inuse are the
+ * sums over its nodes.
  *
  * NODES.  Under kmem_numa_policy=local a cache has a list set per NUMA
  * node: a slab is grown for (and bound to) the node of the CPU that needs
@@ -309,6 +314,20 @@ slab_note_carved(struct slab_node *sn, struct kmem_slab *s, size_t chunk)
 	}
 }
 
+/*
+ * The index of s's next uncarved object, carved.  Node lock held; an
+ * atomic store, as kmem_cache_free reads fresh without the lock
+ * (slab_obj_carved).
+ */
+static inline uint32_t
+slab_carve(struct kmem_slab *s)
+{
+	uint32_t i = s->fresh;
+
+	__atomic_store_n(&s->fresh, i + 1, __ATOMIC_RELAXED);
+	return (i);
+}
+
 /* Take up to n objects from one node's slabs.  Node lock held. */
 static unsigned int
 slab_alloc_node(struct slab_node *sn, const struct slab_layer *sl,
@@ -332,7 +351,7 @@ slab_alloc_node(struct slab_node *sn, const struct slab_layer *sl,
 					s->freelist = *(void **)((char *)obj +
 					    link_off);
 				else
-					obj = s->base + (size_t)s->fresh++ *
+					obj = s->base + (size_t)slab_carve(s) *
 					    chunk;
 				objs[got++] = obj;
 				s->inuse++;
@@ -460,7 +479,9 @@ slab_free(struct kmem_cache *cp, void **objs, unsigned int n)
 			continue;
 		}
 		if (obj == s->base + (size_t)(s->fresh - 1) * sl->chunk) {
-			s->fresh--;     /* back to the uncarved part, unwritten */
+			/* back to the uncarved part, unwritten */
+			__atomic_store_n(&s->fresh, s->fresh - 1,
+			    __ATOMIC_RELAXED);
 		} else {
 			*(void **)(obj + sl->link_off) = s->freelist;
 			s->freelist = obj;

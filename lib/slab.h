@@ -185,6 +185,29 @@ slab_obj_ok(const struct slab_layer *sl, const struct kmem_slab *s,
 	return (slab_obj_below(sl, s, obj, sl->objs_lim));
 }
 
+/* s->fresh, read without the node lock (slab_obj_carved). */
+static inline uint32_t
+slab_fresh(const struct kmem_slab *s)
+{
+	return (__atomic_load_n(&s->fresh, __ATOMIC_RELAXED));
+}
+
+/*
+ * Whether obj is the start of an object of slab s that was carved (one of
+ * [0, fresh)), as every object that is out is: one further on was never
+ * handed out, and taken back it would be handed out twice, once from the
+ * free list and once carved.  fresh is read without the node lock: while
+ * an object is out, fresh stays above its index (it drops only when the
+ * last carved object comes back), and the object's caller has seen the
+ * carving that handed it out.
+ */
+static inline bool
+slab_obj_carved(const struct slab_layer *sl, const struct kmem_slab *s,
+    const void *obj)
+{
+	return (slab_obj_below(sl, s, obj, slab_fresh(s)));
+}
+
 /* The slab holding obj if obj is the start of one of cp's objects. */
 struct kmem_slab *slab_of(struct kmem_cache *cp, const void *obj);
 

@@ -409,6 +409,89 @@ START_TEST(test_wrong_pointer_rejected)
 }
 END_TEST
 
+struct bad_free {
+	kmem_cache_t *cp;
+	void *buf;
+};
+
+static void
+bad_free_one(void *arg)
+{
+	struct bad_free *b = arg;
+
+	kmem_cache_free(b->cp, b->buf);
+}
+
+/*
+ * An object of the cache's slab that was never handed out (past the part
+ * carved so far: one past the last object allocated, say) is reported
+ * and left alone.  It was taken: without magazines the slab of a live
+ * object then counted as empty, and a reap gave its memory back under
+ * it; with magazines it was handed out twice, once from the magazine and
+ * once carved.
+ */
+START_TEST(test_free_never_allocated)
+{
+	kmem_cache_t *nm = kmem_cache_create("never_nomag", 64, 0, NULL, NULL,
+	    NULL, NULL, NULL, KMC_NOMAGAZINE | KMC_NODEBUG);
+	kmem_cache_t *mg = kmem_cache_create("never_mag", 64, 0, NULL, NULL,
+	    NULL, NULL, NULL, KMC_KVMEM | KMC_NODEBUG);
+	struct bad_free b;
+	struct kmem_slab *s;
+	char out[1024], *p, *q, *never, **held;
+	uint32_t idx;
+	size_t n;
+	int twice = 0;
+
+	p = kmem_cache_alloc(nm, KM_SLEEP);
+	s = vmem_owner(p);
+	ck_assert_ptr_nonnull(s);
+	ck_assert_uint_lt(s->fresh, nm->sl.objs_per_slab);
+	never = s->base + (size_t)s->fresh * nm->sl.chunk;
+	strcpy(p, "live");
+	b = (struct bad_free){ nm, never };
+	test_capture_stderr(bad_free_one, &b, out, sizeof (out));
+	ck_assert_msg(strstr(out, "is not allocated") != NULL, "%s", out);
+	ck_assert_uint_eq(stats_of(nm).free, 0);
+	ck_assert_uint_eq(stats_of(nm).obj_alloc, 1);
+	kmem_cache_reap_now(nm);
+	ck_assert_str_eq(p, "live");
+	q = kmem_cache_alloc(nm, KM_SLEEP);
+	ck_assert_ptr_ne(q, p);
+	kmem_cache_free(nm, q);
+	kmem_cache_free(nm, p);
+	kmem_cache_destroy(nm);
+
+	/* A 2 MiB slab of 64-byte objects: a refill carves a part of it. */
+	p = kmem_cache_alloc(mg, KM_SLEEP);
+	s = vmem_owner(p);
+	ck_assert_ptr_nonnull(s);
+	ck_assert_uint_lt(s->fresh, mg->sl.objs_per_slab);
+	idx = s->fresh;
+	never = s->base + (size_t)idx * mg->sl.chunk;
+	b = (struct bad_free){ mg, never };
+	test_capture_stderr(bad_free_one, &b, out, sizeof (out));
+	ck_assert_msg(strstr(out, "is not allocated") != NULL, "%s", out);
+	ck_assert_uint_eq(stats_of(mg).free, 0);
+	/* Allocate until the slab carves it: handed out once at most. */
+	n = 0;
+	held = calloc(4 * (size_t)idx + 1024, sizeof (*held));
+	while (n < 4 * (size_t)idx + 1024 && s->fresh <= idx) {
+		held[n] = kmem_cache_alloc(mg, KM_SLEEP);
+		twice += held[n++] == never;
+	}
+	ck_assert_uint_gt(s->fresh, idx);
+	ck_assert_int_le(twice, 1);
+	if (twice == 0) {
+		while (n > 0)
+			kmem_cache_free(mg, held[--n]);
+		kmem_cache_free(mg, p);
+		kmem_cache_destroy(mg);
+	}
+	free(held);
+}
+END_TEST
+
 /*
  * free's pointer check (slab_obj_ok, one multiply, rotate and compare)
  * against its definition, at every byte offset around slabs of many
@@ -1269,6 +1352,7 @@ main(void)
 	tcase_add_test(api, test_invalid_arguments);
 	tcase_add_test(api, test_wrong_pointer_rejected);
 	tcase_add_test(api, test_slab_obj_ok_exact);
+	tcase_add_test(api, test_free_never_allocated);
 	tcase_add_test(api, test_destroy_with_objects_out);
 	tcase_add_test(api, test_destroy_dtor_frees_into_cache);
 	tcase_add_test(api, test_destroy_waits_for_dtor_growth);
