@@ -169,7 +169,7 @@ free(void *p)
 	if (KMEM_LIKELY(s != NULL && slab_is_fast_class(s))) {
 		kmem_cache_t *cp = s->cache;
 
-		if (KMEM_LIKELY(slab_obj_ok(&cp->sl, s, p))) {
+		if (KMEM_LIKELY(slab_obj_carved(&cp->sl, s, p))) {
 			KMEM_TSAN_RELEASE(p);
 			if (KMEM_LIKELY(mag_rseq_push(cache_mag_cpus(cp),
 			    cpu_rseq_offset, p)))

@@ -1126,6 +1126,68 @@ START_TEST(test_free_cache_object)
 }
 END_TEST
 
+/*
+ * A block of a class's slab that was never handed out is reported and
+ * left alone: here the one past the last block carved, from a class
+ * created with slabs of 4096 blocks, far more than a magazine refill
+ * carves (and malloc returns the last block a refill carved).  free()
+ * took it into its magazine: the next malloc returned it, and the slab
+ * carved it again for a later one.
+ */
+START_TEST(test_free_never_allocated)
+{
+	static const size_t sizes[] = { 6000, 20000, 3000, 50000, 100000 };
+	struct kmem_class_stats st;
+	size_t size = 0;
+	char *p = NULL, *never, *got[64], out[2048];
+	int n = kmem_alloc_class_count(), twice = 0;
+	int64_t was;
+
+	ck_assert_int_eq(kmem_tunable_get("kmem_cache_obj_per_slab", &was), 0);
+	ck_assert_int_eq(kmem_tunable_set("kmem_cache_obj_per_slab", 4096), 0);
+	/* A class whose cache is made now, with the new slab size. */
+	for (size_t i = 0; i < sizeof (sizes) / sizeof (sizes[0]) &&
+	    p == NULL; i++) {
+		for (int c = 0; c < n; c++) {
+			if (kmem_alloc_class_stats(c, &st) != 0 ||
+			    st.size < sizes[i])
+				continue;
+			if (st.obj_allocated != 0)
+				break;
+			p = malloc(sizes[i]);
+			ck_assert_ptr_nonnull(p);
+			ck_assert_int_eq(kmem_alloc_class_stats(c, &st), 0);
+			if (st.pages_per_slab * (uint64_t)getpagesize() >=
+			    4096 * st.size) {
+				size = sizes[i];
+				break;
+			}
+			free(p);
+			p = NULL;
+			break;
+		}
+	}
+	ck_assert_ptr_nonnull(p);
+	never = p + st.size;
+	{
+		struct foreign f = { never };
+
+		test_capture_stderr(free_foreign, &f, out, sizeof (out));
+		ck_assert_msg(strncmp(out, "libkmem: ", 9) == 0,
+		    "free(never allocated): no report, stderr \"%s\"", out);
+	}
+	for (int i = 0; i < 64; i++) {
+		got[i] = malloc(size);
+		twice += got[i] == never;
+	}
+	ck_assert_int_le(twice, 1);
+	for (int i = 0; i < 64; i++)
+		free(got[i]);
+	free(p);
+	ck_assert_int_eq(kmem_tunable_set("kmem_cache_obj_per_slab", was), 0);
+}
+END_TEST
+
 /* The C library's own allocations are freed with free(), and vice versa. */
 #if !defined(KMEM_TSAN) && !defined(KMEM_ASAN)   /* they need their mmap */
 /*
@@ -1563,6 +1625,7 @@ main(void)
 	tcase_add_test(basic, test_free_foreign);
 	tcase_add_test(basic, test_free_boot_interior);
 	tcase_add_test(basic, test_free_cache_object);
+	tcase_add_test(basic, test_free_never_allocated);
 	tcase_add_test(basic, test_libc_users);
 #if !defined(KMEM_TSAN) && !defined(KMEM_ASAN)
 	tcase_add_test(basic, test_malloc_new_class_enomem_quiet);
