@@ -352,3 +352,23 @@ malloc_usable_size(void *p)
 		return (0);
 	return (usable);
 }
+
+/*
+ * Give back what is free: kmem_reap() empties the magazines and returns
+ * empty slabs and the large spans kept for reuse.  1 when the arena's
+ * allocated spans shrank, as glibc returns 1 when memory was released.
+ * glibc's pad (heap kept at the top) has no counterpart here.
+ */
+KMEM_EXPORT int
+malloc_trim(size_t pad)
+{
+	struct vmem_usage before, after;
+
+	(void) pad;
+	if (!atomic_load(&malloc_started))
+		return (0);             /* only the bootstrap arena so far */
+	vmem_usage(&before);
+	kmem_reap();
+	vmem_usage(&after);
+	return (after.inuse < before.inuse);
+}

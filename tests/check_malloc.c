@@ -1127,6 +1127,32 @@ START_TEST(test_free_cache_object)
 END_TEST
 
 /*
+ * malloc_trim gives back what the program freed: the large block kept
+ * for reuse and the class's emptied slabs.  (Without it the call went to
+ * glibc's allocator, which holds nothing, and returned 0.)
+ */
+START_TEST(test_malloc_trim)
+{
+	enum { N = 4096 };
+	void **small = malloc(N * sizeof (*small));
+	void *big = malloc((size_t)8 << 20);
+
+	ck_assert_ptr_nonnull(small);
+	ck_assert_ptr_nonnull(big);
+	memset(big, 1, (size_t)8 << 20);
+	for (int i = 0; i < N; i++) {
+		small[i] = malloc(1000);
+		ck_assert_ptr_nonnull(small[i]);
+	}
+	for (int i = 0; i < N; i++)
+		free(small[i]);
+	free(big);
+	free(small);
+	ck_assert_int_eq(malloc_trim(0), 1);
+}
+END_TEST
+
+/*
  * A block of a class's slab that was never handed out is reported and
  * left alone: here the one past the last block carved, from a class
  * created with slabs of 4096 blocks, far more than a magazine refill
@@ -1626,6 +1652,7 @@ main(void)
 	tcase_add_test(basic, test_free_boot_interior);
 	tcase_add_test(basic, test_free_cache_object);
 	tcase_add_test(basic, test_free_never_allocated);
+	tcase_add_test(basic, test_malloc_trim);
 	tcase_add_test(basic, test_libc_users);
 #if !defined(KMEM_TSAN) && !defined(KMEM_ASAN)
 	tcase_add_test(basic, test_malloc_new_class_enomem_quiet);
