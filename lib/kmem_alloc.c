@@ -1009,6 +1009,31 @@ ka_free_large(void *buf)
 
 /* ------------------------------------------------------------ the API */
 
+/*
+ * The cache of size's class, whose creation failed for want of memory,
+ * for a KM_SLEEP or KM_PUSHPAGE request: these never return NULL for
+ * lack of memory, so it waits for memory to be freed (said once), as a
+ * cache's growth and a large block do, reaping and trying again.  NULL
+ * only when the class turned out to be no cache (ka_create: EINVAL).
+ */
+static __attribute__((noinline)) kmem_cache_t *
+ka_cache_wait(size_t size)
+{
+	struct ka_class *c = &ka_cand[ka_index(size)];
+	kmem_cache_t *cp;
+
+	kmem_report("kmem_alloc(%zu): cannot create cache kmem_alloc_%zu: "
+	    "%s; waiting for memory to be freed", size, c->size,
+	    strerror(errno));
+	for (unsigned int tries = 0;; tries++) {
+		cache_backoff(tries);
+		(void) reap_pressure();
+		if ((cp = ka_cache_for(size)) != NULL ||
+		    atomic_load(&c->nocache))
+			return (cp);
+	}
+}
+
 void *
 ka_alloc(size_t size, int kmflags)
 {
@@ -1022,22 +1047,22 @@ ka_alloc(size_t size, int kmflags)
 		ka_init();
 	/*
 	 * A class whose cache cannot be created (see ka_create) is served
-	 * as larger sizes are; one whose cache failed otherwise fails.
+	 * as larger sizes are; one whose creation failed for want of
+	 * memory waits for it, or fails (below).
 	 */
 	if (KMEM_LIKELY(size <= ka_max_class) &&
 	    KMEM_UNLIKELY((cp = ka_cache_for(size)) == NULL) &&
 	    !atomic_load(&ka_cand[ka_index(size)].nocache)) {
 		/*
-		 * Its creation failed for want of memory: said for KM_SLEEP;
-		 * malloc's requests (KM_MAYFAIL) and KM_NOSLEEP ones fail
-		 * with ENOMEM and no message, as they do once memory runs
-		 * out (a program that probes would flood stderr).
+		 * Its creation failed for want of memory: KM_SLEEP and
+		 * KM_PUSHPAGE wait for memory (ka_cache_wait); malloc's
+		 * requests (KM_MAYFAIL) and KM_NOSLEEP ones fail with ENOMEM
+		 * and no message, as they do once memory runs out (a program
+		 * that probes would flood stderr).
 		 */
-		if (!(kmflags & (KM_NOSLEEP | KM_MAYFAIL)))
-			kmem_report("kmem_alloc(%zu): cannot create cache "
-			    "kmem_alloc_%zu: %s; returning NULL", size,
-			    ka_cand[ka_index(size)].size, strerror(errno));
-		return (NULL);
+		if (kmflags & (KM_NOSLEEP | KM_MAYFAIL))
+			return (NULL);
+		cp = ka_cache_wait(size);
 	}
 	if (KMEM_LIKELY(cp != NULL)) {
 		buf = cache_alloc(cp, kmflags & ~(KM_ZERO | KA_RECORD_SIZE));

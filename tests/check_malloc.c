@@ -1292,6 +1292,51 @@ START_TEST(test_malloc_new_class_enomem_quiet)
 	free(m.p);
 }
 END_TEST
+
+struct sleep_class {
+	size_t size;
+	void *p;
+	_Atomic bool done;
+};
+
+static void *
+kmem_alloc_sleep_class(void *arg)
+{
+	struct sleep_class *w = arg;
+
+	w->p = kmem_alloc(w->size, KM_SLEEP);
+	atomic_store(&w->done, true);
+	return (NULL);
+}
+
+/*
+ * kmem_alloc(KM_SLEEP) of a class whose cache cannot be created for want
+ * of memory waits for memory, as kmem_alloc(3) says and as a cache's
+ * growth and a large block do: it returned NULL (with a line saying so).
+ */
+START_TEST(test_kmem_alloc_new_class_sleep_waits)
+{
+	static kmem_cache_t *caches[4097];
+	struct sleep_class w = { launder_size(70000), NULL, false };
+	char out[2048];
+	pthread_t t;
+
+	fail_anon_mmap = true;
+	test_capture_stderr(make_caches, caches, out, sizeof (out));
+	ck_assert_int_eq(pthread_create(&t, NULL, kmem_alloc_sleep_class, &w),
+	    0);
+	usleep(300 * 1000);
+	ck_assert_msg(!atomic_load(&w.done), "kmem_alloc(%zu, KM_SLEEP) "
+	    "returned %p without memory", w.size, w.p);
+	fail_anon_mmap = false;                 /* memory again */
+	for (int i = 0; caches[i] != NULL; i++)
+		kmem_cache_destroy(caches[i]);
+	pthread_join(t, NULL);
+	ck_assert_ptr_nonnull(w.p);
+	memset(w.p, 1, w.size);
+	kmem_free(w.p, w.size);
+}
+END_TEST
 #endif
 
 START_TEST(test_libc_users)
@@ -1656,6 +1701,7 @@ main(void)
 	tcase_add_test(basic, test_libc_users);
 #if !defined(KMEM_TSAN) && !defined(KMEM_ASAN)
 	tcase_add_test(basic, test_malloc_new_class_enomem_quiet);
+	tcase_add_test(basic, test_kmem_alloc_new_class_sleep_waits);
 #endif
 	suite_add_tcase(s, basic);
 	tcase_set_timeout(align, 60);
