@@ -550,6 +550,26 @@ debug_pool_double_free(uint32_t flags, const char *cname,
 	debug_report_end(flags);
 }
 
+bool
+debug_pool_free_ok(const void *element)
+{
+	struct kmem_slab *s = vmem_owner(element);
+	struct kmem_cache *cp;
+	uint64_t st;
+
+	if (s == NULL || s->kind != KMEM_OWNER_SLAB)
+		return (true);
+	cp = s->cache;
+	if (!DEBUG_CACHE(cp) || !slab_obj_ok(&cp->sl, s, element))
+		return (true);
+	st = atomic_load(&debug_tail(cp, element)->state);
+	if (st == DEBUG_ALLOCATED)
+		return (true);
+	debug_not_allocated(cp, (void *)(uintptr_t)element, st,
+	    "mempool_free was given it: ");
+	return (false);
+}
+
 /* ------------------------------------------------ leaks */
 
 /* Whether obj is still allocated: if so, list it (a leak). */

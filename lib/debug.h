@@ -92,6 +92,15 @@ bool debug_kmem_free(struct kmem_cache *cp, const void *buf, size_t size);
 void debug_pool_double_free(uint32_t flags, const char *cname,
     const void *element);
 
+/*
+ * mempool_free(element) of a pool created under KMEM_DEBUG: false when
+ * element is a debug cache's buffer that the cache holds as not allocated
+ * (freed to the pool's free_fn already, or never handed out): reported,
+ * the process aborted unless noabort.  Kept in the reserve, it would be
+ * handed out by the pool and by the cache.
+ */
+bool debug_pool_free_ok(const void *element);
+
 /* kmem_cache_destroy with objects still out: list them (leaks). */
 void debug_leaks(struct kmem_cache *cp);
 

@@ -21,7 +21,9 @@
  * sleeper, and gives it to free_fn otherwise.
  * In a pool created under KMEM_DEBUG it first looks for the element in
  * the reserve (under mp_lock): one found there is freed twice, and is
- * reported (debug.c) and left alone rather than handed out twice.
+ * reported (debug.c) and left alone rather than handed out twice.  So is
+ * one that a debug cache holds as free (given to free_fn already): in the
+ * reserve, the pool and the cache would both hand it out.
  *
  * PROGRESS
  *
@@ -446,8 +448,8 @@ mempool_free(void *element, mempool_t *pool)
 		kmem_report("mempool_free: element %p not freed", element);
 		return;
 	}
-	if (KMEM_UNLIKELY(mp->mp_debug != 0) && mempool_reserve_has(mp,
-	    element))
+	if (KMEM_UNLIKELY(mp->mp_debug != 0) && (mempool_reserve_has(mp,
+	    element) || !debug_pool_free_ok(element)))
 		return;                 /* reported */
 	atomic_fetch_add_explicit(&mp->mp_cpu[cpu_current()].free, 1,
 	    memory_order_relaxed);

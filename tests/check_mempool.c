@@ -7,7 +7,8 @@
  * allocator failing (every element tagged while held, none lost or
  * duplicated), fork() while threads use a pool, the slab and kmalloc
  * pools on real caches, destroy with elements out, a double free under
- * KMEM_DEBUG, statistics, and bad arguments.
+ * KMEM_DEBUG (into the reserve, or of a debug cache's element given to
+ * free_fn already), statistics, and bad arguments.
  */
 #include "config.h"
 
@@ -1033,6 +1034,77 @@ START_TEST(test_debug_double_free)
 }
 END_TEST
 
+/*
+ * KMEM_DEBUG: an element of a debug cache freed to the pool twice, the
+ * first time to free_fn (the reserve was full) and the second into the
+ * reserve (drained meanwhile), is reported as a double free and left
+ * alone: kept, the cache and the pool would both hand it out.
+ */
+static kmem_cache_t *dcache;
+static _Atomic bool dcache_failing;
+
+static void *
+dcache_alloc_fn(int kmflags, void *arg)
+{
+	(void) arg;
+	return (atomic_load(&dcache_failing) ? NULL :
+	    kmem_cache_alloc(dcache, kmflags));
+}
+
+static void
+dcache_free_fn(void *element, void *arg)
+{
+	(void) arg;
+	kmem_cache_free(dcache, element);
+}
+
+START_TEST(test_debug_double_free_cache)
+{
+	struct pool_free f;
+	int64_t was;
+	mempool_t *mp;
+	void *a, *r, *b, *c;
+	char out[4096], want[160];
+
+	ck_assert_int_eq(kmem_tunable_get("kmem_debug", &was), 0);
+	ck_assert_int_eq(kmem_tunable_set("kmem_debug", KMEM_DEBUG_GUARDS |
+	    KMEM_DEBUG_NOABORT), 0);
+	dcache = kmem_cache_create("mempool_debug", 64, 0, NULL, NULL, NULL,
+	    NULL, NULL, 0);
+	mp = mempool_create(1, dcache_alloc_fn, dcache_free_fn, NULL);
+	ck_assert_int_eq(kmem_tunable_set("kmem_debug", was), 0);
+	ck_assert_ptr_nonnull(dcache);
+	ck_assert_ptr_nonnull(mp);
+
+	ck_assert_ptr_nonnull(a = mempool_alloc(mp, KM_SLEEP));
+	mempool_free(a, mp);            /* the reserve is full: to free_fn */
+	atomic_store(&dcache_failing, true);
+	ck_assert_ptr_nonnull(r = mempool_alloc(mp, KM_NOSLEEP));
+	ck_assert_ptr_ne(r, a);         /* the reserve's element */
+	f.element = a;
+	f.mp = mp;
+	test_capture_stderr(pool_free_run, &f, out, sizeof (out));
+	snprintf(want, sizeof (want), "KMEM_DEBUG: double free: cache "
+	    "mempool_debug, buffer %p", a);
+	ck_assert_msg(strstr(out, want) != NULL, "no \"%s\" in \"%s\"", want,
+	    out);
+	ck_assert_uint_eq(stats_of(mp).curr_nr, 0);
+
+	/* a is the cache's alone now. */
+	atomic_store(&dcache_failing, false);
+	ck_assert_ptr_nonnull(b = kmem_cache_alloc(dcache, KM_SLEEP));
+	atomic_store(&dcache_failing, true);
+	c = mempool_alloc(mp, KM_NOSLEEP);
+	ck_assert_ptr_ne(c, b);
+	ck_assert_ptr_null(c);
+	kmem_cache_free(dcache, b);
+	atomic_store(&dcache_failing, false);
+	mempool_free(r, mp);
+	mempool_destroy(mp);
+	kmem_cache_destroy(dcache);
+}
+END_TEST
+
 START_TEST(test_tunable)
 {
 	int id = tunable_find("kmem_mempool_retry_ms");
@@ -1089,6 +1161,7 @@ main(void)
 	tcase_add_test(api, test_bad_args);
 	tcase_add_test(api, test_destroy_elements_out);
 	tcase_add_test(api, test_debug_double_free);
+	tcase_add_test(api, test_debug_double_free_cache);
 	tcase_add_test(api, test_tunable);
 	suite_add_tcase(s, api);
 	return (test_run_suite(s));
