@@ -516,6 +516,20 @@ debug_kmem_free(struct kmem_cache *cp, const void *buf, size_t size)
 		/* An emergency object of a class has no arena owner. */
 		if (ka_classify(buf, &oc, &usable) != KA_OBJECT)
 			return (true);  /* kmem_cache_free reports it */
+	} else if (s->kind == KMEM_OWNER_LARGE) {
+		/* A block above the classes, freed with another size. */
+		uint32_t flags = cp != NULL ? cp->dbg.flags :
+		    (uint32_t)tunable(KT_DEBUG);
+
+		asked = ka_large_size(buf);
+		if (asked == 0 || asked == size || !(flags & DEBUG_CHECKS))
+			return (true);  /* kmem_free reports it */
+		kmem_report("KMEM_DEBUG: kmem_free with the wrong size: cache "
+		    "(none), buffer %p: allocated with size %zu (a block of "
+		    "its own, above the classes), freed with size %zu", buf,
+		    asked, size);
+		debug_report_end(flags);
+		return (false);
 	} else if (s->kind != KMEM_OWNER_SLAB ||
 	    !slab_obj_ok(&s->cache->sl, s, buf)) {
 		return (true);

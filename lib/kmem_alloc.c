@@ -1007,6 +1007,14 @@ ka_free_large(void *buf)
 		ka_large_free(l);
 }
 
+size_t
+ka_large_size(const void *buf)
+{
+	struct ka_large *l = ka_large_of(buf);
+
+	return (l != NULL ? l->size : 0);
+}
+
 /* ------------------------------------------------------------ the API */
 
 /*

@@ -111,6 +111,9 @@ kmem_cache_t *ka_cache_made(size_t size);
 void *ka_large_alloc(size_t size, size_t align, int kmflags);
 void ka_free_large(void *buf);
 
+/* The size asked for of the large block that starts at buf, or 0. */
+size_t ka_large_size(const void *buf);
+
 /*
  * Grow the large block buf (page-aligned, from ka_large_alloc) to size
  * bytes by moving its pages, not copying them; the new address, or NULL

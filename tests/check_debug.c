@@ -403,6 +403,37 @@ prog_wrong_size_emergency_class(void)
 	kmem_free(p, 100);              /* another class */
 }
 
+/* A size above the largest class: a block of its own. */
+static size_t
+large_size(void)
+{
+	struct kmem_class_stats st;
+	int n = kmem_alloc_class_count();
+
+	if (n <= 0 || kmem_alloc_class_stats(n - 1, &st) != 0)
+		_exit(90);
+	return (st.size * 2);
+}
+
+/*
+ * A large block freed with a class's size, then with another large size:
+ * each a kmem_free with the wrong size (it was said to be a free of an
+ * address inside a large block, to the class's cache); the block is left
+ * alone, and its right free then frees it quietly.
+ */
+static void
+prog_wrong_size_large(void)
+{
+	size_t size = large_size();
+	void *p = kmem_alloc(size, KM_SLEEP);
+
+	say_addr(p);
+	kmem_free(p, 100);
+	kmem_free(p, size + 4096);
+	dprintf(STDERR_FILENO, "RIGHT FREE\n");
+	kmem_free(p, size);
+}
+
 static void
 prog_kmem_alloc_overrun(void)
 {
@@ -639,6 +670,36 @@ START_TEST(test_wrong_size_emergency)
 	assert_report("kmem_free with the wrong size", R.cache);
 	ck_assert(strstr(R.err, "allocated with size 24, freed with size "
 	    "100") != NULL);
+	assert_exited();
+}
+END_TEST
+
+/* A block above the classes, freed with another size. */
+START_TEST(test_wrong_size_large)
+{
+	char want[128];
+	const char *right;
+
+	run_child("guards", prog_wrong_size_large);
+	assert_report("kmem_free with the wrong size", "(none)");
+	ck_assert(strstr(R.err, "freed with size 100\n") != NULL);
+	assert_aborted();
+
+	run_child("guards,noabort", prog_wrong_size_large);
+	assert_report("kmem_free with the wrong size", "(none)");
+	ck_assert(strstr(R.err, "freed with size 100\n") != NULL);
+	snprintf(want, sizeof (want), "freed with size %zu\n",
+	    (size_t)strtoull(strstr(R.err, "allocated with size ") + 20, NULL,
+	    10) + 4096);
+	ck_assert_msg(strstr(R.err, want) != NULL, "no \"%s\" in:\n%s", want,
+	    err_tail());
+	ck_assert_ptr_null(strstr(R.err, "inside a large"));
+	right = strstr(R.err, "RIGHT FREE");
+	ck_assert_ptr_nonnull(right);
+	ck_assert_msg(strstr(right, "libkmem") == NULL, "%s", err_tail());
+	assert_exited();
+
+	run_child(NULL, prog_wrong_size_large);
 	assert_exited();
 }
 END_TEST
@@ -889,6 +950,7 @@ main(void)
 	tcase_add_test(tc, test_slab_tail);
 	tcase_add_test(tc, test_wrong_size);
 	tcase_add_test(tc, test_wrong_size_emergency);
+	tcase_add_test(tc, test_wrong_size_large);
 	tcase_add_test(tc, test_kmem_alloc_overrun);
 	tcase_add_test(tc, test_leaks);
 	tcase_add_test(tc, test_concurrent);
