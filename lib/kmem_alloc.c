@@ -998,6 +998,14 @@ ka_classify(const void *buf, kmem_cache_t **cpp, size_t *usable)
 	return (KA_FOREIGN);
 }
 
+bool
+ka_object_carved(const void *buf)
+{
+	struct kmem_slab *s = vmem_owner(buf);
+
+	return (s == NULL || slab_obj_carved(&s->cache->sl, s, buf));
+}
+
 void
 ka_free_large(void *buf)
 {

@@ -136,4 +136,11 @@ enum ka_kind { KA_OBJECT, KA_LARGE, KA_BOOT, KA_FOREIGN };
 enum ka_kind ka_classify(const void *buf, kmem_cache_t **cpp,
     size_t *usable);
 
+/*
+ * Whether a KA_OBJECT buf is one its slab handed out (slab_obj_carved):
+ * one past the last carved is a slab's memory, no block.  Emergency
+ * objects are.
+ */
+bool ka_object_carved(const void *buf);
+
 #endif /* KMEM_KMEM_ALLOC_H */

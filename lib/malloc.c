@@ -252,6 +252,16 @@ realloc(void *p, size_t size)
 		return (NULL);
 	}
 	/*
+	 * One past the last block its slab carved is no block: kept in
+	 * place, the slab would carve it again for another (free() of it
+	 * is refused too: kmem_cache_free).
+	 */
+	if (kind == KA_OBJECT && KMEM_UNLIKELY(!ka_object_carved(p))) {
+		debug_bad_free("realloc", cp, p);
+		errno = EINVAL;
+		return (NULL);
+	}
+	/*
 	 * In place when the block's class is the one size would get: one
 	 * whose cache exists (cp's does).  Not created here: a realloc
 	 * nested in a class's creation (see BOOTSTRAP in kmem_alloc.c)
@@ -347,8 +357,13 @@ malloc_usable_size(void *p)
 {
 	kmem_cache_t *cp;
 	size_t usable;
+	enum ka_kind kind;
 
-	if (p == NULL || ka_classify(p, &cp, &usable) == KA_FOREIGN)
+	if (p == NULL)
+		return (0);
+	kind = ka_classify(p, &cp, &usable);
+	/* No block: foreign, or past the last its slab carved. */
+	if (kind == KA_FOREIGN || (kind == KA_OBJECT && !ka_object_carved(p)))
 		return (0);
 	return (usable);
 }

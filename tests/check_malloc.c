@@ -1153,24 +1153,20 @@ START_TEST(test_malloc_trim)
 END_TEST
 
 /*
- * A block of a class's slab that was never handed out is reported and
- * left alone: here the one past the last block carved, from a class
- * created with slabs of 4096 blocks, far more than a magazine refill
- * carves (and malloc returns the last block a refill carved).  free()
- * took it into its magazine: the next malloc returned it, and the slab
- * carved it again for a later one.
+ * A block of a class's slab that was never handed out: the one past the
+ * last block carved, from a class created with slabs of 4096 blocks, far
+ * more than a magazine refill carves (and malloc returns the last block a
+ * refill carved).  *sizep: the size malloc was asked for; *stp: the
+ * class.  The block before it, p, is allocated: the caller frees it.
  */
-START_TEST(test_free_never_allocated)
+static char *
+never_allocated_block(char **pp, size_t *sizep, struct kmem_class_stats *stp)
 {
 	static const size_t sizes[] = { 6000, 20000, 3000, 50000, 100000 };
 	struct kmem_class_stats st;
-	size_t size = 0;
-	char *p = NULL, *never, *got[64], out[2048];
-	int n = kmem_alloc_class_count(), twice = 0;
-	int64_t was;
+	char *p = NULL;
+	int n = kmem_alloc_class_count();
 
-	ck_assert_int_eq(kmem_tunable_get("kmem_cache_obj_per_slab", &was), 0);
-	ck_assert_int_eq(kmem_tunable_set("kmem_cache_obj_per_slab", 4096), 0);
 	/* A class whose cache is made now, with the new slab size. */
 	for (size_t i = 0; i < sizeof (sizes) / sizeof (sizes[0]) &&
 	    p == NULL; i++) {
@@ -1185,7 +1181,7 @@ START_TEST(test_free_never_allocated)
 			ck_assert_int_eq(kmem_alloc_class_stats(c, &st), 0);
 			if (st.pages_per_slab * (uint64_t)getpagesize() >=
 			    4096 * st.size) {
-				size = sizes[i];
+				*sizep = sizes[i];
 				break;
 			}
 			free(p);
@@ -1194,13 +1190,92 @@ START_TEST(test_free_never_allocated)
 		}
 	}
 	ck_assert_ptr_nonnull(p);
-	never = p + st.size;
+	*pp = p;
+	*stp = st;
+	return (p + st.size);
+}
+
+/*
+ * Such a block is reported and left alone.  free() took it into its
+ * magazine: the next malloc returned it, and the slab carved it again for
+ * a later one.
+ */
+START_TEST(test_free_never_allocated)
+{
+	struct kmem_class_stats st;
+	size_t size = 0;
+	char *p, *never, *got[64], out[2048];
+	int twice = 0;
+	int64_t was;
+
+	ck_assert_int_eq(kmem_tunable_get("kmem_cache_obj_per_slab", &was), 0);
+	ck_assert_int_eq(kmem_tunable_set("kmem_cache_obj_per_slab", 4096), 0);
+	never = never_allocated_block(&p, &size, &st);
 	{
 		struct foreign f = { never };
 
 		test_capture_stderr(free_foreign, &f, out, sizeof (out));
 		ck_assert_msg(strncmp(out, "libkmem: ", 9) == 0,
 		    "free(never allocated): no report, stderr \"%s\"", out);
+	}
+	for (int i = 0; i < 64; i++) {
+		got[i] = malloc(size);
+		twice += got[i] == never;
+	}
+	ck_assert_int_le(twice, 1);
+	for (int i = 0; i < 64; i++)
+		free(got[i]);
+	free(p);
+	ck_assert_int_eq(kmem_tunable_set("kmem_cache_obj_per_slab", was), 0);
+}
+END_TEST
+
+struct never_realloc {
+	void *ptr;
+	size_t size;
+	void *ret;
+};
+
+static void
+realloc_never(void *arg)
+{
+	struct never_realloc *r = arg;
+
+	r->ret = realloc(launder_ptr(r->ptr), r->size);
+}
+
+/*
+ * realloc() of such a block, to a size of its class or of another, is
+ * reported and fails (EINVAL), as free() of it is, and malloc_usable_size
+ * says 0: realloc kept it in place (its class's size) with no word, and
+ * the slab then carved it for a later malloc, a block with two owners;
+ * to another size it was copied to a new block, and only the free of it
+ * that followed was reported.
+ */
+START_TEST(test_realloc_never_allocated)
+{
+	struct kmem_class_stats st;
+	size_t size = 0;
+	char *p, *never, *got[64], out[2048];
+	int twice = 0;
+	int64_t was;
+
+	ck_assert_int_eq(kmem_tunable_get("kmem_cache_obj_per_slab", &was), 0);
+	ck_assert_int_eq(kmem_tunable_set("kmem_cache_obj_per_slab", 4096), 0);
+	never = never_allocated_block(&p, &size, &st);
+	ck_assert_uint_eq(malloc_usable_size(never), 0);
+	for (int i = 0; i < 2; i++) {
+		struct never_realloc r = { never, i == 0 ? size : 64, NULL };
+
+		errno = 0;
+		test_capture_stderr(realloc_never, &r, out, sizeof (out));
+		ck_assert_msg(r.ret == NULL && errno == EINVAL,
+		    "realloc(never allocated, %zu): %p, errno %d", r.size,
+		    r.ret, errno);
+		ck_assert_msg(strncmp(out, "libkmem: realloc(", 17) == 0 &&
+		    strstr(out, "not allocated") != NULL,
+		    "realloc(never allocated, %zu): stderr \"%s\"", r.size,
+		    out);
 	}
 	for (int i = 0; i < 64; i++) {
 		got[i] = malloc(size);
@@ -1697,6 +1772,7 @@ main(void)
 	tcase_add_test(basic, test_free_boot_interior);
 	tcase_add_test(basic, test_free_cache_object);
 	tcase_add_test(basic, test_free_never_allocated);
+	tcase_add_test(basic, test_realloc_never_allocated);
 	tcase_add_test(basic, test_malloc_trim);
 	tcase_add_test(basic, test_libc_users);
 #if !defined(KMEM_TSAN) && !defined(KMEM_ASAN)
