@@ -475,9 +475,10 @@ debug_bad_free(const char *fn, struct kmem_cache *cp, const void *buf)
 		return;
 	}
 	if (cp == NULL && oc != NULL && start == buf) {
-		kmem_report("KMEM_DEBUG: %s of a buffer of cache %s, not a "
-		    "malloc block: buffer %p (kmem_cache_free takes it)", fn,
-		    oc->name, buf);
+		kmem_report("KMEM_DEBUG: free to the wrong cache: cache %s, "
+		    "buffer %p: %s was given a buffer of cache %s, not a "
+		    "malloc block (kmem_cache_free takes it)", cname, buf, fn,
+		    oc->name);
 		if (DEBUG_CACHE(oc))
 			debug_audit_show(oc, buf, false);
 	} else if (oc != NULL && start == buf) {

@@ -1127,6 +1127,44 @@ START_TEST(test_free_cache_object)
 END_TEST
 
 /*
+ * With KMEM_DEBUG, free() and realloc() of an object of a cache the
+ * program created are reported in the documented form ("KMEM_DEBUG:
+ * <kind>: cache <name>, buffer <address>: ..."), as a free to the wrong
+ * cache; the report had a form of its own that named no kind.
+ */
+START_TEST(test_free_cache_object_debug)
+{
+	struct foreign f;
+	struct foreign_realloc r;
+	kmem_cache_t *cp;
+	char *obj, out[8192], want[160];
+
+	ck_assert_int_eq(kmem_tunable_set_str("kmem_debug", "guards,noabort"),
+	    0);
+	cp = kmem_cache_create("malloc_test_dbg", 200, 0, NULL, NULL, NULL,
+	    NULL, NULL, 0);
+	ck_assert_int_eq(kmem_tunable_set_str("kmem_debug", "none"), 0);
+	ck_assert_ptr_nonnull(cp);
+	obj = kmem_cache_alloc(cp, KM_SLEEP);
+	ck_assert_ptr_nonnull(obj);
+	snprintf(want, sizeof (want), "libkmem: KMEM_DEBUG: free to the wrong "
+	    "cache: cache malloc_test_dbg, buffer %p: ", (void *)obj);
+	f.ptr = obj;
+	test_capture_stderr(free_foreign, &f, out, sizeof (out));
+	ck_assert_msg(strncmp(out, want, strlen(want)) == 0,
+	    "free: no \"%s\" in \"%s\"", want, out);
+	r.ptr = obj;
+	r.ret = NULL;
+	test_capture_stderr(realloc_foreign, &r, out, sizeof (out));
+	ck_assert_ptr_null(r.ret);
+	ck_assert_msg(strncmp(out, want, strlen(want)) == 0,
+	    "realloc: no \"%s\" in \"%s\"", want, out);
+	kmem_cache_free(cp, obj);       /* still the program's */
+	kmem_cache_destroy(cp);
+}
+END_TEST
+
+/*
  * malloc_trim gives back what the program freed: the large block kept
  * for reuse and the class's emptied slabs.  (Without it the call went to
  * glibc's allocator, which holds nothing, and returned 0.)
@@ -1771,6 +1809,7 @@ main(void)
 	tcase_add_test(basic, test_free_foreign);
 	tcase_add_test(basic, test_free_boot_interior);
 	tcase_add_test(basic, test_free_cache_object);
+	tcase_add_test(basic, test_free_cache_object_debug);
 	tcase_add_test(basic, test_free_never_allocated);
 	tcase_add_test(basic, test_realloc_never_allocated);
 	tcase_add_test(basic, test_malloc_trim);
