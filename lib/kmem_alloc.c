@@ -484,11 +484,9 @@ ka_large_alloc(size_t size, size_t align, int kmflags)
 	cache_creating = true;
 	reap_start();
 	cache_creating = was;
-	if ((l = meta_alloc()) == NULL)
-		return (NULL);
-	l->self = l;                    /* before the arena's map names it */
 	/*
-	 * No span: memory is short.  Reap every cache and give back the
+	 * No span, or no descriptor for it (metadata could not be mapped):
+	 * memory is short.  Reap every cache and give back the
 	 * spares (reap_pressure), which may hold what an RLIMIT_AS needs,
 	 * and try again: KM_NOSLEEP once, as a cache's KM_NOSLEEP grows
 	 * once more after the reap (kmem_cache.c), KM_MAYFAIL (malloc)
@@ -497,8 +495,13 @@ ka_large_alloc(size_t size, size_t align, int kmflags)
 	 * freed, as a cache's do, unless the block is larger than
 	 * RLIMIT_AS allows (then no memory freed can make room).
 	 */
+	l = NULL;
+	base = NULL;
 	for (unsigned int tries = 0;; tries++) {
-		base = vmem_span_alloc(len, cpu_node(cpu_current()), l);
+		if (l == NULL && (l = meta_alloc()) != NULL)
+			l->self = l;    /* before the arena's map names it */
+		if (l != NULL)
+			base = vmem_span_alloc(len, cpu_node(cpu_current()), l);
 		if (base != NULL || ((kmflags & KM_NOSLEEP) ? tries == 1 :
 		    (kmflags & KM_MAYFAIL) && tries == 3) ||
 		    (tries == 3 && ka_beyond_limit(len)))
@@ -512,7 +515,8 @@ ka_large_alloc(size_t size, size_t align, int kmflags)
 		reap_pressure();
 	}
 	if (base == NULL) {
-		meta_free(l);
+		if (l != NULL)
+			meta_free(l);
 		errno = ENOMEM;
 		return (NULL);
 	}

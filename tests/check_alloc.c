@@ -28,6 +28,7 @@
 #include "libkmem/kmem.h"
 #include "cache.h"
 #include "kmem_alloc.h"
+#include "meta.h"
 #include "testutil.h"
 #include "vmem.h"
 
@@ -953,6 +954,22 @@ mremap(void *old, size_t old_len, size_t new_len, int flags, ...)
 }
 
 /*
+ * mmap, failing for metadata chunks (1 MiB: META_CHUNK) while set.  The
+ * library calls mmap through the PLT, so this replaces the C library's.
+ */
+static _Atomic bool fail_meta_chunks;
+
+void *
+mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off)
+{
+	if (atomic_load(&fail_meta_chunks) && len == ((size_t)1 << 20)) {
+		errno = ENOMEM;
+		return (MAP_FAILED);
+	}
+	return ((void *)syscall(SYS_mmap, addr, len, prot, flags, fd, off));
+}
+
+/*
  * A block whose move the kernel refuses having unmapped the destination
  * (EFAULT) still grows: the part of the new span that mremap unmapped is
  * mapped again, and the block moves as one mapping (ka_large_move).  The
@@ -1312,6 +1329,39 @@ START_TEST(test_large_sleep_beyond_limit)
 	ck_assert_int_eq(setrlimit(RLIMIT_AS, &old), 0);
 }
 END_TEST
+
+/*
+ * A large KM_SLEEP request that finds no metadata block for its
+ * descriptor (every block in use, and no chunk can be mapped) is short of
+ * memory as one that finds no span: it reaps and waits, and gets its
+ * block once memory is back.  It returned NULL at once.
+ */
+START_TEST(test_large_sleep_no_metadata)
+{
+	struct sleep_wait w = { ((size_t)3 << 20) + 7, NULL, false };
+	size_t n = 0, cap = 1 << 16;
+	void **blk = calloc(cap, sizeof (*blk));
+	pthread_t t;
+	void *p;
+
+	ck_assert_ptr_nonnull(blk);
+	atomic_store(&fail_meta_chunks, true);
+	while (n < cap && (p = meta_alloc()) != NULL)
+		blk[n++] = p;
+	ck_assert_uint_lt(n, cap);
+	ck_assert_int_eq(pthread_create(&t, NULL, alloc_sleep_wait, &w), 0);
+	usleep(300 * 1000);
+	while (n > 0)                           /* memory again */
+		meta_free(blk[--n]);
+	atomic_store(&fail_meta_chunks, false);
+	pthread_join(t, NULL);
+	ck_assert_msg(w.ret != NULL, "KM_SLEEP returned NULL for want of "
+	    "a metadata block");
+	memset(w.ret, 1, w.size);
+	kmem_free(w.ret, w.size);
+	free(blk);
+}
+END_TEST
 #endif
 
 static void
@@ -1508,6 +1558,7 @@ main(int argc, char **argv)
 	tcase_add_test(alloc, test_large_grow_move_refused);
 	tcase_add_test(alloc, test_large_nosleep_drops_spares);
 	tcase_add_test(alloc, test_large_sleep_beyond_limit);
+	tcase_add_test(alloc, test_large_sleep_no_metadata);
 #endif
 	suite_add_tcase(s, alloc);
 	tcase_set_timeout(thr, 60);
