@@ -286,6 +286,12 @@ reap_pressure_cache(struct kmem_cache *cp, void *arg)
 
 	if (cp->reclaim != NULL) {
 		bool once = tunable(KT_CACHE_RECLAIM) == KMEM_RECLAIM_ONCE;
+
+		/*
+		 * Rounds cached before the callback would count as objects
+		 * it freed, and have it called again for nothing.
+		 */
+		mag_flush_all(cp);
 		for (int round = 0; round < RECLAIM_ROUNDS_MAX; round++) {
 			uint64_t before = reap_objects(cp);
 

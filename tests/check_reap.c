@@ -1304,6 +1304,33 @@ START_TEST(test_reclaim_once)
 }
 END_TEST
 
+/*
+ * "target" calls a reclaim callback again only while it frees objects:
+ * one that frees none is called once, also when the cache had objects
+ * cached in its magazines (their flush is no progress of the callback).
+ * It was called twice.
+ */
+START_TEST(test_reclaim_target_nothing_freed)
+{
+	static struct pile p = { .lock = PTHREAD_MUTEX_INITIALIZER,
+	    .per_call = 0 };
+
+	ck_assert_int_eq(tunable_set_id(KT_CACHE_RECLAIM, KMEM_RECLAIM_TARGET),
+	    0);
+	p.cp = kmem_cache_create("frees_none", 256, 0, NULL, NULL,
+	    pile_reclaim, &p, NULL, 0);
+	pile_fill(&p, 100);
+	for (int i = 0; i < 50; i++)            /* cached in magazines */
+		kmem_cache_free(p.cp, p.objs[--p.n]);
+	ck_assert_uint_ne(stats_of(p.cp).obj_cached, 0);
+	reap_pressure();
+	ck_assert_msg(atomic_load(&p.calls) == 1, "reclaim that frees nothing "
+	    "called %d times", atomic_load(&p.calls));
+	pile_empty(&p);
+	kmem_cache_destroy(p.cp);
+}
+END_TEST
+
 /* The PSI monitor is armed where the kernel offers it; events reap. */
 START_TEST(test_psi)
 {
@@ -1443,6 +1470,7 @@ main(void)
 	tcase_add_test(pr, test_memory_limit_target_stops);
 	tcase_add_test(pr, test_memory_limit_spares_first);
 	tcase_add_test(pr, test_reclaim_once);
+	tcase_add_test(pr, test_reclaim_target_nothing_freed);
 	tcase_add_test(pr, test_psi);
 	tcase_add_test(pr, test_psi_fork_closes);
 	suite_add_tcase(s, pr);
