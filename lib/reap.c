@@ -71,9 +71,10 @@
 #define RECLAIM_ROUNDS_MAX      16
 #define REAP_PSI_DELAY_NS       (2 * NS_PER_SEC)
 
-static taskq_t *reap_tq;
-static pthread_once_t reap_tq_once = PTHREAD_ONCE_INIT;
-static pthread_once_t reap_start_once = PTHREAD_ONCE_INIT;
+static _Atomic(taskq_t *) reap_tq;
+static _Atomic int64_t reap_tq_next_try;       /* after a failure */
+static atomic_flag reap_tq_making = ATOMIC_FLAG_INIT;
+static _Atomic bool reap_starting;
 static _Atomic bool reap_limit_pending;
 static _Atomic bool reap_limit_again;   /* a crossing came while pending */
 static _Atomic uint64_t reap_npressure, reap_ndispatch, reap_ndropped;
@@ -83,25 +84,49 @@ static _Atomic uint64_t reap_npasses;
 static __thread bool reap_in_pressure
     __attribute__((tls_model("initial-exec")));
 
-static void
-reap_tq_create(void)
+/*
+ * The kmem taskq, made by the first caller.  A failure (a thread that
+ * could not be created, say) is not for good: a later call tries again,
+ * a second after the last try, and meanwhile callers do without (caches
+ * grow synchronously and are not aged).  One caller tries at a time; the
+ * others do without rather than wait.
+ */
+static __attribute__((noinline)) taskq_t *
+reap_tq_make(void)
 {
-	tunables_init();
-	reap_tq = taskq_create("kmem_taskq",
-	    (int)tunable_fixed(KT_CACHE_KMEM_THREADS), defclsyspri, 0, 0,
-	    TASKQ_DYNAMIC);
-	if (reap_tq == NULL)
-		kmem_report("cannot create the kmem taskq (%s); caches grow "
-		    "synchronously and are not aged", strerror(errno));
-	else
-		taskq_set_fork_lazy(reap_tq);
+	static _Atomic bool said;
+	int64_t now = kmem_now_ns();
+	taskq_t *tq = NULL;
+
+	if (now < atomic_load(&reap_tq_next_try) ||
+	    atomic_flag_test_and_set(&reap_tq_making))
+		return (NULL);
+	if ((tq = atomic_load(&reap_tq)) == NULL) {
+		tunables_init();
+		tq = taskq_create("kmem_taskq",
+		    (int)tunable_fixed(KT_CACHE_KMEM_THREADS), defclsyspri, 0,
+		    0, TASKQ_DYNAMIC);
+		if (tq != NULL) {
+			taskq_set_fork_lazy(tq);
+			atomic_store(&reap_tq, tq);
+		} else {
+			atomic_store(&reap_tq_next_try, now + NS_PER_SEC);
+			if (!atomic_exchange(&said, true))
+				kmem_report("cannot create the kmem taskq (%s); "
+				    "caches grow synchronously and are not "
+				    "aged until it can be", strerror(errno));
+		}
+	}
+	atomic_flag_clear(&reap_tq_making);
+	return (tq);
 }
 
 taskq_t *
 kmem_taskq(void)
 {
-	(void) pthread_once(&reap_tq_once, reap_tq_create);
-	return (reap_tq);
+	taskq_t *tq = atomic_load_explicit(&reap_tq, memory_order_acquire);
+
+	return (KMEM_LIKELY(tq != NULL) ? tq : reap_tq_make());
 }
 
 /* ------------------------------------------------------------ aging */
@@ -523,10 +548,16 @@ reap_psi_attempts(void)
 	return (atomic_load(&reap_psi_tries));
 }
 
-static void
-reap_start_once_fn(void)
+/*
+ * Start aging, the PSI monitor and the statistics publisher, once: by
+ * the first caller that finds the kmem taskq (a later one, if it could
+ * not be made at first).
+ */
+void
+reap_start(void)
 {
-	if (kmem_taskq() == NULL)
+	if (KMEM_LIKELY(atomic_load(&reap_started)) || kmem_taskq() == NULL ||
+	    atomic_exchange(&reap_starting, true))
 		return;
 	tunable_set_hook(KT_REAP_INTERVAL, reap_interval_changed);
 	tunable_set_hook(KT_MEMORY_LIMIT, reap_limit_changed);
@@ -562,12 +593,6 @@ reap_fork_child(void)
 	}
 	if (atomic_exchange(&reap_psi_on, false))
 		reap_psi_later();
-}
-
-void
-reap_start(void)
-{
-	(void) pthread_once(&reap_start_once, reap_start_once_fn);
 }
 
 static void

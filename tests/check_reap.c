@@ -9,6 +9,7 @@
 #include "config.h"
 
 #include <dirent.h>
+#include <dlfcn.h>
 #include <errno.h>
 #include <pthread.h>
 #include <fcntl.h>
@@ -492,6 +493,69 @@ fast_aging(void)
  * 131,072 objects of 256 bytes allocated and freed; with a 1 s interval
  * the cache goes back to zero slabs on its own.
  */
+#if !defined(KMEM_ASAN) && !defined(KMEM_TSAN)
+/* pthread_create fails while this is above 0 (counted down). */
+static _Atomic int reap_fail_threads;
+
+int
+pthread_create(pthread_t *t, const pthread_attr_t *attr,
+    void *(*fn)(void *), void *arg)
+{
+	static int (*real)(pthread_t *, const pthread_attr_t *,
+	    void *(*)(void *), void *);
+	void *sym;
+
+	if (atomic_load(&reap_fail_threads) > 0) {
+		atomic_fetch_sub(&reap_fail_threads, 1);
+		return (EAGAIN);
+	}
+	if (real == NULL) {
+		sym = dlsym(RTLD_NEXT, "pthread_create");
+		memcpy(&real, &sym, sizeof (real));
+	}
+	return (real(t, attr, fn, arg));
+}
+
+/*
+ * The kmem taskq could not be made at first (its thread could not be
+ * created): a later call makes it, a second on, and aging starts then.
+ * The first failure was for good: no aging, no statistics, no limit for
+ * the life of the process.  In a child of its own, whose libkmem has no
+ * taskq yet.
+ */
+START_TEST(test_kmem_taskq_after_failure)
+{
+	pid_t pid = fork();
+	int status = 0;
+
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		double t0;
+
+		if (tunable_set_id(KT_REAP_INTERVAL, 1) != 0)
+			_exit(1);
+		atomic_store(&reap_fail_threads, 1);
+		if (kmem_taskq() != NULL || kmem_taskq() != NULL)
+			_exit(2);       /* failed, and no retry at once */
+		reap_start();
+		t0 = test_now();
+		while (kmem_taskq() == NULL && test_now() - t0 < 5)
+			usleep(50000);
+		if (kmem_taskq() == NULL)
+			_exit(3);       /* never made */
+		reap_start();
+		while (reap_passes() == 0 && test_now() - t0 < 10)
+			usleep(50000);
+		_exit(reap_passes() == 0 ? 4 : 0);     /* aging runs */
+	}
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+	    "child status %d (2: failed taskq not refused, 3: never made, "
+	    "4: no aging)", WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+}
+END_TEST
+#endif
+
 START_TEST(test_aging_returns_slabs)
 {
 	enum { N = 131072 };
@@ -1448,6 +1512,9 @@ main(void)
 	tcase_add_test(tc, test_destroy_from_reclaim_threads);
 	tcase_add_test(tc, test_destroy_waits_for_walkers);
 	tcase_add_test(tc, test_aging_returns_slabs);
+#if !defined(KMEM_ASAN) && !defined(KMEM_TSAN)
+	tcase_add_test(tc, test_kmem_taskq_after_failure);
+#endif
 	tcase_add_test(tc, test_rss_after_burst);
 	tcase_add_test(tc, test_destroy_while_aging);
 	suite_add_tcase(s, tc);
