@@ -1005,7 +1005,7 @@ kmem_cache_destroy(kmem_cache_t *cp)
 	struct slab_counts c;
 	struct mag_counts m;
 	uint64_t out = UINT64_MAX, was;
-	int own;
+	int own, cancel;
 
 	if (cp == NULL)
 		return;
@@ -1021,8 +1021,11 @@ kmem_cache_destroy(kmem_cache_t *cp)
 	pthread_mutex_lock(&kmem_caches_lock);
 	cp->dying = true;
 	own = cache_held_here(cp);
+	/* A thread cancelled in the wait would die holding the lock. */
+	cancel = kmem_cancel_off();
 	while (cp->refs > own)
 		pthread_cond_wait(&kmem_caches_cv, &kmem_caches_lock);
+	kmem_cancel_restore(cancel);
 	pthread_mutex_unlock(&kmem_caches_lock);
 
 	/*

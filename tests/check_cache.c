@@ -1,19 +1,22 @@
 /*
  * check_cache.c - the kmem cache API: small and large caches, alignment,
  * contents, constructor caching and failure, invalid arguments, destroy
- * with objects out or under a grow task a destructor started, emergency
- * objects under injected mmap failure (and the slab an allocation grows
- * then), reaping, statistics (slab_max while a reap gives pages back),
- * 16 threads on shared caches, and the page faults of a fork.
+ * with objects out, under a grow task a destructor started, or cancelled
+ * while it waits for a reap, emergency objects under injected mmap
+ * failure (and the slab an allocation grows then), reaping, statistics
+ * (slab_max while a reap gives pages back), 16 threads on shared caches,
+ * and the page faults of a fork.
  */
 #include "config.h"
 
 #include <errno.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <semaphore.h>
 #include <stdio.h>
 #include <stdatomic.h>
 #include <string.h>
+#include <time.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
@@ -689,6 +692,75 @@ START_TEST(test_destroy_waits_for_dtor_growth)
 }
 END_TEST
 
+/*
+ * kmem_cache_destroy waits for a reap (a walker) inside the cache to
+ * leave; a thread cancelled in that wait must not die holding the cache
+ * registry's lock: the reap, every later create and destroy, and the
+ * exit would hang on it.  The cancel takes effect after destroy.
+ */
+static sem_t cancel_in, cancel_go;
+static kmem_cache_t *cancel_cp;
+
+static void
+cancel_reclaim(void *priv)
+{
+	(void) priv;
+	sem_post(&cancel_in);
+	while (sem_wait(&cancel_go) != 0)
+		;
+}
+
+static void *
+cancel_reaper(void *arg)
+{
+	(void) arg;
+	kmem_cache_reap_now(cancel_cp);
+	return (NULL);
+}
+
+static void *
+cancel_destroyer(void *arg)
+{
+	(void) arg;
+	kmem_cache_destroy(cancel_cp);
+	return (NULL);
+}
+
+START_TEST(test_destroy_cancelled_while_waiting)
+{
+	struct timespec ts;
+	pthread_t reaper, destroyer;
+	kmem_cache_t *cp;
+
+	ck_assert_int_eq(sem_init(&cancel_in, 0, 0), 0);
+	ck_assert_int_eq(sem_init(&cancel_go, 0, 0), 0);
+	cancel_cp = kmem_cache_create("destroycancel", 64, 0, NULL, NULL,
+	    cancel_reclaim, NULL, NULL, 0);
+	ck_assert_ptr_nonnull(cancel_cp);
+	ck_assert_int_eq(pthread_create(&reaper, NULL, cancel_reaper, NULL),
+	    0);
+	while (sem_wait(&cancel_in) != 0)
+		;
+	ck_assert_int_eq(pthread_create(&destroyer, NULL, cancel_destroyer,
+	    NULL), 0);
+	usleep(100000);                 /* in destroy's wait for the reap */
+	ck_assert_int_eq(pthread_cancel(destroyer), 0);
+	usleep(100000);
+	sem_post(&cancel_go);
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += 5;
+	ck_assert_msg(pthread_timedjoin_np(reaper, NULL, &ts) == 0,
+	    "kmem_cache_reap_now hangs after a cancelled destroy");
+	ck_assert_int_eq(pthread_join(destroyer, NULL), 0);
+	cp = kmem_cache_create("aftercancel", 64, 0, NULL, NULL, NULL, NULL,
+	    NULL, 0);
+	ck_assert_ptr_nonnull(cp);
+	kmem_cache_destroy(cp);
+	sem_destroy(&cancel_in);
+	sem_destroy(&cancel_go);
+}
+END_TEST
+
 /* ------------------------------------------------------------ memory */
 
 START_TEST(test_emergency_under_mmap_failure)
@@ -1356,6 +1428,7 @@ main(void)
 	tcase_add_test(api, test_destroy_with_objects_out);
 	tcase_add_test(api, test_destroy_dtor_frees_into_cache);
 	tcase_add_test(api, test_destroy_waits_for_dtor_growth);
+	tcase_add_test(api, test_destroy_cancelled_while_waiting);
 	suite_add_tcase(s, api);
 	tcase_set_timeout(mem, 60);
 	tcase_add_test(mem, test_emergency_under_mmap_failure);
