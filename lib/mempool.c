@@ -355,6 +355,7 @@ mempool_alloc_slow(struct mempool *mp, int kmflags)
 	for (;;) {
 		struct timespec ts;
 		int64_t until;
+		int cancel;
 
 		if (mempool_curr(mp) > 0) {
 			element = mempool_pop(mp);
@@ -369,9 +370,12 @@ mempool_alloc_slow(struct mempool *mp, int kmflags)
 		ts.tv_nsec = (long)(until % 1000000000);
 		mp->mp_waits++;
 		mp->mp_nwaiters++;
+		/* A thread cancelled in the wait would die holding mp_lock. */
+		cancel = kmem_cancel_off();
 		while (mempool_curr(mp) == 0 && pthread_cond_timedwait(
 		    &mp->mp_cv, &mp->mp_lock, &ts) == 0)
 			;               /* until an element or the time is up */
+		kmem_cancel_restore(cancel);
 		mp->mp_nwaiters--;
 		if (mempool_curr(mp) > 0)
 			continue;       /* an element came back: take it */

@@ -1,7 +1,8 @@
 /*
  * check_mempool.c - memory pools: the reserve filled at creation, the
  * allocator tried first, the reserve next, KM_NOSLEEP and KM_PUSHPAGE
- * failing or not, KM_SLEEP waiting for a free or for the allocator,
+ * failing or not, KM_SLEEP waiting for a free or for the allocator (and
+ * cancelled meanwhile),
  * refill before release, resize both ways (also past the inline room and
  * while 8 threads work), 8 KM_SLEEP threads through a pool of 4 with the
  * allocator failing (every element tagged while held, none lost or
@@ -419,6 +420,42 @@ START_TEST(test_sleep_retries_allocator)
 	mempool_free(s.got, s.mp);      /* refills */
 	mempool_free(s.held, s.mp);     /* released */
 	ck_assert_uint_eq(stats_of(s.mp).curr_nr, 1);
+	mempool_destroy(s.mp);
+	ck_assert_uint_eq(talloc_live(&s.ta), 0);
+}
+END_TEST
+
+/*
+ * A KM_SLEEP caller cancelled while it sleeps must not die holding the
+ * pool's lock: every later call on the pool would hang.  The cancel
+ * takes effect after mempool_alloc returns.
+ */
+static void *
+sleeper_free_held(void *arg)
+{
+	struct sleeper *s = arg;
+
+	mempool_free(s->held, s->mp);
+	return (NULL);
+}
+
+START_TEST(test_sleep_cancelled)
+{
+	struct sleeper s;
+	struct timespec ts;
+	pthread_t t;
+
+	sleeper_start(&s, 60000, 1);
+	ck_assert_int_eq(pthread_cancel(s.t), 0);
+	usleep(100000);
+	ck_assert_int_eq(pthread_create(&t, NULL, sleeper_free_held, &s), 0);
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += 5;
+	ck_assert_msg(pthread_timedjoin_np(t, NULL, &ts) == 0,
+	    "mempool_free hangs after a cancelled mempool_alloc");
+	ck_assert_int_eq(pthread_join(s.t, NULL), 0);
+	ck_assert_ptr_eq(s.got, s.held);
+	mempool_free(s.got, s.mp);
 	mempool_destroy(s.mp);
 	ck_assert_uint_eq(talloc_live(&s.ta), 0);
 }
@@ -1143,6 +1180,7 @@ main(void)
 	tcase_set_timeout(sleep, 20);
 	tcase_add_test(sleep, test_sleep_woken_by_free);
 	tcase_add_test(sleep, test_sleep_retries_allocator);
+	tcase_add_test(sleep, test_sleep_cancelled);
 	suite_add_tcase(s, sleep);
 
 	tcase_set_timeout(threads, 60);
