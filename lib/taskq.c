@@ -1152,6 +1152,12 @@ taskq_teardown(taskq_t *tq)
 {
 	pthread_t zombie;
 	bool have_zombie;
+	/*
+	 * The waits below are cancellation points: a caller cancelled in
+	 * one would die holding tq_lock, and the workers would wait for it
+	 * for ever.  Its cancel takes effect after taskq_destroy() returns.
+	 */
+	int cancel = kmem_cancel_off();
 
 	taskq_unregister(tq);
 	(void) pthread_mutex_lock(&tq->tq_lock);
@@ -1179,6 +1185,7 @@ taskq_teardown(taskq_t *tq)
 		meta_pages_free(c, c->len);
 	}
 	meta_pages_free(tq, tq->tq_map_len);
+	kmem_cancel_restore(cancel);
 }
 
 KMEM_EXPORT taskq_t *

@@ -1462,6 +1462,44 @@ threads_named(const char *name)
 	return (n);
 }
 
+/*
+ * A thread cancelled while taskq_destroy() waits for a running task:
+ * destroy still completes (the cancel takes effect after it), and no
+ * thread of the queue is left.  The wait was a cancellation point: the
+ * thread died holding the queue's lock, and the worker that finished
+ * the task waited for that lock for ever.
+ */
+static void *
+cancel_destroyer(void *arg)
+{
+	taskq_destroy(arg);
+	pthread_testcancel();
+	return (NULL);
+}
+
+START_TEST(test_destroy_cancelled)
+{
+	taskq_t *tq = taskq_create("cancelq", 1, defclsyspri, 0, 0, 0);
+	static struct slow sl = { .ms = 200 };
+	pthread_t t;
+	void *ret = NULL;
+	double t0;
+
+	ck_assert_ptr_nonnull(tq);
+	ck_assert_uint_ne(taskq_dispatch(tq, slow_task, &sl, 0), 0);
+	ck_assert_int_eq(wait_for_int(&sl.started, 1, 3000), 1);
+	ck_assert_int_eq(pthread_create(&t, NULL, cancel_destroyer, tq), 0);
+	sleep_ms(50);                   /* destroy waits for the task */
+	ck_assert_int_eq(pthread_cancel(t), 0);
+	ck_assert_int_eq(pthread_join(t, &ret), 0);
+	ck_assert(ret == PTHREAD_CANCELED);
+	t0 = test_now();
+	while (threads_named("cancelq") != 0 && test_now() - t0 < 3)
+		sleep_ms(10);
+	ck_assert_int_eq(threads_named("cancelq"), 0);
+}
+END_TEST
+
 static pid_t regchurn_parent;
 static taskq_t *regchurn_victim;
 static taskq_t *_Atomic regchurn_made;
@@ -1768,6 +1806,7 @@ main(void)
 	tcase_add_test(threads, test_fork_running_maxalloc);
 	tcase_add_test(threads, test_fork_registry_churn);
 	tcase_add_test(threads, test_fork_from_task);
+	tcase_add_test(threads, test_destroy_cancelled);
 	tcase_add_test(threads, test_exit_while_forking);
 	suite_add_tcase(s, threads);
 
