@@ -1409,7 +1409,7 @@ END_TEST
 struct sleep_class {
 	size_t size;
 	void *p;
-	_Atomic bool done;
+	_Atomic bool go, done;
 };
 
 static void *
@@ -1417,6 +1417,8 @@ kmem_alloc_sleep_class(void *arg)
 {
 	struct sleep_class *w = arg;
 
+	while (!atomic_load(&w->go))
+		usleep(1000);
 	w->p = kmem_alloc(w->size, KM_SLEEP);
 	atomic_store(&w->done, true);
 	return (NULL);
@@ -1430,14 +1432,16 @@ kmem_alloc_sleep_class(void *arg)
 START_TEST(test_kmem_alloc_new_class_sleep_waits)
 {
 	static kmem_cache_t *caches[4097];
-	struct sleep_class w = { launder_size(70000), NULL, false };
+	struct sleep_class w = { launder_size(70000), NULL, false, false };
 	char out[2048];
 	pthread_t t;
 
-	fail_anon_mmap = true;
-	test_capture_stderr(make_caches, caches, out, sizeof (out));
+	/* The thread first: its stack is an anonymous mapping too. */
 	ck_assert_int_eq(pthread_create(&t, NULL, kmem_alloc_sleep_class, &w),
 	    0);
+	fail_anon_mmap = true;
+	test_capture_stderr(make_caches, caches, out, sizeof (out));
+	atomic_store(&w.go, true);
 	usleep(300 * 1000);
 	ck_assert_msg(!atomic_load(&w.done), "kmem_alloc(%zu, KM_SLEEP) "
 	    "returned %p without memory", w.size, w.p);
