@@ -162,9 +162,10 @@ tunable_parse_word(const struct tunable_def *def, const char *text,
 }
 
 /*
- * A flags tunable's text: "none", "all" or a comma list of its flag
- * words, one of which may take "=N" (*arg; else -1).  0, -1 if it is
- * not one, -2 if N is out of its tunable's range.
+ * A flags tunable's text: "none", or a comma list of its flag words, one
+ * of which may take "=N" (*arg; else -1), and "all" (every flag but the
+ * last: "all,noabort").  0, -1 if it is not one, -2 if N is out of its
+ * tunable's range.
  */
 static int
 tunable_parse_flags(const struct tunable_def *def, const char *text,
@@ -178,10 +179,6 @@ tunable_parse_flags(const struct tunable_def *def, const char *text,
 	*out = 0;
 	if (strcmp(text, "none") == 0)
 		return (0);
-	if (strcmp(text, "all") == 0) {
-		*out = ((int64_t)1 << (nflags - 1)) - 1;
-		return (0);
-	}
 	while (*p != '\0') {
 		size_t len = strcspn(p, ",=");
 		int i;
@@ -190,6 +187,14 @@ tunable_parse_flags(const struct tunable_def *def, const char *text,
 			if (strlen(def->flags[i]) == len &&
 			    strncmp(p, def->flags[i], len) == 0)
 				break;
+		if (i == nflags && len == 3 && strncmp(p, "all", 3) == 0 &&
+		    p[len] != '=') {
+			*out |= ((int64_t)1 << (nflags - 1)) - 1;
+			p += len;
+			if (*p == ',' && *++p == '\0')
+				return (-1);
+			continue;
+		}
 		if (i == nflags)
 			return (-1);
 		*out |= (int64_t)1 << i;
@@ -258,12 +263,11 @@ tunable_allowed(const struct tunable_def *def, bool with_index, char *buf,
 
 	if (def->flags != NULL) {
 		n = (size_t)snprintf(buf, len, "an integer in %lld..%lld, "
-		    "all, none or a comma list of ", (long long)def->min,
+		    "none or a comma list of all", (long long)def->min,
 		    (long long)def->max);
 		for (int i = 0; def->flags[i] != NULL && n < len; i++)
-			n += (size_t)snprintf(buf + n, len - n, "%s%s%s",
-			    i ? "|" : "", def->flags[i], i == def->arg_bit ?
-			    "[=N]" : "");
+			n += (size_t)snprintf(buf + n, len - n, "|%s%s",
+			    def->flags[i], i == def->arg_bit ? "[=N]" : "");
 		if (n < len)
 			(void) snprintf(buf + n, len - n, " (N in %lld..%lld)",
 			    (long long)tunable_def(def->arg_id)->min,

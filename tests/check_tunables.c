@@ -800,6 +800,40 @@ START_TEST(test_percpu_fallback)
 }
 END_TEST
 
+/*
+ * kmem_debug's words: "all" (every check: guards, audit, leaks) combines
+ * with the others, "all,noabort" as users write it (it was refused: only
+ * "all" alone was taken); "none" stands alone.
+ */
+START_TEST(test_debug_flag_words)
+{
+	static const struct {
+		const char *text;
+		int64_t want;           /* -1: refused */
+	} w[] = {
+		{ "all", 7 }, { "all,noabort", 15 }, { "noabort,all", 15 },
+		{ "all,audit=8", 7 }, { "guards,leaks", 5 }, { "none", 0 },
+		{ "all=3", -1 }, { "all,", -1 }, { "all,bogus", -1 },
+		{ "none,all", -1 }, { "alls", -1 },
+	};
+	int64_t v, was;
+
+	ck_assert_int_eq(kmem_tunable_get("kmem_debug", &was), 0);
+	for (size_t i = 0; i < sizeof (w) / sizeof (w[0]); i++) {
+		int rc = kmem_tunable_set_str("kmem_debug", w[i].text);
+
+		ck_assert_msg(rc == (w[i].want < 0 ? -1 : 0), "%s: rc %d",
+		    w[i].text, rc);
+		if (rc == 0) {
+			ck_assert_int_eq(kmem_tunable_get("kmem_debug", &v), 0);
+			ck_assert_msg(v == w[i].want, "%s: %" PRId64,
+			    w[i].text, v);
+		}
+	}
+	ck_assert_int_eq(kmem_tunable_set("kmem_debug", was), 0);
+}
+END_TEST
+
 /* A good value of every tunable, from its variable, is taken silently. */
 START_TEST(test_env_good)
 {
@@ -820,6 +854,9 @@ START_TEST(test_env_good)
 		/* Not overwritten by kmem_debug_audit_frames' default. */
 		{ "KMEM_DEBUG=audit=32", "kmem_debug_audit_frames", 32 },
 		{ "KMEM_DEBUG=audit=32", "kmem_debug", 2 },
+		{ "KMEM_DEBUG=all", "kmem_debug", 7 },
+		{ "KMEM_DEBUG=all,noabort", "kmem_debug", 15 },
+		{ "KMEM_DEBUG=noabort,all", "kmem_debug", 15 },
 	};
 
 	for (int i = 0; i < n; i++) {
@@ -1225,6 +1262,7 @@ main(int argc, char **argv)
 	tcase_add_test(api, test_get_set_each);
 	tcase_add_test(api, test_errors);
 	tcase_add_test(api, test_fixed_once_used);
+	tcase_add_test(api, test_debug_flag_words);
 	suite_add_tcase(s, api);
 	rt = tcase_create("runtime");
 	tcase_set_timeout(rt, 120);
