@@ -74,7 +74,6 @@
 static _Atomic(taskq_t *) reap_tq;
 static _Atomic int64_t reap_tq_next_try;       /* after a failure */
 static atomic_flag reap_tq_making = ATOMIC_FLAG_INIT;
-static _Atomic bool reap_starting;
 static _Atomic bool reap_limit_pending;
 static _Atomic bool reap_limit_again;   /* a crossing came while pending */
 static _Atomic uint64_t reap_npressure, reap_ndispatch, reap_ndropped;
@@ -557,11 +556,10 @@ void
 reap_start(void)
 {
 	if (KMEM_LIKELY(atomic_load(&reap_started)) || kmem_taskq() == NULL ||
-	    atomic_exchange(&reap_starting, true))
+	    atomic_exchange(&reap_started, true))
 		return;
 	tunable_set_hook(KT_REAP_INTERVAL, reap_interval_changed);
 	tunable_set_hook(KT_MEMORY_LIMIT, reap_limit_changed);
-	atomic_store(&reap_started, true);
 	reap_new_chain();
 	reap_psi_later();
 	stats_start(kmem_taskq());

@@ -187,17 +187,12 @@ tunable_parse_flags(const struct tunable_def *def, const char *text,
 			if (strlen(def->flags[i]) == len &&
 			    strncmp(p, def->flags[i], len) == 0)
 				break;
-		if (i == nflags && len == 3 && strncmp(p, "all", 3) == 0 &&
-		    p[len] != '=') {
+		if (i < nflags)
+			*out |= (int64_t)1 << i;
+		else if (len == 3 && strncmp(p, "all", 3) == 0)
 			*out |= ((int64_t)1 << (nflags - 1)) - 1;
-			p += len;
-			if (*p == ',' && *++p == '\0')
-				return (-1);
-			continue;
-		}
-		if (i == nflags)
+		else
 			return (-1);
-		*out |= (int64_t)1 << i;
 		p += len;
 		if (*p == '=') {
 			const struct tunable_def *ad = tunable_def(def->arg_id);
