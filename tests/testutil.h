@@ -110,6 +110,15 @@ static inline long test_minor_faults(void)
 	return (ru.ru_minflt);
 }
 
+/* Minor page faults of the calling thread so far. */
+static inline long test_thread_minor_faults(void)
+{
+	struct rusage ru;
+
+	getrusage(RUSAGE_THREAD, &ru);
+	return (ru.ru_minflt);
+}
+
 static inline size_t test_page_size(void)
 {
 	return ((size_t)sysconf(_SC_PAGESIZE));
