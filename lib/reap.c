@@ -156,7 +156,10 @@ reap_age_walk(struct kmem_cache *cp, void *arg)
 	reap_age_cache(cp, *(int64_t *)arg);
 }
 
-/* Memory kept outside caches (kmem_alloc's spare spans), see reap.h. */
+/*
+ * Memory kept outside caches (kmem_alloc's spare spans), see reap.h; and
+ * address space kept by regions reserved before RLIMIT_AS was lowered.
+ */
 static void (*_Atomic reap_trim_fn)(int64_t before);
 
 void
@@ -172,6 +175,7 @@ reap_trim(int64_t before)
 
 	if (fn != NULL)
 		fn(before);
+	vmem_trim();            /* after the spares: their spans are free */
 }
 
 /*

@@ -17,7 +17,12 @@
  * is unmapped once all free, so that the program's other mappings keep
  * room; each region still starts a 1 GiB slot of its own, whose page map
  * covers the whole slot (2 MiB of address space, touched only where
- * spans are; the maps of unmapped regions are reused).
+ * spans are; the maps of unmapped regions are reused).  A program that
+ * lowers its limit at run time (setrlimit) keeps the regions reserved
+ * before; those larger than the new limit sizes give back the free pages
+ * at their end (vmem_trim: on the aging pass, a pressure reap,
+ * kmem_reap(), and when a region cannot be reserved) and are unmapped
+ * once all free.
  *
  * ADDRESS -> OWNER.  Every region has a page map: one word per page.  For
  * a page inside an allocated span the word is the span's owner (a slab
@@ -374,30 +379,40 @@ vmem_region_destroy(struct vmem_region *r)
 }
 
 /*
- * An ordinary region for a span of len bytes: 1 GiB, or under an
- * RLIMIT_AS below 8 GiB, the largest power-of-two fraction of it down to
- * VMEM_REGION_MIN that is at most an eighth of the limit and can still
- * be reserved.  When not even VMEM_REGION_MIN fits (a tight limit, most
- * of it mapped), smaller ones down to len are tried: the room left is
- * the program's heap, which glibc would use to the last page.
+ * The size of an ordinary region under the current RLIMIT_AS: 1 GiB, or
+ * under a limit below 8 GiB, the largest power-of-two fraction of it
+ * down to VMEM_REGION_MIN that is at most an eighth of the limit: the
+ * largest that fits would take most of what the program's other
+ * mappings (thread stacks, files) need.
+ */
+static size_t
+vmem_region_top(void)
+{
+	size_t top = VMEM_SLOT_SIZE;
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_AS, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY) {
+		while (top > VMEM_REGION_MIN && top > rl.rlim_cur / 8)
+			top /= 2;
+	}
+	return (top);
+}
+
+/*
+ * An ordinary region for a span of len bytes: vmem_region_top(), or a
+ * smaller power-of-two fraction of it down to VMEM_REGION_MIN when that
+ * cannot be reserved.  When not even VMEM_REGION_MIN fits (a tight
+ * limit, most of it mapped), smaller ones down to len are tried: the
+ * room left is the program's heap, which glibc would use to the last
+ * page.
  */
 static struct vmem_region *
 vmem_region_create_fit(size_t len, unsigned int cls)
 {
 	size_t min = KMEM_P2ROUNDUP(len, (size_t)1 << vmem_page_shift);
-	size_t top = VMEM_SLOT_SIZE;
+	size_t top = vmem_region_top();
 	struct vmem_region *r;
-	struct rlimit rl;
 
-	/*
-	 * A region is at most an eighth of the limit: the largest that
-	 * fits would take most of what the program's other mappings (thread
-	 * stacks, files) need.
-	 */
-	if (getrlimit(RLIMIT_AS, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY) {
-		while (top > VMEM_REGION_MIN && top > rl.rlim_cur / 8)
-			top /= 2;
-	}
 	for (size_t size = top;; size /= 2) {
 		if (size < min)
 			size = min;
@@ -413,6 +428,69 @@ vmem_region_create_fit(size_t len, unsigned int cls)
 		if (size <= min)
 			return (NULL);
 	}
+}
+
+/*
+ * Give back the address space that ordinary regions reserved before the
+ * program lowered its RLIMIT_AS hold unused: a region larger than the
+ * limit now sizes them (vmem_region_top) loses the free span at its end
+ * down to that size or to its last allocated page, whichever is higher,
+ * and becomes transient; one that is all free is unmapped.  A region
+ * keeps its first page for as long as it lives, so no other region can
+ * start in its slot, and its page map covers the slot whatever its size.
+ * True if any address space went back.  vmem_lock held.
+ */
+static bool
+vmem_trim_locked(void)
+{
+	size_t top = vmem_region_top() >> vmem_page_shift;
+	struct vmem_region *r, *next;
+	bool trimmed = false;
+
+	for (r = vmem_regions; r != NULL; r = next) {
+		struct vmem_free *f;
+		size_t end;
+		uintptr_t e;
+
+		next = r->next;
+		if (r->dedicated || r->npages <= top || !((e =
+		    atomic_load_explicit(&r->map[r->npages - 1],
+		    memory_order_relaxed)) & 1))
+			continue;
+		f = (struct vmem_free *)(e & ~(uintptr_t)1);
+		trimmed = true;
+		if (f->first == 0) {
+			vmem_bin_remove(f);
+			meta_free(f);
+			vmem_region_destroy(r);
+			continue;
+		}
+		end = f->first > top ? f->first : top;
+		vmem_bin_remove(f);
+		vmem_map_set(r, f->first, 0);
+		vmem_map_set(r, r->npages - 1, 0);
+		(void) munmap(r->base + (end << vmem_page_shift),
+		    (r->npages - end) << vmem_page_shift);
+		vmem_reserved -= (r->npages - end) << vmem_page_shift;
+		r->npages = end;
+		r->transient = true;
+		if (end > f->first) {
+			f->npages = end - f->first;
+			vmem_bin_insert(f);
+			vmem_tag(f);
+		} else {
+			meta_free(f);
+		}
+	}
+	return (trimmed);
+}
+
+void
+vmem_trim(void)
+{
+	pthread_mutex_lock(&vmem_lock);
+	(void) vmem_trim_locked();
+	pthread_mutex_unlock(&vmem_lock);
 }
 
 /* A free span of at least npages in a region of class cls, or NULL. */
@@ -474,6 +552,8 @@ vmem_span_alloc(size_t len, int node, void *owner)
 	pthread_mutex_lock(&vmem_lock);
 	if (len > VMEM_SLOT_SIZE) {
 		r = vmem_region_create(len, true, cls);
+		if (r == NULL && vmem_trim_locked())
+			r = vmem_region_create(len, true, cls);
 		if (r == NULL)
 			goto nomem;
 		first = 0;
@@ -487,6 +567,8 @@ vmem_span_alloc(size_t len, int node, void *owner)
 			if ((f = meta_alloc()) == NULL)
 				goto nomem;
 			r = vmem_region_create_fit(len, cls);
+			if (r == NULL && vmem_trim_locked())
+				r = vmem_region_create_fit(len, cls);
 			if (r == NULL) {
 				meta_free(f);
 				goto nomem;

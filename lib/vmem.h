@@ -127,6 +127,14 @@ struct vmem_usage {
 };
 void vmem_usage(struct vmem_usage *u);
 
+/*
+ * Under an RLIMIT_AS lowered since regions were reserved: give back the
+ * unused address space of regions larger than the limit now sizes them
+ * (vmem.c, vmem_trim_locked).  The aging pass, pressure reaps and
+ * kmem_reap() call it; so does a span allocation whose mmap fails.
+ */
+void vmem_trim(void);
+
 /* Test hook: make the next n span allocations fail (n < 0: all of them). */
 void vmem_inject_failures(int n);
 

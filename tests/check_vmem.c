@@ -1,6 +1,6 @@
 /*
  * check_vmem.c - the arena (spans, address -> owner, coalescing, pages
- * returned), slab sizing, metadata page runs carved from shared
+ * returned, regions under a lowered address-space limit), slab sizing, metadata page runs carved from shared
  * regions, and the packed mutexes that fork takes (meta.c).
  */
 #include "config.h"
@@ -332,6 +332,95 @@ START_TEST(test_limit_region_below_min)
 		vmem_span_free(spans[n], lens[n]);
 	}
 	ck_assert_int_eq(setrlimit(RLIMIT_AS, &old), 0);
+}
+END_TEST
+
+/*
+ * Lower RLIMIT_AS below what the process maps, leaving 'room' bytes of
+ * it had the arena's 1 GiB region not been reserved: the region is one
+ * reserved before the limit, as in a program that calls setrlimit once
+ * it runs.  False (the case does not apply) when no 1 GiB region was
+ * reserved or the limit would not be lower than the one there is.
+ */
+static bool
+limit_lower(size_t room)
+{
+	struct vmem_usage u;
+	struct rlimit rl;
+
+	vmem_usage(&u);
+	ck_assert_int_eq(getrlimit(RLIMIT_AS, &rl), 0);
+	if (u.reserved < VMEM_SLOT_SIZE || vm_size() >= ((size_t)8 << 30))
+		return (false);
+	if (vm_size() - VMEM_SLOT_SIZE + room > rl.rlim_cur)
+		return (false);
+	rl.rlim_cur = vm_size() - VMEM_SLOT_SIZE + room;
+	ck_assert_int_eq(setrlimit(RLIMIT_AS, &rl), 0);
+	return (true);
+}
+
+/*
+ * A region reserved before the program lowered its limit keeps its
+ * unused end: a span that needs a new region, for which there is room
+ * only without that end, must get it (the end given back), not fail
+ * with half the limit unused.  (Check runs each test in a child: the
+ * limit ends with it.)
+ */
+START_TEST(test_limit_lowered_region_trimmed)
+{
+	static char o[8] __attribute__((aligned(8)));
+	size_t len = VMEM_SLOT_SIZE / 2;
+	struct vmem_usage u;
+	char *s0, *a, *b;
+
+	s0 = vmem_span_alloc(page, -1, o);      /* the 1 GiB region */
+	ck_assert_ptr_nonnull(s0);
+	if (!limit_lower((size_t)5 << 28)) {    /* two spans and 256 MiB */
+		vmem_span_free(s0, page);
+		return;
+	}
+	a = vmem_span_alloc(len, -1, o);        /* in the region */
+	ck_assert_ptr_nonnull(a);
+	b = vmem_span_alloc(len, -1, o);        /* the region's end must go */
+	ck_assert_msg(b != NULL, "no room for a second 512 MiB span under a "
+	    "limit lowered to leave 1.25 GiB besides the region");
+	vmem_usage(&u);
+	ck_assert_uint_le(u.reserved, 2 * len + page);
+	vmem_span_free(b, len);
+	vmem_span_free(a, len);
+	vmem_span_free(s0, page);
+	vmem_usage(&u);
+	ck_assert_uint_eq(u.reserved, 0);       /* transient now: unmapped */
+	ck_assert_ptr_nonnull(vmem_span_alloc(page, -1, o));
+}
+END_TEST
+
+/*
+ * After the limit is lowered, kmem_reap() (and so the aging pass) gives
+ * back the region's unused address space: the program can map half of
+ * the room it left itself.
+ */
+START_TEST(test_limit_lowered_reap_trims)
+{
+	static char o[8] __attribute__((aligned(8)));
+	size_t room = (size_t)256 << 20;
+	char *s0;
+	void *m;
+
+	s0 = vmem_span_alloc(page, -1, o);
+	ck_assert_ptr_nonnull(s0);
+	if (!limit_lower(room)) {
+		vmem_span_free(s0, page);
+		return;
+	}
+	kmem_reap();
+	m = mmap(NULL, room / 2, PROT_READ | PROT_WRITE, MAP_PRIVATE |
+	    MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	ck_assert_msg(m != MAP_FAILED, "the arena kept its 1 GiB region "
+	    "under a lowered limit: %s", strerror(errno));
+	ck_assert_int_eq(munmap(m, room / 2), 0);
+	ck_assert_ptr_eq(vmem_owner(s0), o);
+	vmem_span_free(s0, page);
 }
 END_TEST
 
@@ -686,6 +775,8 @@ main(void)
 	tcase_add_test(tc, test_dedicated_maps_reused);
 	tcase_add_test(tc, test_limit_slot_region_unmapped);
 	tcase_add_test(tc, test_limit_region_below_min);
+	tcase_add_test(tc, test_limit_lowered_region_trimmed);
+	tcase_add_test(tc, test_limit_lowered_reap_trims);
 	tcase_add_test(tc, test_bad_spans_and_injection);
 #if !defined(KMEM_ASAN) && !defined(KMEM_TSAN)
 	tcase_add_test(tc, test_region_no_metadata);
