@@ -34,6 +34,12 @@
  *   DELAYED  on tq_delay, and on the id list;
  *   RUNNING  held by the one worker running it (tqt_ent), on no list.
  *
+ * A task that dispatches on its own queue when no entry is free and no
+ * more can be mapped gets the entry it is running on (taskq_ent_get),
+ * which it no longer needs: a task that queues its successor (a periodic
+ * chain: libkmem's aging and statistics ticks) keeps its chain going
+ * while memory is short instead of ending it for good.
+ *
  * A caller-owned entry is QUEUED or DELAYED as above while the queue has
  * it, and IDLE (the caller's) otherwise.  The worker that starts it makes
  * it IDLE before calling the function and never touches it again, so a
@@ -461,7 +467,9 @@ taskq_grow(taskq_t *tq)
  * A free queue-owned entry, waiting for one (TQ_SLEEP) while maxalloc are
  * in use; TQ_NOSLEEP fails then, from any thread.  A worker of this queue
  * does not wait but goes beyond maxalloc: the entries it would wait for
- * may need its thread to run and be freed.  NULL with errno on failure.
+ * may need its thread to run and be freed; when none can be mapped it
+ * takes the entry of the task it runs (see ENTRIES).  NULL with errno on
+ * failure.
  */
 static taskq_ent_t *
 taskq_ent_get(taskq_t *tq, unsigned int flags)
@@ -487,8 +495,17 @@ taskq_ent_get(taskq_t *tq, unsigned int flags)
 		tq->tq_nentwait--;
 	}
 	if (tq->tq_free == NULL && !taskq_grow(tq)) {
-		errno = ENOMEM;
-		return (NULL);
+		struct taskq_thread *self = taskq_self_in(tq);
+
+		if (self == NULL || self->tqt_ent == NULL) {
+			errno = ENOMEM;
+			return (NULL);
+		}
+		/* The running task's own: counted in tq_ninuse already. */
+		ent = self->tqt_ent;
+		self->tqt_ent = NULL;
+		ent->tqent_next = NULL;
+		return (ent);
 	}
 	ent = tq->tq_free;
 	tq->tq_free = ent->tqent_next;

@@ -19,6 +19,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -564,6 +566,74 @@ START_TEST(test_kmem_taskq_after_failure)
 	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
 	    "child status %d (2: failed taskq not refused, 3: never made, "
 	    "4: no aging)", WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+}
+END_TEST
+
+/*
+ * The aging tick queues the next one from the kmem taskq; when no entry
+ * is free and none can be mapped, that dispatch failed and aging stopped
+ * for good.  Here every entry is taken by far-off tasks while anonymous
+ * mmap fails, a tick runs, and then memory comes back: aging goes on.
+ */
+static volatile bool reap_fail_mmap;
+
+void *
+mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off)
+{
+	if (reap_fail_mmap && (flags & MAP_ANONYMOUS)) {
+		errno = ENOMEM;
+		return (MAP_FAILED);
+	}
+	return ((void *)syscall(SYS_mmap, addr, len, prot, flags, fd, off));
+}
+
+static void
+reap_idle_task(void *arg)
+{
+	(void) arg;
+}
+
+START_TEST(test_aging_survives_no_entry)
+{
+	enum { MAXIDS = 1 << 20 };
+	taskqid_t *ids = malloc(MAXIDS * sizeof (taskqid_t));
+	kmem_cache_t *cp;
+	uint64_t p0;
+	size_t n = 0;
+	double t0;
+
+	ck_assert_ptr_nonnull(ids);
+	fast_aging();
+	cp = kmem_cache_create("noentry", 256, 0, NULL, NULL, NULL, NULL,
+	    NULL, 0);
+	t0 = test_now();
+	while (reap_passes() == 0 && test_now() - t0 < 10)
+		usleep(20000);
+	ck_assert_uint_gt(reap_passes(), 0);
+	/*
+	 * Every entry taken, and for 3 s (3 ticks) any a task gives back
+	 * (the statistics tick, the PSI task), so that a tick finds none.
+	 */
+	reap_fail_mmap = true;
+	t0 = test_now();
+	while (test_now() - t0 < 3) {
+		while (n < MAXIDS && (ids[n] = taskq_dispatch_delay(
+		    kmem_taskq(), reap_idle_task, NULL, TQ_NOSLEEP,
+		    kmem_now_ns() + 3600 * 1000000000LL)) != 0)
+			n++;
+		usleep(1000);
+	}
+	reap_fail_mmap = false;
+	for (size_t i = 0; i < n; i++)
+		(void) taskq_cancel_id(kmem_taskq(), ids[i]);
+	p0 = reap_passes();
+	t0 = test_now();
+	while (reap_passes() == p0 && test_now() - t0 < 5)
+		usleep(20000);
+	ck_assert_msg(reap_passes() > p0, "no aging pass for 5 s after a "
+	    "tick could not queue the next (%zu entries taken)", n);
+	kmem_cache_destroy(cp);
+	free(ids);
 }
 END_TEST
 #endif
@@ -1526,6 +1596,7 @@ main(void)
 	tcase_add_test(tc, test_aging_returns_slabs);
 #if !defined(KMEM_ASAN) && !defined(KMEM_TSAN)
 	tcase_add_test(tc, test_kmem_taskq_after_failure);
+	tcase_add_test(tc, test_aging_survives_no_entry);
 #endif
 	tcase_add_test(tc, test_rss_after_burst);
 	tcase_add_test(tc, test_destroy_while_aging);
