@@ -88,8 +88,13 @@ static __thread bool reap_in_pressure
  * could not be created, say) is not for good: a later call tries again,
  * a second after the last try, and meanwhile callers do without (caches
  * grow synchronously and are not aged).  One caller tries at a time; the
- * others do without rather than wait.
+ * others do without rather than wait.  The caller that makes it then may
+ * be a cache's growth, not reap_start(): aging starts from the queue
+ * (reap_start_task), whose first entry is mapped with it so that this
+ * dispatch cannot fail.
  */
+static void reap_start_task(void *arg);
+
 static __attribute__((noinline)) taskq_t *
 reap_tq_make(void)
 {
@@ -103,11 +108,14 @@ reap_tq_make(void)
 	if ((tq = atomic_load(&reap_tq)) == NULL) {
 		tunables_init();
 		tq = taskq_create("kmem_taskq",
-		    (int)tunable_fixed(KT_CACHE_KMEM_THREADS), defclsyspri, 0,
-		    0, TASKQ_DYNAMIC);
+		    (int)tunable_fixed(KT_CACHE_KMEM_THREADS), defclsyspri, 1,
+		    0, TASKQ_DYNAMIC | TASKQ_PREPOPULATE);
 		if (tq != NULL) {
 			taskq_set_fork_lazy(tq);
 			atomic_store(&reap_tq, tq);
+			if (atomic_load(&reap_tq_next_try) != 0)
+				(void) taskq_dispatch(tq, reap_start_task,
+				    NULL, TQ_NOSLEEP);
 		} else {
 			atomic_store(&reap_tq_next_try, now + NS_PER_SEC);
 			if (!atomic_exchange(&said, true))
@@ -553,8 +561,8 @@ reap_psi_attempts(void)
 
 /*
  * Start aging, the PSI monitor and the statistics publisher, once: by
- * the first caller that finds the kmem taskq (a later one, if it could
- * not be made at first).
+ * the first caller that finds the kmem taskq (if it could not be made at
+ * first, a later one, or the queue's first task: reap_tq_make).
  */
 void
 reap_start(void)
@@ -595,6 +603,13 @@ reap_fork_child(void)
 	}
 	if (atomic_exchange(&reap_psi_on, false))
 		reap_psi_later();
+}
+
+static void
+reap_start_task(void *arg)
+{
+	(void) arg;
+	reap_start();
 }
 
 static void

@@ -636,6 +636,47 @@ START_TEST(test_aging_survives_no_entry)
 	free(ids);
 }
 END_TEST
+
+/*
+ * As above, but the retry that makes the queue is a cache's growth, not
+ * reap_start(): aging starts then too.  It never did (until another cache
+ * was created), though the failure said "not aged until it can be".
+ */
+START_TEST(test_kmem_taskq_made_by_growth)
+{
+	pid_t pid = fork();
+	int status = 0;
+
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		enum { N = 1024 };      /* 4 MiB: past inline growth */
+		static void *v[N];
+		kmem_cache_t *cp;
+		double t0;
+
+		if (tunable_set_id(KT_REAP_INTERVAL, 1) != 0)
+			_exit(1);
+		atomic_store(&reap_fail_threads, 1);
+		cp = kmem_cache_create("late", 4096, 0, NULL, NULL, NULL,
+		    NULL, NULL, 0);
+		if (cp == NULL || kmem_taskq() != NULL)
+			_exit(2);       /* failed, and no retry at once */
+		usleep(1100000);
+		for (int i = 0; i < N; i++)
+			v[i] = kmem_cache_alloc(cp, KM_SLEEP);
+		for (int i = 0; i < N; i++)
+			kmem_cache_free(cp, v[i]);
+		t0 = test_now();       /* kmem_taskq() here would make it */
+		while (reap_passes() == 0 && test_now() - t0 < 5)
+			usleep(50000);
+		_exit(reap_passes() == 0 ? 4 : 0);     /* aging runs */
+	}
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+	    "child status %d (2: failed taskq not refused, 4: no aging)",
+	    WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+}
+END_TEST
 #endif
 
 START_TEST(test_aging_returns_slabs)
@@ -1596,6 +1637,7 @@ main(void)
 	tcase_add_test(tc, test_aging_returns_slabs);
 #if !defined(KMEM_ASAN) && !defined(KMEM_TSAN)
 	tcase_add_test(tc, test_kmem_taskq_after_failure);
+	tcase_add_test(tc, test_kmem_taskq_made_by_growth);
 	tcase_add_test(tc, test_aging_survives_no_entry);
 #endif
 	tcase_add_test(tc, test_rss_after_burst);
