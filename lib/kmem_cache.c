@@ -1060,8 +1060,13 @@ kmem_cache_destroy(kmem_cache_t *cp)
 	alloc += m.allocs;
 	freed += m.frees;
 	slab_counts(cp, &c, NULL);
-	if (alloc != freed || c.slab_total != 0 ||
-	    atomic_load(&cp->emerg.count) != 0) {
+	/*
+	 * Objects still out hold their slab (or are emergency objects): the
+	 * slab layer knows, the counters of calls may not.  An object freed
+	 * twice counts two frees: alloc != freed with nothing out, and such a
+	 * cache could never be destroyed.
+	 */
+	if (c.slab_total != 0 || atomic_load(&cp->emerg.count) != 0) {
 		/*
 		 * Objects are still out: their memory must stay mapped, so
 		 * the cache stays (a later free still works) and says so.
@@ -1079,6 +1084,10 @@ kmem_cache_destroy(kmem_cache_t *cp)
 		pthread_mutex_unlock(&kmem_caches_lock);
 		return;
 	}
+	if (freed > alloc)
+		kmem_report("kmem_cache_destroy(%s): %llu more free(s) than "
+		    "allocations: an object was freed twice; destroyed",
+		    cp->name, (unsigned long long)(freed - alloc));
 
 	/* This thread's walk frees it when it lets go of it. */
 	pthread_mutex_lock(&kmem_caches_lock);
