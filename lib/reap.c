@@ -578,8 +578,10 @@ reap_start(void)
 }
 
 /*
- * In a forked child (after taskq_fork_child): a pressure reap or an aging
- * pass that was running in the parent is gone - start a new aging chain
+ * In a forked child (after taskq_fork_child): a thread that was making
+ * the kmem taskq is gone (the child makes its own when it needs it), and
+ * a pressure reap or an aging pass that was running in the parent is
+ * gone - start a new aging chain
  * (if the tick was only queued it runs anyway, but ends at once: it
  * belongs to the old chain) - and so is the PSI thread (the child closes
  * the descriptor of its trigger, which nothing polls there): it is
@@ -597,6 +599,8 @@ reap_fork_child(void)
 	if (fd >= 0)
 		(void) close(fd);
 	atomic_store(&reap_limit_pending, false);
+	/* A thread that was making the kmem taskq: gone, and its claim. */
+	atomic_flag_clear(&reap_tq_making);
 	if (atomic_exchange(&reap_tick_running, false) && reap_tq != NULL) {
 		atomic_store(&reap_tick_id, 0);  /* ran in the parent: gone */
 		reap_new_chain();

@@ -510,6 +510,8 @@ fast_aging(void)
 #if !defined(KMEM_ASAN) && !defined(KMEM_TSAN)
 /* pthread_create fails while this is above 0 (counted down). */
 static _Atomic int reap_fail_threads;
+/* pthread_create takes 300 ms while this is above 0 (counted down). */
+static _Atomic int reap_slow_threads;
 
 int
 pthread_create(pthread_t *t, const pthread_attr_t *attr,
@@ -522,6 +524,10 @@ pthread_create(pthread_t *t, const pthread_attr_t *attr,
 	if (atomic_load(&reap_fail_threads) > 0) {
 		atomic_fetch_sub(&reap_fail_threads, 1);
 		return (EAGAIN);
+	}
+	if (atomic_load(&reap_slow_threads) > 0) {
+		atomic_fetch_sub(&reap_slow_threads, 1);
+		usleep(300000);
 	}
 	if (real == NULL) {
 		sym = dlsym(RTLD_NEXT, "pthread_create");
@@ -677,6 +683,64 @@ START_TEST(test_kmem_taskq_made_by_growth)
 	    WIFEXITED(status) ? WEXITSTATUS(status) : -1);
 }
 END_TEST
+/*
+ * A fork while another thread makes the kmem taskq (its first thread is
+ * being created): in the child that thread is gone, and its claim on
+ * making the queue (reap_tq_making) with it.  The child made no queue
+ * ever after: no aging, no background growth, no limit.
+ */
+static void *
+reap_create_cache(void *arg)
+{
+	(void) arg;
+	return (kmem_cache_create("first", 64, 0, NULL, NULL, NULL, NULL,
+	    NULL, 0));
+}
+
+START_TEST(test_fork_while_taskq_made)
+{
+	pid_t pid = fork();
+	int status = 0;
+
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		pthread_t t;
+		pid_t g;
+
+		if (tunable_set_id(KT_REAP_INTERVAL, 1) != 0)
+			_exit(1);
+		kmem_init();
+		atomic_store(&reap_slow_threads, 2);
+		if (pthread_create(&t, NULL, reap_create_cache, NULL) != 0)
+			_exit(2);       /* (the first slow one: this thread) */
+		usleep(100000);         /* its queue's thread is being made */
+		g = fork();
+		if (g == 0) {
+			kmem_cache_t *cp = kmem_cache_create("child", 64, 0,
+			    NULL, NULL, NULL, NULL, NULL, 0);
+			double t0 = test_now();
+
+			while ((kmem_taskq() == NULL || reap_passes() == 0) &&
+			    test_now() - t0 < 5) {
+				kmem_cache_free(cp, kmem_cache_alloc(cp,
+				    KM_SLEEP));
+				usleep(50000);
+			}
+			_exit(kmem_taskq() == NULL ? 3 :
+			    reap_passes() == 0 ? 4 : 0);
+		}
+		(void) pthread_join(t, NULL);
+		if (g < 0 || waitpid(g, &status, 0) != g)
+			_exit(5);
+		_exit(WIFEXITED(status) ? WEXITSTATUS(status) : 6);
+	}
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+	    "child status %d (3: the forked child made no kmem taskq, 4: no "
+	    "aging)", WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+}
+END_TEST
+
 #endif
 
 START_TEST(test_aging_returns_slabs)
@@ -1639,6 +1703,7 @@ main(void)
 	tcase_add_test(tc, test_kmem_taskq_after_failure);
 	tcase_add_test(tc, test_kmem_taskq_made_by_growth);
 	tcase_add_test(tc, test_aging_survives_no_entry);
+	tcase_add_test(tc, test_fork_while_taskq_made);
 #endif
 	tcase_add_test(tc, test_rss_after_burst);
 	tcase_add_test(tc, test_destroy_while_aging);
