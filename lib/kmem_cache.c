@@ -210,8 +210,9 @@ cache_grow_now(struct kmem_cache *cp, int node)
  * background growth (grow.c) adds a slab, and the caller may wait for it;
  * when growth is too slow (or the caller cannot wait) the caller gets one
  * emergency object.  When even that cannot be mapped, memory is short:
- * every cache is reaped and the cache tries to grow once more before
- * KM_NOSLEEP fails; KM_SLEEP and KM_PUSHPAGE wait and retry.
+ * every cache is reaped (once a try, by growth or here) and the cache
+ * tries to grow once more before KM_NOSLEEP fails; KM_SLEEP and
+ * KM_PUSHPAGE wait and retry.
  */
 static unsigned int
 cache_take(struct kmem_cache *cp, void **objs, unsigned int n, int kmflags)
@@ -220,6 +221,8 @@ cache_take(struct kmem_cache *cp, void **objs, unsigned int n, int kmflags)
 	unsigned int got;
 
 	for (unsigned int tries = 0;; tries++) {
+		uint64_t pgen = reap_pressure_gen();
+
 		got = slab_alloc(cp, node, objs, n);
 		if (got != 0) {
 			grow_ahead(cp, node);
@@ -241,7 +244,13 @@ cache_take(struct kmem_cache *cp, void **objs, unsigned int n, int kmflags)
 			got = 1;
 			break;
 		}
-		reap_pressure();
+		/*
+		 * One reap a try: growth that failed inline reaped already
+		 * (grow_inline), and a reap of another thread's since the
+		 * try began gave back what this one would.
+		 */
+		if (reap_pressure_gen() == pgen)
+			reap_pressure();
 		if (cache_grow_now(cp, node))
 			continue;
 		if (kmflags & (KM_NOSLEEP | KM_MAYFAIL)) {

@@ -895,6 +895,43 @@ START_TEST(test_slab_grows_after_pressure)
 }
 END_TEST
 
+/*
+ * A KM_NOSLEEP allocation that fails for want of memory reaps every cache
+ * once: a reclaim callback is called once per failure.  It was called
+ * twice (the inline growth reaped, and then the allocation again before
+ * its last try), doubling the time a slow callback costs each failure.
+ */
+static _Atomic int nosleep_reclaims;
+
+static void
+nosleep_reclaim(void *priv)
+{
+	(void) priv;
+	atomic_fetch_add(&nosleep_reclaims, 1);
+}
+
+START_TEST(test_nosleep_failure_reaps_once)
+{
+	kmem_cache_t *cp = kmem_cache_create("reap_once", 64, 0, NULL, NULL,
+	    nosleep_reclaim, NULL, NULL, 0);
+	void *p;
+	int e;
+
+	ck_assert_ptr_nonnull(cp);
+	vmem_inject_failures(-1);
+	emergency_inject_failures(-1);
+	errno = 0;
+	p = kmem_cache_alloc(cp, KM_NOSLEEP);
+	e = errno;
+	emergency_inject_failures(0);
+	vmem_inject_failures(0);
+	ck_assert_ptr_null(p);
+	ck_assert_int_eq(e, ENOMEM);
+	ck_assert_int_eq(atomic_load(&nosleep_reclaims), 1);
+	kmem_cache_destroy(cp);
+}
+END_TEST
+
 /* KM_SLEEP never returns NULL: it waits until memory comes back. */
 static void *
 release_later(void *arg)
@@ -1486,6 +1523,7 @@ main(void)
 	tcase_set_timeout(mem, 60);
 	tcase_add_test(mem, test_emergency_under_mmap_failure);
 	tcase_add_test(mem, test_slab_grows_after_pressure);
+	tcase_add_test(mem, test_nosleep_failure_reaps_once);
 	tcase_add_test(mem, test_sleep_waits_for_memory);
 	tcase_add_test(mem, test_reap_frees_slabs);
 	tcase_add_test(mem, test_mem_carved);
