@@ -512,6 +512,7 @@ debug_kmem_free(struct kmem_cache *cp, const void *buf, size_t size)
 	struct kmem_slab *s = vmem_owner(buf);
 	struct kmem_cache *oc;
 	size_t asked, usable;
+	uint64_t st;
 
 	if (s == NULL) {
 		/* An emergency object of a class has no arena owner. */
@@ -542,6 +543,13 @@ debug_kmem_free(struct kmem_cache *cp, const void *buf, size_t size)
 	asked = (size_t)debug_tail(oc, buf)->size;
 	if (asked == 0 ? oc == cp : asked == size)
 		return (true);
+	/* Freed already (its size is stale) or never allocated: say that. */
+	st = atomic_load(&debug_tail(oc, buf)->state);
+	if (st != DEBUG_ALLOCATED) {
+		debug_not_allocated(oc, (void *)(uintptr_t)buf, st,
+		    "kmem_free was given it: ");
+		return (false);
+	}
 	if (asked != 0)
 		kmem_report("KMEM_DEBUG: kmem_free with the wrong size: cache "
 		    "%s, buffer %p: allocated with size %zu, freed with size "

@@ -80,7 +80,9 @@ void debug_set_size(struct kmem_cache *cp, void *obj, size_t size);
 /*
  * kmem_free(buf, size), where size's class is cp (NULL: above the largest
  * class): false when buf was allocated with another size (reported), a
- * block above the classes included.
+ * block above the classes included, or, being a debug cache's object, is
+ * not allocated (reported as debug_free would: a double free, whatever
+ * the size).
  */
 bool debug_kmem_free(struct kmem_cache *cp, const void *buf, size_t size);
 

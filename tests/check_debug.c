@@ -362,6 +362,37 @@ prog_wrong_size_same(void)
 }
 
 /*
+ * A block freed, then freed again with another size: a double free, not a
+ * kmem_free with the wrong size (its tail still holds the size it was
+ * allocated with).  Another block of the class keeps the slab.
+ */
+static void
+prog_double_free_class(void)
+{
+	void *anchor = kmem_alloc(24, KM_SLEEP);
+	void *p = kmem_alloc(24, KM_SLEEP);
+
+	(void) anchor;
+	say_addr(p);
+	say_class(24);
+	kmem_free(p, 24);
+	kmem_free(p, 100);              /* another class */
+}
+
+static void
+prog_double_free_same(void)
+{
+	void *anchor = kmem_alloc(24, KM_SLEEP);
+	void *p = kmem_alloc(24, KM_SLEEP);
+
+	(void) anchor;
+	say_addr(p);
+	say_class(24);
+	kmem_free(p, 24);
+	kmem_free(p, 20);               /* the same class, not the size */
+}
+
+/*
  * An emergency object of a class (no slab can be had, KM_NOSLEEP): it is
  * outside the arena, and its size is checked all the same.
  */
@@ -652,6 +683,25 @@ START_TEST(test_wrong_size)
 	run_child(NULL, prog_wrong_size_class);
 	assert_exited();
 	run_child(NULL, prog_wrong_size_same);
+	assert_exited();
+}
+END_TEST
+
+/* A double free is one whatever size the second kmem_free gives. */
+START_TEST(test_double_free_wrong_size)
+{
+	run_child("guards,audit", prog_double_free_class);
+	ck_assert_msg(R.cache[0] != '\0', "%s", err_tail());
+	assert_report("double free", R.cache);
+	ck_assert_msg(strstr(R.err, "kmem_free was given it: it was freed "
+	    "already") != NULL, "%s", err_tail());
+	ck_assert_msg(strstr(R.err, "wrong size") == NULL, "%s", err_tail());
+	ck_assert(strstr(R.err, "last freed by thread") != NULL);
+	assert_aborted();
+
+	run_child("guards,noabort", prog_double_free_same);
+	assert_report("double free", R.cache);
+	ck_assert_msg(strstr(R.err, "wrong size") == NULL, "%s", err_tail());
 	assert_exited();
 }
 END_TEST
@@ -949,6 +999,7 @@ main(void)
 	tcase_add_test(tc, test_inside);
 	tcase_add_test(tc, test_slab_tail);
 	tcase_add_test(tc, test_wrong_size);
+	tcase_add_test(tc, test_double_free_wrong_size);
 	tcase_add_test(tc, test_wrong_size_emergency);
 	tcase_add_test(tc, test_wrong_size_large);
 	tcase_add_test(tc, test_kmem_alloc_overrun);
