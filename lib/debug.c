@@ -417,15 +417,22 @@ debug_set_size(struct kmem_cache *cp, void *obj, size_t size)
 
 /* ------------------------------------------------ bad pointers */
 
-void
-debug_bad_free(const char *fn, struct kmem_cache *cp, const void *buf)
+/* debug_bad_free, the checks of 'flags' (a caller's) asked for too. */
+static void
+debug_bad(const char *fn, struct kmem_cache *cp, const void *buf,
+    uint32_t flags)
 {
 	struct kmem_slab *s = vmem_owner(buf);
 	struct kmem_cache *oc = NULL;
 	const char *start = NULL;
-	uint32_t flags = cp != NULL ? cp->dbg.flags : 0;
+	const void *large = NULL;       /* the large block buf is in */
+	bool freed = false;             /* that block was freed */
 	const char *cname = cp != NULL ? cp->name : "(none)";
 
+	if (cp != NULL)
+		flags |= cp->dbg.flags;
+	if (s != NULL && s->kind == KMEM_OWNER_LARGE)
+		large = ka_large_block(s, buf, &freed);
 	if (s != NULL && s->kind == KMEM_OWNER_SLAB) {
 		uint64_t off = (uint64_t)((const char *)buf - s->base);
 
@@ -497,47 +504,83 @@ debug_bad_free(const char *fn, struct kmem_cache *cp, const void *buf)
 		    "cache %s, buffer %p: %s was given an address in a slab of "
 		    "cache %s, outside its buffers (colour or tail)", cname,
 		    buf, fn, oc->name);
+	} else if (large == buf && freed) {
+		kmem_report("KMEM_DEBUG: double free: cache %s, buffer %p: %s "
+		    "was given a block above the classes that was freed "
+		    "already", cname, buf, fn);
+	} else if (large == buf) {
+		kmem_report("KMEM_DEBUG: free to the wrong cache: cache %s, "
+		    "buffer %p: %s was given a kmem_alloc block above the "
+		    "classes (kmem_free takes it)", cname, buf, fn);
+	} else if (large != NULL) {
+		kmem_report("KMEM_DEBUG: free of a pointer inside a buffer: "
+		    "cache %s, buffer %p: %s was given %p, %zu bytes into "
+		    "%sblock %p above the classes", cname, buf, fn, buf,
+		    (size_t)((const char *)buf - (const char *)large),
+		    freed ? "freed " : "", large);
 	} else {
 		kmem_report("KMEM_DEBUG: free of an address no cache owns: "
 		    "cache %s, buffer %p: %s was given an address %s", cname,
-		    buf, fn, s != NULL ? "inside a large kmem_alloc block" :
-		    "that libkmem did not allocate");
+		    buf, fn, s != NULL ? "in the span of a large kmem_alloc "
+		    "block, outside the block" : "that is no block of "
+		    "libkmem's (never allocated, or freed and given back)");
 	}
 	debug_report_end(flags);
+}
+
+void
+debug_bad_free(const char *fn, struct kmem_cache *cp, const void *buf)
+{
+	debug_bad(fn, cp, buf, 0);
 }
 
 bool
 debug_kmem_free(struct kmem_cache *cp, const void *buf, size_t size)
 {
 	struct kmem_slab *s = vmem_owner(buf);
-	struct kmem_cache *oc;
+	struct kmem_cache *oc = NULL;
 	size_t asked, usable;
 	uint64_t st;
 
-	if (s == NULL) {
-		/* An emergency object of a class has no arena owner. */
-		if (ka_classify(buf, &oc, &usable) != KA_OBJECT)
-			return (true);  /* kmem_cache_free reports it */
-	} else if (s->kind == KMEM_OWNER_LARGE) {
-		/* A block above the classes, freed with another size. */
+	if (s != NULL && s->kind == KMEM_OWNER_LARGE) {
+		/*
+		 * A block above the classes: freed with another size, or
+		 * not a block (freed already: a double free; a pointer into
+		 * one).  kmem_cache_free would take it to the cache of
+		 * size's class: reported here, as no cache's.
+		 */
 		uint32_t flags = cp != NULL ? cp->dbg.flags :
 		    (uint32_t)tunable(KT_DEBUG);
 
 		asked = ka_large_size(buf);
-		if (asked == 0 || asked == size || !(flags & DEBUG_CHECKS))
+		if (asked == size || !(flags & DEBUG_CHECKS))
 			return (true);  /* kmem_free reports it */
+		if (asked == 0) {
+			debug_bad("kmem_free", NULL, buf, flags);
+			return (false);
+		}
 		kmem_report("KMEM_DEBUG: kmem_free with the wrong size: cache "
 		    "(none), buffer %p: allocated with size %zu (a block of "
 		    "its own, above the classes), freed with size %zu", buf,
 		    asked, size);
 		debug_report_end(flags);
 		return (false);
-	} else if (s->kind != KMEM_OWNER_SLAB ||
-	    !slab_obj_ok(&s->cache->sl, s, buf)) {
-		return (true);
-	} else {
-		oc = s->cache;
 	}
+	/*
+	 * No object (an emergency object of a class has no arena owner: it
+	 * is looked for).  Of a class's size kmem_cache_free reports it;
+	 * above the classes no cache does: KMEM_DEBUG's report is made here.
+	 */
+	if (s == NULL ? ka_classify(buf, &oc, &usable) != KA_OBJECT :
+	    (s->kind != KMEM_OWNER_SLAB ||
+	    !slab_obj_ok(&s->cache->sl, s, buf))) {
+		if (cp != NULL || !(tunable(KT_DEBUG) & DEBUG_CHECKS))
+			return (true);
+		debug_bad("kmem_free", NULL, buf, 0);
+		return (false);
+	}
+	if (s != NULL)
+		oc = s->cache;
 	if (!DEBUG_CACHE(oc))
 		return (true);
 	asked = (size_t)debug_tail(oc, buf)->size;

@@ -69,8 +69,9 @@ bool debug_realloc(struct kmem_cache *cp, void *buf);
 /*
  * buf, handed to 'fn' for cache cp (NULL: free(), no cache named), is
  * none of cp's objects: say what it is (another cache's object, inside
- * an object, no cache's) and, if a debug cache is involved (for free():
- * if kmem_debug is set), abort unless noabort.
+ * an object, a block above the classes freed already or a pointer into
+ * one, no cache's) and, if a debug cache is involved (for free(): if
+ * kmem_debug is set), abort unless noabort.
  */
 void debug_bad_free(const char *fn, struct kmem_cache *cp, const void *buf);
 
@@ -82,7 +83,10 @@ void debug_set_size(struct kmem_cache *cp, void *obj, size_t size);
  * class): false when buf was allocated with another size (reported), a
  * block above the classes included, or, being a debug cache's object, is
  * not allocated (reported as debug_free would: a double free, whatever
- * the size).
+ * the size); with kmem_debug set, also when buf is no block and no cache
+ * would report it (a block above the classes freed already, a pointer
+ * into one; with size above the classes, any), reported as
+ * debug_bad_free reports it.
  */
 bool debug_kmem_free(struct kmem_cache *cp, const void *buf, size_t size);
 

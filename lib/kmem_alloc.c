@@ -139,6 +139,7 @@ struct ka_large {
 	char *buf;              /* what the caller got */
 	size_t size;            /* what the caller asked for */
 	int64_t freed;          /* kmem_stamp_ns() when it became a spare */
+	char *freed_buf;        /* a spare: the block it held (KMEM_DEBUG) */
 };
 META_FITS(struct ka_large);
 _Static_assert(offsetof(struct ka_large, self) ==
@@ -471,6 +472,7 @@ ka_large_alloc(size_t size, size_t align, int kmflags)
 		/* Its span has room for size at align after base, as a new one. */
 		l->buf = (char *)KMEM_P2ROUNDUP((uintptr_t)l->base,
 		    KMEM_MAX(align, 1));
+		l->freed_buf = NULL;
 		l->size = size;
 		if (kmflags & KM_ZERO)
 			memset(l->buf, 0, size);        /* a spare kept its pages */
@@ -866,9 +868,11 @@ ka_large_free(struct ka_large *l)
 
 	/*
 	 * No block starts in a spare (ka_large_alloc sets buf when it hands
-	 * it out): a second free of the pointer is reported as foreign, not
-	 * kept twice and handed out to two owners.
+	 * it out): a second free of the pointer is refused, not kept twice
+	 * and handed out to two owners, and KMEM_DEBUG reports it as a
+	 * double free (freed_buf, ka_large_block).
 	 */
+	l->freed_buf = l->buf;
 	l->buf = NULL;
 	l->freed = kmem_stamp_ns();
 	ka_spares_lock(sp);
@@ -1025,6 +1029,17 @@ ka_large_size(const void *buf)
 	struct ka_large *l = ka_large_of(buf);
 
 	return (l != NULL ? l->size : 0);
+}
+
+const void *
+ka_large_block(const void *owner, const void *buf, bool *freedp)
+{
+	const struct ka_large *l = owner;
+	const char *b = l->buf != NULL ? l->buf : l->freed_buf;
+	const char *p = buf;
+
+	*freedp = l->buf == NULL;
+	return (b != NULL && p >= b && p < l->base + l->len ? b : NULL);
 }
 
 /* ------------------------------------------------------------ the API */

@@ -115,6 +115,15 @@ void ka_free_large(void *buf);
 size_t ka_large_size(const void *buf);
 
 /*
+ * KMEM_DEBUG: the start of the large block that holds buf in the span
+ * whose owner (vmem_owner) is 'owner', a large block's, or NULL if none
+ * does; *freedp says whether the block was freed (its span kept for
+ * reuse), so that buf is a double free or a pointer into a freed block.
+ */
+const void *ka_large_block(const void *owner, const void *buf,
+    bool *freedp);
+
+/*
  * Grow the large block buf (page-aligned, from ka_large_alloc) to size
  * bytes by moving its pages, not copying them; the new address, or NULL
  * (buf unchanged) when it cannot be moved and the caller must copy.

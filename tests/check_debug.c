@@ -465,6 +465,57 @@ prog_wrong_size_large(void)
 	kmem_free(p, size);
 }
 
+/*
+ * A large block freed twice: a double free (it was reported as a block of
+ * another size, or as an address inside a large block), by kmem_free with
+ * its size, with a class's size, and by vmem_free; a pointer into one is
+ * a pointer inside a buffer.  (The freed block's span is kept for reuse,
+ * a spare, for seconds: the second free finds it.)
+ */
+static void
+prog_double_free_large(void)
+{
+	size_t size = large_size();
+	void *p = kmem_alloc(size, KM_SLEEP);
+
+	say_addr(p);
+	kmem_free(p, size);
+	kmem_free(p, size);
+}
+
+static void
+prog_double_free_large_class(void)
+{
+	size_t size = large_size();
+	void *p = kmem_alloc(size, KM_SLEEP);
+
+	say_addr(p);
+	kmem_free(p, size);
+	kmem_free(p, 100);              /* a class's size */
+}
+
+static void
+prog_double_free_vmem(void)
+{
+	size_t size = large_size();
+	void *p = vmem_alloc(size, KM_SLEEP);
+
+	say_addr(p);
+	vmem_free(p, size);
+	vmem_free(p, size);
+}
+
+static void
+prog_inside_large(void)
+{
+	size_t size = large_size();
+	char *p = kmem_alloc(size, KM_SLEEP);
+
+	say_addr(p + 16);
+	kmem_free(p + 16, size);
+	kmem_free(p, size);
+}
+
 static void
 prog_kmem_alloc_overrun(void)
 {
@@ -754,6 +805,36 @@ START_TEST(test_wrong_size_large)
 }
 END_TEST
 
+/* A block above the classes freed twice, or from inside. */
+START_TEST(test_double_free_large)
+{
+	run_child("guards,audit", prog_double_free_large);
+	assert_report("double free", "(none)");
+	ck_assert_msg(strstr(R.err, "kmem_free was given a block above the "
+	    "classes that was freed already") != NULL, "%s", err_tail());
+	assert_aborted();
+
+	run_child("guards,noabort", prog_double_free_large_class);
+	assert_report("double free", "(none)");
+	assert_exited();
+
+	run_child("guards,noabort", prog_double_free_vmem);
+	assert_report("double free", "(none)");
+	assert_exited();
+
+	run_child("guards", prog_inside_large);
+	assert_report("free of a pointer inside a buffer", "(none)");
+	ck_assert_msg(strstr(R.err, "16 bytes into block") != NULL, "%s",
+	    err_tail());
+	assert_aborted();
+
+	/* Without debugging: reported in one line and ignored. */
+	run_child(NULL, prog_double_free_large);
+	assert_exited();
+	ck_assert(strstr(R.err, "KMEM_DEBUG") == NULL);
+}
+END_TEST
+
 START_TEST(test_kmem_alloc_overrun)
 {
 	run_child("guards", prog_kmem_alloc_overrun);
@@ -1002,6 +1083,7 @@ main(void)
 	tcase_add_test(tc, test_double_free_wrong_size);
 	tcase_add_test(tc, test_wrong_size_emergency);
 	tcase_add_test(tc, test_wrong_size_large);
+	tcase_add_test(tc, test_double_free_large);
 	tcase_add_test(tc, test_kmem_alloc_overrun);
 	tcase_add_test(tc, test_leaks);
 	tcase_add_test(tc, test_concurrent);

@@ -1,6 +1,7 @@
 #!/bin/sh
 # debug-preload.sh - KMEM_DEBUG under LD_PRELOAD=libkmem_malloc.so: a
-# double free, a write after free, an overrun, the free or realloc of a
+# double free (of a block above the largest class too), a write after
+# free, an overrun, the free or realloc of a
 # pointer inside a block and the realloc of a freed block (a double free too),
 # committed through the C library's malloc, free and realloc
 # (tests/debugmalloc), are each reported, naming
@@ -87,6 +88,19 @@ for mode in double waf overrun inside reinside realloc; do
 		grep -q "$fn($addr): 8 bytes into object" "$tmp/err" ||
 		    fail "$mode (no debug): no one-line report"
 	fi
+done
+
+# A block above the largest class freed twice: a double free of no cache's
+# (it was reported as an address inside a large block).
+mode=bigdouble
+for debug in guards,audit guards,noabort; do
+	run "$debug" $mode
+	case $debug in
+	*noabort) [ "$rc" -eq 0 ] || fail "$mode ($debug): exit status $rc" ;;
+	*) [ "$rc" -eq 134 ] || fail "$mode ($debug): exit status $rc" ;;
+	esac
+	grep -q "KMEM_DEBUG: double free: cache (none), buffer $addr: free" \
+	    "$tmp/err" || fail "$mode ($debug): no 'double free' report"
 done
 
 for debug in guards,audit guards,audit=64,noabort none; do

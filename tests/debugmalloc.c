@@ -2,10 +2,11 @@
  * debugmalloc.c - the program tests/debug-preload.sh runs with
  * libkmem_malloc.so preloaded and KMEM_DEBUG set: it commits one heap
  * error through the C library's API (argv[1]: double, waf, overrun, inside,
- * reinside, realloc) or does ordinary work that must pass without a report
- * (ok); inside frees a pointer 8 bytes into a block, reinside reallocates
- * it, realloc reallocates a freed block to a size of its class.  It first
- * prints "ADDR <p>" on stderr: the block the report must name.
+ * reinside, realloc, bigdouble) or does ordinary work that must pass
+ * without a report (ok); inside frees a pointer 8 bytes into a block,
+ * reinside reallocates it, realloc reallocates a freed block to a size of
+ * its class, bigdouble frees a block above the largest class twice.  It
+ * first prints "ADDR <p>" on stderr: the block the report must name.
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
@@ -59,6 +60,11 @@ main(int argc, char **argv)
 	blk = malloc(40);
 	if (blk == NULL || anchor == NULL)
 		return (2);
+	if (strcmp(what, "bigdouble") == 0) {
+		free(blk);
+		if ((blk = malloc((size_t)1 << 20)) == NULL)    /* > 128K */
+			return (2);
+	}
 	inside = strcmp(what, "inside") == 0 || strcmp(what, "reinside") == 0;
 	fprintf(stderr, "ADDR %p\n", (void *)(inside ? blk + 8 : blk));
 	if (strcmp(what, "inside") == 0) {
@@ -72,7 +78,8 @@ main(int argc, char **argv)
 		if (realloc(inner, 40) != NULL)  /* not the block's start */
 			return (4);
 		free(blk);
-	} else if (strcmp(what, "double") == 0) {
+	} else if (strcmp(what, "double") == 0 ||
+	    strcmp(what, "bigdouble") == 0) {
 		free(blk);
 		free(blk);
 	} else if (strcmp(what, "realloc") == 0) {
