@@ -1,7 +1,8 @@
 /*
  * check_vmem.c - the arena (spans, address -> owner, coalescing, pages
- * returned, regions under a lowered address-space limit), slab sizing, metadata page runs carved from shared
- * regions, and the packed mutexes that fork takes (meta.c).
+ * returned, regions under a lowered address-space limit), slab sizing,
+ * metadata page runs carved from shared regions, and the packed mutexes
+ * that fork takes (meta.c).
  */
 #include "config.h"
 
