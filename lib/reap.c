@@ -70,6 +70,7 @@
 #define NS_PER_SEC              1000000000LL
 #define RECLAIM_ROUNDS_MAX      16
 #define REAP_PSI_DELAY_NS       (2 * NS_PER_SEC)
+#define REAP_STACK_MAX          ((size_t)2 << 20)
 
 static _Atomic(taskq_t *) reap_tq;
 static _Atomic int64_t reap_tq_next_try;       /* after a failure */
@@ -82,6 +83,30 @@ static _Atomic int reap_psi_fd = -1;    /* the monitor's trigger, -1: none */
 static _Atomic uint64_t reap_npasses;
 static __thread bool reap_in_pressure
     __attribute__((tls_model("initial-exec")));
+
+/*
+ * The stack of the kmem taskq's threads: the C library's default for a
+ * new thread (glibc's follows RLIMIT_STACK, 8 MiB on most systems), at
+ * most REAP_STACK_MAX.  Each stack is address space: under a tight
+ * RLIMIT_AS (ulimit -v) every thread's 8 MiB was room the program's heap
+ * did not get.  2 MiB is what glibc gives a thread on x86-64 when the
+ * stack is unlimited, and what libumem's own thread had on 64-bit
+ * Solaris, so constructors, destructors and reclaim callbacks, which run
+ * on these threads, keep a normal thread's stack.  User-created queues
+ * keep the default.
+ */
+static size_t
+reap_stack_size(void)
+{
+	pthread_attr_t attr;
+	size_t size = 0;
+
+	if (pthread_getattr_default_np(&attr) == 0) {
+		(void) pthread_attr_getstacksize(&attr, &size);
+		(void) pthread_attr_destroy(&attr);
+	}
+	return (size != 0 && size < REAP_STACK_MAX ? size : REAP_STACK_MAX);
+}
 
 /*
  * The kmem taskq, made by the first caller.  A failure (a thread that
@@ -107,9 +132,9 @@ reap_tq_make(void)
 		return (NULL);
 	if ((tq = atomic_load(&reap_tq)) == NULL) {
 		tunables_init();
-		tq = taskq_create("kmem_taskq",
+		tq = taskq_create_stack("kmem_taskq",
 		    (int)tunable_fixed(KT_CACHE_KMEM_THREADS), defclsyspri, 1,
-		    0, TASKQ_DYNAMIC | TASKQ_PREPOPULATE);
+		    0, TASKQ_DYNAMIC | TASKQ_PREPOPULATE, reap_stack_size());
 		if (tq != NULL) {
 			taskq_set_fork_lazy(tq);
 			atomic_store(&reap_tq, tq);

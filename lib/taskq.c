@@ -211,6 +211,7 @@ struct taskq {
 	int tq_nentwait;                /* waiting on tq_ent_cv */
 	int tq_nblocked;                /* callers asleep in the queue */
 	int64_t tq_idle_timeout;
+	size_t tq_stacksize;            /* of its threads; 0: the default */
 	struct taskq_thread *tq_threads;
 
 	taskqid_t tq_next_id;
@@ -627,12 +628,20 @@ taskq_thread_create(pthread_t *tid, const pthread_attr_t *attr,
 static int
 taskq_spawn(taskq_t *tq)
 {
+	pthread_attr_t attr;
 	pthread_t tid;
 	int rc;
 
+	if (tq->tq_stacksize != 0) {
+		(void) pthread_attr_init(&attr);
+		(void) pthread_attr_setstacksize(&attr, tq->tq_stacksize);
+	}
 	taskq_spawning = true;
-	rc = taskq_thread_create(&tid, NULL, taskq_thread, tq);
+	rc = taskq_thread_create(&tid, tq->tq_stacksize != 0 ? &attr : NULL,
+	    taskq_thread, tq);
 	taskq_spawning = false;
+	if (tq->tq_stacksize != 0)
+		(void) pthread_attr_destroy(&attr);
 
 	if (rc != 0) {
 		(void) pthread_mutex_lock(&tq->tq_lock);
@@ -1209,6 +1218,14 @@ KMEM_EXPORT taskq_t *
 taskq_create(const char *name, int nthreads, int pri, int minalloc,
     int maxalloc, unsigned int flags)
 {
+	return (taskq_create_stack(name, nthreads, pri, minalloc, maxalloc,
+	    flags, 0));
+}
+
+taskq_t *
+taskq_create_stack(const char *name, int nthreads, int pri, int minalloc,
+    int maxalloc, unsigned int flags, size_t stacksize)
+{
 	size_t page = (size_t)sysconf(_SC_PAGESIZE);
 	size_t len = KMEM_P2ROUNDUP(sizeof (taskq_t), page);
 	pthread_condattr_t mono;
@@ -1265,6 +1282,7 @@ taskq_create(const char *name, int nthreads, int pri, int minalloc,
 	tq->tq_maxalloc = maxalloc;
 	tq->tq_maxthreads = nthreads;
 	tq->tq_idle_timeout = TASKQ_IDLE_TIMEOUT_NS;
+	tq->tq_stacksize = stacksize;
 	tq->tq_next_id = 1;
 
 	(void) pthread_mutex_init(&tq->tq_lock, NULL);

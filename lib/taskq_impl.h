@@ -27,6 +27,14 @@
 void taskq_walk(void (*fn)(taskq_t *tq, void *arg), void *arg);
 
 /*
+ * taskq_create() whose threads get stacks of stacksize bytes (0: the C
+ * library's default, as taskq_create() gives), for libkmem's own queue
+ * (reap.c).  stacksize is not checked: at least PTHREAD_STACK_MIN.
+ */
+taskq_t *taskq_create_stack(const char *name, int nthreads, int pri,
+    int minalloc, int maxalloc, unsigned int flags, size_t stacksize);
+
+/*
  * Test hook: how long (ns) an idle dynamic thread other than the first
  * waits for work before it exits; 1 s by default.  ns <= 0 restores the
  * default.  Idle threads re-read it at once.

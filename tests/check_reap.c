@@ -4,7 +4,7 @@
  * path, grow-ahead, small caches growing inline (a small process starts
  * no taskq worker and arms no PSI trigger), memory pressure (mmap
  * failure, the memory limit, PSI),
- * kmem_reap().
+ * kmem_reap(), the kmem taskq's thread stacks.
  */
 #include "config.h"
 
@@ -742,6 +742,49 @@ START_TEST(test_fork_while_taskq_made)
 END_TEST
 
 #endif
+
+/* The stack size of the thread that runs it (pthread_getattr_np). */
+static void
+stack_of_task(void *arg)
+{
+	pthread_attr_t attr;
+
+	ck_assert_int_eq(pthread_getattr_np(pthread_self(), &attr), 0);
+	ck_assert_int_eq(pthread_attr_getstacksize(&attr, arg), 0);
+	ck_assert_int_eq(pthread_attr_destroy(&attr), 0);
+}
+
+/*
+ * The kmem taskq's threads get stacks of at most 2 MiB (the C library's
+ * default, when smaller): each is address space, and under ulimit -v
+ * 30000 an 8 MiB one left a program 8 MiB of malloc, where glibc gives
+ * 26.  A queue the application creates keeps the default.
+ */
+START_TEST(test_kmem_taskq_stack)
+{
+	size_t kmem = 0, user = 0, dflt = 0;
+	pthread_attr_t attr;
+	taskq_t *tq;
+
+	ck_assert_int_eq(pthread_getattr_default_np(&attr), 0);
+	ck_assert_int_eq(pthread_attr_getstacksize(&attr, &dflt), 0);
+	ck_assert_int_eq(pthread_attr_destroy(&attr), 0);
+	ck_assert_ptr_nonnull(kmem_taskq());
+	ck_assert_uint_ne(taskq_dispatch(kmem_taskq(), stack_of_task, &kmem,
+	    TQ_SLEEP), 0);
+	taskq_wait(kmem_taskq());
+	tq = taskq_create("stack", 1, defclsyspri, 0, 0, 0);
+	ck_assert_ptr_nonnull(tq);
+	ck_assert_uint_ne(taskq_dispatch(tq, stack_of_task, &user, TQ_SLEEP),
+	    0);
+	taskq_wait(tq);
+	taskq_destroy(tq);
+	ck_assert_uint_gt(kmem, 0);
+	ck_assert_msg(kmem <= ((size_t)2 << 20) && kmem <= dflt,
+	    "kmem taskq stack %zu bytes (default %zu)", kmem, dflt);
+	ck_assert_uint_ge(user, dflt);
+}
+END_TEST
 
 START_TEST(test_aging_returns_slabs)
 {
@@ -1699,6 +1742,7 @@ main(void)
 	tcase_add_test(tc, test_destroy_from_reclaim_threads);
 	tcase_add_test(tc, test_destroy_waits_for_walkers);
 	tcase_add_test(tc, test_aging_returns_slabs);
+	tcase_add_test(tc, test_kmem_taskq_stack);
 #if !defined(KMEM_ASAN) && !defined(KMEM_TSAN)
 	tcase_add_test(tc, test_kmem_taskq_after_failure);
 	tcase_add_test(tc, test_kmem_taskq_made_by_growth);
