@@ -219,13 +219,17 @@ reap_trim(int64_t before)
  * its chain when it fires.  The new chain's first tick cancels the old
  * chain's queued tick (the setter does not: it would wait for a tick that
  * is running, and that tick runs destructors).  With the interval 0 no
- * tick is queued at all until the interval is changed.
+ * tick is queued at all until the interval is changed.  A new chain whose
+ * first tick cannot be queued (no task entry, memory short: the setter is
+ * no worker, which would take its own, taskq.c) is carried on by the old
+ * chain's queued tick, which would otherwise end both.
  */
 static _Atomic bool reap_tick_running;   /* for fork: see reap_fork_child */
 static _Atomic bool reap_started;
 static _Atomic uint64_t reap_gen;       /* the live chain's */
 static _Atomic taskqid_t reap_tick_id;  /* its queued tick */
 static _Atomic taskqid_t reap_stale_id; /* a replaced chain's queued tick */
+static _Atomic uint64_t reap_lost_gen;  /* a chain with no tick queued */
 
 static void reap_tick(void *arg);
 
@@ -240,6 +244,8 @@ reap_arm(uint64_t gen, int64_t now)
 		return;
 	id = taskq_dispatch_delay(kmem_taskq(), reap_tick,
 	    (void *)(uintptr_t)gen, TQ_SLEEP, now + interval * NS_PER_SEC);
+	if (id == 0)
+		atomic_store(&reap_lost_gen, gen);
 	if (gen == atomic_load(&reap_gen))
 		atomic_store(&reap_tick_id, id);
 }
@@ -259,12 +265,16 @@ reap_new_chain(void)
 static void
 reap_tick(void *arg)
 {
-	uint64_t gen = (uint64_t)(uintptr_t)arg;
+	uint64_t gen = (uint64_t)(uintptr_t)arg, live = atomic_load(&reap_gen);
 	int64_t now = kmem_now_ns();
 	taskqid_t stale;
 
-	if (gen != atomic_load(&reap_gen))
-		return;                 /* a chain that was replaced */
+	if (gen != live) {
+		/* A chain that was replaced: ends, unless it carries the new. */
+		gen = live;
+		if (!atomic_compare_exchange_strong(&reap_lost_gen, &gen, 0))
+			return;
+	}
 	atomic_store(&reap_tick_running, true);
 	if ((stale = atomic_exchange(&reap_stale_id, 0)) != 0)
 		(void) taskq_cancel_id(kmem_taskq(), stale);

@@ -644,6 +644,46 @@ START_TEST(test_aging_survives_no_entry)
 END_TEST
 
 /*
+ * kmem_reap_interval changed while no task entry can be had: the new
+ * chain's first tick could not be queued, and the old chain's tick, when
+ * it came, ended as replaced.  Aging stopped for good.
+ */
+START_TEST(test_interval_change_no_entry)
+{
+	enum { MAXIDS = 1 << 20 };
+	taskqid_t *ids = malloc(MAXIDS * sizeof (taskqid_t));
+	kmem_cache_t *cp;
+	uint64_t p0;
+	size_t n = 0;
+	double t0;
+
+	ck_assert_ptr_nonnull(ids);
+	fast_aging();
+	cp = kmem_cache_create("noentry", 256, 0, NULL, NULL, NULL, NULL,
+	    NULL, 0);
+	usleep(2500000);                /* the PSI task has run */
+	ck_assert_uint_gt(reap_passes(), 0);
+	reap_fail_mmap = true;
+	while (n < MAXIDS && (ids[n] = taskq_dispatch_delay(kmem_taskq(),
+	    reap_idle_task, NULL, TQ_NOSLEEP, kmem_now_ns() + 3600 *
+	    1000000000LL)) != 0)
+		n++;
+	ck_assert_int_eq(tunable_set_id(KT_REAP_INTERVAL, 2), 0);
+	reap_fail_mmap = false;
+	for (size_t i = 0; i < n; i++)
+		(void) taskq_cancel_id(kmem_taskq(), ids[i]);
+	p0 = reap_passes();
+	t0 = test_now();
+	while (reap_passes() == p0 && test_now() - t0 < 6)
+		usleep(20000);
+	ck_assert_msg(reap_passes() > p0, "no aging pass for 6 s after the "
+	    "interval changed with no task entry free (%zu taken)", n);
+	kmem_cache_destroy(cp);
+	free(ids);
+}
+END_TEST
+
+/*
  * As above, but the retry that makes the queue is a cache's growth, not
  * reap_start(): aging starts then too.  It never did (until another cache
  * was created), though the failure said "not aged until it can be".
@@ -1747,6 +1787,7 @@ main(void)
 	tcase_add_test(tc, test_kmem_taskq_after_failure);
 	tcase_add_test(tc, test_kmem_taskq_made_by_growth);
 	tcase_add_test(tc, test_aging_survives_no_entry);
+	tcase_add_test(tc, test_interval_change_no_entry);
 	tcase_add_test(tc, test_fork_while_taskq_made);
 #endif
 	tcase_add_test(tc, test_rss_after_burst);
