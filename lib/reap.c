@@ -216,50 +216,55 @@ reap_trim(int64_t before)
  * A change of kmem_reap_interval starts a new chain at once
  * (reap_new_chain) rather than let the old one sleep out its old
  * interval; every chain has a generation, and a tick of an older one ends
- * its chain when it fires.  The new chain's first tick cancels the old
- * chain's queued tick (the setter does not: it would wait for a tick that
- * is running, and that tick runs destructors).  With the interval 0 no
- * tick is queued at all until the interval is changed.  A new chain whose
- * first tick cannot be queued (no task entry, memory short: the setter is
- * no worker, which would take its own, taskq.c) is carried on by the old
- * chain's queued tick, which would otherwise end both.
+ * its chain when it fires.  The setter takes the old chain's queued tick
+ * off the queue once the new chain has its own (a change every so often
+ * left one more tick queued each time, for up to an old interval, and the
+ * entries they held were never given back); one that is running is not
+ * waited for (it runs destructors), and ends its chain by itself.  With
+ * the interval 0 no tick is queued at all until the interval is changed.
+ * A new chain whose first tick cannot be queued (no task entry, memory
+ * short: the setter is no worker, which would take its own, taskq.c) is
+ * carried on by the old chain's queued tick, which would otherwise end
+ * both.
  */
 static _Atomic bool reap_tick_running;   /* for fork: see reap_fork_child */
 static _Atomic bool reap_started;
 static _Atomic uint64_t reap_gen;       /* the live chain's */
 static _Atomic taskqid_t reap_tick_id;  /* its queued tick */
-static _Atomic taskqid_t reap_stale_id; /* a replaced chain's queued tick */
 static _Atomic uint64_t reap_lost_gen;  /* a chain with no tick queued */
 
 static void reap_tick(void *arg);
 
-/* Queue chain gen's next tick, an interval after now (none if off). */
-static void
+/*
+ * Queue chain gen's next tick, an interval after now (none if off); false
+ * when it could not be queued.
+ */
+static bool
 reap_arm(uint64_t gen, int64_t now)
 {
 	int64_t interval = tunable(KT_REAP_INTERVAL);
 	taskqid_t id;
 
 	if (interval == 0 || kmem_taskq() == NULL)
-		return;
+		return (true);
 	id = taskq_dispatch_delay(kmem_taskq(), reap_tick,
 	    (void *)(uintptr_t)gen, TQ_SLEEP, now + interval * NS_PER_SEC);
 	if (id == 0)
 		atomic_store(&reap_lost_gen, gen);
 	if (gen == atomic_load(&reap_gen))
 		atomic_store(&reap_tick_id, id);
+	return (id != 0);
 }
 
-/* A new chain; its first tick cancels the old one's. */
+/* A new chain, in place of the old one's queued tick. */
 static void
 reap_new_chain(void)
 {
 	uint64_t gen = atomic_fetch_add(&reap_gen, 1) + 1;
 	taskqid_t old = atomic_exchange(&reap_tick_id, 0);
 
-	if (old != 0)
-		(void) atomic_exchange(&reap_stale_id, old);
-	reap_arm(gen, kmem_now_ns());
+	if (reap_arm(gen, kmem_now_ns()) && old != 0)
+		(void) taskq_cancel_id_nowait(kmem_taskq(), old);
 }
 
 static void
@@ -267,7 +272,6 @@ reap_tick(void *arg)
 {
 	uint64_t gen = (uint64_t)(uintptr_t)arg, live = atomic_load(&reap_gen);
 	int64_t now = kmem_now_ns();
-	taskqid_t stale;
 
 	if (gen != live) {
 		/* A chain that was replaced: ends, unless it carries the new. */
@@ -276,8 +280,6 @@ reap_tick(void *arg)
 			return;
 	}
 	atomic_store(&reap_tick_running, true);
-	if ((stale = atomic_exchange(&reap_stale_id, 0)) != 0)
-		(void) taskq_cancel_id(kmem_taskq(), stale);
 	if (tunable(KT_REAP_INTERVAL) > 0) {
 		cache_walk(reap_age_walk, &now);
 		reap_trim(now - tunable(KT_CACHE_EXPIRE) * NS_PER_SEC);

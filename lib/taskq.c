@@ -1540,6 +1540,23 @@ taskq_cancel_ent(taskq_t *tq, taskq_ent_t *ent)
 	return (rc);
 }
 
+int
+taskq_cancel_id_nowait(taskq_t *tq, taskqid_t id)
+{
+	taskq_ent_t *ent;
+	int rc = ENOENT;
+
+	if (tq == NULL || id == 0)
+		return (ENOENT);
+	(void) pthread_mutex_lock(&tq->tq_lock);
+	if ((ent = taskq_find(tq, id)) != NULL) {
+		taskq_unqueue_locked(tq, ent);
+		rc = 0;
+	}
+	(void) pthread_mutex_unlock(&tq->tq_lock);
+	return (rc);
+}
+
 KMEM_EXPORT void
 taskq_wait(taskq_t *tq)
 {

@@ -48,6 +48,13 @@ void taskq_set_idle_timeout(taskq_t *tq, int64_t ns);
  */
 int taskq_cancel_ent(taskq_t *tq, taskq_ent_t *ent);
 
+/*
+ * Take task id off tq if it is queued or delayed there: 0 when it was,
+ * ENOENT otherwise (done, or running: not waited for, unlike
+ * taskq_cancel_id).
+ */
+int taskq_cancel_id_nowait(taskq_t *tq, taskqid_t id);
+
 /* fork() handlers (fork.c): see taskq.c. */
 void taskq_fork_prepare(void);
 void taskq_fork_parent(void);

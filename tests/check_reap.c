@@ -826,6 +826,30 @@ START_TEST(test_kmem_taskq_stack)
 }
 END_TEST
 
+/*
+ * Each change of kmem_reap_interval starts a new chain; the old chain's
+ * queued tick goes then.  Only the latest replaced tick was cancelled (by
+ * the new chain's first tick, an interval later): a thousand changes left
+ * a thousand ticks queued for up to an old interval, and their entries
+ * mapped for good.
+ */
+START_TEST(test_interval_changes_leave_no_ticks)
+{
+	kmem_cache_t *cp = kmem_cache_create("changes", 64, 0, NULL, NULL,
+	    NULL, NULL, NULL, 0);
+	struct taskq_stats st;
+
+	ck_assert_ptr_nonnull(kmem_taskq());
+	for (int i = 0; i < 1000; i++)
+		ck_assert_int_eq(tunable_set_id(KT_REAP_INTERVAL,
+		    3000 + (i & 1)), 0);
+	ck_assert_int_eq(taskq_stats(kmem_taskq(), &st), 0);
+	ck_assert_msg(st.tasks_delayed < 10, "%llu tasks delayed after 1000 "
+	    "interval changes", (unsigned long long)st.tasks_delayed);
+	kmem_cache_destroy(cp);
+}
+END_TEST
+
 START_TEST(test_aging_returns_slabs)
 {
 	enum { N = 131072 };
@@ -1790,6 +1814,7 @@ main(void)
 	tcase_add_test(tc, test_interval_change_no_entry);
 	tcase_add_test(tc, test_fork_while_taskq_made);
 #endif
+	tcase_add_test(tc, test_interval_changes_leave_no_ticks);
 	tcase_add_test(tc, test_rss_after_burst);
 	tcase_add_test(tc, test_destroy_while_aging);
 	suite_add_tcase(s, tc);
