@@ -159,15 +159,28 @@ debug_link_off(const struct kmem_cache *cp)
 
 /* ------------------------------------------------ reports */
 
+/*
+ * A record of cache cp's.  It lies past the buffer's end, where a stray
+ * write may reach: a depth above the cache's frames is no record's (its
+ * frames are not read, which would run off the object).
+ */
 static void
-debug_stack(const char *what, const struct debug_rec *r, void *const *pcs)
+debug_stack(const struct kmem_cache *cp, const char *what,
+    const struct debug_rec *r, void *const *pcs)
 {
-	if (r->depth == 0) {
+	uint32_t depth = r->depth;
+
+	if (depth == 0) {
 		kmem_report("  %s: (no record)", what);
 		return;
 	}
+	if (depth > cp->dbg.frames) {
+		kmem_report("  %s: (record overwritten: depth %u)", what,
+		    (unsigned int)depth);
+		return;
+	}
 	kmem_report("  %s by thread %u:", what, (unsigned int)r->tid);
-	backtrace_symbols_fd(pcs, (int)r->depth, STDERR_FILENO);
+	backtrace_symbols_fd(pcs, (int)depth, STDERR_FILENO);
 }
 
 /* The object's audit record (alloc and free stacks), when it has one. */
@@ -180,9 +193,10 @@ debug_audit_show(const struct kmem_cache *cp, const void *obj,
 	if (cp == NULL || obj == NULL || !(cp->dbg.flags & KMEM_DEBUG_AUDIT))
 		return;
 	t = debug_tail(cp, obj);
-	debug_stack("last allocated", &t->alloc, t->pcs);
+	debug_stack(cp, "last allocated", &t->alloc, t->pcs);
 	if (show_free)
-		debug_stack("last freed", &t->free, t->pcs + cp->dbg.frames);
+		debug_stack(cp, "last freed", &t->free, t->pcs +
+		    cp->dbg.frames);
 }
 
 /*
@@ -648,7 +662,7 @@ debug_leak_obj(struct kmem_cache *cp, void *obj)
 		return (false);
 	kmem_report("KMEM_DEBUG: leak: cache %s, buffer %p still allocated",
 	    cp->name, obj);
-	debug_stack("allocated", &t->alloc, t->pcs);
+	debug_stack(cp, "allocated", &t->alloc, t->pcs);
 	return (true);
 }
 

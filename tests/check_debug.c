@@ -539,6 +539,24 @@ prog_leak_destroy(void)
 	kmem_cache_destroy(cp);
 }
 
+/*
+ * A stray write past a 64-byte buffer's redzone, over its audit records
+ * (the debug tail: guard, state, free-list link and size words, then the
+ * records), and the buffer leaks: the listing must not read the frames of
+ * a record whose depth is garbage (it ran off the object and crashed).
+ */
+static void
+prog_audit_overwritten(void)
+{
+	kmem_cache_t *cp = mkcache_bare("dbg_audit_ow", 64, 0);
+	char *p = kmem_cache_alloc(cp, KM_SLEEP);
+
+	say_addr(p);
+	memset(p + 64 + 24, 0x7f, 24);
+	kmem_cache_destroy(cp);
+	_exit(0);                       /* not listed again at exit */
+}
+
 /* A leaked emergency object (no slab could be had) is listed too. */
 static void
 prog_leak_emergency(void)
@@ -866,6 +884,13 @@ START_TEST(test_leaks)
 	ck_assert(strstr(R.err, "allocated by thread") != NULL);
 	ck_assert(strstr(R.err, "dbg_leak_em: 1 buffer(s) leaked") != NULL);
 	assert_exited();
+
+	/* A record overwritten is said to be, not followed. */
+	run_child("leaks", prog_audit_overwritten);
+	assert_exited();
+	assert_report("leak", "dbg_audit_ow");
+	ck_assert_msg(strstr(R.err, "allocated: (record overwritten: depth "
+	    "2139062143)") != NULL, "%s", err_tail());
 
 	/* Without leaks, destroy says how many but lists none. */
 	run_child("guards", prog_leak_destroy);
