@@ -113,6 +113,10 @@ debug_tid(void)
 	return ((uint32_t)syscall(SYS_gettid));
 }
 
+/* The state word's offset in an object of cp (reports). */
+#define DEBUG_STATE_OFF(cp)     ((cp)->dbg.tail_off + \
+	offsetof(struct debug_tail, state))
+
 static inline struct debug_tail *
 debug_tail(const struct kmem_cache *cp, const void *obj)
 {
@@ -316,6 +320,16 @@ debug_take(struct kmem_cache *cp, void **objs, unsigned int n)
 				debug_audit_show(cp, obj, true);
 				debug_report_end(flags);
 			}
+		} else if (st != 0) {
+			/* Free (or never handed out), yet neither. */
+			kmem_report("KMEM_DEBUG: write after free: cache %s, "
+			    "buffer %p: its state word (byte %zu) holds "
+			    "0x%016llx, not the freed state: written past the "
+			    "buffer's end while it was free", cp->name,
+			    (void *)obj, DEBUG_STATE_OFF(cp),
+			    (unsigned long long)st);
+			debug_audit_show(cp, obj, true);
+			debug_report_end(flags);
 		}
 		debug_fill(obj, off, DEBUG_NEW_PAT);
 		memset(obj + cp->size, DEBUG_RZ_BYTE, off - cp->size);
@@ -366,8 +380,10 @@ debug_alloc(struct kmem_cache *cp, void *obj)
 
 /*
  * buf, being freed (by free, or by realloc: 'how' says so), is not
- * allocated: its state st says freed already (a double free) or neither
- * (never allocated, or its state word overwritten).
+ * allocated: its state st says freed already (a double free), never
+ * allocated (0), or neither: the state word, past the guard, was
+ * overwritten (an overrun; whether buf is allocated is not known, so
+ * the free is not made).
  */
 static void
 debug_not_allocated(struct kmem_cache *cp, void *buf, uint64_t st,
@@ -377,11 +393,17 @@ debug_not_allocated(struct kmem_cache *cp, void *buf, uint64_t st,
 		kmem_report("KMEM_DEBUG: double free: cache %s, buffer %p: "
 		    "%sit was freed already", cp->name, buf, how);
 		debug_audit_show(cp, buf, true);
-	} else {
+	} else if (st == 0) {
 		kmem_report("KMEM_DEBUG: free of a buffer never allocated: "
-		    "cache %s, buffer %p: %sits state is 0x%016llx (redzone "
-		    "overwritten?)", cp->name, buf, how,
-		    (unsigned long long)st);
+		    "cache %s, buffer %p: %sit was never handed out", cp->name,
+		    buf, how);
+	} else {
+		kmem_report("KMEM_DEBUG: redzone overwritten: cache %s, "
+		    "buffer %p: %sits state word (byte %zu) holds 0x%016llx, "
+		    "neither allocated nor freed: written past the buffer's "
+		    "end; the free is not made", cp->name, buf, how,
+		    DEBUG_STATE_OFF(cp), (unsigned long long)st);
+		debug_audit_show(cp, buf, true);
 	}
 	debug_report_end(cp->dbg.flags);
 }

@@ -271,6 +271,36 @@ prog_redzone_while_free(void)
 	kmem_cache_free(cp, p);
 }
 
+/*
+ * An overrun of 16 bytes past a 64-byte buffer: its guard and then its
+ * state word (the debug tail's second word).  It was said to be a free
+ * of a buffer never allocated.
+ */
+static void
+prog_redzone_state(void)
+{
+	kmem_cache_t *cp = mkcache("dbg_redzone_state", 64, 0);
+	char *p = kmem_cache_alloc(cp, KM_SLEEP);
+
+	say_addr(p);
+	memset(p, 'x', 64 + 16);
+	kmem_cache_free(cp, p);
+}
+
+/* The same after free: it went unreported. */
+static void
+prog_redzone_state_free(void)
+{
+	kmem_cache_t *cp = mkcache("dbg_redzone_state_free", 64, 0);
+	char *p = kmem_cache_alloc(cp, KM_SLEEP);
+
+	say_addr(p);
+	kmem_cache_free(cp, p);
+	memset(p, 'x', 64 + 16);                /* after free */
+	p = kmem_cache_alloc(cp, KM_SLEEP);     /* the same buffer again */
+	kmem_cache_free(cp, p);
+}
+
 static void
 prog_wrong_cache(void)
 {
@@ -658,6 +688,20 @@ START_TEST(test_redzone)
 
 	run_child("guards,noabort", prog_redzone);
 	assert_report("redzone overwritten", "dbg_redzone");
+	assert_exited();
+
+	/* Over the guard into the state word, while allocated or free. */
+	run_child("guards,audit", prog_redzone_state);
+	assert_report("redzone overwritten", "dbg_redzone_state");
+	ck_assert_msg(strstr(R.err, "its state word (byte 72) holds "
+	    "0x7878787878787878") != NULL, "%s", err_tail());
+	ck_assert(strstr(R.err, "never allocated") == NULL);
+	assert_aborted();
+
+	run_child("guards,noabort", prog_redzone_state_free);
+	assert_report("write after free", "dbg_redzone_state_free");
+	ck_assert_msg(strstr(R.err, "its state word (byte 72)") != NULL,
+	    "%s", err_tail());
 	assert_exited();
 
 	run_child(NULL, prog_redzone);
