@@ -682,7 +682,7 @@ debug_leak_obj(struct kmem_cache *cp, void *obj)
 
 	if (atomic_load(&t->state) != DEBUG_ALLOCATED)
 		return (false);
-	kmem_report("KMEM_DEBUG: leak: cache %s, buffer %p still allocated",
+	kmem_report("KMEM_DEBUG: leak: cache %s, buffer %p: still allocated",
 	    cp->name, obj);
 	debug_stack(cp, "allocated", &t->alloc, t->pcs);
 	return (true);

@@ -915,6 +915,9 @@ START_TEST(test_leaks)
 
 	run_child("leaks", prog_leak_destroy);
 	assert_report("leak", "dbg_leak");
+	/* The form the man page gives: "...: buffer <p>: <details>". */
+	snprintf(want, sizeof (want), "buffer %s: still allocated", R.addr);
+	ck_assert_msg(strstr(R.err, want) != NULL, "%s", err_tail());
 	ck_assert(strstr(R.err, "allocated by thread") != NULL);
 	ck_assert(strstr(R.err, "dbg_leak: 1 buffer(s) leaked") != NULL);
 	assert_exited();
@@ -938,7 +941,7 @@ START_TEST(test_leaks)
 
 	/* Without leaks, destroy says how many but lists none. */
 	run_child("guards", prog_leak_destroy);
-	snprintf(want, sizeof (want), "buffer %s still allocated", R.addr);
+	snprintf(want, sizeof (want), "buffer %s: still allocated", R.addr);
 	ck_assert(strstr(R.err, want) == NULL);
 	ck_assert(strstr(R.err, "1 object(s) still allocated") != NULL);
 	assert_exited();
