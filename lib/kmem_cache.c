@@ -954,6 +954,7 @@ kmem_cache_stats(kmem_cache_t *cp, struct kmem_cache_stats *st)
 {
 	struct slab_counts c;
 	struct mag_counts m;
+	uint64_t unused;
 
 	if (!cache_ok(cp, "kmem_cache_stats"))
 		return (-1);
@@ -987,12 +988,23 @@ kmem_cache_stats(kmem_cache_t *cp, struct kmem_cache_stats *st)
 	st->obj_alloc = c.obj_inuse + st->obj_emergency;
 	st->obj_max = atomic_load(&cp->obj_max);
 	st->obj_deadlock = atomic_load(&cp->obj_deadlock);
-	cache_sum_cpu(cp, &st->alloc, &st->alloc_fail, &st->free);
+	/*
+	 * The frees first, then the allocations, in a second pass: other
+	 * threads allocate and free meanwhile, and an object freed on one
+	 * CPU may have been allocated on another whose counters this pass
+	 * read earlier.  An allocation precedes its free, so every free
+	 * counted here has its allocation counted by the later pass, and
+	 * alloc - free never wraps.
+	 */
+	cache_sum_cpu(cp, &unused, &unused, &st->free);
+	mag_counts(cp, &m);
+	st->free += m.frees;
+	st->mag_free_hits = m.frees;
+	atomic_thread_fence(memory_order_seq_cst);
+	cache_sum_cpu(cp, &st->alloc, &st->alloc_fail, &unused);
 	mag_counts(cp, &m);
 	st->alloc += m.allocs;
-	st->free += m.frees;
 	st->mag_alloc_hits = m.allocs;
-	st->mag_free_hits = m.frees;
 	st->obj_cached = m.cached;
 	st->mag_size = cp->mag.mode == MAG_NONE ? 0 : cp->mag.magsize;
 	st->depot_full = m.depot_full;

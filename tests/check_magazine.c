@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "libkmem/kmem.h"
@@ -740,6 +741,98 @@ START_TEST(test_flush_remote_cpu)
 }
 END_TEST
 
+/*
+ * kmem_cache_stats while others allocate and free: a free it counts has
+ * its allocation counted too (alloc - free, what the program holds, never
+ * wraps).  The reader is stopped inside its per-CPU sums, on the lock of
+ * the second CPU, after it read the first: meanwhile an object is taken
+ * from the first CPU's magazine and freed into the second's (rseq fast
+ * paths, no lock).
+ */
+struct stats_reader {
+	kmem_cache_t *cp;
+	struct kmem_cache_stats st;
+	_Atomic pid_t tid;
+};
+
+static void *
+stats_reader_thread(void *arg)
+{
+	struct stats_reader *r = arg;
+
+	atomic_store(&r->tid, (pid_t)syscall(SYS_gettid));
+	(void) kmem_cache_stats(r->cp, &r->st);
+	return (NULL);
+}
+
+/* The state letter of thread tid of this process ('?' if unknown). */
+static char
+thread_state(pid_t tid)
+{
+	char path[64], buf[512], *p;
+	ssize_t n;
+	int fd;
+
+	(void) snprintf(path, sizeof (path), "/proc/self/task/%d/stat",
+	    (int)tid);
+	if ((fd = open(path, O_RDONLY)) < 0)
+		return ('?');
+	n = read(fd, buf, sizeof (buf) - 1);
+	(void) close(fd);
+	if (n <= 0)
+		return ('?');
+	buf[n] = '\0';
+	p = strrchr(buf, ')');
+	return (p != NULL && p[1] == ' ' ? p[2] : '?');
+}
+
+START_TEST(test_stats_free_never_ahead)
+{
+	struct stats_reader r = { 0 };
+	kmem_cache_t *cp;
+	pthread_mutex_t *lock1;
+	int c0 = test_nth_cpu(0), c1 = test_nth_cpu(1);
+	pthread_t t;
+	void *v[2];
+
+	if (test_online_cpus() < 2)
+		return;
+	cp = make_cache("stats_race", MAG_RSEQ, sizeof (struct tobj));
+	if (cp->mag.mode != MAG_RSEQ) {
+		kmem_cache_destroy(cp);
+		return;
+	}
+	/* Rounds in CPU c0's loaded magazine, for a pop without a lock. */
+	ck_assert_int_eq(test_pin(c0), 0);
+	for (int i = 0; i < 2; i++)
+		v[i] = kmem_cache_alloc(cp, KM_SLEEP);
+	for (int i = 0; i < 2; i++)
+		kmem_cache_free(cp, v[i]);
+	ck_assert_uint_eq(stats_of(cp).alloc, stats_of(cp).free);
+
+	lock1 = cp->mag.cpu[c1].lock;
+	pthread_mutex_lock(lock1);
+	r.cp = cp;
+	ck_assert_int_eq(pthread_create(&t, NULL, stats_reader_thread, &r),
+	    0);
+	for (int i = 0; i < 5000 && (atomic_load(&r.tid) == 0 ||
+	    thread_state(atomic_load(&r.tid)) != 'S'); i++)
+		usleep(1000);
+	v[0] = kmem_cache_alloc(cp, KM_SLEEP);          /* on c0 */
+	ck_assert_ptr_nonnull(v[0]);
+	ck_assert_int_eq(test_pin(c1), 0);
+	kmem_cache_free(cp, v[0]);                      /* on c1 */
+	pthread_mutex_unlock(lock1);
+	pthread_join(t, NULL);
+	ck_assert_msg(r.st.free <= r.st.alloc, "kmem_cache_stats counted %llu "
+	    "frees of %llu allocations", (unsigned long long)r.st.free,
+	    (unsigned long long)r.st.alloc);
+	ck_assert_uint_eq(stats_of(cp).alloc, stats_of(cp).free);
+	ck_assert_int_eq(test_pin(c0), 0);
+	kmem_cache_destroy(cp);
+}
+END_TEST
+
 /* Frees of wrong pointers are reported and never reach a magazine. */
 START_TEST(test_bad_free_not_cached)
 {
@@ -781,6 +874,7 @@ main(void)
 	tcase_add_test(basic, test_depot_rings_untouched);
 	tcase_add_test(basic, test_flush_remote_cpu);
 	tcase_add_test(basic, test_bad_free_not_cached);
+	tcase_add_test(basic, test_stats_free_never_ahead);
 	suite_add_tcase(s, basic);
 	tcase_set_timeout(thr, 180);
 	tcase_add_test(thr, test_conservation_rseq);
