@@ -74,6 +74,7 @@ struct kmem_cache {
 	uint64_t free_mask;
 	struct slab_layer sl;
 	uint64_t magic;                 /* KMEM_CACHE_MAGIC while alive */
+	uint64_t id;                    /* creation number, never reused */
 	char name[KMEM_CACHE_NAMELEN];
 	size_t size;                    /* asked for */
 	size_t align;

@@ -67,6 +67,7 @@ static pthread_mutex_t kmem_caches_lock KMEM_FORK_LOCK =
 static pthread_cond_t kmem_caches_cv KMEM_FORK_LOCK =
     PTHREAD_COND_INITIALIZER;
 static struct kmem_cache *kmem_caches;
+static uint64_t kmem_caches_created;    /* the last cache's id */
 static pthread_once_t kmem_once = PTHREAD_ONCE_INIT;
 static size_t cache_granule;    /* alignment of a cache's per-CPU arrays */
 static size_t cache_lead;       /* bytes before a cache structure in its run */
@@ -511,6 +512,7 @@ cache_create(const char *name, size_t size, size_t align,
 	}
 
 	pthread_mutex_lock(&kmem_caches_lock);
+	cp->id = ++kmem_caches_created;
 	cp->next = kmem_caches;
 	if (kmem_caches != NULL)
 		kmem_caches->prev = cp;

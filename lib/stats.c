@@ -190,7 +190,12 @@ stats_add_cache(struct kmem_cache *cp, void *arg)
 		return;
 	memcpy(r->name, cs.name, sizeof (r->name));
 	r->name[KST_NAMELEN - 1] = '\0';
-	r->id = (uint64_t)(uintptr_t)cp;
+	/*
+	 * Not the address: a cache destroyed and created again often gets
+	 * the same one, and kmemstat would take its rates against the old
+	 * cache's counters.
+	 */
+	r->id = cp->id;
 	r->obj_size = cs.obj_size;
 	r->obj_align = cs.obj_align;
 	r->cflags = (uint64_t)cp->cflags;

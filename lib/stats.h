@@ -89,7 +89,7 @@ struct kst_header {
  * use the same names (those of struct kmem_cache_stats where it has them).
  */
 #define KST_CACHE_FIELDS(X)                                             \
-	X(id)                   /* opaque; unique among live caches */  \
+	X(id)                   /* opaque; never reused by the image */ \
 	X(obj_size) X(obj_align) X(cflags) X(slab_size) X(objs_per_slab) \
 	X(slab_total) X(slab_alloc) X(slab_max)                         \
 	X(obj_total) X(obj_alloc) X(obj_max)                            \
