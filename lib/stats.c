@@ -217,7 +217,8 @@ stats_add_cache(struct kmem_cache *cp, void *arg)
 	r->free = cs.free;
 	r->ctor_calls = cs.ctor_calls;
 	r->dtor_calls = cs.dtor_calls;
-	r->mem_inuse = r->obj_inuse * cp->sl.chunk;
+	/* The objects, not a KMEM_DEBUG cache's redzones and records. */
+	r->mem_inuse = r->obj_inuse * KMEM_P2ROUNDUP(cp->size, cp->align);
 	r->mem_total = cs.mem_total;
 	r->mem_meta = cs.mem_meta;
 	r->mem_carved = cs.mem_carved;

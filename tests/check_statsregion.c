@@ -349,6 +349,37 @@ START_TEST(test_id_not_reused)
 }
 END_TEST
 
+/*
+ * mem_inuse is obj_inuse times the object size rounded up to obj_align,
+ * as libkmem(7) says, in a KMEM_DEBUG cache too (whose slabs also hold a
+ * redzone and a debug record after each object).
+ */
+START_TEST(test_mem_inuse_debug)
+{
+	kmem_cache_t *cp;
+	const struct kst_cache *c;
+	struct region r;
+	void *objs[10];
+
+	ck_assert_int_eq(tunable_set_id(KT_DEBUG, KMEM_DEBUG_GUARDS |
+	    KMEM_DEBUG_AUDIT), 0);
+	cp = mkcache("region_debug", 100);
+	ck_assert_int_eq(tunable_set_id(KT_DEBUG, 0), 0);
+	for (int i = 0; i < 10; i++)
+		objs[i] = kmem_cache_alloc(cp, KM_SLEEP);
+	stats_publish_now();
+	read_own(&r);
+	ck_assert_ptr_nonnull(c = find_cache(&r, "region_debug"));
+	ck_assert_uint_eq(c->obj_inuse, 10);
+	ck_assert_uint_eq(c->obj_align, 8);
+	ck_assert_uint_eq(c->mem_inuse, 10 * 104);
+	region_free(&r);
+	for (int i = 0; i < 10; i++)
+		kmem_cache_free(cp, objs[i]);
+	kmem_cache_destroy(cp);
+}
+END_TEST
+
 /* Requests through the region: reap, publish. */
 START_TEST(test_requests)
 {
@@ -1027,6 +1058,7 @@ main(void)
 	tcase_add_test(pub, test_publish);
 	tcase_add_test(pub, test_grow);
 	tcase_add_test(pub, test_id_not_reused);
+	tcase_add_test(pub, test_mem_inuse_debug);
 	tcase_add_test(pub, test_requests);
 #if !defined(KMEM_ASAN) && !defined(KMEM_TSAN)
 	tcase_add_test(pub, test_request_nomem);
