@@ -720,6 +720,20 @@ ok "$kmemstat" -j -p "$pid"
 [ ! -s "$tmp/err" ] || fail "KMEM_STATS_INTERVAL=3: $(cat "$tmp/err")"
 stop
 
+# -r says what the reap freed: "before" is the process at the request,
+# not its last publish (an hour old here, from before any load).
+start KMEM_STATS_INTERVAL=3600
+wait_for "$dir/libkmem.$pid"
+cmd load 300
+cmd free statload_medium 100
+cmd settle
+ok "$kmemstat" -p "$pid" -r
+slabs=$(sed -n 's/^process [0-9]* (statload) reaped: slabs \([0-9]*\) -> \([0-9]*\),.*/\1 \2/p' \
+    "$tmp/stdout")
+[ -n "$slabs" ] && [ "${slabs% *}" -gt "${slabs#* }" ] ||
+	fail "-r with KMEM_STATS_INTERVAL=3600: $(cat "$tmp/stdout")"
+stop
+
 start KMEM_STATS_INTERVAL=0
 wait_for "$dir/libkmem.$pid"
 grep -q "^libkmem: KMEM_STATS_INTERVAL='0' rejected" "$tmp/err" ||

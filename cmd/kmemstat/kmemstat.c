@@ -1257,6 +1257,16 @@ do_reap(long pid)
 
 	region_load(fd, pid, &before);
 	region_check_live(fd, pid, &before);
+	/*
+	 * "Before" is now, not the last publish: that may be up to
+	 * kmem_stats_interval old (an hour), from before the memory that
+	 * the reap frees was even allocated.
+	 */
+	region_free(&before);
+	if (region_request(fd, pid, false) != 0)
+		die("process %ld did not publish within %lld s", pid,
+		    REQUEST_WAIT_NS / NS_PER_SEC);
+	region_load(fd, pid, &before);
 	if (region_request(fd, pid, true) != 0)
 		die("process %ld did not answer the reap request within %lld s",
 		    pid, REQUEST_WAIT_NS / NS_PER_SEC);
