@@ -438,6 +438,23 @@ d = json.loads(open(sys.argv[1], "rb").read().decode("utf-8"))
 assert "bad" + "\ufffd" * 10 in [c["name"] for c in d["caches"]]' \
     "$tmp/stdout" || fail "-j, a name not UTF-8: $(od -c "$tmp/stdout")"
 cmd destroy "$bad"
+# A table shows control characters as '?', C1 ones too (U+009B is CSI to
+# a terminal, and so is the byte 0x9B, not UTF-8, in an 8-bit mode): the
+# process names its caches, and the terminal may be root's.
+c1=$(printf 'c1\302\2332J\233m\001x\303\251')
+cmd create "$c1" 100
+ok "$kmemstat" -w -p "$pid"
+grep -q "^c1?2J?m?x$(printf '\303\251') " "$tmp/stdout" &&
+    ! grep -q "$(printf '\233')" "$tmp/stdout" ||
+	fail "a name with C1 controls: $(od -c "$tmp/stdout" | head -20)"
+ok "$kmemstat" -w -j -p "$pid"
+python3 -c 'import json, sys
+b = open(sys.argv[1], "rb").read()
+assert b"\xc2\x9b" not in b and b"\\u009b" in b, b
+d = json.loads(b.decode("utf-8"))
+assert "c1\x9b2J\ufffdm\x01x\xe9" in [c["name"] for c in d["caches"]]' \
+    "$tmp/stdout" || fail "-j, a name with C1 controls: $(cat "$tmp/stdout")"
+cmd destroy "$c1"
 
 # -r: freed objects sit in magazines and empty slabs until a reap.
 cmd free statload_medium 100

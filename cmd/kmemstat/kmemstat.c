@@ -293,10 +293,31 @@ human(uint64_t v, char *buf, size_t len)
 }
 
 /*
- * A JSON string: escapes, and U+FFFD for bytes that are not UTF-8.  A
- * lead byte limits its second byte further (RFC 3629): E0 and F0 would
+ * The bytes of the UTF-8 sequence at p (1 to 4), or 0 if it is not one.
+ * A lead byte limits its second byte further (RFC 3629): E0 and F0 would
  * otherwise start overlong forms, ED a surrogate, F4 a code point past
  * U+10FFFF.
+ */
+static int
+utf8_len(const unsigned char *p)
+{
+	unsigned char c = *p;
+	int n = c < 0x80 ? 0 : (c & 0xe0) == 0xc0 ? 1 :
+	    (c & 0xf0) == 0xe0 ? 2 : (c & 0xf8) == 0xf0 ? 3 : -1;
+	bool ok = n >= 0 && c != 0xc0 && c != 0xc1 && c <= 0xf4;
+	unsigned char lo = c == 0xe0 ? 0xa0 : c == 0xf0 ? 0x90 : 0x80;
+	unsigned char hi = c == 0xed ? 0x9f : c == 0xf4 ? 0x8f : 0xbf;
+
+	if (ok && n > 0)
+		ok = p[1] >= lo && p[1] <= hi;
+	for (int i = 2; ok && i <= n; i++)
+		ok = (p[i] & 0xc0) == 0x80;
+	return (ok ? n + 1 : 0);
+}
+
+/*
+ * A JSON string: escapes (of control characters, the C1 ones of U+0080
+ * to U+009F too), and U+FFFD for bytes that are not UTF-8.
  */
 static void
 json_str(const char *s)
@@ -306,24 +327,21 @@ json_str(const char *s)
 	putchar('"');
 	while (*p != '\0') {
 		unsigned char c = *p;
-		int n = c < 0x80 ? 0 : (c & 0xe0) == 0xc0 ? 1 :
-		    (c & 0xf0) == 0xe0 ? 2 : (c & 0xf8) == 0xf0 ? 3 : -1;
-		bool ok = n >= 0 && c != 0xc0 && c != 0xc1 && c <= 0xf4;
-		unsigned char lo = c == 0xe0 ? 0xa0 : c == 0xf0 ? 0x90 : 0x80;
-		unsigned char hi = c == 0xed ? 0x9f : c == 0xf4 ? 0x8f : 0xbf;
+		int n = utf8_len(p);
 
-		if (ok && n > 0)
-			ok = p[1] >= lo && p[1] <= hi;
-		for (int i = 2; ok && i <= n; i++)
-			ok = (p[i] & 0xc0) == 0x80;
-		if (!ok) {
+		if (n == 0) {
 			fputs("\\ufffd", stdout);
 			p++;
 			continue;
 		}
-		if (n > 0) {
-			fwrite(p, 1, (size_t)n + 1, stdout);
-			p += n + 1;
+		if (n == 2 && c == 0xc2 && p[1] < 0xa0) {
+			printf("\\u%04x", p[1]);      /* U+0080..U+009F */
+			p += n;
+			continue;
+		}
+		if (n > 1) {
+			fwrite(p, 1, (size_t)n, stdout);
+			p += n;
 			continue;
 		}
 		if (c == '"' || c == '\\')
@@ -337,15 +355,33 @@ json_str(const char *s)
 	putchar('"');
 }
 
-/* A name for a table: control characters shown as '?'. */
+/*
+ * A name for a table: a control character (C0, DEL, or C1: U+0080 to
+ * U+009F, which a terminal may take for CSI and the like) or a byte that
+ * is not UTF-8 (0x9B alone is CSI to a terminal in an 8-bit mode) shown
+ * as '?'.  Names come from the process, and the terminal may be root's.
+ */
 static const char *
 printable(const char *s, char *buf, size_t len)
 {
-	size_t i;
+	const unsigned char *p = (const unsigned char *)s;
+	size_t i = 0;
 
-	for (i = 0; s[i] != '\0' && i + 1 < len; i++)
-		buf[i] = (unsigned char)s[i] < 0x20 || s[i] == 0x7f ? '?' :
-		    s[i];
+	while (*p != '\0' && i + 1 < len) {
+		int n = utf8_len(p);
+
+		if (n == 0 || (n == 1 && (*p < 0x20 || *p == 0x7f)) ||
+		    (n == 2 && p[0] == 0xc2 && p[1] < 0xa0)) {
+			buf[i++] = '?';
+			p += n != 0 ? n : 1;
+			continue;
+		}
+		if (i + (size_t)n >= len)
+			break;
+		memcpy(buf + i, p, (size_t)n);
+		i += (size_t)n;
+		p += n;
+	}
 	buf[i] = '\0';
 	return (buf);
 }
