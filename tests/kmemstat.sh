@@ -554,6 +554,24 @@ expect_error 1 "publishes no statistics region" "$kmemstat" -p "$pid"
 [ ! -s "$tmp/err" ] || fail "KMEM_STATS=0: $(cat "$tmp/err")"
 stop
 
+# The command name is the process's to choose (argv[0], prctl): -r and
+# the error messages show its control characters as '?', as the tables.
+esc=$(printf 'sl\033[2J')
+ln -s "$statload" "$tmp/$esc" || fail "ln -s failed"
+saved=$statload
+statload=$tmp/$esc
+start
+wait_for "$dir/libkmem.$pid"
+ok "$kmemstat" -p "$pid" -r
+grep -q "^process $pid (sl?\[2J) reaped: " "$tmp/stdout" ||
+	fail "-r, a command with ESC: $(od -c "$tmp/stdout" | head -5)"
+stop
+start KMEM_STATS=0
+statload=$saved
+expect_error 1 "process $pid (sl?\[2J) publishes no statistics region" \
+    "$kmemstat" -p "$pid"
+stop
+
 # Permission denied: root reads everything, so another user tries; else
 # a region of mode 000.
 fake=$dir/libkmem.$sleeper

@@ -154,19 +154,23 @@ proc_exists(long pid)
 	return (kill((pid_t)pid, 0) == 0 || errno == EPERM);
 }
 
-/* The process's command name, or "?". */
+static const char *printable(const char *s, char *buf, size_t len);
+
+/* The process's command name, printable (see printable), or "?". */
 static void
 proc_comm(long pid, char *buf, size_t len)
 {
-	char path[64];
+	char path[64], raw[64];
 	FILE *f;
 
 	snprintf(path, sizeof (path), "/proc/%ld/comm", pid);
 	snprintf(buf, len, "?");
 	if ((f = fopen(path, "r")) == NULL)
 		return;
-	if (fgets(buf, (int)len, f) != NULL)
-		buf[strcspn(buf, "\n")] = '\0';
+	if (fgets(raw, (int)sizeof (raw), f) != NULL) {
+		raw[strcspn(raw, "\n")] = '\0';
+		(void) printable(raw, buf, len);
+	}
 	fclose(f);
 }
 
@@ -480,6 +484,8 @@ region_load(int fd, long pid, struct region *r)
 static void
 region_check_live(int fd, long pid, const struct region *r)
 {
+	char comm[KST_NAMELEN];
+
 	if (region_live(fd))
 		return;
 	if (region_dead(pid, r))
@@ -488,7 +494,8 @@ region_check_live(int fd, long pid, const struct region *r)
 		    progname);
 	die("%s is stale: process %ld (%s) no longer publishes it (it "
 	    "exec'd another program, or its publisher stopped)",
-	    region_path(pid), pid, r->hdr.comm);
+	    region_path(pid), pid, printable(r->hdr.comm, comm,
+	    sizeof (comm)));
 }
 
 static const char *sigbus_path;
@@ -1288,7 +1295,7 @@ do_reap(long pid)
 {
 	struct region before, after;
 	uint64_t slabs[2] = { 0 }, mem[2] = { 0 }, cached[2] = { 0 };
-	char b1[16], b2[16];
+	char b1[16], b2[16], comm[KST_NAMELEN];
 	int fd = region_open(pid, true);
 
 	region_load(fd, pid, &before);
@@ -1320,7 +1327,8 @@ do_reap(long pid)
 	}
 	printf("process %ld (%s) reaped: slabs %" PRIu64 " -> %" PRIu64
 	    ", memory %s -> %s, cached objects %" PRIu64 " -> %" PRIu64 "\n",
-	    pid, after.hdr.comm, slabs[0], slabs[1],
+	    pid, printable(after.hdr.comm, comm, sizeof (comm)), slabs[0],
+	    slabs[1],
 	    human(mem[0], b1, sizeof (b1)), human(mem[1], b2, sizeof (b2)),
 	    cached[0], cached[1]);
 	region_free(&before);
