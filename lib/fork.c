@@ -21,11 +21,15 @@
  * packed a few dozen caches to a page (meta.c, MUTEXES), and the
  * process-wide ones share a page or two (KMEM_FORK_LOCK).
  *
- * The statistics publisher's lock comes first and goes last: the
+ * Magazine flushes come first and go last: a flush takes rounds out of
+ * magazines and gives them back to the slab layer under every other lock,
+ * so fork() waits for those in progress (FLUSHES in magazine.c), else the
+ * child would have objects out that no thread of it holds.  The
+ * statistics publisher's lock comes next and goes last but one: the
  * publisher takes every other lock under it (stats.c).  The child drops
  * the parent's statistics region and publishes its own (stats_fork_child).
  *
- * ORDER: the statistics lock, kmem_alloc's locks, the cache registry,
+ * ORDER: magazine flushes, the statistics lock, kmem_alloc's locks, the cache registry,
  * each cache's locks (see cache_fork_lock), the task queues (registry,
  * then each queue), the arena, metadata, the memory pools (registry, then
  * each pool; nothing is taken under a pool's lock).  A thread holding one
@@ -45,6 +49,7 @@
 
 #include "cache.h"
 #include "kmem_alloc.h"
+#include "magazine.h"
 #include "meta.h"
 #include "reap.h"
 #include "stats.h"
@@ -54,6 +59,7 @@
 static void
 fork_prepare(void)
 {
+	mag_fork_lock();
 	stats_fork_prepare();
 	ka_fork_lock();
 	cache_fork_lock();
@@ -73,6 +79,7 @@ fork_parent(void)
 	cache_fork_unlock(false);
 	ka_fork_unlock();
 	stats_fork_parent();
+	mag_fork_unlock(false);
 }
 
 static void
@@ -86,6 +93,7 @@ fork_child(void)
 	ka_fork_unlock();
 	reap_fork_child();
 	stats_fork_child();
+	mag_fork_unlock(true);
 	taskq_fork_child_start();       /* pthread_create() may allocate */
 }
 

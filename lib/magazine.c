@@ -72,9 +72,23 @@
  * threads on 2 of 64 CPUs is reaped without faulting in the other 62
  * CPUs' magazine pages (mag_cpu_idle).
  *
- * LOCKING.  mag_cpu.lock per CPU; no two CPU locks are held at once; the
- * slab layer and constructors/destructors are called with no CPU lock
- * held (a destructor may free into the same cache).
+ * FLUSHES AND fork().  A flush takes rounds out of the magazines and then,
+ * with no CPU lock held, gives them to the slab layer: in between they
+ * are in the flushing thread's hands only, and in a child forked then
+ * that thread is gone, so those objects stayed out for good (the child
+ * could neither reap them nor destroy the cache).  Each flush holds
+ * mag_flush_lock for reading from before it takes rounds until they are
+ * back, and fork() takes it for writing before every other lock
+ * (mag_fork_lock), so it waits for flushes in progress.  It waits a
+ * second at most: the flush runs the cache's destructor, which may wait
+ * for a lock that the forking thread holds (its own atfork handler's,
+ * say); fork() then goes on as before, the flush's objects lost to the
+ * child.
+ *
+ * LOCKING.  mag_flush_lock (read), then mag_cpu.lock per CPU; no two CPU
+ * locks are held at once; the slab layer and constructors/destructors are
+ * called with no CPU lock held (a destructor may free into the same
+ * cache, and so flush again: a second read lock).
  */
 #include "config.h"
 
@@ -83,6 +97,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cache.h"
@@ -106,6 +121,11 @@ enum mag_slow { MAG_RETRY, MAG_NEED_SLAB, MAG_NEED_FLUSH };
 
 static enum mag_mode mag_mode_dflt = MAG_LOCK;
 static bool mag_membarrier_cpu = true;          /* FLAG_CPU accepted */
+/* Held for reading by a flush, for writing across fork() (FLUSHES). */
+static pthread_rwlock_t mag_flush_lock KMEM_FORK_LOCK =
+    PTHREAD_RWLOCK_INITIALIZER;
+static bool mag_fork_held;              /* fork() got it */
+#define MAG_FORK_WAIT_S 1               /* the longest fork() waits for it */
 static pthread_once_t mag_once = PTHREAD_ONCE_INIT;
 
 static int
@@ -522,6 +542,7 @@ mag_free(struct kmem_cache *cp, void *obj)
 	struct mag_layer *ml = &cp->mag;
 	void *half[MAG_MAX / 2];
 	unsigned int n;
+	bool flushing = false;          /* mag_flush_lock held (FLUSHES) */
 
 	if (ml->mode == MAG_NONE) {
 		cache_release(cp, &obj, 1);
@@ -537,17 +558,24 @@ mag_free(struct kmem_cache *cp, void *obj)
 		KMEM_TSAN_RELEASE(obj);
 		if (ml->mode == MAG_RSEQ &&
 		    mag_rseq_push(ml->cpu, cpu_rseq_offset, obj))
-			return;         /* else full, or preempted: slow path */
+			break;          /* else full, or preempted: slow path */
 #endif
 		pthread_mutex_lock(pc->lock);
 		pc->used = true;
 		if (ml->mode == MAG_LOCK && mag_lock_push(pc, obj)) {
 			pthread_mutex_unlock(pc->lock);
-			return;
+			break;
 		}
 		r = mag_reload_empty(ml, pc, cpu);
 		if (r == MAG_RETRY) {
 			pthread_mutex_unlock(pc->lock);
+			continue;
+		}
+		if (!flushing) {
+			/* It comes before the CPU's lock: again, holding it. */
+			pthread_mutex_unlock(pc->lock);
+			(void) pthread_rwlock_rdlock(&mag_flush_lock);
+			flushing = true;
 			continue;
 		}
 		/*
@@ -562,8 +590,10 @@ mag_free(struct kmem_cache *cp, void *obj)
 		stat_add(&cp->cpu[cpu].free, 1);
 		atomic_fetch_add_explicit(&ml->flushed, n, memory_order_relaxed);
 		cache_release(cp, half, n);
-		return;
+		break;
 	}
+	if (flushing)
+		(void) pthread_rwlock_unlock(&mag_flush_lock);
 }
 
 /* ------------------------------------------------ flushing */
@@ -625,6 +655,7 @@ mag_flush_cpu(struct kmem_cache *cp, unsigned int cpu)
 
 	if (ml->mode == MAG_NONE)
 		return;
+	(void) pthread_rwlock_rdlock(&mag_flush_lock);
 	pthread_mutex_lock(pc->lock);
 	/* Nothing cached there: no need to stop the CPU. */
 	if (!mag_cpu_idle(pc) && (pc->prounds != 0 || mag_loaded_rounds(pc,
@@ -636,6 +667,7 @@ mag_flush_cpu(struct kmem_cache *cp, unsigned int cpu)
 		    memory_order_relaxed);
 		cache_release(cp, out, n);
 	}
+	(void) pthread_rwlock_unlock(&mag_flush_lock);
 }
 
 void
@@ -646,12 +678,40 @@ mag_depot_flush(struct kmem_cache *cp, unsigned int limit)
 
 	if (ml->mode == MAG_NONE)
 		return;
+	(void) pthread_rwlock_rdlock(&mag_flush_lock);
 	while (limit-- > 0 && (m = depot_get_full(&ml->depot)) != NULL) {
 		cache_release(cp, m->rounds, ml->magsize);
 		depot_put_empty(&ml->depot, m);
 		atomic_fetch_add_explicit(&ml->flushed, ml->magsize,
 		    memory_order_relaxed);
 	}
+	(void) pthread_rwlock_unlock(&mag_flush_lock);
+}
+
+void
+mag_fork_lock(void)
+{
+	struct timespec until;
+
+	(void) clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += MAG_FORK_WAIT_S;
+	mag_fork_held = pthread_rwlock_timedwrlock(&mag_flush_lock,
+	    &until) == 0;
+}
+
+/*
+ * In the child the lock is made anew: glibc knows its writer by thread
+ * id, which the child's thread does not have.  (Not got in time, it
+ * keeps the parent's readers, which only delay the child's own forks.)
+ */
+void
+mag_fork_unlock(bool child)
+{
+	if (mag_fork_held && child)
+		(void) pthread_rwlock_init(&mag_flush_lock, NULL);
+	else if (mag_fork_held)
+		(void) pthread_rwlock_unlock(&mag_flush_lock);
+	mag_fork_held = false;
 }
 
 void

@@ -93,6 +93,14 @@ void mag_flush_cpu(struct kmem_cache *cp, unsigned int cpu);
 /* Destruct the rounds of up to 'limit' full magazines of the depot. */
 void mag_depot_flush(struct kmem_cache *cp, unsigned int limit);
 
+/*
+ * fork.c: wait for the flushes in progress (their rounds are in no
+ * magazine until they are back in the slab layer) and keep new ones out
+ * across fork(); see FLUSHES in magazine.c.
+ */
+void mag_fork_lock(void);
+void mag_fork_unlock(bool child);
+
 /* Operations served by one CPU's magazines so far (idle detection). */
 uint64_t mag_cpu_ops(struct kmem_cache *cp, unsigned int cpu);
 

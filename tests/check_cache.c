@@ -5,7 +5,7 @@
  * while it waits for a reap, emergency objects under injected mmap
  * failure (and the slab an allocation grows then), reaping, statistics
  * (slab_max while a reap gives pages back), 16 threads on shared caches,
- * and the page faults of a fork.
+ * the page faults of a fork, and a fork while a reap flushes magazines.
  */
 #include "config.h"
 
@@ -1451,6 +1451,74 @@ START_TEST(test_fork_while_held)
 END_TEST
 
 /*
+ * fork() while another thread flushes a cache's magazines (here
+ * kmem_cache_reap_now, held up in a slow destructor; aging and pressure
+ * reaps flush the same way): the rounds it took out of the magazines
+ * and had not yet given back to the slab layer were in that thread's
+ * hands only, so the child had objects out that nobody held, and could
+ * neither reap them nor destroy the cache.  fork() waits for the flush.
+ */
+static _Atomic int forkflush_inside;
+
+static void
+forkflush_dtor(void *buf, void *priv)
+{
+	(void) buf; (void) priv;
+	if (atomic_exchange(&forkflush_inside, 1) == 0)
+		usleep(300000);
+}
+
+static void *
+forkflush_reaper(void *arg)
+{
+	kmem_cache_reap_now(arg);
+	return (NULL);
+}
+
+START_TEST(test_fork_while_flushing)
+{
+	kmem_cache_t *cp = kmem_cache_create("forkflush", 64, 0, NULL,
+	    forkflush_dtor, NULL, NULL, NULL, 0);
+	void *obj[64];
+	pthread_t t;
+	pid_t pid;
+	int st;
+
+	ck_assert_ptr_nonnull(cp);
+	for (int i = 0; i < 64; i++)
+		ck_assert_ptr_nonnull(obj[i] = kmem_cache_alloc(cp, KM_SLEEP));
+	for (int i = 0; i < 64; i++)
+		kmem_cache_free(cp, obj[i]);
+	ck_assert_int_eq(pthread_create(&t, NULL, forkflush_reaper, cp), 0);
+	while (!atomic_load(&forkflush_inside))
+		usleep(1000);
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		struct kmem_cache_stats s;
+
+		alarm(10);
+		kmem_cache_reap_now(cp);
+		if (kmem_cache_stats(cp, &s) != 0)
+			_exit(2);
+		if (s.obj_alloc != 0) {
+			fprintf(stderr, "child: %" PRIu64 " objects out after "
+			    "a reap, none held\n", s.obj_alloc);
+			_exit(1);
+		}
+		kmem_cache_destroy(cp);
+		_exit(0);
+	}
+	ck_assert_int_eq(waitpid(pid, &st, 0), pid);
+	ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0,
+	    "the child lost objects a flush was giving back (status 0x%x)",
+	    st);
+	ck_assert_int_eq(pthread_join(t, NULL), 0);
+	kmem_cache_destroy(cp);
+}
+END_TEST
+
+/*
  * fork() write-protects the pages of parent and child, and the atfork
  * handlers lock and unlock every cache's locks: each page they write
  * costs a page fault in the parent and one in the child.  The locks are
@@ -1539,6 +1607,7 @@ main(void)
 	tcase_add_test(thr, test_threads_share_caches);
 	tcase_add_test(thr, test_fork_page_faults);
 	tcase_add_test(thr, test_fork_while_held);
+	tcase_add_test(thr, test_fork_while_flushing);
 	suite_add_tcase(s, thr);
 	return (test_run_suite(s));
 }
