@@ -361,7 +361,8 @@ cache_fill(struct kmem_cache *cp, void **objs, unsigned int n, int kmflags)
 		unsigned int i = got - 1 - ok;
 
 		stat_inc(&cp->ctor_calls);
-		if (cp->ctor(objs[i], cp->priv, kmflags) != 0)
+		/* KM_MAYFAIL is libkmem's (mempool.c): not the ctor's. */
+		if (cp->ctor(objs[i], cp->priv, kmflags & ~KM_MAYFAIL) != 0)
 			break;
 		ok++;
 	}

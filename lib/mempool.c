@@ -19,6 +19,9 @@
  * KM_SLEEP never returns NULL.  mempool_free() puts an element back into
  * the reserve while the reserve holds fewer than min_nr, waking one
  * sleeper, and gives it to free_fn otherwise.
+ * Filling the reserve (create, resize) calls alloc_fn with KM_SLEEP; the
+ * stock allocators get KM_SLEEP | KM_MAYFAIL instead (mempool_fill_alloc),
+ * so that a reserve that memory cannot hold fails rather than waits.
  * In a pool created under KMEM_DEBUG it first looks for the element in
  * the reserve (under mp_lock): one found there is freed twice, and is
  * reported (debug.c) and left alone rather than handed out twice.  So is
@@ -95,6 +98,7 @@
 #include "cache.h"
 #include "cpu.h"
 #include "debug.h"
+#include "kmem_alloc.h"
 #include "kmem_impl.h"
 #include "tunables.h"
 
@@ -234,6 +238,28 @@ mempool_cv_init(struct mempool *mp)
 	(void) pthread_condattr_destroy(&ca);
 }
 
+/*
+ * An element for the reserve (create, resize).  The stock allocators get
+ * KM_SLEEP | KM_MAYFAIL: they wait for their cache to grow, not for
+ * memory, so that a reserve that memory cannot hold fails with ENOMEM.
+ * With KM_SLEEP they returned NULL only for sizes the arena cannot map,
+ * and otherwise waited for memory to be freed for ever.  Other
+ * allocators get KM_SLEEP and decide for themselves.
+ */
+static void *
+mempool_fill_alloc(struct mempool *mp)
+{
+	kmem_cache_t *cp = mp->mp_data;
+	size_t size = (size_t)(uintptr_t)mp->mp_data;
+
+	if (mp->mp_alloc == mempool_alloc_slab && cp != NULL &&
+	    cp->magic == KMEM_CACHE_MAGIC)
+		return (cache_alloc(cp, KM_MAYFAIL));
+	if (mp->mp_alloc == mempool_kmalloc && size != 0)
+		return (ka_alloc(size, KM_MAYFAIL | KA_RECORD_SIZE));
+	return (mp->mp_alloc(KM_SLEEP, mp->mp_data));
+}
+
 /* ------------------------------------------------ creation */
 
 static struct mempool *
@@ -284,7 +310,7 @@ mempool_create_common(const char *fn, int min_nr, mempool_alloc_t *alloc_fn,
 	}
 	/* No other thread knows the pool yet: no lock. */
 	while (mempool_curr(mp) < min_nr) {
-		void *element = alloc_fn(KM_SLEEP, pool_data);
+		void *element = mempool_fill_alloc(mp);
 
 		if (element == NULL) {
 			while (mempool_curr(mp) > 0)
@@ -547,7 +573,7 @@ mempool_resize(mempool_t *pool, int new_min_nr)
 		void *element;
 
 		pthread_mutex_unlock(&mp->mp_lock);
-		element = mp->mp_alloc(KM_SLEEP, mp->mp_data);
+		element = mempool_fill_alloc(mp);
 		if (element == NULL) {
 			errno = ENOMEM;
 			return (-1);

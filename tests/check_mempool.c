@@ -7,7 +7,8 @@
  * while 8 threads work), 8 KM_SLEEP threads through a pool of 4 with the
  * allocator failing (every element tagged while held, none lost or
  * duplicated), fork() while threads use a pool, the slab and kmalloc
- * pools on real caches, destroy with elements out, a double free under
+ * pools on real caches (and a reserve that an address-space limit cannot
+ * hold: ENOMEM, not a wait for memory), destroy with elements out, a double free under
  * KMEM_DEBUG (into the reserve, or of a debug cache's element given to
  * free_fn already), statistics, and bad arguments.
  */
@@ -18,6 +19,7 @@
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 
 #include "libkmem/kmem.h"
@@ -835,6 +837,77 @@ START_TEST(test_kmalloc_pool)
 }
 END_TEST
 
+#if !defined(KMEM_ASAN) && !defined(KMEM_TSAN)
+/*
+ * In a child under an address-space limit (RLIMIT_AS, 256 MiB above what
+ * it has mapped): 0 when filling a stock pool's reserve that the limit
+ * cannot hold fails with ENOMEM, in mempool_create_kmalloc_pool(),
+ * mempool_create_slab_pool() and mempool_resize(); else the number of the
+ * step that did not.  An alarm turns a wait for memory into a failure.
+ */
+#define MEMOUT_ELEM     ((size_t)32 << 20)      /* a large kmem_alloc */
+#define MEMOUT_OBJ      ((size_t)64 << 10)      /* a cache's object */
+
+static int
+memory_out_child(void)
+{
+	kmem_cache_t *cp = kmem_cache_create("mempool_memout", MEMOUT_OBJ, 0,
+	    NULL, NULL, NULL, NULL, NULL, 0);
+	mempool_t *mp = mempool_create_kmalloc_pool(1, MEMOUT_ELEM);
+	struct rlimit rl;
+	unsigned long vm_pages;
+	FILE *f;
+
+	if (cp == NULL || mp == NULL)
+		return (10);
+	if ((f = fopen("/proc/self/statm", "r")) == NULL)
+		return (11);
+	if (fscanf(f, "%lu", &vm_pages) != 1)
+		return (12);
+	(void) fclose(f);
+	rl.rlim_cur = rl.rlim_max = vm_pages * test_page_size() +
+	    ((rlim_t)256 << 20);
+	if (setrlimit(RLIMIT_AS, &rl) != 0)
+		return (13);
+	errno = 0;
+	if (mempool_create_kmalloc_pool(64, MEMOUT_ELEM) != NULL ||
+	    errno != ENOMEM)
+		return (1);
+	errno = 0;
+	if (mempool_create_slab_pool(64 << 10, cp) != NULL || errno != ENOMEM)
+		return (2);
+	errno = 0;
+	if (mempool_resize(mp, 64) != -1 || errno != ENOMEM)
+		return (3);
+	return (0);
+}
+
+/*
+ * A stock pool's reserve is filled with KM_SLEEP waiting for its cache to
+ * grow, not for memory: a reserve that memory cannot hold makes create
+ * and resize fail with ENOMEM.  It waited for memory to be freed for ever.
+ */
+START_TEST(test_stock_pool_memory_out)
+{
+	pid_t pid = fork();
+	int status;
+
+	if (pid == 0) {
+		/* Check's SIGALRM handler would kill the test. */
+		(void) signal(SIGALRM, SIG_DFL);
+		alarm(10);
+		_exit(memory_out_child());
+	}
+	ck_assert_int_ge(pid, 0);
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert_msg(!WIFSIGNALED(status), "child killed by signal %d "
+	    "(SIGALRM: it waited for memory)", WTERMSIG(status));
+	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+	    "child step %d did not fail with ENOMEM", WEXITSTATUS(status));
+}
+END_TEST
+#endif
+
 /* ------------------------------------------------------------ misuse */
 
 struct call {
@@ -1193,6 +1266,9 @@ main(void)
 	tcase_set_timeout(pools, 20);
 	tcase_add_test(pools, test_slab_pool);
 	tcase_add_test(pools, test_kmalloc_pool);
+#if !defined(KMEM_ASAN) && !defined(KMEM_TSAN)
+	tcase_add_test(pools, test_stock_pool_memory_out);
+#endif
 	suite_add_tcase(s, pools);
 
 	tcase_set_timeout(api, 20);
