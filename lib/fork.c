@@ -29,13 +29,13 @@
  * publisher takes every other lock under it (stats.c).  The child drops
  * the parent's statistics region and publishes its own (stats_fork_child).
  *
- * ORDER: magazine flushes, the statistics lock, kmem_alloc's locks, the cache registry,
- * each cache's locks (see cache_fork_lock), the task queues (registry,
- * then each queue), the arena, metadata, the memory pools (registry, then
- * each pool; nothing is taken under a pool's lock).  A thread holding one
- * of these must not take an earlier one, and an allocation may take a
- * cache's locks (pthread_create makes one, through libkmem's malloc when
- * it is preloaded).  So the first class cache starts the statistics before
+ * ORDER: magazine flushes, the statistics lock, kmem_alloc's locks, the
+ * cache registry, each cache's locks (see cache_fork_lock), the task
+ * queues (registry, then each queue), the arena, metadata, the memory
+ * pools (registry, then each pool; nothing is taken under a pool's
+ * lock).  A thread holding one of these must not take an earlier one, and
+ * an allocation may take a cache's locks (pthread_create makes one,
+ * through libkmem's malloc when it is preloaded).  So the first class cache starts the statistics before
  * ka_create takes kmem_alloc's lock, and a forked child's first task
  * queue thread is created with no lock held (taskq_fork_resume_slow).
  *

@@ -8,9 +8,9 @@
  * allocator failing (every element tagged while held, none lost or
  * duplicated), fork() while threads use a pool, the slab and kmalloc
  * pools on real caches (and a reserve that an address-space limit cannot
- * hold: ENOMEM, not a wait for memory), destroy with elements out, a double free under
- * KMEM_DEBUG (into the reserve, or of a debug cache's element given to
- * free_fn already), statistics, and bad arguments.
+ * hold: ENOMEM, not a wait for memory), destroy with elements out, a
+ * double free under KMEM_DEBUG (into the reserve, or of a debug cache's
+ * element given to free_fn already), statistics, and bad arguments.
  */
 #include "config.h"
 
