@@ -249,11 +249,18 @@ grow_task(void *arg)
 		usleep(1000);
 	pthread_mutex_lock(g->lock);
 	node = g->node;
+	pgen = g->pgen;
 	pthread_mutex_unlock(g->lock);
 
 	added = slab_grow(cp, node, 1);
 	if (added == 0) {
-		reap_pressure();                /* mmap failed: reap, retry */
+		/*
+		 * mmap failed: reap and retry - unless a reap began since the
+		 * task was asked for (by the KM_NOSLEEP allocation that asked,
+		 * failing too, say: the callbacks were called twice).
+		 */
+		if (reap_pressure_gen() == pgen)
+			reap_pressure();
 		/* Unless a reclaim callback destroyed the cache meanwhile. */
 		if (!cache_dying(cp))
 			added = slab_grow(cp, node, 1);
@@ -297,6 +304,7 @@ grow_claim_locked(struct kmem_cache *cp, int node)
 		return (false);
 	atomic_store(&g->growing, true);
 	g->node = node;
+	g->pgen = reap_pressure_gen();
 	return (true);
 }
 

@@ -23,6 +23,7 @@ struct grow_state {
 	bool failed;                    /* the last one found no memory */
 	uint64_t gen;                   /* grow tasks finished */
 	int node;                       /* where the next slab goes */
+	uint64_t pgen;                  /* reap_pressure_gen() when asked */
 	taskq_ent_t ent;                /* the one grow task's entry */
 	_Atomic uint64_t slabs;         /* slabs added by grow tasks */
 	_Atomic uint64_t waits;         /* callers that waited for one */

@@ -932,6 +932,45 @@ START_TEST(test_nosleep_failure_reaps_once)
 }
 END_TEST
 
+/*
+ * The same for a cache past inline growth, whose slab comes from a grow
+ * task: the allocation reaped, and then the task it started (here held
+ * back until the allocation has failed) reaped again.
+ */
+START_TEST(test_nosleep_failure_reaps_once_task)
+{
+	enum { N = 512 };               /* 2 MiB: past inline growth */
+	kmem_cache_t *cp = kmem_cache_create("reap_once_big", 4096, 0, NULL,
+	    NULL, nosleep_reclaim, NULL, NULL, KMC_NOMAGAZINE);
+	static void *v[N + 64];
+	int n = 0, e;
+
+	ck_assert_ptr_nonnull(cp);
+	ck_assert_int_eq(kmem_tunable_set("kmem_cache_grow_ahead", 0), 0);
+	while (n < N)
+		v[n++] = kmem_cache_alloc(cp, KM_SLEEP);
+	vmem_inject_failures(-1);
+	emergency_inject_failures(-1);
+	atomic_store(&nosleep_reclaims, 0);
+	grow_stall(true);               /* the allocation reaps first */
+	while (n < N + 64 && (v[n] = kmem_cache_alloc(cp, KM_NOSLEEP)) !=
+	    NULL)
+		n++;
+	e = errno;
+	grow_stall(false);
+	grow_quiesce(cp);               /* the task it started is done */
+	emergency_inject_failures(0);
+	vmem_inject_failures(0);
+	ck_assert_int_lt(n, N + 64);
+	ck_assert_int_eq(e, ENOMEM);
+	ck_assert_int_eq(atomic_load(&nosleep_reclaims), 1);
+	while (n > 0)
+		kmem_cache_free(cp, v[--n]);
+	kmem_cache_destroy(cp);
+	ck_assert_int_eq(kmem_tunable_set("kmem_cache_grow_ahead", 1), 0);
+}
+END_TEST
+
 /* KM_SLEEP never returns NULL: it waits until memory comes back. */
 static void *
 release_later(void *arg)
@@ -1592,6 +1631,7 @@ main(void)
 	tcase_add_test(mem, test_emergency_under_mmap_failure);
 	tcase_add_test(mem, test_slab_grows_after_pressure);
 	tcase_add_test(mem, test_nosleep_failure_reaps_once);
+	tcase_add_test(mem, test_nosleep_failure_reaps_once_task);
 	tcase_add_test(mem, test_sleep_waits_for_memory);
 	tcase_add_test(mem, test_reap_frees_slabs);
 	tcase_add_test(mem, test_mem_carved);
