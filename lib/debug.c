@@ -492,6 +492,14 @@ debug_bad(const char *fn, struct kmem_cache *cp, const void *buf,
 			    "%s; ignored", fn, buf,
 			    (size_t)((const char *)buf - start), start,
 			    oc->name);
+		else if (cp == NULL && large == buf && freed)
+			kmem_report("%s(%p): a block above the classes, freed "
+			    "already; ignored", fn, buf);
+		else if (cp == NULL && large != NULL)
+			kmem_report("%s(%p): %zu bytes into %sblock %p above "
+			    "the classes; ignored", fn, buf,
+			    (size_t)((const char *)buf - (const char *)large),
+			    freed ? "freed " : "", large);
 		else if (cp == NULL)
 			kmem_report("%s(%p): not allocated by libkmem_malloc; "
 			    "ignored", fn, buf);

@@ -102,6 +102,13 @@ for debug in guards,audit guards,noabort; do
 	grep -q "KMEM_DEBUG: double free: cache (none), buffer $addr: free" \
 	    "$tmp/err" || fail "$mode ($debug): no 'double free' report"
 done
+# Without debugging, one line that says so (it said: not allocated by
+# libkmem_malloc).
+debug=
+run "" $mode
+[ "$rc" -eq 0 ] || fail "$mode (no debug): exit status $rc"
+grep -q "free($addr): a block above the classes, freed already; ignored" \
+    "$tmp/err" || fail "$mode (no debug): no one-line report"
 
 for debug in guards,audit guards,audit=64,noabort none; do
 	mode=ok
