@@ -274,9 +274,17 @@ debug_redzone_ok(struct kmem_cache *cp, const void *obj)
 
 	if (t->guard == DEBUG_GUARD && bad == cp->dbg.tail_off)
 		return (true);
-	if (bad == cp->dbg.tail_off)
-		bad = cp->dbg.tail_off + (size_t)debug_find(&t->guard, 8,
-		    DEBUG_GUARD);
+	if (bad == cp->dbg.tail_off) {
+		/* The guard word's first byte that was written. */
+		uint64_t want = DEBUG_GUARD;
+		const unsigned char *g = (const unsigned char *)&t->guard;
+		const unsigned char *w = (const unsigned char *)&want;
+		size_t i = 0;
+
+		while (i < 7 && g[i] == w[i])
+			i++;
+		bad += i;
+	}
 	kmem_report("KMEM_DEBUG: redzone overwritten: cache %s, buffer %p: "
 	    "byte %zu of a %zu-byte buffer was written (found at free)",
 	    cp->name, obj, bad, from);

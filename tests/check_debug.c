@@ -258,6 +258,18 @@ prog_redzone_odd(void)
 	kmem_cache_free(cp, p);
 }
 
+/* A stray write into the guard word, past its first byte. */
+static void
+prog_redzone_guard(void)
+{
+	kmem_cache_t *cp = mkcache("dbg_redzone_guard", 40, 0);
+	char *p = kmem_cache_alloc(cp, KM_SLEEP);
+
+	say_addr(p);
+	p[43] = 'x';                            /* the guard's 4th byte */
+	kmem_cache_free(cp, p);
+}
+
 static void
 prog_redzone_while_free(void)
 {
@@ -678,6 +690,13 @@ START_TEST(test_redzone)
 	run_child("guards", prog_redzone_odd);
 	assert_report("redzone overwritten", "dbg_redzone_odd");
 	ck_assert(strstr(R.err, "byte 13 of a 13-byte buffer") != NULL);
+	assert_aborted();
+
+	/* The byte written, not the guard word's first (byte 40). */
+	run_child("guards", prog_redzone_guard);
+	assert_report("redzone overwritten", "dbg_redzone_guard");
+	ck_assert_msg(strstr(R.err, "byte 43 of a 40-byte buffer") != NULL,
+	    "%s", err_tail());
 	assert_aborted();
 
 	run_child("guards", prog_redzone_while_free);
