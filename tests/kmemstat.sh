@@ -530,6 +530,27 @@ $(cat "$tmp/stderr")"
 	check interval "$tmp/exec.txt"
 	stop
 fi
+# An exec whose new image starts libkmem 1.5 s later: the report due
+# meanwhile waits for the new image's region rather than die on the old
+# one, stale until then.
+start
+wait_for "$dir/libkmem.$pid"
+"$kmemstat" -p "$pid" 1 3 >"$tmp/exec.txt" 2>"$tmp/stderr" &
+kpid=$!
+i=0
+until grep -q "^TOTAL" "$tmp/exec.txt"; do
+	i=$((i + 1))
+	[ $i -le 100 ] || fail "kmemstat -p $pid 1 3: no first sample"
+	sleep 0.05
+done
+echo exec 1500 >&3
+read -r word npid <&4 || fail "statload died on exec: $(cat "$tmp/err")"
+[ "$word $npid" = "ready $pid" ] || fail "statload exec: $word $npid"
+wait "$kpid" || fail "kmemstat -p $pid 1 3 across a late exec failed: \
+$(cat "$tmp/stderr")"
+[ "$(grep -c "^TOTAL" "$tmp/exec.txt")" -eq 3 ] ||
+	fail "kmemstat -p $pid 1 3 across a late exec: $(cat "$tmp/exec.txt")"
+stop
 
 # ---------------------------------------------------------------- errors
 true &

@@ -19,8 +19,9 @@
  *                   JSON object per line (the field names of kmemstat -j)
  *   create NAME SIZE, destroy NAME    a cache appears, disappears
  *   free NAME PCT   free PCT% of the objects held from NAME
- *   exec            execve() this program anew, same pid: a new image,
- *                   which prints "ready PID" again
+ *   exec [MS]       execve() this program anew, same pid: a new image,
+ *                   which starts libkmem MS milliseconds later (0) and
+ *                   prints "ready PID" again
  *   quit            exit(0): a normal exit, which removes the region
  */
 #include "config.h"
@@ -255,13 +256,19 @@ do_stats(const char *path)
 }
 
 int
-main(void)
+main(int argc, char **argv)
 {
 	static const size_t alloc_sizes[NALLOC_SIZES] = { 40, 500, 5000 };
 	char line[4096], arg1[4096];
 	long n;
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
+	if (argc > 1) {
+		long ms = atol(argv[1]);
+		struct timespec ts = { ms / 1000, (ms % 1000) * 1000000 };
+
+		(void) nanosleep(&ts, NULL);
+	}
 	if (add("statload_small", 24, small_ctor, 0, true) == NULL ||
 	    add("statload_medium", 200, NULL, 0, true) == NULL ||
 	    add("statload_large", 3000, NULL, 0, true) == NULL ||
@@ -308,8 +315,11 @@ main(void)
 			}
 			free_some(c, n);
 			printf("ok freed\n");
-		} else if (strcmp(line, "exec") == 0) {
-			(void) execl("/proc/self/exe", "statload", (char *)NULL);
+		} else if (strcmp(line, "exec") == 0 ||
+		    sscanf(line, "exec %4095s", arg1) == 1) {
+			(void) execl("/proc/self/exe", "statload",
+			    strcmp(line, "exec") == 0 ? NULL : arg1,
+			    (char *)NULL);
 			printf("error exec: %s\n", strerror(errno));
 		} else if (strcmp(line, "quit") == 0) {
 			printf("ok quit\n");

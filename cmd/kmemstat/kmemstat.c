@@ -1352,6 +1352,21 @@ do_process(long pid, long interval, long count)
 		}
 		fd = region_open(pid, opt_wait);
 		region_load(fd, pid, &cur);
+		/*
+		 * A process watched since an earlier report that exec'd: its
+		 * new image publishes a region of its own a tenth of a second
+		 * after it starts libkmem, and the old one is stale until
+		 * then.  Wait for the new one (as long as for a request).
+		 */
+		for (int64_t end = now_ns(CLOCK_MONOTONIC) + REQUEST_WAIT_NS;
+		    have_prev && !region_live(fd) && !region_dead(pid, &cur) &&
+		    now_ns(CLOCK_MONOTONIC) < end;) {
+			region_free(&cur);
+			close(fd);
+			sleep_ns(NS_PER_SEC / 100);
+			fd = region_open(pid, opt_wait);
+			region_load(fd, pid, &cur);
+		}
 		region_check_live(fd, pid, &cur);
 		if (opt_wait) {
 			region_free(&cur);
