@@ -97,8 +97,20 @@ fork_child(void)
 	taskq_fork_child_start();       /* pthread_create() may allocate */
 }
 
+/*
+ * Once per process image (kmem_init's pthread_once calls it).  A child
+ * forked while another thread was in kmem_init, past this, runs kmem_init
+ * again - pthread_once starts over in a child - and has the handlers from
+ * its parent already: registered twice, they took every lock twice, and
+ * the child's next fork() hung.
+ */
+static bool fork_registered;
+
 void
 fork_init(void)
 {
+	if (fork_registered)
+		return;
+	fork_registered = true;
 	(void) pthread_atfork(fork_prepare, fork_parent, fork_child);
 }

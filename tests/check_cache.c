@@ -5,7 +5,8 @@
  * while it waits for a reap, emergency objects under injected mmap
  * failure (and the slab an allocation grows then), reaping, statistics
  * (slab_max while a reap gives pages back), 16 threads on shared caches,
- * the page faults of a fork, and a fork while a reap flushes magazines.
+ * the page faults of a fork, a fork while a reap flushes magazines, and
+ * one while another thread starts libkmem.
  */
 #include "config.h"
 
@@ -13,6 +14,7 @@
 #include <inttypes.h>
 #include <limits.h>
 #include <semaphore.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdatomic.h>
 #include <string.h>
@@ -1557,6 +1559,90 @@ START_TEST(test_fork_while_flushing)
 }
 END_TEST
 
+#if !defined(KMEM_ASAN) && !defined(KMEM_TSAN)
+/*
+ * fork() while another thread is in libkmem's start, past the
+ * registration of the fork handlers: pthread_once starts kmem_init over
+ * in the child, which registered the handlers a second time, so the
+ * child's own fork() ran them twice, took every lock twice and hung.
+ * pthread_atfork is libkmem's (this program links the library in), here
+ * holding up the starting thread right after it registers, a window of
+ * a few instructions otherwise.
+ */
+extern int __register_atfork(void (*)(void), void (*)(void), void (*)(void),
+    void *);
+extern void *__dso_handle;
+static _Atomic int atfork_calls;
+static _Atomic pid_t atfork_hold_in;    /* hold up registration there */
+static _Atomic int atfork_registered;
+
+int
+pthread_atfork(void (*prepare)(void), void (*parent)(void),
+    void (*child)(void))
+{
+	int rc = __register_atfork(prepare, parent, child, __dso_handle);
+
+	atomic_fetch_add(&atfork_calls, 1);
+	if (atomic_load(&atfork_hold_in) == getpid()) {
+		atomic_store(&atfork_registered, 1);
+		usleep(300000);
+	}
+	return (rc);
+}
+
+static void *
+forkstart_first(void *arg)
+{
+	return (kmem_cache_create(arg, 64, 0, NULL, NULL, NULL, NULL, NULL,
+	    0));
+}
+
+START_TEST(test_fork_during_start)
+{
+	kmem_cache_t *cp;
+	pthread_t t;
+	pid_t pid;
+	int st;
+
+	if (atomic_load(&atfork_calls) != 0)
+		return;         /* started already (CK_FORK=no): no window */
+	atomic_store(&atfork_hold_in, getpid());
+	ck_assert_int_eq(pthread_create(&t, NULL, forkstart_first,
+	    "forkstart"), 0);
+	while (!atomic_load(&atfork_registered))
+		usleep(1000);
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		kmem_cache_t *c;
+		pid_t g;
+
+		/* A hang dies of SIGALRM (not Check's handler: its group). */
+		(void) signal(SIGALRM, SIG_DFL);
+		alarm(10);
+		c = kmem_cache_create("forkstart_child", 64, 0, NULL, NULL,
+		    NULL, NULL, NULL, 0);
+		if (c == NULL)
+			_exit(2);
+		kmem_cache_free(c, kmem_cache_alloc(c, KM_SLEEP));
+		if ((g = fork()) == 0)
+			_exit(0);
+		if (g < 0 || waitpid(g, NULL, 0) != g)
+			_exit(3);
+		kmem_cache_destroy(c);
+		_exit(0);
+	}
+	ck_assert_int_eq(waitpid(pid, &st, 0), pid);
+	ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0,
+	    "a child forked during libkmem's start could not fork "
+	    "(status 0x%x)", st);
+	ck_assert_int_eq(pthread_join(t, (void **)&cp), 0);
+	ck_assert_ptr_nonnull(cp);
+	kmem_cache_destroy(cp);
+}
+END_TEST
+#endif
+
 /*
  * fork() write-protects the pages of parent and child, and the atfork
  * handlers lock and unlock every cache's locks: each page they write
@@ -1648,6 +1734,9 @@ main(void)
 	tcase_add_test(thr, test_fork_page_faults);
 	tcase_add_test(thr, test_fork_while_held);
 	tcase_add_test(thr, test_fork_while_flushing);
+#if !defined(KMEM_ASAN) && !defined(KMEM_TSAN)
+	tcase_add_test(thr, test_fork_during_start);
+#endif
 	suite_add_tcase(s, thr);
 	return (test_run_suite(s));
 }
