@@ -35,9 +35,10 @@
  * pools (registry, then each pool; nothing is taken under a pool's
  * lock).  A thread holding one of these must not take an earlier one, and
  * an allocation may take a cache's locks (pthread_create makes one,
- * through libkmem's malloc when it is preloaded).  So the first class cache starts the statistics before
- * ka_create takes kmem_alloc's lock, and a forked child's first task
- * queue thread is created with no lock held (taskq_fork_resume_slow).
+ * through libkmem's malloc when it is preloaded).  So the first class
+ * cache starts the statistics before ka_create takes kmem_alloc's lock,
+ * and a forked child's first task queue thread is created with no lock
+ * held (taskq_fork_resume_slow).
  *
  * Not covered: a cache constructor that, with KMEM_PERCPU=lock, allocates
  * from another cache while a third thread forks may deadlock that fork.
