@@ -139,7 +139,7 @@ struct ka_large {
 	char *buf;              /* what the caller got */
 	size_t size;            /* what the caller asked for */
 	int64_t freed;          /* kmem_stamp_ns() when it became a spare */
-	char *freed_buf;        /* a spare: the block it held (KMEM_DEBUG) */
+	char *freed_buf;        /* a spare: the block it held (reports) */
 };
 META_FITS(struct ka_large);
 _Static_assert(offsetof(struct ka_large, self) ==
@@ -869,8 +869,8 @@ ka_large_free(struct ka_large *l)
 	/*
 	 * No block starts in a spare (ka_large_alloc sets buf when it hands
 	 * it out): a second free of the pointer is refused, not kept twice
-	 * and handed out to two owners, and KMEM_DEBUG reports it as a
-	 * double free (freed_buf, ka_large_block).
+	 * and handed out to two owners, and is reported as a double free
+	 * (freed_buf, ka_large_block).
 	 */
 	l->freed_buf = l->buf;
 	l->buf = NULL;

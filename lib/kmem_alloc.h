@@ -115,7 +115,7 @@ void ka_free_large(void *buf);
 size_t ka_large_size(const void *buf);
 
 /*
- * KMEM_DEBUG: the start of the large block that holds buf in the span
+ * For reports: the start of the large block that holds buf in the span
  * whose owner (vmem_owner) is 'owner', a large block's, or NULL if none
  * does; *freedp says whether the block was freed (its span kept for
  * reuse), so that buf is a double free or a pointer into a freed block.
