@@ -50,8 +50,10 @@
  * lock).  Its head, with the ids the workers are running, gives the lowest
  * outstanding id for taskq_wait_outstanding() without a scan.  A running
  * task is known only by its worker's tqt_id: its entry may already be the
- * caller's again.  tq_ninuse counts queue-owned entries not FREE (the
- * count maxalloc bounds); tq_nalloc counts every entry carved.
+ * caller's again.  tq_ninuse counts queue-owned entries not FREE, and
+ * tq_nbeyond those of them that a worker took beyond maxalloc
+ * (TQENT_F_BEYOND); maxalloc bounds the others.  tq_nalloc counts every
+ * entry carved.
  *
  * THREADS
  *
@@ -148,6 +150,7 @@ enum {
 /* tqent_flags */
 #define TQENT_F_FRONT           0x1u    /* ready on tq_prio, not tq_pend */
 #define TQENT_F_QUEUE           0x2u    /* queue-owned */
+#define TQENT_F_BEYOND          0x4u    /* taken beyond maxalloc */
 
 #define TQ_VALID_FLAGS          (TQ_NOSLEEP | TQ_FRONT)
 #define TASKQ_VALID_FLAGS       (TASKQ_PREPOPULATE | TASKQ_DYNAMIC | \
@@ -226,6 +229,7 @@ struct taskq {
 	unsigned int tq_nchunks;
 	uint64_t tq_nalloc;             /* entries carved */
 	uint64_t tq_ninuse;             /* queue-owned entries not FREE */
+	uint64_t tq_nbeyond;            /* of them, TQENT_F_BEYOND */
 
 	uint64_t tq_dispatched;
 	uint64_t tq_executed;
@@ -468,13 +472,19 @@ taskq_grow(taskq_t *tq)
  * A free queue-owned entry, waiting for one (TQ_SLEEP) while maxalloc are
  * in use; TQ_NOSLEEP fails then, from any thread.  A worker of this queue
  * does not wait but goes beyond maxalloc: the entries it would wait for
- * may need its thread to run and be freed; when none can be mapped it
- * takes the entry of the task it runs (see ENTRIES).  NULL with errno on
- * failure.
+ * may need its thread to run and be freed.  Such an entry does not count
+ * against maxalloc: tasks that dispatch their next run before they finish
+ * would otherwise keep maxalloc entries in use for good, and a TQ_SLEEP
+ * dispatcher waiting for one to be freed would wait for ever.  For the
+ * same reason a worker leaves an entry within maxalloc to such a waiter.
+ * When none can be mapped, a worker takes the entry of the task it runs
+ * (see ENTRIES).  NULL with errno on failure.
  */
 static taskq_ent_t *
 taskq_ent_get(taskq_t *tq, unsigned int flags)
 {
+	struct taskq_thread *self = taskq_self_in(tq);
+	bool beyond = false;
 	taskq_ent_t *ent;
 
 	for (;;) {
@@ -482,22 +492,26 @@ taskq_ent_get(taskq_t *tq, unsigned int flags)
 			errno = ESHUTDOWN;
 			return (NULL);
 		}
-		if (tq->tq_maxalloc == 0 ||
-		    tq->tq_ninuse < (uint64_t)tq->tq_maxalloc)
+		if (tq->tq_maxalloc == 0)
 			break;
+		if (tq->tq_ninuse - tq->tq_nbeyond <
+		    (uint64_t)tq->tq_maxalloc) {
+			beyond = self != NULL && tq->tq_nentwait > 0;
+			break;
+		}
 		if (flags & TQ_NOSLEEP) {
 			errno = EAGAIN;
 			return (NULL);
 		}
-		if (taskq_self_in(tq) != NULL)
+		if (self != NULL) {
+			beyond = true;
 			break;
+		}
 		tq->tq_nentwait++;
 		taskq_block(tq, &tq->tq_ent_cv);
 		tq->tq_nentwait--;
 	}
 	if (tq->tq_free == NULL && !taskq_grow(tq)) {
-		struct taskq_thread *self = taskq_self_in(tq);
-
 		if (self == NULL || self->tqt_ent == NULL) {
 			errno = ENOMEM;
 			return (NULL);
@@ -512,12 +526,18 @@ taskq_ent_get(taskq_t *tq, unsigned int flags)
 	tq->tq_free = ent->tqent_next;
 	ent->tqent_next = NULL;
 	tq->tq_ninuse++;
+	if (beyond) {
+		ent->tqent_flags |= TQENT_F_BEYOND;
+		tq->tq_nbeyond++;
+	}
 	return (ent);
 }
 
 static void
 taskq_ent_put(taskq_t *tq, taskq_ent_t *ent)
 {
+	if (ent->tqent_flags & TQENT_F_BEYOND)
+		tq->tq_nbeyond--;
 	ent->tqent_flags = TQENT_F_QUEUE;
 	ent->tqent_func = NULL;
 	ent->tqent_arg = NULL;
@@ -1394,8 +1414,8 @@ taskq_dispatch_impl(taskq_t *tq, task_func_t *func, void *arg,
 	ent->tqent_func = func;
 	ent->tqent_arg = arg;
 	ent->tqent_expire = expire;
-	ent->tqent_flags = (ent->tqent_flags & TQENT_F_QUEUE) |
-	    ((flags & TQ_FRONT) ? TQENT_F_FRONT : 0);
+	ent->tqent_flags = (ent->tqent_flags & (TQENT_F_QUEUE |
+	    TQENT_F_BEYOND)) | ((flags & TQ_FRONT) ? TQENT_F_FRONT : 0);
 	taskq_ids_append(tq, ent);
 	tq->tq_dispatched++;
 	if (delayed && expire > taskq_now())

@@ -2,7 +2,8 @@
  * check_taskq.c - the task queue: ordering (FIFO, TQ_FRONT), dynamic
  * threads growing and shrinking, delayed tasks, cancel, the three waits,
  * destroy with work queued, dispatch from tasks and from many threads,
- * maxalloc with TQ_NOSLEEP and TQ_SLEEP, caller-owned entries, membership,
+ * maxalloc with TQ_NOSLEEP and TQ_SLEEP (also against tasks that dispatch
+ * their own next run), caller-owned entries, membership,
  * threads that block signals, threads after fork (also a fork from a
  * task), statistics, the registry, and bad arguments.
  */
@@ -997,6 +998,62 @@ START_TEST(test_sleep_maxalloc)
 }
 END_TEST
 
+struct rearm {
+	taskq_t *tq;
+	_Atomic int stop;
+	_Atomic int ticks;
+};
+
+/* A periodic task: it dispatches its next run until told to stop. */
+static void
+rearm_task(void *arg)
+{
+	struct rearm *r = arg;
+
+	atomic_fetch_add(&r->ticks, 1);
+	if (!atomic_load(&r->stop))
+		(void) taskq_dispatch_delay(r->tq, rearm_task, r, TQ_SLEEP,
+		    taskq_now() + 2 * MS);
+}
+
+/*
+ * Two periodic tasks on a queue of maxalloc 2: each dispatches its next
+ * run (beyond maxalloc) before its own entry is freed, so two entries or
+ * more are always in use, but runs finish every few milliseconds, and a
+ * TQ_SLEEP dispatcher from outside must get the entry one frees.  It
+ * waited for ever: the entries the tasks took beyond maxalloc counted
+ * against it.
+ */
+START_TEST(test_sleep_maxalloc_rearming)
+{
+	taskq_t *tq = taskq_create("rearm", 2, defclsyspri, 0, 2, 0);
+	struct rearm r = { .tq = tq };
+	_Atomic int ran = 0;
+	struct sleeper_arg sa;
+	pthread_t th;
+	int returned;
+
+	ck_assert_ptr_nonnull(tq);
+	for (int i = 0; i < 2; i++)
+		ck_assert_uint_ne(taskq_dispatch(tq, rearm_task, &r, 0), 0);
+	ck_assert_int_ge(wait_for_int(&r.ticks, 10, 5000), 10);
+	sa.tq = tq;
+	sa.ran = &ran;
+	sa.id = 0;
+	atomic_init(&sa.returned, 0);
+	ck_assert_int_eq(pthread_create(&th, NULL, sleep_dispatcher, &sa), 0);
+	returned = wait_for_int(&sa.returned, 1, 5000);
+	atomic_store(&r.stop, 1);       /* entries free up: it returns */
+	pthread_join(th, NULL);
+	taskq_wait(tq);
+	ck_assert_msg(returned == 1, "TQ_SLEEP dispatch waited 5 s while "
+	    "tasks finished (%d runs)", atomic_load(&r.ticks));
+	ck_assert_uint_ne(sa.id, 0);
+	ck_assert_int_eq(atomic_load(&ran), 1);
+	taskq_destroy(tq);
+}
+END_TEST
+
 START_TEST(test_dispatch_ent_never_fails)
 {
 	taskq_t *tq = taskq_create("ent", 1, defclsyspri, 0, 1, 0);
@@ -1829,6 +1886,7 @@ main(void)
 	tcase_set_timeout(alloc, 10);
 	tcase_add_test(alloc, test_nosleep_maxalloc);
 	tcase_add_test(alloc, test_sleep_maxalloc);
+	tcase_add_test(alloc, test_sleep_maxalloc_rearming);
 	tcase_add_test(alloc, test_dispatch_ent_never_fails);
 	suite_add_tcase(s, alloc);
 
