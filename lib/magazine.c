@@ -78,8 +78,11 @@
  * that thread is gone, so those objects stayed out for good (the child
  * could neither reap them nor destroy the cache).  Each flush holds
  * mag_flush_lock for reading from before it takes rounds until they are
- * back, and fork() takes it for writing before every other lock
- * (mag_fork_lock), so it waits for flushes in progress.  It waits a
+ * back (mag_flush_enter; a flush that a destructor starts inside another
+ * holds it already), and fork() takes it for writing before every other
+ * lock (mag_fork_lock), so it waits for the flushes in progress.  The
+ * lock prefers writers: new flushes wait for the fork, else a program
+ * whose threads flush all the time kept fork() waiting.  fork() waits a
  * second at most: the flush runs the cache's destructor, which may wait
  * for a lock that the forking thread holds (its own atfork handler's,
  * say); fork() then goes on as before, the flush's objects lost to the
@@ -123,9 +126,26 @@ static enum mag_mode mag_mode_dflt = MAG_LOCK;
 static bool mag_membarrier_cpu = true;          /* FLAG_CPU accepted */
 /* Held for reading by a flush, for writing across fork() (FLUSHES). */
 static pthread_rwlock_t mag_flush_lock KMEM_FORK_LOCK =
-    PTHREAD_RWLOCK_INITIALIZER;
+    PTHREAD_RWLOCK_WRITER_NONRECURSIVE_INITIALIZER_NP;
 static bool mag_fork_held;              /* fork() got it */
 #define MAG_FORK_WAIT_S 1               /* the longest fork() waits for it */
+/* Flushes this thread is in, one inside another (FLUSHES). */
+static __thread unsigned int mag_flush_depth
+    __attribute__((tls_model("initial-exec")));
+
+static void
+mag_flush_enter(void)
+{
+	if (mag_flush_depth++ == 0)
+		(void) pthread_rwlock_rdlock(&mag_flush_lock);
+}
+
+static void
+mag_flush_exit(void)
+{
+	if (--mag_flush_depth == 0)
+		(void) pthread_rwlock_unlock(&mag_flush_lock);
+}
 static pthread_once_t mag_once = PTHREAD_ONCE_INIT;
 
 static int
@@ -574,7 +594,7 @@ mag_free(struct kmem_cache *cp, void *obj)
 		if (!flushing) {
 			/* It comes before the CPU's lock: again, holding it. */
 			pthread_mutex_unlock(pc->lock);
-			(void) pthread_rwlock_rdlock(&mag_flush_lock);
+			mag_flush_enter();
 			flushing = true;
 			continue;
 		}
@@ -593,7 +613,7 @@ mag_free(struct kmem_cache *cp, void *obj)
 		break;
 	}
 	if (flushing)
-		(void) pthread_rwlock_unlock(&mag_flush_lock);
+		mag_flush_exit();
 }
 
 /* ------------------------------------------------ flushing */
@@ -655,7 +675,7 @@ mag_flush_cpu(struct kmem_cache *cp, unsigned int cpu)
 
 	if (ml->mode == MAG_NONE)
 		return;
-	(void) pthread_rwlock_rdlock(&mag_flush_lock);
+	mag_flush_enter();
 	pthread_mutex_lock(pc->lock);
 	/* Nothing cached there: no need to stop the CPU. */
 	if (!mag_cpu_idle(pc) && (pc->prounds != 0 || mag_loaded_rounds(pc,
@@ -667,7 +687,7 @@ mag_flush_cpu(struct kmem_cache *cp, unsigned int cpu)
 		    memory_order_relaxed);
 		cache_release(cp, out, n);
 	}
-	(void) pthread_rwlock_unlock(&mag_flush_lock);
+	mag_flush_exit();
 }
 
 void
@@ -678,14 +698,14 @@ mag_depot_flush(struct kmem_cache *cp, unsigned int limit)
 
 	if (ml->mode == MAG_NONE)
 		return;
-	(void) pthread_rwlock_rdlock(&mag_flush_lock);
+	mag_flush_enter();
 	while (limit-- > 0 && (m = depot_get_full(&ml->depot)) != NULL) {
 		cache_release(cp, m->rounds, ml->magsize);
 		depot_put_empty(&ml->depot, m);
 		atomic_fetch_add_explicit(&ml->flushed, ml->magsize,
 		    memory_order_relaxed);
 	}
-	(void) pthread_rwlock_unlock(&mag_flush_lock);
+	mag_flush_exit();
 }
 
 void
@@ -708,7 +728,8 @@ void
 mag_fork_unlock(bool child)
 {
 	if (mag_fork_held && child)
-		(void) pthread_rwlock_init(&mag_flush_lock, NULL);
+		mag_flush_lock = (pthread_rwlock_t)
+		    PTHREAD_RWLOCK_WRITER_NONRECURSIVE_INITIALIZER_NP;
 	else if (mag_fork_held)
 		(void) pthread_rwlock_unlock(&mag_flush_lock);
 	mag_fork_held = false;
