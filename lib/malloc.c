@@ -227,6 +227,7 @@ realloc(void *p, size_t size)
 	kmem_cache_t *cp = NULL;
 	size_t usable = 0;
 	enum ka_kind kind;
+	int err = errno;
 	void *q;
 
 	if (p == NULL)
@@ -276,8 +277,19 @@ realloc(void *p, size_t size)
 	if (kind == KA_LARGE && size > usable && usable >= MALLOC_MOVE_MIN &&
 	    (q = ka_large_grow(p, size)) != NULL)
 		return (q);
-	if ((q = malloc(size)) == NULL)
+	if ((q = malloc(size)) == NULL) {
+		/*
+		 * A block that shrinks keeps its place when no smaller one
+		 * can be had (memory ran out): it holds the new size, and a
+		 * program that trims a buffer does not expect NULL, which
+		 * glibc never gives it.
+		 */
+		if (size <= usable) {
+			errno = err;
+			return (p);
+		}
 		return (NULL);          /* p is left as it was */
+	}
 	memcpy(q, p, size < usable ? size : usable);
 	free(p);
 	return (q);

@@ -30,6 +30,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -1406,6 +1407,63 @@ START_TEST(test_malloc_new_class_enomem_quiet)
 }
 END_TEST
 
+/* The process's address space in bytes (VmSize). */
+static size_t
+vm_bytes(void)
+{
+	FILE *f = fopen("/proc/self/status", "r");
+	char line[256];
+	size_t kb = 0;
+
+	ck_assert_ptr_nonnull(f);
+	while (fgets(line, sizeof (line), f) != NULL &&
+	    sscanf(line, "VmSize: %zu kB", &kb) != 1)
+		continue;
+	(void) fclose(f);
+	return (kb << 10);
+}
+
+/*
+ * Once memory has run out, realloc to a smaller size keeps the block (it
+ * holds the new size): it returned NULL with ENOMEM, a large block shrunk
+ * to another large size or to a class that has no free object, where
+ * glibc never fails a shrink.  Memory runs out here under an address-
+ * space limit, once 1 MiB blocks have taken the arena's regions.
+ */
+START_TEST(test_realloc_shrink_out_of_memory)
+{
+	static void *v[65536];
+	size_t big = launder_size((size_t)8 << 20), n = 0;
+	size_t small[] = { (size_t)300 << 10, 3000, 100 };
+	struct rlimit rl;
+	char *p, *q;
+
+	p = kept(malloc(big));
+	ck_assert_ptr_nonnull(p);
+	memset(p, 0x5a, 4096);
+	ck_assert_int_eq(getrlimit(RLIMIT_AS, &rl), 0);
+	rl.rlim_cur = vm_bytes() + ((size_t)64 << 20);
+	ck_assert_int_eq(setrlimit(RLIMIT_AS, &rl), 0);
+	while (n < 65536 && (v[n] = kept(malloc(launder_size(1 << 20)))) !=
+	    NULL)
+		n++;
+	ck_assert_uint_lt(n, 65536);
+	for (size_t i = 0; i < sizeof (small) / sizeof (small[0]); i++) {
+		errno = 0;
+		q = realloc(p, launder_size(small[i]));
+		ck_assert_msg(q != NULL, "realloc(%zu MiB block, %zu) failed "
+		    "with errno %d once memory ran out", big >> 20, small[i],
+		    errno);
+		for (size_t j = 0; j < small[i] && j < 4096; j++)
+			ck_assert_int_eq(q[j], 0x5a);
+		p = q;
+	}
+	free(p);
+	while (n > 0)
+		free(v[--n]);
+}
+END_TEST
+
 struct sleep_class {
 	size_t size;
 	void *p;
@@ -1808,6 +1866,9 @@ main(void)
 	tcase_add_test(basic, test_realloc_large_growth);
 	tcase_add_test(basic, test_realloc_split_mapping);
 	tcase_add_test(basic, test_realloc_in_place);
+#if !defined(KMEM_TSAN) && !defined(KMEM_ASAN)   /* their shadow: no limit */
+	tcase_add_test(basic, test_realloc_shrink_out_of_memory);
+#endif
 	tcase_add_test(basic, test_realloc_nested);
 	tcase_add_test(basic, test_reallocarray);
 	tcase_add_test(basic, test_free_foreign);
