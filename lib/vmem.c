@@ -22,7 +22,10 @@
  * before; those larger than the new limit sizes give back the free pages
  * at their end (vmem_trim: on the aging pass, a pressure reap,
  * kmem_reap(), and when a region cannot be reserved) and are unmapped
- * once all free.
+ * once all free.  A span that ends a region smaller than its slot (under
+ * a limit, a span bigger than a region gets one of its own size) grows
+ * in place by growing the region, when no other mapping has the address
+ * space after it (vmem_span_extend: realloc of a large block).
  *
  * ADDRESS -> OWNER.  Every region has a page map: one word per page.  For
  * a page inside an allocated span the word is the span's owner (a slab
@@ -726,6 +729,37 @@ vmem_pages_return(void *addr, size_t len)
 		memset(addr, 0, len);
 }
 
+/*
+ * Grow region r in place by npages pages, for the span that ends it: a
+ * region smaller than its slot (under an RLIMIT_AS a span bigger than a
+ * region gets one of its own size) takes the address space after it if
+ * no other mapping has it.  Without this, a block that realloc() grows
+ * a little at a time moved to a new region every time: quadratic, 25
+ * times slower than glibc under ulimit -v 400000.  0, or -1 (nothing
+ * changed).  vmem_lock held.
+ */
+static int
+vmem_region_grow(struct vmem_region *r, size_t npages)
+{
+	size_t have = r->npages << vmem_page_shift;
+	size_t len = npages << vmem_page_shift;
+	char *end = r->base + have;
+	void *p;
+
+	if (len > VMEM_SLOT_SIZE - have)
+		return (-1);            /* past its slot's page map */
+	p = vmem_mmap(end, len, MAP_FIXED_NOREPLACE);
+	if (p != end) {
+		if (p != MAP_FAILED)    /* kernel < 4.17: a hint */
+			(void) munmap(p, len);
+		return (-1);
+	}
+	place_region(end, len, r->cls);
+	r->npages += npages;
+	vmem_reserved += len;
+	return (0);
+}
+
 int
 vmem_span_extend(void *addr, size_t len, size_t newlen, void *owner)
 {
@@ -740,6 +774,13 @@ vmem_span_extend(void *addr, size_t len, size_t newlen, void *owner)
 		return (-1);
 	pthread_mutex_lock(&vmem_lock);
 	end = ((a - (uintptr_t)r->base) + len) >> vmem_page_shift;
+	if (end == r->npages && vmem_region_grow(r, more) == 0) {
+		for (size_t p = end; p < end + more; p++)
+			vmem_map_set(r, p, (uintptr_t)owner);
+		vmem_inuse += newlen - len;
+		pthread_mutex_unlock(&vmem_lock);
+		return (0);
+	}
 	if (end >= r->npages || !((e = atomic_load_explicit(&r->map[end],
 	    memory_order_relaxed)) & 1) || (f = (struct vmem_free *)(e &
 	    ~(uintptr_t)1))->first != end || f->npages < more) {

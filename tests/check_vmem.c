@@ -337,6 +337,59 @@ START_TEST(test_limit_region_below_min)
 END_TEST
 
 /*
+ * Under an address-space limit a span bigger than a region gets a
+ * region of its own size: growing it in place (realloc of a large block)
+ * must take the address space after the region when no other mapping
+ * has it.  It failed every time, and a block that grew a little at a
+ * time moved to a new region at each step: under ulimit -v 400000,
+ * realloc in 64 KiB steps to 100 MiB took 17 s (glibc: 0.8 s).  With a
+ * mapping of someone else's right after, it must fail, changing nothing.
+ */
+START_TEST(test_limit_span_extends_region)
+{
+	static char o[8] __attribute__((aligned(8)));
+	size_t len = (size_t)100 << 20, more = 16 * page;
+	struct vmem_usage u0, u1;
+	struct rlimit rl, old;
+	char *a, *m;
+
+	ck_assert_int_eq(getrlimit(RLIMIT_AS, &old), 0);
+	rl = old;
+	rl.rlim_cur = vm_size() + ((size_t)512 << 20);
+	if (rl.rlim_cur > old.rlim_cur || rl.rlim_cur >= ((size_t)800 << 20))
+		return;                 /* regions would hold the span */
+	ck_assert_int_eq(setrlimit(RLIMIT_AS, &rl), 0);
+	vmem_usage(&u0);
+	a = vmem_span_alloc(len, -1, o);
+	ck_assert_ptr_nonnull(a);
+	vmem_usage(&u1);
+	ck_assert_uint_eq(u1.reserved, u0.reserved + len);  /* its own */
+	ck_assert_int_eq(vmem_span_extend(a, len, len + more, o), 0);
+	ck_assert_ptr_eq(vmem_owner(a + len + more - 1), o);
+	vmem_usage(&u1);
+	ck_assert_uint_eq(u1.reserved, u0.reserved + len + more);
+	ck_assert_uint_eq(u1.inuse, u0.inuse + len + more);
+	ck_assert_uint_eq(u1.regions, u0.regions + 1);
+	len += more;
+	/* Another mapping right after: no growth, nothing changed. */
+	m = mmap(a + len, page, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS |
+	    MAP_FIXED_NOREPLACE, -1, 0);
+	if (m == a + len) {
+		ck_assert_int_eq(vmem_span_extend(a, len, len + more, o), -1);
+		vmem_usage(&u1);
+		ck_assert_uint_eq(u1.reserved, u0.reserved + len);
+		ck_assert_ptr_null(vmem_owner(m));
+		ck_assert_int_eq(munmap(m, page), 0);
+	}
+	vmem_span_free(a, len);
+	vmem_usage(&u1);
+	ck_assert_uint_eq(u1.reserved, u0.reserved);    /* unmapped */
+	ck_assert_uint_eq(u1.inuse, u0.inuse);
+	ck_assert_int_eq(setrlimit(RLIMIT_AS, &old), 0);
+}
+END_TEST
+
+/*
  * Lower RLIMIT_AS below what the process maps, leaving 'room' bytes of
  * it had the arena's 1 GiB region not been reserved: the region is one
  * reserved before the limit, as in a program that calls setrlimit once
@@ -776,6 +829,7 @@ main(void)
 	tcase_add_test(tc, test_dedicated_maps_reused);
 	tcase_add_test(tc, test_limit_slot_region_unmapped);
 	tcase_add_test(tc, test_limit_region_below_min);
+	tcase_add_test(tc, test_limit_span_extends_region);
 	tcase_add_test(tc, test_limit_lowered_region_trimmed);
 	tcase_add_test(tc, test_limit_lowered_reap_trims);
 	tcase_add_test(tc, test_bad_spans_and_injection);
