@@ -428,6 +428,48 @@ cmd destroy statload_tmp
 ok "$kmemstat" -w -j -p "$pid"
 check has "$tmp/stdout" statload_tmp no
 
+# Thousands of caches, some destroyed and others created between two
+# reports: each rate is its cache's allocations over the interval (the
+# cache found in the previous report by its id), a new cache's counted
+# from zero.  many_<i> allocates 100 * (i % 4 + 1) objects between the
+# reports (and twice as many before), so ALLOC/s / (i % 4 + 1) is one
+# value for all.  Skipped if the machine is too slow to do the work
+# within the interval.
+cmd many many_a 2000 200
+cmd many many_b 500 200
+"$kmemstat" -w -p "$pid" -s name 4 2 >"$tmp/many.txt" 2>"$tmp/stderr" &
+kpid=$!
+i=0
+until grep -q "^TOTAL" "$tmp/many.txt"; do
+	i=$((i + 1))
+	[ $i -le 200 ] || fail "kmemstat -p $pid 4 2: no first sample"
+	sleep 0.05
+done
+cmd unmany many_b
+cmd many many_a 2000 100
+cmd many many_c 500 100
+late=$(grep -c "^TOTAL" "$tmp/many.txt")
+wait "$kpid" || fail "kmemstat -p $pid 4 2, many caches: $(cat "$tmp/stderr")"
+if [ "$late" -eq 1 ]; then
+	python3 -c 'import sys
+samples = open(sys.argv[1]).read().split("\nprocess ")
+assert len(samples) == 2 and "ALLOC/s" in samples[1], samples[1][:300]
+rows = [l.split() for l in samples[1].splitlines()[2:]]
+rates = {r[0]: float(r[12]) for r in rows if r[0].startswith("many_")}
+want = {"many_%s%d" % (p, i) for p in "ac" for i in range(2000 if p == "a"
+    else 500)}
+assert set(rates) == want, sorted(set(rates) ^ want)[:10]
+per = {n: r / (int(n[6:]) % 4 + 1) for n, r in rates.items()}
+v = sorted(per.values())[len(per) // 2]
+bad = [(n, rates[n]) for n in rates
+    if abs(rates[n] - v * (int(n[6:]) % 4 + 1)) > 1.5]
+assert v > 0 and not bad, (v, bad[:10])' "$tmp/many.txt" ||
+		fail "rates of many caches: $(head -c 2000 "$tmp/many.txt")"
+else
+	echo "kmemstat.sh: statload too slow: rates of many caches not checked"
+fi
+cmd unmany many_
+
 # -j: a name that is not UTF-8 (a surrogate, an overlong form, a code
 # point past U+10FFFF) is valid UTF-8 JSON, each bad byte U+FFFD.
 bad=$(printf 'bad\355\240\200\340\200\200\364\220\200\200')

@@ -19,6 +19,10 @@
  *                   JSON object per line (the field names of kmemstat -j)
  *   create NAME SIZE, destroy NAME    a cache appears, disappears
  *   free NAME PCT   free PCT% of the objects held from NAME
+ *   many PREFIX N K caches PREFIX0 to PREFIX<N-1> (created if need be, at
+ *                   most MAXMANY in all), each K * (i % 4 + 1) objects
+ *                   allocated and freed: allocation counts known
+ *   unmany PREFIX   destroy the caches of many whose names start so
  *   exec [MS]       execve() this program anew, same pid: a new image,
  *                   which starts libkmem MS milliseconds later (0) and
  *                   prints "ready PID" again
@@ -43,6 +47,7 @@
 #define MAXHELD         3000
 #define MAXCACHES       16
 #define NALLOC_SIZES    3
+#define MAXMANY         20000
 
 struct lcache {
 	char name[KMEM_CACHE_NAMELEN];
@@ -54,6 +59,13 @@ struct lcache {
 
 static struct lcache caches[MAXCACHES];
 static int ncaches;
+
+/* The caches of many and unmany: thousands, with no objects held. */
+static struct {
+	char name[KMEM_CACHE_NAMELEN];
+	kmem_cache_t *cp;
+} many[MAXMANY];
+static int nmany;
 static _Atomic uint64_t ctor_count;
 static int64_t load_deadline;
 
@@ -205,6 +217,53 @@ do_settle(void)
 	printf(same >= 2 ? "ok settled\n" : "error did not settle\n");
 }
 
+static void
+do_many(const char *prefix, long n, long k)
+{
+	char name[KMEM_CACHE_NAMELEN];
+	void *obj[4];
+
+	for (long i = 0; i < n; i++) {
+		kmem_cache_t *cp = NULL;
+
+		snprintf(name, sizeof (name), "%s%ld", prefix, i);
+		for (int j = 0; j < nmany && cp == NULL; j++)
+			if (strcmp(many[j].name, name) == 0)
+				cp = many[j].cp;
+		if (cp == NULL) {
+			if (nmany == MAXMANY || (cp = kmem_cache_create(name,
+			    32, 0, NULL, NULL, NULL, NULL, NULL, 0)) == NULL) {
+				printf("error cannot create %s\n", name);
+				return;
+			}
+			snprintf(many[nmany].name, sizeof (many[nmany].name),
+			    "%s", name);
+			many[nmany++].cp = cp;
+		}
+		for (long r = 0; r < k; r++) {
+			for (long j = 0; j <= i % 4; j++)
+				obj[j] = kmem_cache_alloc(cp, KM_SLEEP);
+			for (long j = 0; j <= i % 4; j++)
+				kmem_cache_free(cp, obj[j]);
+		}
+	}
+	printf("ok many\n");
+}
+
+static void
+do_unmany(const char *prefix)
+{
+	for (int j = 0; j < nmany; ) {
+		if (strncmp(many[j].name, prefix, strlen(prefix)) == 0) {
+			kmem_cache_destroy(many[j].cp);
+			many[j] = many[--nmany];
+		} else {
+			j++;
+		}
+	}
+	printf("ok unmany\n");
+}
+
 #define	U(f)    fprintf(f_out, ",\"" #f "\":%" PRIu64, (uint64_t)st.f)
 
 static void
@@ -260,7 +319,7 @@ main(int argc, char **argv)
 {
 	static const size_t alloc_sizes[NALLOC_SIZES] = { 40, 500, 5000 };
 	char line[4096], arg1[4096];
-	long n;
+	long n, k;
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	if (argc > 1) {
@@ -315,6 +374,11 @@ main(int argc, char **argv)
 			}
 			free_some(c, n);
 			printf("ok freed\n");
+		} else if (sscanf(line, "many %31s %ld %ld", arg1, &n,
+		    &k) == 3) {
+			do_many(arg1, n, k);
+		} else if (sscanf(line, "unmany %31s", arg1) == 1) {
+			do_unmany(arg1);
 		} else if (strcmp(line, "exec") == 0 ||
 		    sscanf(line, "exec %4095s", arg1) == 1) {
 			(void) execl("/proc/self/exe", "statload",

@@ -746,9 +746,12 @@ list_processes(void)
 
 /* ------------------------------------------------------------ caches */
 
-/* A cache row: the record and, in interval mode, rates per second. */
+/*
+ * A cache row: the record and, in interval mode, its record in the
+ * previous sample (NULL: a new cache) and rates per second.
+ */
 struct cache_row {
-	const struct kst_cache *c;
+	const struct kst_cache *c, *p;
 	double alloc_rate, fail_rate, deadlock_rate;
 };
 
@@ -827,23 +830,64 @@ same_image(const struct region *r, const struct region *prev)
 	    r->hdr.created == prev->hdr.created);
 }
 
-/*
- * The record in prev of cache c of r, or NULL: a new cache, or one of a
- * new process image (all its counts are since the previous sample).
- */
-static const struct kst_cache *
-find_cache(const struct region *prev, const struct region *r,
-    const struct kst_cache *c)
+/* Order by id, then by place in the region (the first of equal ids). */
+static int
+cache_id_cmp(const void *a, const void *b)
 {
-	uint64_t id = c->id;
-	const char *name = c->name;
+	const struct kst_cache *x = *(const struct kst_cache *const *)a;
+	const struct kst_cache *y = *(const struct kst_cache *const *)b;
+
+	if (x->id != y->id)
+		return (x->id < y->id ? -1 : 1);
+	return ((x > y) - (x < y));
+}
+
+/*
+ * prev's records sorted by id (see cache_id_cmp), for find_cache; NULL
+ * when prev is of another process image: every cache of r is new.
+ */
+static const struct kst_cache **
+cache_index(const struct region *prev, const struct region *r)
+{
+	const struct kst_cache **idx;
 
 	if (!same_image(r, prev))
 		return (NULL);
+	if ((idx = calloc(prev->ncaches ? prev->ncaches : 1,
+	    sizeof (*idx))) == NULL)
+		die("out of memory");
 	for (uint32_t i = 0; i < prev->ncaches; i++)
-		if (prev->caches[i].id == id &&
-		    strcmp(prev->caches[i].name, name) == 0)
-			return (&prev->caches[i]);
+		idx[i] = &prev->caches[i];
+	qsort(idx, prev->ncaches, sizeof (*idx), cache_id_cmp);
+	return (idx);
+}
+
+/*
+ * The record of cache c in the previous sample, of n records indexed by
+ * idx (cache_index), or NULL: a new cache, or one of a new process image
+ * (all its counts are since the previous sample).  Ids are never reused
+ * by an image; the name must match too.  A binary search: a report on
+ * 200,000 caches does not take minutes.
+ */
+static const struct kst_cache *
+find_cache(const struct kst_cache **idx, uint32_t n,
+    const struct kst_cache *c)
+{
+	uint32_t lo = 0, hi = n;
+
+	if (idx == NULL)
+		return (NULL);
+	while (lo < hi) {
+		uint32_t mid = lo + (hi - lo) / 2;
+
+		if (idx[mid]->id < c->id)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	for (; lo < n && idx[lo]->id == c->id; lo++)
+		if (strcmp(idx[lo]->name, c->name) == 0)
+			return (idx[lo]);
 	return (NULL);
 }
 
@@ -861,6 +905,8 @@ cache_rows(const struct region *r, const struct region *prev)
 	    sizeof (*rows));
 	double secs = prev != NULL ?
 	    ns_to_s(r->hdr.published - prev->hdr.published) : 0;
+	const struct kst_cache **idx = prev != NULL ? cache_index(prev, r) :
+	    NULL;
 
 	if (rows == NULL)
 		die("out of memory");
@@ -870,13 +916,15 @@ cache_rows(const struct region *r, const struct region *prev)
 		rows[i].c = c;
 		if (prev == NULL)
 			continue;
-		p = find_cache(prev, r, c);   /* NULL: a new cache */
+		/* NULL: a new cache */
+		p = rows[i].p = find_cache(idx, prev->ncaches, c);
 		rows[i].alloc_rate = rate(c->alloc, p ? p->alloc : 0, secs);
 		rows[i].fail_rate = rate(c->alloc_fail, p ? p->alloc_fail : 0,
 		    secs);
 		rows[i].deadlock_rate = rate(c->obj_deadlock,
 		    p ? p->obj_deadlock : 0, secs);
 	}
+	free(idx);
 	qsort(rows, r->ncaches, sizeof (*rows), cache_cmp);
 	return (rows);
 }
@@ -987,12 +1035,10 @@ print_mags_text(const struct region *r, const struct cache_row *rows,
 	    rates ? "ALLOC/s" : "ALLOCS", rates ? "FREE/s" : "FREES", "HIT%",
 	    rates ? "DEPOT/s" : "DEPOT", "DCONT", rates ? "CTOR/s" : "CTORS");
 	for (uint32_t i = 0; i < r->ncaches; i++) {
-		const struct kst_cache *c = rows[i].c, *p = NULL;
+		const struct kst_cache *c = rows[i].c, *p = rows[i].p;
 		struct kst_cache zero;
 		double a, f, h, d, k;
 
-		if (prev != NULL)
-			p = find_cache(prev, r, c);
 		if (p == NULL) {
 			memset(&zero, 0, sizeof (zero));
 			p = &zero;
