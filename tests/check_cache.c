@@ -128,8 +128,18 @@ START_TEST(test_random_caches)
 		}
 		st = stats_of(cp);
 		ck_assert_uint_eq(st.alloc, n);
-		ck_assert_uint_ge(st.slab_total, (n + st.objs_per_slab - 1) /
-		    st.objs_per_slab);
+		/*
+		 * Emergency objects only where a wait for growth timed out
+		 * (a grow task not scheduled within 100 ms: a loaded
+		 * machine, seen under ASan), which obj_deadlock counts; the
+		 * others are in slabs.
+		 */
+		ck_assert_msg(st.obj_emergency == 0 || st.obj_deadlock != 0,
+		    "%llu emergency objects, no wait timed out",
+		    (unsigned long long)st.obj_emergency);
+		ck_assert_uint_le(st.obj_emergency, n);
+		ck_assert_uint_ge(st.slab_total, (n - st.obj_emergency +
+		    st.objs_per_slab - 1) / st.objs_per_slab);
 		ck_assert_uint_ge(st.obj_alloc, n);
 		for (size_t i = 0; i < n; i++)
 			kmem_cache_free(cp, objs[i]);
