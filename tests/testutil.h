@@ -35,6 +35,25 @@ static inline double test_seconds(double dflt)
 	return (v > 0 ? v : dflt);
 }
 
+/*
+ * Check's timeouts are there to catch hangs.  Under the sanitizers the
+ * same work takes several times longer (TSan's shadow bookkeeping of the
+ * 1 to 9 GiB maps in check_vmem's test_dedicated_maps_reused: 55 s of
+ * its 60 on a loaded machine, 2 s without TSan), so every timeout is
+ * scaled there, unless the user set CK_TIMEOUT_MULTIPLIER.  Check reads
+ * it in tcase_create() and tcase_set_timeout(): before main().
+ */
+#if defined(KMEM_TSAN) || defined(KMEM_ASAN)
+__attribute__((constructor)) static void test_sanitizer_timeouts(void)
+{
+#ifdef KMEM_TSAN
+	(void) setenv("CK_TIMEOUT_MULTIPLIER", "4", 0);
+#else
+	(void) setenv("CK_TIMEOUT_MULTIPLIER", "2", 0);
+#endif
+}
+#endif
+
 static inline double test_now(void)
 {
 	struct timespec ts;
