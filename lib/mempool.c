@@ -90,6 +90,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -151,23 +152,37 @@ mempool_page(void)
 
 /*
  * pool is a live pool (or, with kept_ok, one that mempool_destroy() kept
- * because elements were out); otherwise report it for 'fn' and set errno.
+ * because elements were out); otherwise report it for 'fn' in one line
+ * (which says that 'element', if not NULL, was not freed) and set errno.
  */
 static bool
-mempool_ok(const struct mempool *mp, const char *fn, bool kept_ok)
+mempool_ok_element(const struct mempool *mp, const char *fn, bool kept_ok,
+    const void *element)
 {
+	char tail[64] = "";
+
 	if (KMEM_LIKELY(mp != NULL && (mp->mp_magic == MEMPOOL_MAGIC ||
 	    (kept_ok && mp->mp_magic == MEMPOOL_KEPT))))
 		return (true);
+	if (element != NULL)
+		(void) snprintf(tail, sizeof (tail), "; element %p not freed",
+		    element);
 	if (mp == NULL)
-		kmem_report("%s: NULL pool", fn);
+		kmem_report("%s: NULL pool%s", fn, tail);
 	else if (mp->mp_magic == MEMPOOL_KEPT)
-		kmem_report("%s: pool %p was destroyed", fn, (const void *)mp);
+		kmem_report("%s: pool %p was destroyed%s", fn,
+		    (const void *)mp, tail);
 	else
-		kmem_report("%s: %p is not a mempool (destroyed or corrupt)",
-		    fn, (const void *)mp);
+		kmem_report("%s: %p is not a mempool (destroyed or corrupt)%s",
+		    fn, (const void *)mp, tail);
 	errno = EINVAL;
 	return (false);
+}
+
+static bool
+mempool_ok(const struct mempool *mp, const char *fn, bool kept_ok)
+{
+	return (mempool_ok_element(mp, fn, kept_ok, NULL));
 }
 
 static inline int
@@ -474,10 +489,8 @@ mempool_free(void *element, mempool_t *pool)
 
 	if (element == NULL)
 		return;
-	if (!mempool_ok(mp, "mempool_free", true)) {
-		kmem_report("mempool_free: element %p not freed", element);
+	if (!mempool_ok_element(mp, "mempool_free", true, element))
 		return;
-	}
 	if (KMEM_UNLIKELY(mp->mp_debug != 0) && (mempool_reserve_has(mp,
 	    element) || !debug_pool_free_ok(element)))
 		return;                 /* reported */

@@ -10,7 +10,8 @@
  * pools on real caches (and a reserve that an address-space limit cannot
  * hold: ENOMEM, not a wait for memory), destroy with elements out, a
  * double free under KMEM_DEBUG (into the reserve, or of a debug cache's
- * element given to free_fn already), statistics, and bad arguments.
+ * element given to free_fn already), statistics, and bad arguments (one line
+ * each).
  */
 #include "config.h"
 
@@ -977,6 +978,9 @@ START_TEST(test_bad_args)
 		    "case %d: stderr '%s'", c.which, buf);
 		ck_assert_msg(strncmp(buf, "libkmem: ", 9) == 0, "case %d",
 		    c.which);
+		/* One line each: mempool_free(junk, NULL) wrote two. */
+		ck_assert_msg(strchr(buf, '\n') == buf + strlen(buf) - 1,
+		    "case %d: not one line: '%s'", c.which, buf);
 		ck_assert_ptr_null(c.ret);
 		if (c.which >= 12 && c.which <= 16)
 			ck_assert_int_eq(c.iret, -1);
