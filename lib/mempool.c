@@ -185,6 +185,30 @@ mempool_ok(const struct mempool *mp, const char *fn, bool kept_ok)
 	return (mempool_ok_element(mp, fn, kept_ok, NULL));
 }
 
+/*
+ * Room for n element pointers more than the machine's memory: the array
+ * is written as the reserve fills, so mmap would not say so and the OOM
+ * killer would (as for taskq_create()'s TASKQ_PREPOPULATE).  Reports it
+ * for 'fn' and sets errno to ENOMEM.
+ */
+static bool
+mempool_too_many(const char *fn, const void *pool, int n)
+{
+	uint64_t phys = (uint64_t)sysconf(_SC_PHYS_PAGES) *
+	    (uint64_t)mempool_page();
+
+	if ((uint64_t)n * sizeof (void *) <= phys)
+		return (false);
+	if (pool != NULL)
+		kmem_report("%s(%p, %d): the reserve's element pointers alone "
+		    "take more than the machine's memory", fn, pool, n);
+	else
+		kmem_report("%s(%d): the reserve's element pointers alone take "
+		    "more than the machine's memory", fn, n);
+	errno = ENOMEM;
+	return (true);
+}
+
 static inline int
 mempool_curr(const struct mempool *mp)
 {
@@ -318,6 +342,8 @@ mempool_create_common(const char *fn, int min_nr, mempool_alloc_t *alloc_fn,
 		errno = EINVAL;
 		return (NULL);
 	}
+	if (mempool_too_many(fn, NULL, min_nr))
+		return (NULL);
 	kmem_init();            /* cpu_count() */
 	if ((mp = mempool_map(min_nr, alloc_fn, free_fn, pool_data)) == NULL) {
 		errno = ENOMEM;
@@ -565,6 +591,8 @@ mempool_resize(mempool_t *pool, int new_min_nr)
 		errno = EINVAL;
 		return (-1);
 	}
+	if (mempool_too_many("mempool_resize", mp, new_min_nr))
+		return (-1);
 	pthread_mutex_lock(&mp->mp_lock);
 	if (mempool_room(mp, new_min_nr) != 0) {
 		pthread_mutex_unlock(&mp->mp_lock);

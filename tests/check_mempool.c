@@ -10,11 +10,12 @@
  * pools on real caches (and a reserve that an address-space limit cannot
  * hold: ENOMEM, not a wait for memory), destroy with elements out, a
  * double free under KMEM_DEBUG (into the reserve, or of a debug cache's
- * element given to free_fn already), statistics, and bad arguments (one line
- * each).
+ * element given to free_fn already), statistics, and bad arguments
+ * (one line each; a min_nr whose pointers exceed memory: ENOMEM).
  */
 #include "config.h"
 
+#include <dlfcn.h>
 #include <errno.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -997,6 +998,92 @@ START_TEST(test_bad_args)
 }
 END_TEST
 
+#if !defined(KMEM_ASAN) && !defined(KMEM_TSAN)   /* they need sysconf */
+/*
+ * A machine with little memory: sysconf(_SC_PHYS_PAGES) says fake_phys
+ * pages while it is not 0.
+ */
+static _Atomic long fake_phys;
+
+long
+sysconf(int name)
+{
+	static long (*real)(int);
+
+	if (name == _SC_PHYS_PAGES && atomic_load(&fake_phys) != 0)
+		return (atomic_load(&fake_phys));
+	if (real == NULL)
+		real = (long (*)(int))dlsym(RTLD_NEXT, "sysconf");
+	return (real(name));
+}
+
+struct huge_call {
+	struct talloc *ta;
+	mempool_t *mp;
+	mempool_t *ret;
+	int iret;
+	int err;
+};
+
+static void
+huge_create_run(void *arg)
+{
+	struct huge_call *h = arg;
+
+	errno = 0;
+	h->ret = mempool_create(1 << 20, talloc_fn, tfree_fn, h->ta);
+	h->err = errno;
+}
+
+static void
+huge_resize_run(void *arg)
+{
+	struct huge_call *h = arg;
+
+	errno = 0;
+	h->iret = mempool_resize(h->mp, 1 << 20);
+	h->err = errno;
+}
+
+/*
+ * A min_nr whose element pointers alone take more than the machine's
+ * memory (INT_MAX takes 16 GiB) is ENOMEM with one line, before alloc_fn
+ * is called: the reserve was filled until the OOM killer came.  Here the
+ * machine has 1 MiB, and 1 << 20 pointers take 8 MiB.
+ */
+START_TEST(test_huge_min_nr)
+{
+	struct talloc ta = { 0 };
+	struct huge_call h = { .ta = &ta };
+	char buf[512];
+
+	h.mp = mempool_create(2, talloc_fn, tfree_fn, &ta);
+	ck_assert_ptr_nonnull(h.mp);
+	atomic_store(&fake_phys, (long)(1048576 / test_page_size()));
+	test_capture_stderr(huge_create_run, &h, buf, sizeof (buf));
+	atomic_store(&fake_phys, 0);
+	ck_assert_ptr_null(h.ret);
+	ck_assert_int_eq(h.err, ENOMEM);
+	ck_assert_uint_eq(atomic_load(&ta.calls), 2);   /* the small pool's */
+	ck_assert_msg(strncmp(buf, "libkmem: mempool_create(1048576)", 32) ==
+	    0 && strchr(buf, '\n') == buf + strlen(buf) - 1, "stderr '%s'",
+	    buf);
+
+	atomic_store(&fake_phys, (long)(1048576 / test_page_size()));
+	test_capture_stderr(huge_resize_run, &h, buf, sizeof (buf));
+	atomic_store(&fake_phys, 0);
+	ck_assert_int_eq(h.iret, -1);
+	ck_assert_int_eq(h.err, ENOMEM);
+	ck_assert_uint_eq(atomic_load(&ta.calls), 2);
+	ck_assert_uint_eq(stats_of(h.mp).min_nr, 2);    /* nothing changed */
+	ck_assert_msg(strstr(buf, "mempool_resize(") != NULL &&
+	    strchr(buf, '\n') == buf + strlen(buf) - 1, "stderr '%s'", buf);
+	mempool_destroy(h.mp);
+	ck_assert_uint_eq(talloc_live(&ta), 0);
+}
+END_TEST
+#endif
+
 static void
 destroy_run(void *arg)
 {
@@ -1277,6 +1364,9 @@ main(void)
 
 	tcase_set_timeout(api, 20);
 	tcase_add_test(api, test_bad_args);
+#if !defined(KMEM_ASAN) && !defined(KMEM_TSAN)
+	tcase_add_test(api, test_huge_min_nr);
+#endif
 	tcase_add_test(api, test_destroy_elements_out);
 	tcase_add_test(api, test_debug_double_free);
 	tcase_add_test(api, test_debug_double_free_cache);
