@@ -1234,6 +1234,36 @@ taskq_teardown(taskq_t *tq)
 	kmem_cancel_restore(cancel);
 }
 
+/*
+ * Bad arguments: one line naming the function, the queue (tq, if not
+ * NULL) and what was wrong; errno EINVAL.
+ */
+static void
+taskq_bad(const char *fn, const taskq_t *tq, const char *what)
+{
+	if (tq != NULL)
+		kmem_report("%s(%s): %s", fn, tq->tq_name, what);
+	else
+		kmem_report("%s: %s", fn, what);
+	errno = EINVAL;
+}
+
+/* The arguments of the dispatch functions: true when they are good. */
+static bool
+taskq_dispatch_ok(const char *fn, const taskq_t *tq, task_func_t *func,
+    unsigned int flags)
+{
+	if (tq == NULL)
+		taskq_bad(fn, NULL, "NULL queue");
+	else if (func == NULL)
+		taskq_bad(fn, tq, "NULL func");
+	else if ((flags & ~(unsigned int)TQ_VALID_FLAGS) != 0)
+		taskq_bad(fn, tq, "unknown flags");
+	else
+		return (true);
+	return (false);
+}
+
 KMEM_EXPORT taskq_t *
 taskq_create(const char *name, int nthreads, int pri, int minalloc,
     int maxalloc, unsigned int flags)
@@ -1251,30 +1281,41 @@ taskq_create_stack(const char *name, int nthreads, int pri, int minalloc,
 	pthread_condattr_t mono;
 	taskq_t *tq;
 	int nstart, rc;
+	const char *bad = NULL;
 
-	if (name == NULL || name[0] == '\0' ||
-	    strnlen(name, TASKQ_NAMELEN + 1) > TASKQ_NAMELEN ||
-	    (flags & ~(unsigned int)TASKQ_VALID_FLAGS) != 0 ||
-	    pri < maxclsyspri || pri > minclsyspri ||
-	    minalloc < 0 || maxalloc < 0 ||
-	    (maxalloc > 0 && maxalloc < minalloc)) {
+	if (name == NULL || name[0] == '\0')
+		bad = "a name is required";
+	else if (strnlen(name, TASKQ_NAMELEN + 1) > TASKQ_NAMELEN)
+		bad = "name longer than TASKQ_NAMELEN (31)";
+	else if ((flags & ~(unsigned int)TASKQ_VALID_FLAGS) != 0)
+		bad = "unknown flags";
+	else if (pri < maxclsyspri || pri > minclsyspri)
+		bad = "pri must be from maxclsyspri (-20) to minclsyspri (19)";
+	else if (minalloc < 0 || maxalloc < 0)
+		bad = "minalloc and maxalloc must not be negative";
+	else if (maxalloc > 0 && maxalloc < minalloc)
+		bad = "maxalloc must be 0 or at least minalloc";
+	else if ((flags & TASKQ_THREADS_CPU_PCT) &&
+	    (nthreads < 0 || nthreads > 100))
+		bad = "nthreads must be a percentage (0 to 100) with "
+		    "TASKQ_THREADS_CPU_PCT";
+	else if (!(flags & TASKQ_THREADS_CPU_PCT) &&
+	    (nthreads < 1 || nthreads > TASKQ_THREADS_MAX))
+		bad = "nthreads must be from 1 to TASKQ_THREADS_MAX (1024)";
+	if (bad != NULL) {
+		kmem_report("taskq_create(%.32s, %d, %d, %d, %d, %#x): %s",
+		    name != NULL ? name : "NULL", nthreads, pri, minalloc,
+		    maxalloc, flags, bad);
 		errno = EINVAL;
 		return (NULL);
 	}
 	if (flags & TASKQ_THREADS_CPU_PCT) {
 		long online = sysconf(_SC_NPROCESSORS_ONLN);
 
-		if (nthreads < 0 || nthreads > 100) {
-			errno = EINVAL;
-			return (NULL);
-		}
 		if (online < 1)
 			online = 1;
 		nthreads = (int)KMEM_MIN((long)TASKQ_THREADS_MAX,
 		    KMEM_MAX(1L, online * nthreads / 100));
-	} else if (nthreads < 1 || nthreads > TASKQ_THREADS_MAX) {
-		errno = EINVAL;
-		return (NULL);
 	}
 
 	/*
@@ -1283,6 +1324,9 @@ taskq_create_stack(const char *name, int nthreads, int pri, int minalloc,
 	 */
 	if ((flags & TASKQ_PREPOPULATE) && (uint64_t)minalloc *
 	    sizeof (taskq_ent_t) > (uint64_t)sysconf(_SC_PHYS_PAGES) * page) {
+		kmem_report("taskq_create(%s): TASKQ_PREPOPULATE with minalloc "
+		    "%d: more entries than the machine's memory holds", name,
+		    minalloc);
 		errno = ENOMEM;
 		return (NULL);
 	}
@@ -1344,23 +1388,14 @@ taskq_create_stack(const char *name, int nthreads, int pri, int minalloc,
 KMEM_EXPORT void
 taskq_destroy(taskq_t *tq)
 {
-	char msg[128];
-	int n;
-
 	if (tq == NULL) {
-		errno = EINVAL;
+		taskq_bad("taskq_destroy", NULL, "NULL queue");
 		return;
 	}
 	if (taskq_self_in(tq) != NULL) {
 		/* It would wait for its own task to finish: forever. */
-		n = snprintf(msg, sizeof (msg), "libkmem: taskq_destroy(\"%s\") "
-		    "called from one of its own tasks; not destroyed\n",
-		    tq->tq_name);
-		if (n > 0) {
-			ssize_t w = write(STDERR_FILENO, msg,
-			    KMEM_MIN((size_t)n, sizeof (msg) - 1));
-			(void) w;
-		}
+		kmem_report("taskq_destroy(\"%s\") called from one of its own "
+		    "tasks; not destroyed", tq->tq_name);
 		errno = EDEADLK;
 		return;
 	}
@@ -1403,6 +1438,8 @@ taskq_dispatch_impl(taskq_t *tq, task_func_t *func, void *arg,
 	} else if (__atomic_load_n(&ent->tqent_state, __ATOMIC_ACQUIRE) !=
 	    TQENT_IDLE) {
 		(void) pthread_mutex_unlock(&tq->tq_lock);
+		kmem_report("taskq_dispatch_ent(%s): entry %p is still queued; "
+		    "not dispatched again", tq->tq_name, (void *)ent);
 		errno = EBUSY;          /* still queued: a caller bug */
 		return (0);
 	} else {
@@ -1433,11 +1470,8 @@ taskq_dispatch_impl(taskq_t *tq, task_func_t *func, void *arg,
 KMEM_EXPORT taskqid_t
 taskq_dispatch(taskq_t *tq, task_func_t func, void *arg, unsigned int flags)
 {
-	if (tq == NULL || func == NULL ||
-	    (flags & ~(unsigned int)TQ_VALID_FLAGS) != 0) {
-		errno = EINVAL;
+	if (!taskq_dispatch_ok("taskq_dispatch", tq, func, flags))
 		return (0);
-	}
 	return (taskq_dispatch_impl(tq, func, arg, flags, false, 0, NULL));
 }
 
@@ -1445,11 +1479,8 @@ KMEM_EXPORT taskqid_t
 taskq_dispatch_delay(taskq_t *tq, task_func_t func, void *arg,
     unsigned int flags, int64_t expire_ns)
 {
-	if (tq == NULL || func == NULL ||
-	    (flags & ~(unsigned int)TQ_VALID_FLAGS) != 0) {
-		errno = EINVAL;
+	if (!taskq_dispatch_ok("taskq_dispatch_delay", tq, func, flags))
 		return (0);
-	}
 	return (taskq_dispatch_impl(tq, func, arg, flags, true, expire_ns,
 	    NULL));
 }
@@ -1458,9 +1489,10 @@ KMEM_EXPORT void
 taskq_dispatch_ent(taskq_t *tq, task_func_t func, void *arg,
     unsigned int flags, taskq_ent_t *ent)
 {
-	if (tq == NULL || func == NULL || ent == NULL ||
-	    (flags & ~(unsigned int)TQ_VALID_FLAGS) != 0) {
-		errno = EINVAL;
+	if (!taskq_dispatch_ok("taskq_dispatch_ent", tq, func, flags))
+		return;
+	if (ent == NULL) {
+		taskq_bad("taskq_dispatch_ent", tq, "NULL entry");
 		return;
 	}
 	(void) taskq_dispatch_impl(tq, func, arg, flags, false, 0, ent);
@@ -1470,7 +1502,7 @@ KMEM_EXPORT void
 taskq_init_ent(taskq_ent_t *ent)
 {
 	if (ent == NULL) {
-		errno = EINVAL;
+		taskq_bad("taskq_init_ent", NULL, "NULL entry");
 		return;
 	}
 	memset(ent, 0, sizeof (*ent));
@@ -1482,7 +1514,7 @@ taskq_empty_ent(taskq_ent_t *ent)
 	unsigned int state;
 
 	if (ent == NULL) {
-		errno = EINVAL;
+		taskq_bad("taskq_empty_ent", NULL, "NULL entry");
 		return (0);
 	}
 	state = __atomic_load_n(&ent->tqent_state, __ATOMIC_ACQUIRE);
@@ -1513,7 +1545,7 @@ taskq_cancel_id(taskq_t *tq, taskqid_t id)
 	taskq_ent_t *ent;
 
 	if (tq == NULL) {
-		errno = EINVAL;
+		taskq_bad("taskq_cancel_id", NULL, "NULL queue");
 		return (EINVAL);
 	}
 	if (id == 0)
@@ -1584,7 +1616,7 @@ taskq_wait(taskq_t *tq)
 	int own;
 
 	if (tq == NULL) {
-		errno = EINVAL;
+		taskq_bad("taskq_wait", NULL, "NULL queue");
 		return;
 	}
 	self = taskq_self_in(tq);
@@ -1601,7 +1633,7 @@ taskq_wait_id(taskq_t *tq, taskqid_t id)
 	struct taskq_thread *self;
 
 	if (tq == NULL) {
-		errno = EINVAL;
+		taskq_bad("taskq_wait_id", NULL, "NULL queue");
 		return;
 	}
 	if (id == 0)
@@ -1619,7 +1651,7 @@ taskq_wait_outstanding(taskq_t *tq, taskqid_t id)
 	struct taskq_thread *self;
 
 	if (tq == NULL) {
-		errno = EINVAL;
+		taskq_bad("taskq_wait_outstanding", NULL, "NULL queue");
 		return;
 	}
 	self = taskq_self_in(tq);
@@ -1639,7 +1671,7 @@ taskq_member(taskq_t *tq, pthread_t thread)
 	bool found = false;
 
 	if (tq == NULL) {
-		errno = EINVAL;
+		taskq_bad("taskq_member", NULL, "NULL queue");
 		return (0);
 	}
 	(void) pthread_mutex_lock(&tq->tq_lock);
@@ -1666,7 +1698,8 @@ KMEM_EXPORT int
 taskq_stats(taskq_t *tq, struct taskq_stats *st)
 {
 	if (tq == NULL || st == NULL) {
-		errno = EINVAL;
+		taskq_bad("taskq_stats", tq, tq == NULL ? "NULL queue" :
+		    "NULL stats pointer");
 		return (EINVAL);
 	}
 	memset(st, 0, sizeof (*st));

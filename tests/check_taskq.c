@@ -5,7 +5,8 @@
  * maxalloc with TQ_NOSLEEP and TQ_SLEEP (also against tasks that dispatch
  * their own next run), caller-owned entries, membership,
  * threads that block signals, threads after fork (also a fork from a
- * task), statistics, the registry, and bad arguments.
+ * task), statistics, the registry, and bad arguments (EINVAL and one
+ * line on stderr each).
  */
 #include "config.h"
 
@@ -116,6 +117,67 @@ static void
 count_task(void *arg)
 {
 	atomic_fetch_add((_Atomic int *)arg, 1);
+}
+
+/* stderr of a bad call holds one line, "libkmem: <fn>..." */
+static void
+expect_one_line(const char *buf, const char *fn)
+{
+	char want[64];
+
+	(void) snprintf(want, sizeof (want), "libkmem: %s", fn);
+	ck_assert_msg(strncmp(buf, want, strlen(want)) == 0 &&
+	    strchr(buf, '\n') == buf + strlen(buf) - 1,
+	    "%s: not one line: '%s'", fn, buf);
+}
+
+struct bad_call {
+	taskq_t *tq;
+	taskq_ent_t *ent;
+	_Atomic int *ran;
+	int which;
+	long ret;
+	int err;
+};
+
+/* Bad call number 'which'; what it returned and errno. */
+static void
+bad_call_run(void *arg)
+{
+	struct bad_call *c = arg;
+	struct taskq_stats st;
+
+	errno = 0;
+	c->ret = 0;
+	switch (c->which) {
+	case 0: c->ret = (long)taskq_dispatch(NULL, count_task, c->ran, 0);
+		break;
+	case 1: c->ret = (long)taskq_dispatch(c->tq, NULL, c->ran, 0); break;
+	case 2: c->ret = (long)taskq_dispatch(c->tq, count_task, c->ran,
+		    0x40); break;
+	case 3: c->ret = (long)taskq_dispatch_delay(NULL, count_task, c->ran,
+		    0, 0); break;
+	case 4: c->ret = (long)taskq_dispatch_delay(c->tq, NULL, c->ran, 0,
+		    0); break;
+	case 5: taskq_dispatch_ent(NULL, count_task, c->ran, 0, c->ent);
+		break;
+	case 6: taskq_dispatch_ent(c->tq, NULL, c->ran, 0, c->ent); break;
+	case 7: taskq_dispatch_ent(c->tq, count_task, c->ran, 0, NULL);
+		break;
+	case 8: c->ret = taskq_empty_ent(NULL); break;
+	case 9: taskq_init_ent(NULL); break;
+	case 10: c->ret = taskq_stats(NULL, &st); break;
+	case 11: c->ret = taskq_stats(c->tq, NULL); break;
+	case 12: taskq_wait(NULL); break;
+	case 13: taskq_wait_id(NULL, 1); break;
+	case 14: taskq_wait_outstanding(NULL, 0); break;
+	case 15: taskq_destroy(NULL); break;
+	case 16: c->ret = taskq_member(NULL, pthread_self()); break;
+	case 17: c->ret = taskq_cancel_id(NULL, 1); break;
+	case 18: taskq_dispatch_ent(c->tq, count_task, c->ran, 0, c->ent);
+		break;
+	}
+	c->err = errno;
 }
 
 static void
@@ -489,7 +551,6 @@ START_TEST(test_cancel_running_and_done)
 	ck_assert_int_eq(taskq_cancel_id(tq, quick), ENOENT);
 	ck_assert_int_eq(taskq_cancel_id(tq, quick + 1000), ENOENT);
 	ck_assert_int_eq(taskq_cancel_id(tq, 0), ENOENT);
-	ck_assert_int_eq(taskq_cancel_id(NULL, id), EINVAL);
 	ck_assert_uint_eq(stats_of(tq).tasks_cancelled, 0);
 	taskq_destroy(tq);
 }
@@ -1061,6 +1122,8 @@ START_TEST(test_dispatch_ent_never_fails)
 	taskq_ent_t ents[100];
 	_Atomic int ran = 0;
 	struct gate g, g2;
+	struct bad_call c;
+	char buf[512];
 
 	ck_assert_ptr_nonnull(tq);
 	gate_init(&g);
@@ -1078,10 +1141,13 @@ START_TEST(test_dispatch_ent_never_fails)
 	ck_assert(taskq_empty_ent(&zeroed));
 	taskq_dispatch_ent(tq, count_task, &ran, TQ_FRONT, &zeroed);
 	ck_assert(!taskq_empty_ent(&zeroed));
-	/* A queued entry cannot be dispatched again. */
-	errno = 0;
-	taskq_dispatch_ent(tq, count_task, &ran, 0, &ents[0]);
-	ck_assert_int_eq(errno, EBUSY);
+	/* A queued entry cannot be dispatched again: EBUSY and one line. */
+	c = (struct bad_call){ .tq = tq, .ent = &ents[0], .ran = &ran,
+	    .which = 18 };
+	test_capture_stderr(bad_call_run, &c, buf, sizeof (buf));
+	ck_assert_int_eq(c.err, EBUSY);
+	expect_one_line(buf, "taskq_dispatch_ent(");
+	ck_assert_msg(strstr(buf, "still queued") != NULL, "'%s'", buf);
 	ck_assert_uint_eq(stats_of(tq).tasks_pending, 101);
 	gate_open(&g);
 	taskq_wait(tq);
@@ -1141,7 +1207,6 @@ START_TEST(test_member)
 	ck_assert_int_eq(atomic_load(&m.cur_ok), 1);
 	ck_assert_int_eq(taskq_member(m.tq1, pthread_self()), 0);
 	ck_assert_ptr_null(taskq_of_curthread());
-	ck_assert_int_eq(taskq_member(NULL, pthread_self()), 0);
 	taskq_destroy(m.tq1);
 	taskq_destroy(m.tq2);
 }
@@ -1713,18 +1778,40 @@ END_TEST
 
 /* ------------------------------------------------------------ bad input */
 
+struct create_call {
+	const char *name;
+	int nthreads, pri, minalloc, maxalloc;
+	unsigned int flags;
+	taskq_t *ret;
+	int err;
+};
+
+static void
+create_run(void *arg)
+{
+	struct create_call *c = arg;
+
+	errno = 0;
+	c->ret = taskq_create(c->name, c->nthreads, c->pri, c->minalloc,
+	    c->maxalloc, c->flags);
+	c->err = errno;
+}
+
+/* EINVAL and one line on stderr (it had none). */
 static void
 expect_einval(const char *name, int nthreads, int pri, int minalloc,
     int maxalloc, unsigned int flags)
 {
-	taskq_t *tq;
+	struct create_call c = { name, nthreads, pri, minalloc, maxalloc,
+	    flags, NULL, 0 };
+	char buf[512];
 
-	errno = 0;
-	tq = taskq_create(name, nthreads, pri, minalloc, maxalloc, flags);
-	ck_assert_msg(tq == NULL && errno == EINVAL,
+	test_capture_stderr(create_run, &c, buf, sizeof (buf));
+	ck_assert_msg(c.ret == NULL && c.err == EINVAL,
 	    "taskq_create(%s, %d, %d, %d, %d, %#x): %p errno %d",
 	    name != NULL ? name : "NULL", nthreads, pri, minalloc, maxalloc,
-	    flags, (void *)tq, errno);
+	    flags, (void *)c.ret, c.err);
+	expect_one_line(buf, "taskq_create(");
 }
 
 START_TEST(test_create_bad_args)
@@ -1763,11 +1850,14 @@ START_TEST(test_create_bad_args)
 	/* Prepopulating more than memory holds fails, not the OOM killer. */
 	if ((uint64_t)INT_MAX * sizeof (taskq_ent_t) >
 	    (uint64_t)sysconf(_SC_PHYS_PAGES) * (uint64_t)getpagesize()) {
-		errno = 0;
-		tq = taskq_create("t", 1, defclsyspri, INT_MAX, 0,
-		    TASKQ_PREPOPULATE);
-		ck_assert_msg(tq == NULL && errno == ENOMEM, "%p errno %d",
-		    (void *)tq, errno);
+		struct create_call c = { "t", 1, defclsyspri, INT_MAX, 0,
+		    TASKQ_PREPOPULATE, NULL, 0 };
+		char buf[512];
+
+		test_capture_stderr(create_run, &c, buf, sizeof (buf));
+		ck_assert_msg(c.ret == NULL && c.err == ENOMEM, "%p errno %d",
+		    (void *)c.ret, c.err);
+		expect_one_line(buf, "taskq_create(t): TASKQ_PREPOPULATE");
 	}
 	tq = taskq_create("t", 1, defclsyspri, INT_MAX, 0, 0);
 	ck_assert_ptr_nonnull(tq);              /* entries as needed */
@@ -1775,58 +1865,47 @@ START_TEST(test_create_bad_args)
 }
 END_TEST
 
+/*
+ * Each bad call sets EINVAL (returns 0, or EINVAL where the function
+ * returns an error number) and writes one line naming the function; it
+ * wrote none.
+ */
 START_TEST(test_bad_calls)
 {
+	static const char *const fn[] = {
+		"taskq_dispatch: NULL queue", "taskq_dispatch(bad): NULL func",
+		"taskq_dispatch(bad): unknown flags",
+		"taskq_dispatch_delay: NULL queue",
+		"taskq_dispatch_delay(bad): NULL func",
+		"taskq_dispatch_ent: NULL queue",
+		"taskq_dispatch_ent(bad): NULL func",
+		"taskq_dispatch_ent(bad): NULL entry",
+		"taskq_empty_ent: NULL entry", "taskq_init_ent: NULL entry",
+		"taskq_stats: NULL queue", "taskq_stats(bad): NULL stats",
+		"taskq_wait: NULL queue", "taskq_wait_id: NULL queue",
+		"taskq_wait_outstanding: NULL queue",
+		"taskq_destroy: NULL queue", "taskq_member: NULL queue",
+		"taskq_cancel_id: NULL queue",
+	};
 	taskq_t *tq = taskq_create("bad", 1, defclsyspri, 0, 0, 0);
-	struct taskq_stats st;
 	taskq_ent_t ent;
 	_Atomic int ran = 0;
+	struct bad_call c = { .tq = tq, .ent = &ent, .ran = &ran };
+	char buf[512];
 
 	ck_assert_ptr_nonnull(tq);
-	errno = 0;
-	ck_assert_uint_eq(taskq_dispatch(NULL, count_task, &ran, 0), 0);
-	ck_assert_int_eq(errno, EINVAL);
-	errno = 0;
-	ck_assert_uint_eq(taskq_dispatch(tq, NULL, &ran, 0), 0);
-	ck_assert_int_eq(errno, EINVAL);
-	errno = 0;
-	ck_assert_uint_eq(taskq_dispatch(tq, count_task, &ran, 0x40), 0);
-	ck_assert_int_eq(errno, EINVAL);
-	errno = 0;
-	ck_assert_uint_eq(taskq_dispatch_delay(NULL, count_task, &ran, 0, 0),
-	    0);
-	ck_assert_int_eq(errno, EINVAL);
-	errno = 0;
-	ck_assert_uint_eq(taskq_dispatch_delay(tq, NULL, &ran, 0, 0), 0);
-	ck_assert_int_eq(errno, EINVAL);
-
 	taskq_init_ent(&ent);
-	errno = 0;
-	taskq_dispatch_ent(NULL, count_task, &ran, 0, &ent);
-	ck_assert_int_eq(errno, EINVAL);
-	errno = 0;
-	taskq_dispatch_ent(tq, NULL, &ran, 0, &ent);
-	ck_assert_int_eq(errno, EINVAL);
-	errno = 0;
-	taskq_dispatch_ent(tq, count_task, &ran, 0, NULL);
-	ck_assert_int_eq(errno, EINVAL);
+	for (c.which = 0; c.which < (int)(sizeof (fn) / sizeof (fn[0]));
+	    c.which++) {
+		test_capture_stderr(bad_call_run, &c, buf, sizeof (buf));
+		ck_assert_msg(c.err == EINVAL, "%s: errno %d", fn[c.which],
+		    c.err);
+		ck_assert_msg(c.ret == (c.which == 10 || c.which == 11 ||
+		    c.which == 17 ? EINVAL : 0), "%s: returned %ld",
+		    fn[c.which], c.ret);
+		expect_one_line(buf, fn[c.which]);
+	}
 	ck_assert(taskq_empty_ent(&ent));
-	errno = 0;
-	ck_assert_int_eq(taskq_empty_ent(NULL), 0);
-	ck_assert_int_eq(errno, EINVAL);
-	taskq_init_ent(NULL);
-
-	ck_assert_int_eq(taskq_stats(NULL, &st), EINVAL);
-	ck_assert_int_eq(taskq_stats(tq, NULL), EINVAL);
-	errno = 0;
-	taskq_wait(NULL);
-	ck_assert_int_eq(errno, EINVAL);
-	taskq_wait_id(NULL, 1);
-	taskq_wait_outstanding(NULL, 0);
-	errno = 0;
-	taskq_destroy(NULL);
-	ck_assert_int_eq(errno, EINVAL);
-	ck_assert_int_eq(taskq_member(NULL, pthread_self()), 0);
 
 	/* None of that reached the queue. */
 	taskq_wait(tq);
