@@ -326,13 +326,35 @@ objpool_setup(struct objpool_head *pool, int nr_objs, int obj_size,
 	return (0);
 }
 
+/*
+ * Bad arguments: one line naming the function, the pool and what was
+ * wrong; -EINVAL.
+ */
+static int
+objpool_bad(const char *fn, const void *pool, const char *what)
+{
+	kmem_report("%s(%p): %s", fn, pool, what);
+	return (-EINVAL);
+}
+
 KMEM_EXPORT int
 objpool_init(struct objpool_head *pool, int nr_objs, int object_size,
     void *context, objpool_init_obj_cb objinit, objpool_fini_cb release)
 {
-	if (pool == NULL || nr_objs <= 0 || nr_objs > OBJPOOL_NR_OBJECT_MAX ||
-	    object_size <= 0 || object_size > OBJPOOL_OBJECT_SIZE_MAX)
+	if (pool == NULL)
+		return (objpool_bad("objpool_init", pool, "NULL pool"));
+	if (nr_objs <= 0 || nr_objs > OBJPOOL_NR_OBJECT_MAX) {
+		kmem_report("objpool_init(%p): nr_objs %d not from 1 to "
+		    "OBJPOOL_NR_OBJECT_MAX (%d)", (void *)pool, nr_objs,
+		    OBJPOOL_NR_OBJECT_MAX);
 		return (-EINVAL);
+	}
+	if (object_size <= 0 || object_size > OBJPOOL_OBJECT_SIZE_MAX) {
+		kmem_report("objpool_init(%p): object_size %d not from 1 to "
+		    "OBJPOOL_OBJECT_SIZE_MAX (%d)", (void *)pool, object_size,
+		    OBJPOOL_OBJECT_SIZE_MAX);
+		return (-EINVAL);
+	}
 	return (objpool_setup(pool, nr_objs,
 	    (int)KMEM_P2ROUNDUP((size_t)object_size, sizeof (long)), context,
 	    objinit, release));
@@ -342,8 +364,14 @@ KMEM_EXPORT int
 objpool_init_ring(struct objpool_head *pool, int capacity, void *context,
     objpool_fini_cb release)
 {
-	if (pool == NULL || capacity <= 0 || capacity > OBJPOOL_NR_OBJECT_MAX)
+	if (pool == NULL)
+		return (objpool_bad("objpool_init_ring", pool, "NULL pool"));
+	if (capacity <= 0 || capacity > OBJPOOL_NR_OBJECT_MAX) {
+		kmem_report("objpool_init_ring(%p): capacity %d not from 1 to "
+		    "OBJPOOL_NR_OBJECT_MAX (%d)", (void *)pool, capacity,
+		    OBJPOOL_NR_OBJECT_MAX);
 		return (-EINVAL);
+	}
 	return (objpool_setup(pool, capacity, 0, context, NULL, release));
 }
 
@@ -372,11 +400,16 @@ objpool_push(void *obj, struct objpool_head *pool)
 {
 	if (KMEM_UNLIKELY(obj == NULL || pool == NULL ||
 	    pool->op_rings == NULL))
-		return (-EINVAL);
+		return (objpool_bad("objpool_push", pool, pool == NULL ?
+		    "NULL pool" : pool->op_rings == NULL ?
+		    "pool released or ended" : "NULL object"));
 	/* Not one of its objects: fini would count it as a reference. */
 	if (KMEM_UNLIKELY(pool->obj_size != 0 &&
-	    !objpool_owns(pool, pool->op_rings, obj)))
+	    !objpool_owns(pool, pool->op_rings, obj))) {
+		kmem_report("objpool_push(%p): %p is not one of the pool's "
+		    "objects; not pushed", (void *)pool, obj);
 		return (-EINVAL);
+	}
 	return (objpool_ring_push(objpool_ring(pool, cpu_current()),
 	    pool->op_mask, obj));
 }
@@ -387,7 +420,8 @@ objpool_count(const struct objpool_head *pool)
 	int64_t sum = 0;
 
 	if (pool == NULL || pool->op_rings == NULL)
-		return (-EINVAL);
+		return (objpool_bad("objpool_count", pool, pool == NULL ?
+		    "NULL pool" : "pool released or ended"));
 	for (unsigned int cpu = 0; cpu < (unsigned int)pool->nr_cpus; cpu++) {
 		struct objpool_ring *ring = objpool_ring(pool, cpu);
 		uint64_t head = atomic_load_explicit(&ring->head,
@@ -434,11 +468,17 @@ objpool_drop(void *obj, struct objpool_head *pool)
 {
 	if (obj == NULL || pool == NULL || pool->op_map == NULL ||
 	    !objpool_meta(pool)->owns_objects)
-		return (-EINVAL);
+		return (objpool_bad("objpool_drop", pool, pool == NULL ?
+		    "NULL pool" : pool->op_map == NULL ? "pool released" :
+		    !objpool_meta(pool)->owns_objects ?
+		    "a ring pool has no objects to drop" : "NULL object"));
 	/* Not one of its objects: it holds no reference to drop. */
 	if (!objpool_owns(pool, (char *)pool->op_map +
-	    objpool_meta(pool)->rings_off, obj))
+	    objpool_meta(pool)->rings_off, obj)) {
+		kmem_report("objpool_drop(%p): %p is not one of the pool's "
+		    "objects; not dropped", (void *)pool, obj);
 		return (-EINVAL);
+	}
 	return (objpool_put(pool, 1) ? 0 : -EAGAIN);
 }
 

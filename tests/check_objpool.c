@@ -2,13 +2,16 @@
  * check_objpool.c - the objpool: API behaviour, conservation under
  * oversubscribed stress (free and all on one CPU), ring circulation, and
  * the test_objpool cases (sync, sync overrun, async) ported to threads.
+ * Bad calls return -EINVAL and say why in one line on stderr.
  */
 #include "config.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "libkmem/objpool.h"
 #include "testutil.h"
@@ -76,23 +79,98 @@ check_all_present(struct objpool_head *pool, long nr)
 
 /* ------------------------------------------------------------ API */
 
+/* ------------------------------------------------------------ bad calls */
+
+enum { OP_INIT, OP_INIT_RING, OP_PUSH, OP_DROP, OP_COUNT };
+
+struct op_call {
+	int op;
+	void *obj;
+	struct objpool_head *pool;
+	int a, b;
+	int ret;
+};
+
+static void
+op_call_run(void *arg)
+{
+	struct op_call *c = arg;
+
+	switch (c->op) {
+	case OP_INIT:
+		c->ret = objpool_init(c->pool, c->a, c->b, NULL, NULL, NULL);
+		break;
+	case OP_INIT_RING:
+		c->ret = objpool_init_ring(c->pool, c->a, NULL, NULL);
+		break;
+	case OP_PUSH: c->ret = objpool_push(c->obj, c->pool); break;
+	case OP_DROP: c->ret = objpool_drop(c->obj, c->pool); break;
+	case OP_COUNT: c->ret = objpool_count(c->pool); break;
+	}
+}
+
+/*
+ * The call is refused with -EINVAL and one line on stderr naming the
+ * function and saying what was wrong ('why').
+ */
+static void
+expect_einval_op(int op, void *obj, struct objpool_head *pool, int a, int b,
+    const char *why, int line)
+{
+	static const char *const fn[] = { "objpool_init(",
+	    "objpool_init_ring(", "objpool_push(", "objpool_drop(",
+	    "objpool_count(" };
+	struct op_call c = { op, obj, pool, a, b, 0 };
+	char buf[512], want[64];
+
+	test_capture_stderr(op_call_run, &c, buf, sizeof (buf));
+	ck_assert_msg(c.ret == -EINVAL, "line %d: returned %d", line, c.ret);
+	(void) snprintf(want, sizeof (want), "libkmem: %s", fn[op]);
+	ck_assert_msg(strncmp(buf, want, strlen(want)) == 0 &&
+	    strchr(buf, '\n') == buf + strlen(buf) - 1 &&
+	    strstr(buf, why) != NULL, "line %d: stderr '%s'", line, buf);
+}
+
+#define	EXPECT_EINVAL(op, obj, pool, a, b, why) \
+	expect_einval_op(op, obj, pool, a, b, why, __LINE__)
+
+/* Many refused calls: their lines go to /dev/null, not to the log. */
+static int
+stderr_quiet(void)
+{
+	int saved = dup(STDERR_FILENO), null = open("/dev/null", O_WRONLY);
+
+	ck_assert_int_ge(saved, 0);
+	ck_assert_int_ge(null, 0);
+	ck_assert_int_ge(dup2(null, STDERR_FILENO), 0);
+	close(null);
+	return (saved);
+}
+
+static void
+stderr_restore(int saved)
+{
+	ck_assert_int_ge(dup2(saved, STDERR_FILENO), 0);
+	close(saved);
+}
+
 START_TEST(test_init_errors)
 {
 	struct objpool_head pool;
 
-	ck_assert_int_eq(objpool_init(NULL, 4, 8, NULL, NULL, NULL), -EINVAL);
-	ck_assert_int_eq(objpool_init(&pool, 0, 8, NULL, NULL, NULL), -EINVAL);
-	ck_assert_int_eq(objpool_init(&pool, -1, 8, NULL, NULL, NULL), -EINVAL);
-	ck_assert_int_eq(objpool_init(&pool, OBJPOOL_NR_OBJECT_MAX + 1, 8,
-	    NULL, NULL, NULL), -EINVAL);
-	ck_assert_int_eq(objpool_init(&pool, 4, 0, NULL, NULL, NULL), -EINVAL);
-	ck_assert_int_eq(objpool_init(&pool, 4, -8, NULL, NULL, NULL), -EINVAL);
-	ck_assert_int_eq(objpool_init(&pool, 4, OBJPOOL_OBJECT_SIZE_MAX + 1,
-	    NULL, NULL, NULL), -EINVAL);
-	ck_assert_int_eq(objpool_init_ring(NULL, 4, NULL, NULL), -EINVAL);
-	ck_assert_int_eq(objpool_init_ring(&pool, 0, NULL, NULL), -EINVAL);
-	ck_assert_int_eq(objpool_init_ring(&pool, OBJPOOL_NR_OBJECT_MAX + 1,
-	    NULL, NULL), -EINVAL);
+	EXPECT_EINVAL(OP_INIT, NULL, NULL, 4, 8, "NULL pool");
+	EXPECT_EINVAL(OP_INIT, NULL, &pool, 0, 8, "nr_objs");
+	EXPECT_EINVAL(OP_INIT, NULL, &pool, -1, 8, "nr_objs");
+	EXPECT_EINVAL(OP_INIT, NULL, &pool, OBJPOOL_NR_OBJECT_MAX + 1, 8,
+	    "nr_objs");
+	EXPECT_EINVAL(OP_INIT, NULL, &pool, 4, 0, "object_size");
+	EXPECT_EINVAL(OP_INIT, NULL, &pool, 4, -8, "object_size");
+	EXPECT_EINVAL(OP_INIT, NULL, &pool, 4, OBJPOOL_OBJECT_SIZE_MAX + 1,
+	    "object_size");
+	EXPECT_EINVAL(OP_INIT_RING, NULL, NULL, 4, 0, "NULL pool");
+	EXPECT_EINVAL(OP_INIT_RING, NULL, &pool, 0, 0, "capacity");
+	EXPECT_EINVAL(OP_INIT_RING, NULL, &pool, OBJPOOL_NR_OBJECT_MAX + 1, 0,
+	    "capacity");
 
 	/* The limits themselves are accepted. */
 	ck_assert_int_eq(objpool_init(&pool, 4, OBJPOOL_OBJECT_SIZE_MAX,
@@ -150,8 +228,8 @@ START_TEST(test_pop_empty_push_null)
 	ck_assert_int_eq(objpool_init_ring(&pool, 8, NULL, NULL), 0);
 	ck_assert_ptr_null(objpool_pop(&pool));
 	ck_assert_int_eq(objpool_count(&pool), 0);
-	ck_assert_int_eq(objpool_push(NULL, &pool), -EINVAL);
-	ck_assert_int_eq(objpool_drop(&pool, &pool), -EINVAL);  /* a ring */
+	EXPECT_EINVAL(OP_PUSH, NULL, &pool, 0, 0, "NULL object");
+	EXPECT_EINVAL(OP_DROP, &pool, &pool, 0, 0, "ring pool");  /* a ring */
 	objpool_fini(&pool);
 }
 END_TEST
@@ -218,18 +296,18 @@ START_TEST(test_fini_then_drop)
 	ck_assert_int_eq(objpool_drop(out[2], &pool), 0);
 	ck_assert_int_eq(atomic_load(&release_calls), 1);
 	/* The pool is gone: further calls are refused, not crashes. */
-	ck_assert_int_eq(objpool_drop(out[2], &pool), -EINVAL);
+	EXPECT_EINVAL(OP_DROP, out[2], &pool, 0, 0, "pool released");
 	objpool_fini(&pool);
 	objpool_free(&pool);
 	ck_assert_int_eq(atomic_load(&release_calls), 1);
-	ck_assert_int_eq(objpool_drop(NULL, &pool), -EINVAL);
+	EXPECT_EINVAL(OP_DROP, NULL, &pool, 0, 0, "pool released");
 	ck_assert_ptr_null(objpool_pop(&pool));
-	ck_assert_int_eq(objpool_push(out[0], &pool), -EINVAL);
-	ck_assert_int_eq(objpool_count(&pool), -EINVAL);
+	EXPECT_EINVAL(OP_PUSH, out[0], &pool, 0, 0, "released");
+	EXPECT_EINVAL(OP_COUNT, NULL, &pool, 0, 0, "released");
 	/* So are NULL pools. */
 	ck_assert_ptr_null(objpool_pop(NULL));
-	ck_assert_int_eq(objpool_push(out[0], NULL), -EINVAL);
-	ck_assert_int_eq(objpool_count(NULL), -EINVAL);
+	EXPECT_EINVAL(OP_PUSH, out[0], NULL, 0, 0, "NULL pool");
+	EXPECT_EINVAL(OP_COUNT, NULL, NULL, 0, 0, "NULL pool");
 	objpool_fini(NULL);
 	objpool_free(NULL);
 }
@@ -252,7 +330,7 @@ START_TEST(test_fini_ends_use)
 	for (int i = 0; i < 2; i++)
 		ck_assert_ptr_nonnull(out[i] = objpool_pop(&pool));
 	objpool_fini(&pool);            /* two objects still out */
-	ck_assert_int_eq(objpool_push(out[0], &pool), -EINVAL);
+	EXPECT_EINVAL(OP_PUSH, out[0], &pool, 0, 0, "released or ended");
 	ck_assert_ptr_null(objpool_pop(&pool));
 	objpool_fini(&pool);            /* already ended: no effect */
 	ck_assert_int_eq(atomic_load(&release_calls), 0);
@@ -284,10 +362,11 @@ START_TEST(test_push_foreign_refused)
 	    NULL, NULL), 0);
 	for (int i = 0; i < 2; i++)
 		ck_assert_ptr_nonnull(out[i] = objpool_pop(&pool));
-	ck_assert_int_eq(objpool_push(stack_obj, &pool), -EINVAL);
-	ck_assert_int_eq(objpool_push((char *)out[0] + 8, &pool), -EINVAL);
+	EXPECT_EINVAL(OP_PUSH, stack_obj, &pool, 0, 0, "is not one of");
+	EXPECT_EINVAL(OP_PUSH, (char *)out[0] + 8, &pool, 0, 0,
+	    "is not one of");
 	ck_assert_ptr_nonnull(o = objpool_pop(&other));
-	ck_assert_int_eq(objpool_push(o, &pool), -EINVAL);
+	EXPECT_EINVAL(OP_PUSH, o, &pool, 0, 0, "is not one of");
 	ck_assert_int_eq(objpool_push(o, &other), 0);
 	ck_assert_int_eq(objpool_count(&pool), 3);
 	/* Every object of the pool, on every ring, is taken back. */
@@ -322,7 +401,7 @@ START_TEST(test_push_owns_exact)
 
 	for (size_t k = 0; k < sizeof (shapes) / sizeof (shapes[0]); k++) {
 		struct objpool_head pool;
-		int nr = shapes[k][0], n = 0, bad = 0;
+		int nr = shapes[k][0], n = 0, bad = 0, saved;
 		void **own = calloc((size_t)nr, sizeof (*own));
 		char *lo, *hi;
 		void *o;
@@ -335,6 +414,7 @@ START_TEST(test_push_owns_exact)
 			own[n++] = o;
 		}
 		ck_assert_int_eq(n, nr);
+		saved = stderr_quiet();         /* a line per refusal */
 		lo = (char *)pool.op_map - 256;
 		hi = (char *)pool.op_map + pool.op_map_len + 256;
 		for (char *p = lo; p < hi; p += 4) {
@@ -348,6 +428,7 @@ START_TEST(test_push_owns_exact)
 				bad++;
 			bad += (rc == 0) != want;
 		}
+		stderr_restore(saved);
 		ck_assert_msg(bad == 0, "%d objects of %d bytes: %d wrong",
 		    nr, shapes[k][1], bad);
 		for (int i = 0; i < nr; i++)
@@ -373,11 +454,11 @@ START_TEST(test_drop_foreign_refused)
 	ck_assert_int_eq(objpool_init(&pool, 2, sizeof (struct tobj), NULL,
 	    NULL, count_release), 0);
 	ck_assert_ptr_nonnull(out = objpool_pop(&pool));
-	ck_assert_int_eq(objpool_drop(stack_obj, &pool), -EINVAL);
-	ck_assert_int_eq(objpool_drop((char *)out + 8, &pool), -EINVAL);
+	EXPECT_EINVAL(OP_DROP, stack_obj, &pool, 0, 0, "is not one of");
+	EXPECT_EINVAL(OP_DROP, (char *)out + 8, &pool, 0, 0, "is not one of");
 	objpool_fini(&pool);            /* out still out */
 	ck_assert_int_eq(atomic_load(&release_calls), 0);
-	ck_assert_int_eq(objpool_drop(stack_obj, &pool), -EINVAL);
+	EXPECT_EINVAL(OP_DROP, stack_obj, &pool, 0, 0, "is not one of");
 	ck_assert_int_eq(atomic_load(&release_calls), 0);
 	ck_assert_int_eq(objpool_drop(out, &pool), 0);
 	ck_assert_int_eq(atomic_load(&release_calls), 1);
