@@ -22,9 +22,10 @@
  * process-wide ones share a page or two (KMEM_FORK_LOCK).
  *
  * Magazine flushes come first and go last: a flush takes rounds out of
- * magazines and gives them back to the slab layer under every other lock,
- * so fork() waits for those in progress (FLUSHES in magazine.c), else the
- * child would have objects out that no thread of it holds.  The
+ * magazines and gives them back to the slab layer under every other lock
+ * (a refill, the other way), so fork() waits for those in progress
+ * (FLUSHES in magazine.c), else the child would have objects out that no
+ * thread of it holds.  The
  * statistics publisher's lock comes next and goes last but one: the
  * publisher takes every other lock under it (stats.c).  The child drops
  * the parent's statistics region and publishes its own (stats_fork_child).

@@ -86,12 +86,14 @@
  * second at most: the flush runs the cache's destructor, which may wait
  * for a lock that the forking thread holds (its own atfork handler's,
  * say); fork() then goes on as before, the flush's objects lost to the
- * child.
+ * child.  A refill (mag_refill) holds it the same way: the objects it
+ * constructs for a magazine are in no magazine until they are in one.
  *
  * LOCKING.  mag_flush_lock (read), then mag_cpu.lock per CPU; no two CPU
  * locks are held at once; the slab layer and constructors/destructors are
  * called with no CPU lock held (a destructor may free into the same
- * cache, and so flush again: a second read lock).
+ * cache, and so flush again, or a constructor allocate from it: a second
+ * read lock).
  */
 #include "config.h"
 
@@ -495,13 +497,14 @@ mag_refill(struct kmem_cache *cp, uint32_t cpu, int kmflags)
 	struct mag_layer *ml = &cp->mag;
 	struct mag_cpu *pc = &ml->cpu[cpu];
 	void *batch[MAG_MAX / 2];
-	unsigned int n = cache_fill(cp, batch, KMEM_MAX(ml->magsize / 2, 1U),
-	    kmflags);
-	void *obj;
+	unsigned int n;
+	void *obj = NULL;
 
-	if (n == 0)
-		return (NULL);
-	obj = batch[--n];
+	/* The batch is in no magazine until it is in one (FLUSHES). */
+	(void) pthread_rwlock_rdlock(&mag_flush_lock);
+	n = cache_fill(cp, batch, KMEM_MAX(ml->magsize / 2, 1U), kmflags);
+	if (n != 0)
+		obj = batch[--n];
 	if (n != 0) {
 		pthread_mutex_lock(pc->lock);
 		while (n != 0 && pc->prounds < ml->magsize) {
@@ -512,6 +515,7 @@ mag_refill(struct kmem_cache *cp, uint32_t cpu, int kmflags)
 		if (n != 0)
 			cache_release(cp, batch, n);    /* raced: no room */
 	}
+	(void) pthread_rwlock_unlock(&mag_flush_lock);
 	return (obj);
 }
 

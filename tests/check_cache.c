@@ -5,8 +5,8 @@
  * while it waits for a reap, emergency objects under injected mmap
  * failure (and the slab an allocation grows then), reaping, statistics
  * (slab_max while a reap gives pages back), 16 threads on shared caches,
- * the page faults of a fork, a fork while a reap flushes magazines, and
- * one while another thread starts libkmem.
+ * the page faults of a fork, a fork while a reap flushes magazines or an
+ * allocation refills one, and one while another thread starts libkmem.
  */
 #include "config.h"
 
@@ -1576,6 +1576,74 @@ START_TEST(test_fork_while_flushing)
 }
 END_TEST
 
+/*
+ * fork() while another thread refills a magazine (here held up in a slow
+ * constructor): the objects it took from the slab layer for the magazine
+ * were in that thread's hands only, as a flush's are, so the child had
+ * objects out that nobody held (the one the allocation returns is the
+ * allocating thread's, gone with it).  fork() waits for the refill too.
+ */
+static _Atomic int forkfill_inside;
+
+static int
+forkfill_ctor(void *buf, void *priv, int kmflags)
+{
+	(void) buf; (void) priv; (void) kmflags;
+	if (atomic_load(&forkfill_inside) == 1) {
+		atomic_store(&forkfill_inside, 2);
+		usleep(300000);
+	}
+	return (0);
+}
+
+static void *
+forkfill_allocator(void *arg)
+{
+	return (kmem_cache_alloc(arg, KM_SLEEP));
+}
+
+START_TEST(test_fork_while_refilling)
+{
+	kmem_cache_t *cp = kmem_cache_create("forkfill", 64, 0, forkfill_ctor,
+	    NULL, NULL, NULL, NULL, 0);
+	void *obj;
+	pthread_t t;
+	pid_t pid;
+	int st;
+
+	ck_assert_ptr_nonnull(cp);
+	atomic_store(&forkfill_inside, 1);
+	ck_assert_int_eq(pthread_create(&t, NULL, forkfill_allocator, cp), 0);
+	while (atomic_load(&forkfill_inside) != 2)
+		usleep(1000);
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		struct kmem_cache_stats s;
+
+		alarm(10);
+		kmem_cache_reap_now(cp);
+		if (kmem_cache_stats(cp, &s) != 0)
+			_exit(2);
+		/* At most the one the allocating thread was to get. */
+		if (s.obj_alloc > 1) {
+			fprintf(stderr, "child: %" PRIu64 " objects out after "
+			    "a reap, at most 1 held\n", s.obj_alloc);
+			_exit(1);
+		}
+		_exit(0);
+	}
+	ck_assert_int_eq(waitpid(pid, &st, 0), pid);
+	ck_assert_int_eq(pthread_join(t, &obj), 0);
+	ck_assert_ptr_nonnull(obj);
+	kmem_cache_free(cp, obj);
+	ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0,
+	    "the child lost objects a refill was putting in a magazine "
+	    "(status 0x%x)", st);
+	kmem_cache_destroy(cp);
+}
+END_TEST
+
 #if !defined(KMEM_ASAN) && !defined(KMEM_TSAN)
 /*
  * fork() while another thread is in libkmem's start, past the
@@ -1751,6 +1819,7 @@ main(void)
 	tcase_add_test(thr, test_fork_page_faults);
 	tcase_add_test(thr, test_fork_while_held);
 	tcase_add_test(thr, test_fork_while_flushing);
+	tcase_add_test(thr, test_fork_while_refilling);
 #if !defined(KMEM_ASAN) && !defined(KMEM_TSAN)
 	tcase_add_test(thr, test_fork_during_start);
 #endif
