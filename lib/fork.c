@@ -84,9 +84,12 @@ fork_parent(void)
 	mag_fork_unlock(false);
 }
 
+static bool fork_registered;
+
 static void
 fork_child(void)
 {
+	fork_registered = true;         /* it has these handlers: fork_init */
 	mempool_fork_unlock(true);
 	meta_fork_unlock();
 	vmem_fork_unlock();
@@ -104,15 +107,16 @@ fork_child(void)
  * forked while another thread was in kmem_init, past this, runs kmem_init
  * again - pthread_once starts over in a child - and has the handlers from
  * its parent already: registered twice, they took every lock twice, and
- * the child's next fork() hung.
+ * the child's next fork() hung.  So the flag says that this process has
+ * them: set once they are registered, and by fork_child, which runs only
+ * where they are.  (Set before, a child forked just before the
+ * registration took it as made, and had none.)
  */
-static bool fork_registered;
-
 void
 fork_init(void)
 {
 	if (fork_registered)
 		return;
-	fork_registered = true;
 	(void) pthread_atfork(fork_prepare, fork_parent, fork_child);
+	fork_registered = true;
 }

@@ -30,6 +30,7 @@
 #include "cpu.h"
 #include "emergency.h"
 #include "grow.h"
+#include "reap.h"
 #include "slab.h"
 #include "vmem.h"
 #include "testutil.h"
@@ -1659,13 +1660,20 @@ extern int __register_atfork(void (*)(void), void (*)(void), void (*)(void),
 extern void *__dso_handle;
 static _Atomic int atfork_calls;
 static _Atomic pid_t atfork_hold_in;    /* hold up registration there */
+static _Atomic pid_t atfork_hold_before; /* the same, before it */
 static _Atomic int atfork_registered;
 
 int
 pthread_atfork(void (*prepare)(void), void (*parent)(void),
     void (*child)(void))
 {
-	int rc = __register_atfork(prepare, parent, child, __dso_handle);
+	int rc;
+
+	if (atomic_load(&atfork_hold_before) == getpid()) {
+		atomic_store(&atfork_registered, 1);
+		usleep(300000);
+	}
+	rc = __register_atfork(prepare, parent, child, __dso_handle);
 
 	atomic_fetch_add(&atfork_calls, 1);
 	if (atomic_load(&atfork_hold_in) == getpid()) {
@@ -1721,6 +1729,70 @@ START_TEST(test_fork_during_start)
 	ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0,
 	    "a child forked during libkmem's start could not fork "
 	    "(status 0x%x)", st);
+	ck_assert_int_eq(pthread_join(t, (void **)&cp), 0);
+	ck_assert_ptr_nonnull(cp);
+	kmem_cache_destroy(cp);
+}
+END_TEST
+
+/*
+ * The same fork a little earlier: the starting thread has decided to
+ * register the handlers but has not yet.  The child inherits no
+ * handlers, so it must register its own; it took the registration as
+ * made, and its children got none: a grandchild's kmem taskq counted the
+ * child's threads and ran nothing.
+ */
+static void
+forkstart_task(void *arg)
+{
+	atomic_store((_Atomic int *)arg, 1);
+}
+
+START_TEST(test_fork_before_start_registers)
+{
+	kmem_cache_t *cp;
+	pthread_t t;
+	pid_t pid;
+	int st;
+
+	if (atomic_load(&atfork_calls) != 0)
+		return;         /* started already (CK_FORK=no): no window */
+	atomic_store(&atfork_hold_before, getpid());
+	ck_assert_int_eq(pthread_create(&t, NULL, forkstart_first,
+	    "forkstart"), 0);
+	while (!atomic_load(&atfork_registered))
+		usleep(1000);
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		kmem_cache_t *c;
+		pid_t g;
+
+		(void) signal(SIGALRM, SIG_DFL);
+		alarm(10);
+		c = kmem_cache_create("forkstart_child", 64, 0, NULL, NULL,
+		    NULL, NULL, NULL, 0);
+		if (c == NULL || kmem_taskq() == NULL)
+			_exit(2);
+		if ((g = fork()) == 0) {
+			static _Atomic int ran;
+
+			if (taskq_dispatch(kmem_taskq(), forkstart_task,
+			    (void *)&ran, TQ_SLEEP) == 0)
+				_exit(1);
+			for (int i = 0; i < 500 && !atomic_load(&ran); i++)
+				usleep(10000);
+			_exit(atomic_load(&ran) ? 0 : 1);
+		}
+		if (g < 0 || waitpid(g, &st, 0) != g)
+			_exit(3);
+		_exit(WIFEXITED(st) && WEXITSTATUS(st) == 0 ? 0 : 4);
+	}
+	ck_assert_int_eq(waitpid(pid, &st, 0), pid);
+	ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0,
+	    "a child forked as libkmem's start was registering its fork "
+	    "handlers had none for its own children (status 0x%x: 4, the "
+	    "grandchild's task queue ran nothing)", st);
 	ck_assert_int_eq(pthread_join(t, (void **)&cp), 0);
 	ck_assert_ptr_nonnull(cp);
 	kmem_cache_destroy(cp);
@@ -1822,6 +1894,7 @@ main(void)
 	tcase_add_test(thr, test_fork_while_refilling);
 #if !defined(KMEM_ASAN) && !defined(KMEM_TSAN)
 	tcase_add_test(thr, test_fork_during_start);
+	tcase_add_test(thr, test_fork_before_start_registers);
 #endif
 	suite_add_tcase(s, thr);
 	return (test_run_suite(s));
