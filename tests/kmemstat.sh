@@ -603,6 +603,35 @@ sleeper=$!
 others="$sleeper"
 
 expect_error 1 "no process $dead" "$kmemstat" -p "$dead"
+# A process that has exited, its parent not waiting for it (a zombie):
+# one line that says so, at once, -w too, whether it removed its region
+# (exit) or left it (killed).
+printf '#!/bin/sh\nexec 3<&0\n"$@" <&3 3<&- &\nexec sleep 600\n' \
+    >"$tmp/orphan.sh"
+for how in quit kill; do
+	launch="sh $tmp/orphan.sh"
+	start
+	launch=
+	wait_for "$dir/libkmem.$pid"
+	if [ $how = quit ]; then cmd quit; else kill -9 "$pid"; fi
+	i=0
+	until [ "$(cut -d ' ' -f 3 "/proc/$pid/stat")" = Z ]; do
+		i=$((i + 1))
+		[ $i -le 100 ] || fail "statload $pid ($how) is no zombie"
+		sleep 0.05
+	done
+	for w in "" -w; do
+		t=$(date +%s)
+		expect_error 1 "^kmemstat: process $pid (statload) has exited" \
+		    "$kmemstat" $w -p "$pid"
+		[ $(($(date +%s) - t)) -le 2 ] ||
+			fail "kmemstat $w -p $pid, a zombie: not at once"
+	done
+	exec 3>&- 4<&-
+	kill "$spid"
+	wait "$spid" 2>/dev/null
+	spid=
+done
 expect_error 1 "publishes no statistics region" "$kmemstat" -p "$sleeper"
 # A -d that does not exist is what is wrong, not the process.
 expect_error 1 "^kmemstat: cannot read $tmp/nodir: No such file or directory$" \

@@ -154,6 +154,29 @@ proc_exists(long pid)
 	return (kill((pid_t)pid, 0) == 0 || errno == EPERM);
 }
 
+/*
+ * Has process pid exited, its parent not having waited for it yet (a
+ * zombie)?  Not when only its main thread has exited: the other threads
+ * of a live process keep a count above 1.
+ */
+static bool
+proc_zombie(long pid)
+{
+	char path[64], line[256], state = 0;
+	long threads = 0;
+	FILE *f;
+
+	snprintf(path, sizeof (path), "/proc/%ld/status", pid);
+	if ((f = fopen(path, "r")) == NULL)
+		return (false);
+	while (fgets(line, sizeof (line), f) != NULL) {
+		(void) sscanf(line, "State: %c", &state);
+		(void) sscanf(line, "Threads: %ld", &threads);
+	}
+	fclose(f);
+	return ((state == 'Z' || state == 'X') && threads <= 1);
+}
+
 static const char *printable(const char *s, char *buf, size_t len);
 
 /* The process's command name, printable (see printable), or "?". */
@@ -428,6 +451,11 @@ region_open(long pid, bool rw)
 			    "%s without -p removes it)", pid, path, progname);
 		die("no process %ld", pid);
 	}
+	if (proc_zombie(pid)) {
+		proc_comm(pid, comm, sizeof (comm));
+		die("process %ld (%s) has exited (a zombie: its parent has not "
+		    "waited for it yet)", pid, comm);
+	}
 	fd = open(path, (rw ? O_RDWR : O_RDONLY) | O_CLOEXEC | O_NOFOLLOW |
 	    O_NONBLOCK);
 	if (fd < 0) {
@@ -539,7 +567,7 @@ region_request(int fd, long pid, bool reap)
 			rc = 0;
 			break;
 		}
-		if (!proc_exists(pid))
+		if (!proc_exists(pid) || proc_zombie(pid))
 			die("process %ld exited before answering", pid);
 		sleep_ns(NS_PER_SEC / 100);
 	}
