@@ -214,17 +214,44 @@ cpu_sysfs_list(const char *path)
 	return (n);
 }
 
+/*
+ * The highest id + 1 of the CPUs this process may run on now; 0 when not
+ * known.  The mask has room for 8192 CPUs (x86's most); the kernel
+ * refuses a mask smaller than its own.
+ */
+static unsigned int
+cpu_affinity_ids(void)
+{
+	unsigned long mask[8192 / (8 * sizeof (unsigned long))];
+	size_t words = sizeof (mask) / sizeof (mask[0]);
+
+	if (sched_getaffinity(0, sizeof (mask), (cpu_set_t *)mask) != 0)
+		return (0);
+	while (words > 0 && mask[words - 1] == 0)
+		words--;
+	if (words == 0)
+		return (0);
+	return ((unsigned int)(words * 8 * sizeof (unsigned long)) -
+	    (unsigned int)__builtin_clzl(mask[words - 1]));
+}
+
+/*
+ * The list of possible CPUs, covering at least those this process may
+ * run on.  A list that misses one of them (a faked /sys in a container)
+ * is as good as none: cpu_ids_known stays false.
+ */
 static unsigned int
 cpu_possible_ids(void)
 {
 	unsigned int n = cpu_sysfs_list("/sys/devices/system/cpu/possible");
+	unsigned int run = cpu_affinity_ids();
 
-	cpu_ids_known = n != 0;
+	cpu_ids_known = n != 0 && run <= n;
 	if (n == 0) {
 		long conf = sysconf(_SC_NPROCESSORS_CONF);
 		n = conf > 0 ? (unsigned int)conf : 1;
 	}
-	return (n);
+	return (run > n ? run : n);
 }
 
 static void

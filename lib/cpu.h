@@ -41,6 +41,9 @@ extern unsigned int cpu_nr_ids;     /* possible CPU ids are 0 .. cpu_nr_ids-1 */
  * this process may run on), below which not every id that the kernel
  * hands out need lie: cpu_current() still answers within it, but the
  * rseq fast path, which indexes by the kernel's id, must not be used.
+ * The same holds where the list misses a CPU that the process may run on
+ * (a faked /sys): cpu_nr_ids then covers those, but not every CPU that a
+ * later sched_setaffinity() may add.
  */
 extern bool cpu_ids_known;
 extern unsigned int cpu_nr_nodes;   /* NUMA nodes are 0 .. cpu_nr_nodes-1 */

@@ -176,8 +176,9 @@ mag_rseq_setup(void)
 	if (!cpu_rseq_registered)
 		why = "glibc did not register rseq";
 	else if (!cpu_ids_known)
-		why = "/sys/devices/system/cpu/possible is unreadable, so "
-		    "CPU ids may exceed the per-CPU arrays";
+		why = "/sys/devices/system/cpu/possible is unreadable or "
+		    "misses a CPU this process may run on, so CPU ids may "
+		    "exceed the per-CPU arrays";
 	else if (q < 0 || !(q & MEMBARRIER_CMD_PRIVATE_EXPEDITED_RSEQ))
 		why = "the kernel lacks membarrier(PRIVATE_EXPEDITED_RSEQ)";
 	else if (mag_membarrier(MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED_RSEQ,

@@ -158,10 +158,13 @@ END_TEST
 
 #if !defined(KMEM_ASAN) && !defined(KMEM_TSAN)   /* they need their open */
 /*
- * open, failing for the list of possible CPUs while set, as where /sys is
- * not mounted (a chroot).  The library calls open through the PLT.
+ * open, failing for the list of possible CPUs while hide_possible is set,
+ * as where /sys is not mounted (a chroot), or reading fake_possible
+ * instead while that is set, as where /sys is faked (a container).  The
+ * library calls open through the PLT.
  */
 static volatile bool hide_possible;
+static const char *volatile fake_possible;
 static volatile int possible_opens;
 
 int
@@ -179,6 +182,17 @@ open(const char *path, int flags, ...)
 		possible_opens++;
 		errno = ENOENT;
 		return (-1);
+	}
+	if (fake_possible != NULL &&
+	    strcmp(path, "/sys/devices/system/cpu/possible") == 0) {
+		int fds[2];
+
+		possible_opens++;
+		if (pipe(fds) != 0)
+			return (-1);
+		(void) !write(fds[1], fake_possible, strlen(fake_possible));
+		(void) close(fds[1]);
+		return (fds[0]);
 	}
 	return ((int)syscall(SYS_openat, AT_FDCWD, path, flags, mode));
 }
@@ -199,6 +213,34 @@ START_TEST(test_unknown_ids_no_rseq)
 		return;                 /* CK_FORK=no: started already */
 	ck_assert_uint_ge(cpu_count(), 1);
 	ck_assert_uint_lt(cpu_current(), cpu_count());
+	ck_assert_int_ne(mag_default_mode(), MAG_RSEQ);
+	mag_set_default_mode(MAG_RSEQ);
+	ck_assert_int_ne(mag_default_mode(), MAG_RSEQ);
+}
+END_TEST
+
+/*
+ * A list of possible CPUs that misses the CPU this process runs on (a
+ * faked /sys says "0", the process is pinned to CPU 1): cpu_count()
+ * still covers it, and the rseq fast path, which would index the per-CPU
+ * arrays past their end by the kernel's id (SIGSEGV), is not used.
+ */
+START_TEST(test_short_possible_list)
+{
+	int c;
+
+	if (test_online_cpus() < 2)
+		return;
+	c = test_nth_cpu(test_online_cpus() - 1);
+	ck_assert_int_eq(test_pin(c), 0);
+	fake_possible = "0\n";
+	cpu_init();
+	fake_possible = NULL;
+	if (possible_opens == 0)
+		return;                 /* CK_FORK=no: started already */
+	ck_assert_uint_gt(cpu_count(), (unsigned int)c);
+	sched_yield();
+	ck_assert_uint_eq(cpu_current(), (unsigned int)c);
 	ck_assert_int_ne(mag_default_mode(), MAG_RSEQ);
 	mag_set_default_mode(MAG_RSEQ);
 	ck_assert_int_ne(mag_default_mode(), MAG_RSEQ);
@@ -273,6 +315,7 @@ main(void)
 	tcase_add_test(tc, test_libnuma_lazy);
 #if !defined(KMEM_ASAN) && !defined(KMEM_TSAN)
 	tcase_add_test(tc, test_unknown_ids_no_rseq);
+	tcase_add_test(tc, test_short_possible_list);
 #endif
 	suite_add_tcase(s, tc);
 	return (test_run_suite(s));
