@@ -92,8 +92,8 @@
  * LOCKING.  mag_flush_lock (read), then mag_cpu.lock per CPU; no two CPU
  * locks are held at once; the slab layer and constructors/destructors are
  * called with no CPU lock held (a destructor may free into the same
- * cache, and so flush again, or a constructor allocate from it: a second
- * read lock).
+ * cache, and so flush again, or a constructor allocate from it: a thread
+ * takes mag_flush_lock once, mag_flush_enter counting the nesting).
  */
 #include "config.h"
 
@@ -502,7 +502,7 @@ mag_refill(struct kmem_cache *cp, uint32_t cpu, int kmflags)
 	void *obj = NULL;
 
 	/* The batch is in no magazine until it is in one (FLUSHES). */
-	(void) pthread_rwlock_rdlock(&mag_flush_lock);
+	mag_flush_enter();
 	n = cache_fill(cp, batch, KMEM_MAX(ml->magsize / 2, 1U), kmflags);
 	if (n != 0)
 		obj = batch[--n];
@@ -516,7 +516,7 @@ mag_refill(struct kmem_cache *cp, uint32_t cpu, int kmflags)
 		if (n != 0)
 			cache_release(cp, batch, n);    /* raced: no room */
 	}
-	(void) pthread_rwlock_unlock(&mag_flush_lock);
+	mag_flush_exit();
 	return (obj);
 }
 
