@@ -208,6 +208,7 @@ static void
 ka_init_once(void)
 {
 	unsigned int n = 0;
+	int err = errno;        /* the first malloc's: kept, see ka_create */
 	size_t max;
 
 	kmem_init();                    /* tunables first */
@@ -253,6 +254,7 @@ ka_init_once(void)
 		ka_small[slot] = ka_kept[size <= 8 ? 0 : (size + 15) / 16];
 	}
 	atomic_store(&ka_ready, true);
+	errno = err;
 }
 
 void
@@ -289,12 +291,19 @@ ka_fast_publish(const struct ka_class *c, kmem_cache_t *cp)
 	}
 }
 
-/* The cache of class c, created on first use (out of the hot path). */
+/*
+ * The cache of class c, created on first use (out of the hot path).  Made,
+ * it leaves errno as it was: a successful allocation does not change it,
+ * as glibc's does not (a program reads errno after readdir, say, with
+ * allocations between its calls), and starting the aging chain and
+ * placing the cache's regions try calls that may fail on the way.
+ */
 static __attribute__((noinline)) kmem_cache_t *
 ka_create(struct ka_class *c)
 {
 	kmem_cache_t *cp;
 	char name[KMEM_CACHE_NAMELEN];
+	int err = errno;
 
 	/*
 	 * The first cache starts the aging chain and the statistics, which
@@ -336,6 +345,8 @@ ka_create(struct ka_class *c)
 			ka_fast_publish(c, cp);
 	}
 	pthread_mutex_unlock(&ka_lock);
+	if (cp != NULL)
+		errno = err;
 	return (cp);
 }
 
@@ -462,6 +473,7 @@ ka_large_alloc(size_t size, size_t align, int kmflags)
 	struct ka_large *l;
 	char *base;
 	bool was;
+	int err = errno;        /* a block leaves it as it was (ka_create) */
 
 	if (size > KA_LARGE_MAX || align > KA_LARGE_MAX) {
 		errno = ENOMEM;
@@ -528,6 +540,7 @@ ka_large_alloc(size_t size, size_t align, int kmflags)
 	l->buf = (char *)KMEM_P2ROUNDUP((uintptr_t)base, KMEM_MAX(align, 1));
 	l->size = size;
 	reap_check_limit();     /* mapped memory, as a slab's growth is */
+	errno = err;
 	return (l->buf);        /* a new span reads as zero: no KM_ZERO work */
 }
 
@@ -553,12 +566,15 @@ ka_large_of(const void *buf)
 static void
 ka_large_unmap(struct ka_large *l)
 {
-	if (vmem_span_remap(l->base, l->len, true) != 0) {
+	int err = errno;        /* free does not change it */
+
+	if (vmem_span_remap(l->base, l->len, true) != 0)
 		l->kind = 0;            /* kept, unused: pointers read foreign */
-		return;
+	else {
+		vmem_span_free_returned(l->base, l->len);
+		meta_free(l);
 	}
-	vmem_span_free_returned(l->base, l->len);
-	meta_free(l);
+	errno = err;
 }
 
 #ifdef MREMAP_DONTUNMAP

@@ -781,19 +781,27 @@ cache_walk(void (*fn)(struct kmem_cache *, void *), void *arg)
 	}
 }
 
-/* A magazine miss: the magazine layer's slow path (and lock mode). */
+/*
+ * A magazine miss: the magazine layer's slow path (and lock mode).  An
+ * object leaves errno as it was (as glibc's malloc does): the growth,
+ * placement and reaping below try calls that may fail on the way to it.
+ */
 static __attribute__((noinline)) void *
 cache_alloc_miss(kmem_cache_t *cp, int kmflags)
 {
+	int err = errno;
 	void *obj;
 
 	taskq_fork_resume();
 	obj = mag_alloc(cp, kmflags);
 
-	if (KMEM_UNLIKELY(obj == NULL))
+	if (KMEM_UNLIKELY(obj == NULL)) {
 		stat_inc(&cp->cpu[cpu_current()].alloc_fail);
-	else if (KMEM_UNLIKELY(DEBUG_CACHE(cp)))
+		return (NULL);
+	}
+	if (KMEM_UNLIKELY(DEBUG_CACHE(cp)))
 		debug_alloc(cp, obj);
+	errno = err;
 	return (obj);
 }
 
@@ -849,12 +857,14 @@ kmem_cache_alloc(kmem_cache_t *cp, int kmflags)
 /*
  * Everything but a magazine hit.  Emergency objects go straight back to
  * the system, and a pointer that is not one of the cache's objects is
- * reported and left alone.
+ * reported and left alone.  An object freed leaves errno as it was (the
+ * magazines and slabs it goes to may try calls that fail).
  */
 static __attribute__((noinline)) void
 cache_free_slow(struct kmem_cache *cp, void *buf)
 {
 	struct kmem_slab *s;
+	int err = errno;
 
 	if (buf == NULL || !cache_ok(cp, "kmem_cache_free"))
 		return;
@@ -864,6 +874,7 @@ cache_free_slow(struct kmem_cache *cp, void *buf)
 	if ((s = slab_of(cp, buf)) != NULL &&
 	    slab_obj_carved(&cp->sl, s, buf)) {
 		mag_free(cp, buf);
+		errno = err;
 		return;
 	}
 	if (!emergency_owns(&cp->emerg, buf)) {
@@ -872,6 +883,7 @@ cache_free_slow(struct kmem_cache *cp, void *buf)
 	}
 	cache_release(cp, &buf, 1);
 	stat_inc(&cp->cpu[cpu_current()].free);
+	errno = err;
 }
 
 /*

@@ -179,11 +179,13 @@ free(void *p)
 	free_slow(p);
 }
 
+/* As glibc's (and POSIX.1-2024's) free, it leaves errno as it was. */
 static void
 free_slow(void *p)
 {
 	kmem_cache_t *cp;
 	size_t usable;
+	int err = errno;
 
 	if (p == NULL)
 		return;
@@ -201,6 +203,7 @@ free_slow(void *p)
 		debug_bad_free("free", NULL, p);
 		break;
 	}
+	errno = err;
 }
 
 KMEM_EXPORT void *
@@ -274,9 +277,12 @@ realloc(void *p, size_t size)
 	if (kind == KA_LARGE && size > ka_max_class && size <= usable &&
 	    size > usable / 2)
 		return (p);
+	/* A block moved or copied leaves errno as it was, as malloc does. */
 	if (kind == KA_LARGE && size > usable && usable >= MALLOC_MOVE_MIN &&
-	    (q = ka_large_grow(p, size)) != NULL)
+	    (q = ka_large_grow(p, size)) != NULL) {
+		errno = err;
 		return (q);
+	}
 	if ((q = malloc(size)) == NULL) {
 		/*
 		 * A block that shrinks keeps its place when no smaller one
@@ -290,6 +296,7 @@ realloc(void *p, size_t size)
 		}
 		return (NULL);          /* p is left as it was */
 	}
+	errno = err;            /* a failed ka_large_grow's is no error */
 	memcpy(q, p, size < usable ? size : usable);
 	free(p);
 	return (q);
@@ -307,14 +314,18 @@ reallocarray(void *p, size_t n, size_t size)
 	return (realloc(p, total));
 }
 
+/* It returns its error: errno stays as it was, as glibc's leaves it. */
 KMEM_EXPORT int
 posix_memalign(void **out, size_t align, size_t size)
 {
+	int err = errno;
 	void *p;
 
 	if (align < sizeof (void *) || (align & (align - 1)) != 0)
 		return (EINVAL);
-	if ((p = malloc_aligned(align, size)) == NULL)
+	p = malloc_aligned(align, size);
+	errno = err;
+	if (p == NULL)
 		return (ENOMEM);
 	*out = p;
 	return (0);

@@ -1464,6 +1464,127 @@ START_TEST(test_realloc_shrink_out_of_memory)
 }
 END_TEST
 
+#define ERRNO_SENTINEL  12345   /* no error number: nothing sets it */
+
+/* Each of n blocks of size (plus a little) from malloc or calloc. */
+static void
+errno_kept_alloc(void **v, size_t n, size_t size)
+{
+	for (size_t i = 0; i < n; i++) {
+		size_t sz = launder_size(size + i % 7);
+
+		errno = ERRNO_SENTINEL;
+		v[i] = kept(i % 3 == 2 ? calloc(1, sz) : malloc(sz));
+		ck_assert_ptr_nonnull(v[i]);
+		ck_assert_msg(errno == ERRNO_SENTINEL, "%s(%zu) succeeded but "
+		    "set errno %d (%s)", i % 3 == 2 ? "calloc" : "malloc", sz,
+		    errno, strerror(errno));
+	}
+}
+
+/*
+ * A successful malloc, calloc, realloc or posix_memalign leaves errno as
+ * it was, as glibc's do: a program that reads errno after a call chain
+ * that allocates (readdir, whose end is errno still 0, with allocations
+ * between its calls) took the arena's placement attempts for its own
+ * error.  Under an address-space limit a region is placed with
+ * MAP_FIXED_NOREPLACE at slot boundaries (EEXIST where one is taken) and
+ * mappings fail (ENOMEM) before one fits: new classes, large blocks and
+ * growth all reach that.
+ */
+START_TEST(test_malloc_keeps_errno)
+{
+	static void *v[2048];
+	static const size_t sizes[] = { 1, 24, 100, 500, 1000, 4000, 4096,
+	    5000, 16384, 32768, 65536, 100000, 131072, 262144, 1 << 20,
+	    3 << 20, 10 << 20 };
+	struct rlimit rl;
+
+	ck_assert_int_eq(getrlimit(RLIMIT_AS, &rl), 0);
+	rl.rlim_cur = vm_bytes() + ((size_t)256 << 20);
+	ck_assert_int_eq(setrlimit(RLIMIT_AS, &rl), 0);
+	for (int round = 0; round < 2; round++) {
+		for (size_t k = 0; k < sizeof (sizes) / sizeof (sizes[0]);
+		    k++) {
+			size_t n = sizes[k] > 100000 ? 4 : sizes[k] > 4096 ?
+			    64 : 2048;
+			void *p;
+			int rc;
+
+			errno_kept_alloc(v, n, sizes[k]);
+			for (size_t i = 0; i < n; i += 2) {
+				size_t sz = launder_size(sizes[k] * 2 + 3);
+
+				errno = ERRNO_SENTINEL;
+				p = realloc(v[i], sz);
+				ck_assert_ptr_nonnull(p);
+				v[i] = p;
+				ck_assert_msg(errno == ERRNO_SENTINEL,
+				    "realloc(%zu) succeeded but set errno %d "
+				    "(%s)", sz, errno, strerror(errno));
+			}
+			for (size_t i = 0; i < n; i++)
+				free(v[i]);
+			for (size_t a = 64; a <= MAX_ALIGN; a <<= 2) {
+				errno = ERRNO_SENTINEL;
+				rc = posix_memalign(&p, a, sizes[k]);
+				ck_assert_int_eq(rc, 0);
+				ck_assert_msg(errno == ERRNO_SENTINEL,
+				    "posix_memalign(%zu, %zu) succeeded but "
+				    "set errno %d (%s)", a, sizes[k], errno,
+				    strerror(errno));
+				free(p);
+			}
+		}
+	}
+}
+END_TEST
+
+/*
+ * free leaves errno as it was (glibc's does, and POSIX.1-2024 requires
+ * it): giving a large block's span back remaps it, which may fail, and a
+ * program that saves errno around cleanup reads its own.
+ */
+START_TEST(test_free_keeps_errno)
+{
+	static void *v[2048];
+	static const size_t sizes[] = { 24, 1000, 5000, 65536, 100000,
+	    262144, 1 << 20, 10 << 20 };
+	struct rlimit rl;
+
+	ck_assert_int_eq(getrlimit(RLIMIT_AS, &rl), 0);
+	rl.rlim_cur = vm_bytes() + ((size_t)256 << 20);
+	ck_assert_int_eq(setrlimit(RLIMIT_AS, &rl), 0);
+	for (int round = 0; round < 3; round++) {
+		for (size_t k = 0; k < sizeof (sizes) / sizeof (sizes[0]);
+		    k++) {
+			size_t n = sizes[k] > 100000 ? 8 : sizes[k] > 4096 ?
+			    128 : 2048;
+
+			errno_kept_alloc(v, n, sizes[k]);
+			for (size_t i = 0; i < n; i++) {
+				errno = ERRNO_SENTINEL;
+				free(v[i]);
+				ck_assert_msg(errno == ERRNO_SENTINEL,
+				    "free of a %zu-byte block set errno %d "
+				    "(%s)", sizes[k], errno, strerror(errno));
+			}
+		}
+	}
+	/* Spans given back while mmap fails: they stay unused, quietly. */
+	errno_kept_alloc(v, 256, (size_t)256 << 10);
+	fail_anon_mmap = true;
+	for (size_t i = 0; i < 256; i++) {
+		errno = ERRNO_SENTINEL;
+		free(v[i]);
+		ck_assert_msg(errno == ERRNO_SENTINEL, "free of a large block "
+		    "whose mmap failed set errno %d (%s)", errno,
+		    strerror(errno));
+	}
+	fail_anon_mmap = false;
+}
+END_TEST
+
 struct sleep_class {
 	size_t size;
 	void *p;
@@ -1868,6 +1989,8 @@ main(void)
 	tcase_add_test(basic, test_realloc_in_place);
 #if !defined(KMEM_TSAN) && !defined(KMEM_ASAN)   /* their shadow: no limit */
 	tcase_add_test(basic, test_realloc_shrink_out_of_memory);
+	tcase_add_test(basic, test_malloc_keeps_errno);
+	tcase_add_test(basic, test_free_keeps_errno);
 #endif
 	tcase_add_test(basic, test_realloc_nested);
 	tcase_add_test(basic, test_reallocarray);
