@@ -116,9 +116,12 @@ reap_stack_size(void)
  * others do without rather than wait.  The caller that makes it then may
  * be a cache's growth, not reap_start(): aging starts from the queue
  * (reap_start_task), whose first entry is mapped with it so that this
- * dispatch cannot fail.
+ * dispatch cannot fail, whenever a reap_start() did without the queue
+ * (reap_start_owed): after a failure, or while another thread was making
+ * it - in a forked child, a thread of the parent that never finishes.
  */
 static void reap_start_task(void *arg);
+static _Atomic bool reap_start_owed;   /* a reap_start() found no queue */
 
 static __attribute__((noinline)) taskq_t *
 reap_tq_make(void)
@@ -138,7 +141,7 @@ reap_tq_make(void)
 		if (tq != NULL) {
 			taskq_set_fork_lazy(tq);
 			atomic_store(&reap_tq, tq);
-			if (atomic_load(&reap_tq_next_try) != 0)
+			if (atomic_load(&reap_start_owed))
 				(void) taskq_dispatch(tq, reap_start_task,
 				    NULL, TQ_NOSLEEP);
 		} else {
@@ -599,13 +602,19 @@ reap_psi_attempts(void)
 /*
  * Start aging, the PSI monitor and the statistics publisher, once: by
  * the first caller that finds the kmem taskq (if it could not be made at
- * first, a later one, or the queue's first task: reap_tq_make).
+ * first, or was being made by another thread, a later one, or the
+ * queue's first task: reap_tq_make).
  */
 void
 reap_start(void)
 {
-	if (KMEM_LIKELY(atomic_load(&reap_started)) || kmem_taskq() == NULL ||
-	    atomic_exchange(&reap_started, true))
+	if (KMEM_LIKELY(atomic_load(&reap_started)))
+		return;
+	if (kmem_taskq() == NULL) {
+		atomic_store(&reap_start_owed, true);   /* see reap_tq_make */
+		return;
+	}
+	if (atomic_exchange(&reap_started, true))
 		return;
 	tunable_set_hook(KT_REAP_INTERVAL, reap_interval_changed);
 	tunable_set_hook(KT_MEMORY_LIMIT, reap_limit_changed);

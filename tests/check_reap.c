@@ -781,6 +781,60 @@ START_TEST(test_fork_while_taskq_made)
 }
 END_TEST
 
+/*
+ * As above, but the child creates no cache: the one it uses was created
+ * while the other thread was making the queue (its reap_start() did
+ * without).  The child makes the queue when it needs it (here, as
+ * growth would), and aging must start then, as after a failure; it
+ * started only with a cache's creation.
+ */
+START_TEST(test_fork_while_taskq_made_no_create)
+{
+	pid_t pid = fork();
+	int status = 0;
+
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		kmem_cache_t *cp;
+		pthread_t t;
+		pid_t g;
+
+		if (tunable_set_id(KT_REAP_INTERVAL, 1) != 0)
+			_exit(1);
+		kmem_init();
+		atomic_store(&reap_slow_threads, 2);
+		if (pthread_create(&t, NULL, reap_create_cache, NULL) != 0)
+			_exit(2);       /* (the first slow one: this thread) */
+		usleep(100000);         /* its queue's thread is being made */
+		cp = kmem_cache_create("second", 64, 0, NULL, NULL, NULL,
+		    NULL, NULL, 0);
+		if (cp == NULL)
+			_exit(2);
+		g = fork();
+		if (g == 0) {
+			double t0 = test_now();
+
+			while ((kmem_taskq() == NULL || reap_passes() == 0) &&
+			    test_now() - t0 < 5) {
+				kmem_cache_free(cp, kmem_cache_alloc(cp,
+				    KM_SLEEP));
+				usleep(50000);
+			}
+			_exit(kmem_taskq() == NULL ? 3 :
+			    reap_passes() == 0 ? 4 : 0);
+		}
+		(void) pthread_join(t, NULL);
+		if (g < 0 || waitpid(g, &status, 0) != g)
+			_exit(5);
+		_exit(WIFEXITED(status) ? WEXITSTATUS(status) : 6);
+	}
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+	    "child status %d (3: the forked child made no kmem taskq, 4: no "
+	    "aging)", WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+}
+END_TEST
+
 #endif
 
 /* The stack size of the thread that runs it (pthread_getattr_np). */
@@ -1813,6 +1867,7 @@ main(void)
 	tcase_add_test(tc, test_aging_survives_no_entry);
 	tcase_add_test(tc, test_interval_change_no_entry);
 	tcase_add_test(tc, test_fork_while_taskq_made);
+	tcase_add_test(tc, test_fork_while_taskq_made_no_create);
 #endif
 	tcase_add_test(tc, test_interval_changes_leave_no_ticks);
 	tcase_add_test(tc, test_rss_after_burst);
