@@ -43,6 +43,15 @@
  * nor create the monitor thread; a pressure stall shorter than that
  * would not have reached the trigger's 150 ms in 2 s window anyway.
  *
+ * RETRIES.  A task dispatched from a thread that is no worker of the
+ * kmem taskq fails when no task entry is free and none can be mapped (a
+ * worker takes the one it runs on: taskq.c).  The periodic tasks that
+ * start so (aging's first tick, at start and when kmem_reap_interval
+ * changes; the PSI task; the statistics ticks, stats.c) would then be
+ * lost for good; instead reap_retry() queues reap_retry_task a second
+ * later on an entry of its own, which needs no memory, and that task
+ * queues them again (and itself a second after, while memory is short).
+ *
  * LOCKING.  Caches are walked with cache_walk() (kmem_cache.c), which
  * holds a reference on each cache while its callback runs, so destroy
  * waits; no libkmem lock is held while a cache is reaped.  The pressure
@@ -228,7 +237,8 @@ reap_trim(int64_t before)
  * A new chain whose first tick cannot be queued (no task entry, memory
  * short: the setter is no worker, which would take its own, taskq.c) is
  * carried on by the old chain's queued tick, which would otherwise end
- * both.
+ * both, or by reap_retry_task (RETRIES) when none is queued (at start,
+ * or the interval set from 0), whichever comes first.
  */
 static _Atomic bool reap_tick_running;   /* for fork: see reap_fork_child */
 static _Atomic bool reap_started;
@@ -252,8 +262,10 @@ reap_arm(uint64_t gen, int64_t now)
 		return (true);
 	id = taskq_dispatch_delay(kmem_taskq(), reap_tick,
 	    (void *)(uintptr_t)gen, TQ_SLEEP, now + interval * NS_PER_SEC);
-	if (id == 0)
+	if (id == 0) {
 		atomic_store(&reap_lost_gen, gen);
+		reap_retry(REAP_RETRY_AGING);   /* or the old tick carries it */
+	}
 	if (gen == atomic_load(&reap_gen))
 		atomic_store(&reap_tick_id, id);
 	return (id != 0);
@@ -588,9 +600,43 @@ reap_psi_later(void)
 {
 	taskq_t *tq = kmem_taskq();
 
+	if (tq != NULL && taskq_dispatch_delay(tq, reap_psi_task, NULL,
+	    TQ_SLEEP, kmem_now_ns() + REAP_PSI_DELAY_NS) == 0)
+		reap_retry(REAP_RETRY_PSI);
+}
+
+/* ------------------------------------------------------------ retries */
+
+static taskq_ent_t reap_retry_ent;      /* caller-owned: needs no memory */
+static _Atomic unsigned int reap_retry_what;    /* REAP_RETRY_* */
+
+static void
+reap_retry_task(void *arg)
+{
+	unsigned int what = atomic_exchange(&reap_retry_what, 0);
+	uint64_t gen = atomic_load(&reap_gen);
+
+	(void) arg;
+	/* The live chain, unless the old chain's tick carried it. */
+	if ((what & REAP_RETRY_AGING) &&
+	    atomic_compare_exchange_strong(&reap_lost_gen, &gen, 0))
+		(void) reap_arm(gen, kmem_now_ns());
+	if (what & REAP_RETRY_PSI)
+		reap_psi_later();
+	if (what & REAP_RETRY_STATS)
+		stats_retry();
+}
+
+void
+reap_retry(unsigned int what)
+{
+	taskq_t *tq = atomic_load(&reap_tq);
+
+	atomic_fetch_or(&reap_retry_what, what);
+	/* EBUSY: already queued, and it reads what after this. */
 	if (tq != NULL)
-		(void) taskq_dispatch_delay(tq, reap_psi_task, NULL, TQ_SLEEP,
-		    kmem_now_ns() + REAP_PSI_DELAY_NS);
+		(void) taskq_dispatch_ent_delay(tq, reap_retry_task, NULL, 0,
+		    &reap_retry_ent, kmem_now_ns() + NS_PER_SEC);
 }
 
 uint64_t

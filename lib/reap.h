@@ -44,6 +44,16 @@ void reap_all(void);
 /* fork.c: restart what a forked child lost (see reap.c). */
 void reap_fork_child(void);
 
+/*
+ * A periodic task that a thread other than a worker of the kmem taskq
+ * could not queue (no task entry: memory short), queued again a second
+ * later from the queue (see reap.c, RETRIES).
+ */
+#define REAP_RETRY_AGING        0x1     /* the aging chain */
+#define REAP_RETRY_PSI          0x2     /* the task that arms PSI */
+#define REAP_RETRY_STATS        0x4     /* stats_retry() */
+void reap_retry(unsigned int what);
+
 /* Over kmem_memory_limit?  Then reap, in the background. */
 void reap_check_limit(void);
 

@@ -23,7 +23,9 @@
  * second.  It publishes every kmem_stats_interval seconds, and at once
  * when a reader asks for it through the region's request words:
  * publish_request, or reap_request (it then reaps every cache first, like
- * kmem_reap()).
+ * kmem_reap()).  A first tick that its thread (not a worker of the
+ * queue) could not queue for want of a task entry is queued again by
+ * reap.c's retry (stats_arm), not lost for good.
  * Each publish sums the caches' per-CPU counters with kmem_cache_stats()
  * and friends into a private image, then copies the image into the
  * region under a sequence lock (seq odd while copying), so a reader that
@@ -92,6 +94,7 @@ static bool stats_usable;               /* the directory is good */
 static bool stats_exiting;              /* the destructor ran */
 static bool stats_broken;               /* creating or growing failed */
 static uint64_t stats_chain;            /* this process's tick chain */
+static bool stats_lost;                 /* its tick could not be queued */
 static char stats_dir[STATS_DIR_MAX + 1];
 static char stats_file[PATH_MAX];
 static char stats_tmp[PATH_MAX];
@@ -745,6 +748,40 @@ stats_tick(void *arg)
 	pthread_mutex_unlock(&stats_lock);
 }
 
+/*
+ * Queue chain's tick at 'when' from a thread that is not a worker of the
+ * kmem taskq (a worker takes its own entry: stats_tick), where that can
+ * fail for want of a task entry: the chain is then lost, and reap.c's
+ * retry queues it again (stats_retry) rather than let it end for good.
+ */
+static void
+stats_arm(uint64_t chain, int64_t when)
+{
+	if (taskq_dispatch_delay(stats_tq, stats_tick,
+	    (void *)(uintptr_t)chain, TQ_SLEEP, when) != 0)
+		return;
+	pthread_mutex_lock(&stats_lock);
+	if (chain == stats_chain)
+		stats_lost = true;
+	pthread_mutex_unlock(&stats_lock);
+	reap_retry(REAP_RETRY_STATS);
+}
+
+void
+stats_retry(void)
+{
+	uint64_t chain;
+	bool lost;
+
+	pthread_mutex_lock(&stats_lock);
+	lost = stats_lost && !stats_exiting;
+	stats_lost = false;
+	chain = stats_chain;
+	pthread_mutex_unlock(&stats_lock);
+	if (lost)
+		stats_arm(chain, kmem_now_ns());
+}
+
 void
 stats_start(taskq_t *tq)
 {
@@ -782,8 +819,7 @@ stats_start(taskq_t *tq)
 	chain = stats_chain;
 	pthread_mutex_unlock(&stats_lock);
 	/* A process gone within a tenth of a second creates no file. */
-	(void) taskq_dispatch_delay(tq, stats_tick, (void *)(uintptr_t)chain,
-	    TQ_SLEEP, kmem_now_ns() + STATS_FIRST_NS);
+	stats_arm(chain, kmem_now_ns() + STATS_FIRST_NS);
 }
 
 /* Normal exit: the region goes with the process. */
@@ -820,11 +856,10 @@ stats_fork_child(void)
 	stats_drop_locked();
 	stats_file[0] = '\0';
 	chain = ++stats_chain;
+	stats_lost = false;     /* the parent's chain: ends */
 	pthread_mutex_unlock(&stats_lock);
 	if (start)
-		(void) taskq_dispatch_delay(stats_tq, stats_tick,
-		    (void *)(uintptr_t)chain, TQ_SLEEP,
-		    kmem_now_ns() + STATS_TICK_NS);
+		stats_arm(chain, kmem_now_ns() + STATS_TICK_NS);
 }
 
 /* ------------------------------------------------------------ tests */

@@ -169,6 +169,9 @@ _Static_assert(sizeof (struct kst_tunable) == 160, "tunable record");
  */
 void stats_start(taskq_t *tq);
 
+/* Queue the publishing tick that could not be (reap_retry), if any. */
+void stats_retry(void);
+
 /* fork() handlers (fork.c): first to lock, last to unlock. */
 void stats_fork_prepare(void);
 void stats_fork_parent(void);

@@ -1498,6 +1498,13 @@ taskq_dispatch_ent(taskq_t *tq, task_func_t func, void *arg,
 	(void) taskq_dispatch_impl(tq, func, arg, flags, false, 0, ent);
 }
 
+taskqid_t
+taskq_dispatch_ent_delay(taskq_t *tq, task_func_t func, void *arg,
+    unsigned int flags, taskq_ent_t *ent, int64_t expire)
+{
+	return (taskq_dispatch_impl(tq, func, arg, flags, true, expire, ent));
+}
+
 KMEM_EXPORT void
 taskq_init_ent(taskq_ent_t *ent)
 {

@@ -42,6 +42,14 @@ taskq_t *taskq_create_stack(const char *name, int nthreads, int pri,
 void taskq_set_idle_timeout(taskq_t *tq, int64_t ns);
 
 /*
+ * taskq_dispatch_ent(), the task to run at expire (CLOCK_MONOTONIC ns) as
+ * with taskq_dispatch_delay(): needs no memory.  Its id, or 0 with errno
+ * EBUSY (ent is still queued or delayed) or ESHUTDOWN.
+ */
+taskqid_t taskq_dispatch_ent_delay(taskq_t *tq, task_func_t func, void *arg,
+    unsigned int flags, taskq_ent_t *ent, int64_t expire);
+
+/*
  * Take a caller-owned entry off tq if its task is queued or delayed
  * there: 0 when it was (the task will not run), ENOENT otherwise (not
  * dispatched, or already running).  Never waits.

@@ -4,7 +4,8 @@
  * path, grow-ahead, small caches growing inline (a small process starts
  * no taskq worker and arms no PSI trigger), memory pressure (mmap
  * failure, the memory limit, PSI),
- * kmem_reap(), the kmem taskq's thread stacks.
+ * kmem_reap(), the kmem taskq's thread stacks, aging, PSI and statistics
+ * started while no task entry can be had.
  */
 #include "config.h"
 
@@ -30,6 +31,7 @@
 #include "grow.h"
 #include "kmem_alloc.h"
 #include "reap.h"
+#include "stats.h"
 #include "tunables.h"
 #include "vmem.h"
 #include "testutil.h"
@@ -582,11 +584,14 @@ END_TEST
  * mmap fails, a tick runs, and then memory comes back: aging goes on.
  */
 static volatile bool reap_fail_mmap;
+/* Only meta.c's regions and own runs of entries (see test_start_no_entry). */
+static volatile bool reap_fail_meta;
 
 void *
 mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off)
 {
-	if (reap_fail_mmap && (flags & MAP_ANONYMOUS)) {
+	if ((reap_fail_mmap || (reap_fail_meta && (len == 512 * 1024 ||
+	    len == 64 * 1024))) && (flags & MAP_ANONYMOUS)) {
 		errno = ENOMEM;
 		return (MAP_FAILED);
 	}
@@ -678,6 +683,151 @@ START_TEST(test_interval_change_no_entry)
 		usleep(20000);
 	ck_assert_msg(reap_passes() > p0, "no aging pass for 6 s after the "
 	    "interval changed with no task entry free (%zu taken)", n);
+	kmem_cache_destroy(cp);
+	free(ids);
+}
+END_TEST
+
+/* Take every entry of the kmem taskq while anonymous mmap fails. */
+static size_t
+reap_take_entries(taskqid_t *ids, size_t max)
+{
+	size_t n = 0;
+
+	while (n < max && (ids[n] = taskq_dispatch_delay(kmem_taskq(),
+	    reap_idle_task, NULL, TQ_NOSLEEP, kmem_now_ns() + 3600 *
+	    1000000000LL)) != 0)
+		n++;
+	return (n);
+}
+
+/*
+ * libkmem started (its first cache) while no task entry could be had:
+ * the first aging tick, the PSI task and the first statistics tick,
+ * dispatched from the application's thread, could not be queued, and
+ * nothing queued them again: no aging, PSI or statistics for good.
+ */
+START_TEST(test_start_no_entry)
+{
+	enum { MAXIDS = 1 << 20 };
+	taskqid_t *ids = malloc(MAXIDS * sizeof (taskqid_t));
+	kmem_cache_t *cp;
+	size_t n;
+	double t0;
+
+	ck_assert_ptr_nonnull(ids);
+	fast_aging();
+	ck_assert_ptr_nonnull(kmem_taskq());    /* reap_start() not yet */
+	reap_fail_mmap = true;
+	n = reap_take_entries(ids, MAXIDS);
+	reap_fail_mmap = false;
+	/* The cache's own mappings work; the next chunk of entries not. */
+	reap_fail_meta = true;
+	cp = kmem_cache_create("noentry", 256, 0, NULL, NULL, NULL, NULL,
+	    NULL, 0);
+	reap_fail_meta = false;
+	ck_assert_ptr_nonnull(cp);
+	for (size_t i = 0; i < n; i++)
+		(void) taskq_cancel_id(kmem_taskq(), ids[i]);
+	t0 = test_now();
+	while ((reap_passes() == 0 || reap_psi_attempts() == 0 ||
+	    stats_path()[0] == '\0') && test_now() - t0 < 8)
+		usleep(20000);
+	ck_assert_msg(reap_passes() > 0, "no aging pass for 8 s after "
+	    "starting with no task entry free (%zu taken)", n);
+	ck_assert_msg(reap_psi_attempts() > 0, "PSI never tried");
+	ck_assert_msg(stats_path()[0] != '\0', "no statistics region");
+	kmem_cache_destroy(cp);
+	free(ids);
+}
+END_TEST
+
+/*
+ * kmem_reap_interval set from 0 while no task entry can be had: no old
+ * chain's tick is queued to carry the new chain, which had no tick.
+ */
+START_TEST(test_interval_from_zero_no_entry)
+{
+	enum { MAXIDS = 1 << 20 };
+	taskqid_t *ids = malloc(MAXIDS * sizeof (taskqid_t));
+	kmem_cache_t *cp;
+	uint64_t p0;
+	size_t n;
+	double t0;
+
+	ck_assert_ptr_nonnull(ids);
+	ck_assert_int_eq(tunable_set_id(KT_REAP_INTERVAL, 0), 0);
+	ck_assert_int_eq(tunable_set_id(KT_CACHE_EXPIRE, 1), 0);
+	cp = kmem_cache_create("noentry", 256, 0, NULL, NULL, NULL, NULL,
+	    NULL, 0);
+	usleep(2500000);                /* the PSI task has run */
+	p0 = reap_passes();
+	reap_fail_mmap = true;
+	n = reap_take_entries(ids, MAXIDS);
+	ck_assert_int_eq(tunable_set_id(KT_REAP_INTERVAL, 1), 0);
+	reap_fail_mmap = false;
+	for (size_t i = 0; i < n; i++)
+		(void) taskq_cancel_id(kmem_taskq(), ids[i]);
+	t0 = test_now();
+	while (reap_passes() == p0 && test_now() - t0 < 6)
+		usleep(20000);
+	ck_assert_msg(reap_passes() > p0, "no aging pass for 6 s after the "
+	    "interval was set from 0 with no task entry free (%zu taken)", n);
+	kmem_cache_destroy(cp);
+	free(ids);
+}
+END_TEST
+
+/*
+ * A child forked while no task entry could be had: the fork handler could
+ * not queue the child's statistics tick, and the child never published a
+ * region of its own.
+ */
+START_TEST(test_fork_stats_no_entry)
+{
+	enum { MAXIDS = 1 << 20 };
+	taskqid_t *ids = malloc(MAXIDS * sizeof (taskqid_t));
+	kmem_cache_t *cp;
+	size_t n;
+	double t0;
+	pid_t pid;
+	int status;
+
+	ck_assert_ptr_nonnull(ids);
+	cp = kmem_cache_create("noentry", 256, 0, NULL, NULL, NULL, NULL,
+	    NULL, KMC_NOMAGAZINE);
+	t0 = test_now();
+	while (stats_path()[0] == '\0' && test_now() - t0 < 5)
+		usleep(20000);
+	ck_assert_msg(stats_path()[0] != '\0', "no statistics region");
+	reap_fail_mmap = true;
+	n = reap_take_entries(ids, MAXIDS);
+	pid = fork();
+	if (pid == 0) {
+		char mine[64];
+
+		reap_fail_mmap = false;
+		for (size_t i = 0; i < n; i++)
+			(void) taskq_cancel_id(kmem_taskq(), ids[i]);
+		(void) snprintf(mine, sizeof (mine), "libkmem.%d",
+		    (int)getpid());
+		t0 = test_now();
+		/* Frees that miss the magazines start the child's queue. */
+		while (strstr(stats_path(), mine) == NULL &&
+		    test_now() - t0 < 5) {
+			kmem_cache_free(cp, kmem_cache_alloc(cp, KM_SLEEP));
+			usleep(20000);
+		}
+		_exit(strstr(stats_path(), mine) != NULL ? 0 : 1);
+	}
+	reap_fail_mmap = false;
+	ck_assert_int_gt(pid, 0);
+	for (size_t i = 0; i < n; i++)
+		(void) taskq_cancel_id(kmem_taskq(), ids[i]);
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+	    "the child published no statistics region in 5 s (%zu entries "
+	    "taken at fork)", n);
 	kmem_cache_destroy(cp);
 	free(ids);
 }
@@ -1866,6 +2016,9 @@ main(void)
 	tcase_add_test(tc, test_kmem_taskq_made_by_growth);
 	tcase_add_test(tc, test_aging_survives_no_entry);
 	tcase_add_test(tc, test_interval_change_no_entry);
+	tcase_add_test(tc, test_start_no_entry);
+	tcase_add_test(tc, test_interval_from_zero_no_entry);
+	tcase_add_test(tc, test_fork_stats_no_entry);
 	tcase_add_test(tc, test_fork_while_taskq_made);
 	tcase_add_test(tc, test_fork_while_taskq_made_no_create);
 #endif
