@@ -594,6 +594,34 @@ $(cat "$tmp/stderr")"
 	fail "kmemstat -p $pid 1 3 across a late exec: $(cat "$tmp/exec.txt")"
 stop
 
+# An exec while -w waits for the old image to publish (kmemstat's
+# request seen in the region, the exec sent at once, before the old
+# image's next pass): -w follows the new image's region, as the interval
+# mode does, rather than wait 5 s on the old one and fail.
+start
+wait_for "$dir/libkmem.$pid"
+"$kmemstat" -w -j -p "$pid" >"$tmp/wexec.json" 2>"$tmp/stderr" &
+kpid=$!
+python3 -c 'import os, sys, time
+fd = os.open(sys.argv[1], os.O_RDONLY)
+req = lambda: int.from_bytes(os.pread(fd, 8, 208), "little")
+done = lambda: int.from_bytes(os.pread(fd, 8, 216), "little")
+for i in range(50000):
+    if req() != done():
+        break
+    time.sleep(0.0001)
+else:
+    sys.exit("no publish request")
+os.write(3, b"exec 1500\n")' "$dir/libkmem.$pid" ||
+	fail "-w across an exec: kmemstat sent no request"
+read -r word npid <&4 || fail "statload died on exec: $(cat "$tmp/err")"
+[ "$word $npid" = "ready $pid" ] || fail "statload exec: $word $npid"
+wait "$kpid" || fail "kmemstat -w -p $pid across an exec failed: \
+$(cat "$tmp/stderr")"
+[ "$(check header "$tmp/wexec.json" publishes)" -le 2 ] ||
+	fail "kmemstat -w across an exec: not the new image's region"
+stop
+
 # ---------------------------------------------------------------- errors
 true &
 dead=$!

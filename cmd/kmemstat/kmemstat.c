@@ -542,7 +542,9 @@ sigbus(int sig)
 
 /*
  * Ask the process through its region (reap_request or publish_request)
- * and wait for its answer: 0, or -1 when it did not answer in time.
+ * and wait for its answer: 0; -1 when it did not answer in time; 1 when
+ * the region went stale meanwhile (the process exec'd: its new image
+ * publishes a region of its own).
  */
 static int
 region_request(int fd, long pid, bool reap)
@@ -569,6 +571,10 @@ region_request(int fd, long pid, bool reap)
 		}
 		if (!proc_exists(pid) || proc_zombie(pid))
 			die("process %ld exited before answering", pid);
+		if (!region_live(fd)) {
+			rc = 1;
+			break;
+		}
 		sleep_ns(NS_PER_SEC / 100);
 	}
 	(void) munmap(h, KST_HEADER_SIZE);
@@ -1370,7 +1376,7 @@ do_reap(long pid)
 	struct region before, after;
 	uint64_t slabs[2] = { 0 }, mem[2] = { 0 }, cached[2] = { 0 };
 	char b1[16], b2[16], comm[KST_NAMELEN];
-	int fd = region_open(pid, true);
+	int fd = region_open(pid, true), rc;
 
 	region_load(fd, pid, &before);
 	region_check_live(fd, pid, &before);
@@ -1380,13 +1386,19 @@ do_reap(long pid)
 	 * the reap frees was even allocated.
 	 */
 	region_free(&before);
-	if (region_request(fd, pid, false) != 0)
+	if ((rc = region_request(fd, pid, false)) < 0)
 		die("process %ld did not publish within %lld s", pid,
 		    REQUEST_WAIT_NS / NS_PER_SEC);
+	if (rc > 0)
+		die("process %ld let its region go before publishing (it "
+		    "exec'd, or is exiting)", pid);
 	region_load(fd, pid, &before);
-	if (region_request(fd, pid, true) != 0)
+	if ((rc = region_request(fd, pid, true)) < 0)
 		die("process %ld did not answer the reap request within %lld s",
 		    pid, REQUEST_WAIT_NS / NS_PER_SEC);
+	if (rc > 0)
+		die("process %ld let its region go before reaping (it exec'd, "
+		    "or is exiting)", pid);
 	region_load(fd, pid, &after);
 	close(fd);
 	for (uint32_t i = 0; i < before.ncaches; i++) {
@@ -1418,36 +1430,63 @@ do_process(long pid, long interval, long count)
 	int64_t next = now_ns(CLOCK_MONOTONIC);
 
 	for (long i = 0; count < 0 || i < count; i++) {
-		int fd;
+		bool follow, lost;
+		int64_t end;
+		int fd, rc;
 
 		if (i > 0) {
 			next += interval * NS_PER_SEC;
 			sleep_ns(next - now_ns(CLOCK_MONOTONIC));
 		}
-		fd = region_open(pid, opt_wait);
-		region_load(fd, pid, &cur);
 		/*
-		 * A process watched since an earlier report that exec'd: its
-		 * new image publishes a region of its own a tenth of a second
+		 * A process watched since an earlier report that exec'd, or
+		 * one that exec'd while -w waited for it (follow): its new
+		 * image publishes a region of its own a tenth of a second
 		 * after it starts libkmem, and the old one is stale until
 		 * then.  Wait for the new one (as long as for a request).
 		 */
-		for (int64_t end = now_ns(CLOCK_MONOTONIC) + REQUEST_WAIT_NS;
-		    have_prev && !region_live(fd) && !region_dead(pid, &cur) &&
-		    now_ns(CLOCK_MONOTONIC) < end;) {
-			region_free(&cur);
-			close(fd);
-			sleep_ns(NS_PER_SEC / 100);
+		follow = have_prev;
+		lost = false;
+		end = now_ns(CLOCK_MONOTONIC) + REQUEST_WAIT_NS;
+		for (;;) {
+			struct stat st;
+
+			/*
+			 * Its region gone while -w waited: it is exiting
+			 * (exit(3) removes it), not yet gone; or it turned
+			 * kmem_stats off.
+			 */
+			if (lost && lstat(region_path(pid), &st) != 0 &&
+			    errno == ENOENT && proc_exists(pid) &&
+			    !proc_zombie(pid) &&
+			    now_ns(CLOCK_MONOTONIC) < end) {
+				sleep_ns(NS_PER_SEC / 100);
+				continue;
+			}
 			fd = region_open(pid, opt_wait);
 			region_load(fd, pid, &cur);
-		}
-		region_check_live(fd, pid, &cur);
-		if (opt_wait) {
+			if (follow && !region_live(fd) &&
+			    !region_dead(pid, &cur) &&
+			    now_ns(CLOCK_MONOTONIC) < end) {
+				region_free(&cur);
+				close(fd);
+				sleep_ns(NS_PER_SEC / 100);
+				continue;
+			}
+			region_check_live(fd, pid, &cur);
+			if (!opt_wait)
+				break;
 			region_free(&cur);
-			if (region_request(fd, pid, false) != 0)
+			if ((rc = region_request(fd, pid, false)) < 0)
 				die("process %ld did not publish within %lld s",
 				    pid, REQUEST_WAIT_NS / NS_PER_SEC);
-			region_load(fd, pid, &cur);
+			if (rc == 0) {
+				region_load(fd, pid, &cur);
+				break;
+			}
+			close(fd);      /* exec'd: follow its new image */
+			follow = lost = true;
+			end = now_ns(CLOCK_MONOTONIC) + REQUEST_WAIT_NS;
 		}
 		close(fd);
 		if (i > 0 && !opt_json)
