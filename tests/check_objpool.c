@@ -503,7 +503,8 @@ stress_thread(void *arg)
 
 	if (st->pin_cpu >= 0)
 		test_pin(st->pin_cpu);
-	while (test_now() < end) {
+	/* One round at least: a loaded machine may run it past 'end'. */
+	do {
 		int bulk = 1 + (int)(test_rand(&seed) % (uint64_t)st->bulk_max);
 		int n = 0;
 
@@ -534,7 +535,7 @@ stress_thread(void *arg)
 			if ((test_rand(&seed) & 15) == 0)
 				sched_yield();
 		}
-	}
+	} while (test_now() < end);
 	atomic_fetch_add(&st->hits, hits);
 	atomic_fetch_add(&st->misses, misses);
 	return (NULL);

@@ -666,7 +666,11 @@ START_TEST(test_interval_change_no_entry)
 	fast_aging();
 	cp = kmem_cache_create("noentry", 256, 0, NULL, NULL, NULL, NULL,
 	    NULL, 0);
-	usleep(2500000);                /* the PSI task has run */
+	/* An aging pass, and the PSI task has run (a wait: a loaded CI). */
+	t0 = test_now();
+	while ((reap_passes() == 0 || reap_psi_attempts() == 0) &&
+	    test_now() - t0 < 20)
+		usleep(20000);
 	ck_assert_uint_gt(reap_passes(), 0);
 	reap_fail_mmap = true;
 	while (n < MAXIDS && (ids[n] = taskq_dispatch_delay(kmem_taskq(),
@@ -760,7 +764,9 @@ START_TEST(test_interval_from_zero_no_entry)
 	ck_assert_int_eq(tunable_set_id(KT_CACHE_EXPIRE, 1), 0);
 	cp = kmem_cache_create("noentry", 256, 0, NULL, NULL, NULL, NULL,
 	    NULL, 0);
-	usleep(2500000);                /* the PSI task has run */
+	t0 = test_now();                /* the PSI task has run */
+	while (reap_psi_attempts() == 0 && test_now() - t0 < 20)
+		usleep(20000);
 	p0 = reap_passes();
 	reap_fail_mmap = true;
 	n = reap_take_entries(ids, MAXIDS);
