@@ -1581,6 +1581,27 @@ taskq_cancel_id(taskq_t *tq, taskqid_t id)
 }
 
 /*
+ * Take task id off tq if it is queued or delayed there (and its entry is
+ * ent, unless ent is NULL): 0 when it was, ENOENT otherwise.  Does not
+ * wait for a task that is running.
+ */
+static int
+taskq_cancel_queued(taskq_t *tq, taskqid_t id, const taskq_ent_t *ent)
+{
+	taskq_ent_t *found;
+	int rc = ENOENT;
+
+	(void) pthread_mutex_lock(&tq->tq_lock);
+	found = taskq_find(tq, id);
+	if (found != NULL && (ent == NULL || found == ent)) {
+		taskq_unqueue_locked(tq, found);
+		rc = 0;
+	}
+	(void) pthread_mutex_unlock(&tq->tq_lock);
+	return (rc);
+}
+
+/*
  * Take the caller-owned entry ent off tq if it is queued or delayed there:
  * 0 when it was (its task will not run), ENOENT when it was not.  Does
  * not wait for a task that is running.
@@ -1588,32 +1609,15 @@ taskq_cancel_id(taskq_t *tq, taskqid_t id)
 int
 taskq_cancel_ent(taskq_t *tq, taskq_ent_t *ent)
 {
-	int rc = ENOENT;
-
-	(void) pthread_mutex_lock(&tq->tq_lock);
-	if (taskq_find(tq, ent->tqent_id) == ent) {
-		taskq_unqueue_locked(tq, ent);
-		rc = 0;
-	}
-	(void) pthread_mutex_unlock(&tq->tq_lock);
-	return (rc);
+	return (taskq_cancel_queued(tq, ent->tqent_id, ent));
 }
 
 int
 taskq_cancel_id_nowait(taskq_t *tq, taskqid_t id)
 {
-	taskq_ent_t *ent;
-	int rc = ENOENT;
-
 	if (tq == NULL || id == 0)
 		return (ENOENT);
-	(void) pthread_mutex_lock(&tq->tq_lock);
-	if ((ent = taskq_find(tq, id)) != NULL) {
-		taskq_unqueue_locked(tq, ent);
-		rc = 0;
-	}
-	(void) pthread_mutex_unlock(&tq->tq_lock);
-	return (rc);
+	return (taskq_cancel_queued(tq, id, NULL));
 }
 
 KMEM_EXPORT void

@@ -342,6 +342,13 @@ utf8_len(const unsigned char *p)
 	return (ok ? n + 1 : 0);
 }
 
+/* Is the n-byte UTF-8 sequence at p a C1 control (U+0080 to U+009F)? */
+static bool
+utf8_c1(const unsigned char *p, int n)
+{
+	return (n == 2 && p[0] == 0xc2 && p[1] < 0xa0);
+}
+
 /*
  * A JSON string: escapes (of control characters, the C1 ones of U+0080
  * to U+009F too), and U+FFFD for bytes that are not UTF-8.
@@ -361,7 +368,7 @@ json_str(const char *s)
 			p++;
 			continue;
 		}
-		if (n == 2 && c == 0xc2 && p[1] < 0xa0) {
+		if (utf8_c1(p, n)) {
 			printf("\\u%04x", p[1]);      /* U+0080..U+009F */
 			p += n;
 			continue;
@@ -398,7 +405,7 @@ printable(const char *s, char *buf, size_t len)
 		int n = utf8_len(p);
 
 		if (n == 0 || (n == 1 && (*p < 0x20 || *p == 0x7f)) ||
-		    (n == 2 && p[0] == 0xc2 && p[1] < 0xa0)) {
+		    utf8_c1(p, n)) {
 			buf[i++] = '?';
 			p += n != 0 ? n : 1;
 			continue;
