@@ -25,7 +25,8 @@
  * magazines and gives them back to the slab layer under every other lock
  * (a refill, the other way), so fork() waits for those in progress
  * (FLUSHES in magazine.c), else the child would have objects out that no
- * thread of it holds.  The
+ * thread of it holds; so it does for slab_grow, whose new slabs are in no
+ * list until it links them.  The
  * statistics publisher's lock comes next and goes last but one: the
  * publisher takes every other lock under it (stats.c).  The child drops
  * the parent's statistics region and publishes its own (stats_fork_child).

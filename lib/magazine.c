@@ -88,6 +88,8 @@
  * say); fork() then goes on as before, the flush's objects lost to the
  * child.  A refill (mag_refill) holds it the same way: the objects it
  * constructs for a magazine are in no magazine until they are in one.
+ * So does slab_grow: the slabs it maps are in no list until it links
+ * them, and a child forked in between lacked them.
  *
  * LOCKING.  mag_flush_lock (read), then mag_cpu.lock per CPU; no two CPU
  * locks are held at once; the slab layer and constructors/destructors are
@@ -135,14 +137,14 @@ static bool mag_fork_held;              /* fork() got it */
 static __thread unsigned int mag_flush_depth
     __attribute__((tls_model("initial-exec")));
 
-static void
+void
 mag_flush_enter(void)
 {
 	if (mag_flush_depth++ == 0)
 		(void) pthread_rwlock_rdlock(&mag_flush_lock);
 }
 
-static void
+void
 mag_flush_exit(void)
 {
 	if (--mag_flush_depth == 0)

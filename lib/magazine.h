@@ -94,6 +94,14 @@ void mag_flush_cpu(struct kmem_cache *cp, unsigned int cpu);
 void mag_depot_flush(struct kmem_cache *cp, unsigned int limit);
 
 /*
+ * Around work whose objects or slabs are in this thread's hands only
+ * until it ends (a flush, a refill, slab_grow): fork() waits for it, a
+ * second at most.  Nests.  See FLUSHES in magazine.c.
+ */
+void mag_flush_enter(void);
+void mag_flush_exit(void);
+
+/*
  * fork.c: wait for the flushes in progress (their rounds are in no
  * magazine until they are back in the slab layer) and keep new ones out
  * across fork(); see FLUSHES in magazine.c.

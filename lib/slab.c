@@ -395,6 +395,8 @@ slab_grow(struct kmem_cache *cp, int node, unsigned int count)
 	unsigned int made = 0;
 	int64_t now = kmem_stamp_ns();
 
+	/* Until they are linked, fork() waits (FLUSHES in magazine.c). */
+	mag_flush_enter();
 	/* Map them first, with no node lock held ... */
 	while (made < count) {
 		s = meta_alloc();
@@ -418,6 +420,7 @@ slab_grow(struct kmem_cache *cp, int node, unsigned int count)
 		made++;
 	}
 	if (made == 0) {
+		mag_flush_exit();
 		errno = ENOMEM;
 		return (0);
 	}
@@ -433,6 +436,7 @@ slab_grow(struct kmem_cache *cp, int node, unsigned int count)
 	kmem_note_max(&sl->slab_max, atomic_fetch_add_explicit(
 	    &sl->slab_total, made, memory_order_relaxed) + made);
 	pthread_mutex_unlock(sn->lock);
+	mag_flush_exit();
 	return (made);
 }
 

@@ -10,6 +10,7 @@
  */
 #include "config.h"
 
+#include <dlfcn.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <limits.h>
@@ -1647,6 +1648,78 @@ END_TEST
 
 #if !defined(KMEM_ASAN) && !defined(KMEM_TSAN)
 /*
+ * fork() while another thread adds a slab to a cache (slab_grow, as the
+ * grow task does), between mapping it and linking it to the node's
+ * lists: the child's cache lacked the slab, and its span stayed
+ * allocated there for nothing.  The growing thread is held up in the
+ * node lock's trylock, which the library calls through the PLT.
+ */
+static __thread bool forkgrow_hold;
+static _Atomic int forkgrow_inside;
+
+int
+pthread_mutex_trylock(pthread_mutex_t *m)
+{
+	static int (*real)(pthread_mutex_t *);
+
+	if (real == NULL)
+		real = (int (*)(pthread_mutex_t *))dlsym(RTLD_NEXT,
+		    "pthread_mutex_trylock");
+	if (forkgrow_hold) {
+		forkgrow_hold = false;
+		atomic_store(&forkgrow_inside, 1);
+		usleep(300000);
+	}
+	return (real(m));
+}
+
+static void *
+forkgrow_thread(void *arg)
+{
+	forkgrow_hold = true;
+	return ((void *)(uintptr_t)slab_grow(arg, 0, 1));
+}
+
+START_TEST(test_fork_while_growing)
+{
+	kmem_cache_t *cp = kmem_cache_create("forkgrow", 64, 0, NULL, NULL,
+	    NULL, NULL, NULL, 0);
+	uint64_t before;
+	pthread_t t;
+	void *made;
+	pid_t pid;
+	int st;
+
+	ck_assert_ptr_nonnull(cp);
+	before = atomic_load(&cp->sl.slab_total);
+	ck_assert_int_eq(pthread_create(&t, NULL, forkgrow_thread, cp), 0);
+	while (!atomic_load(&forkgrow_inside))
+		usleep(1000);
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		alarm(10);
+		if (atomic_load(&cp->sl.slab_total) != before + 1) {
+			fprintf(stderr, "child: %" PRIu64 " slabs, %" PRIu64
+			    " grown\n", atomic_load(&cp->sl.slab_total),
+			    before + 1);
+			_exit(1);
+		}
+		kmem_cache_destroy(cp);
+		_exit(0);
+	}
+	ck_assert_int_eq(waitpid(pid, &st, 0), pid);
+	ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0,
+	    "the child lost a slab being grown (status 0x%x)", st);
+	ck_assert_int_eq(pthread_join(t, &made), 0);
+	ck_assert_ptr_eq(made, (void *)1);
+	kmem_cache_destroy(cp);
+}
+END_TEST
+#endif
+
+#if !defined(KMEM_ASAN) && !defined(KMEM_TSAN)
+/*
  * fork() while another thread is in libkmem's start, past the
  * registration of the fork handlers: pthread_once starts kmem_init over
  * in the child, which registered the handlers a second time, so the
@@ -1893,6 +1966,7 @@ main(void)
 	tcase_add_test(thr, test_fork_while_flushing);
 	tcase_add_test(thr, test_fork_while_refilling);
 #if !defined(KMEM_ASAN) && !defined(KMEM_TSAN)
+	tcase_add_test(thr, test_fork_while_growing);
 	tcase_add_test(thr, test_fork_during_start);
 	tcase_add_test(thr, test_fork_before_start_registers);
 #endif
