@@ -45,7 +45,14 @@
  * (grow-ahead did not keep up: the grower was slow to be scheduled), the
  * cache doubles its watermarks, low up to 16 MiB of objects (so high up
  * to 32 MiB), so that only caches that grow fast reserve more.
- * kmem_cache_grow_ahead=0 turns grow-ahead off.
+ * kmem_cache_grow_ahead=0 turns grow-ahead off.  Under an address-space
+ * limit (RLIMIT_AS, ulimit -v) both watermarks are held to a 64th of the
+ * limit's bytes of objects (at least a slab's), and a batch is no more
+ * slabs than reach high: slabs mapped ahead count against the limit
+ * before they are used, and the program's own mappings, which libkmem
+ * does not see fail, need the room (200 blocks of 128 KiB under a 100 MB
+ * limit had up to 36 MiB mapped ahead, and the program could then map
+ * 16 MiB where it could map 50 without grow-ahead).
  *
  * Growing ahead yields to memory pressure: once a pressure reap has
  * started (reap_pressure_gen moved) the task adds no more batches, and it
@@ -74,6 +81,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -90,6 +98,7 @@
 #define GROW_HIGH_BYTES         ((uint64_t)8 << 20)     /* high, at most */
 #define GROW_LOW_MAX_BYTES      ((uint64_t)16 << 20)    /* adaptive cap */
 #define GROW_INLINE_BYTES       ((uint64_t)1 << 20)     /* small caches */
+#define GROW_AS_SHARE           64      /* of RLIMIT_AS, ahead at most */
 
 static _Atomic bool grow_stalled;
 static _Atomic uint64_t grow_inline_bytes = GROW_INLINE_BYTES;
@@ -116,18 +125,37 @@ grow_stall(bool stall)
 }
 
 /*
+ * The free objects grow-ahead may keep under an address-space limit: a
+ * GROW_AS_SHARE'th of it, but a slab's at least (see GROW-AHEAD); no cap
+ * without one.
+ */
+static uint64_t
+grow_as_cap(const struct kmem_cache *cp)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_AS, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY)
+		return (UINT64_MAX);
+	return (KMEM_MAX((uint64_t)rl.rlim_cur / GROW_AS_SHARE /
+	    cp->sl.chunk, (uint64_t)cp->sl.objs_per_slab));
+}
+
+/*
  * Set the watermarks for a given low (see GROW-AHEAD): high is 16 x low
  * up to 8 MiB of objects, but always at least 2 x low, so that a grow run
- * is always worth the wakeup that starts it.
+ * is always worth the wakeup that starts it; both held to grow_as_cap.
  */
 static void
 grow_set_low(struct kmem_cache *cp, uint64_t low)
 {
 	struct grow_state *g = &cp->grow;
+	uint64_t cap = grow_as_cap(cp), high;
 
+	low = KMEM_MIN(low, cap);
+	high = KMEM_MAX(2 * low, KMEM_MIN(16 * low,
+	    GROW_HIGH_BYTES / cp->sl.chunk));
 	atomic_store(&g->low, low);
-	atomic_store(&g->high, KMEM_MAX(2 * low, KMEM_MIN(16 * low,
-	    GROW_HIGH_BYTES / cp->sl.chunk)));
+	atomic_store(&g->high, KMEM_MAX(KMEM_MIN(high, cap), low));
 }
 
 /* A new condition variable, no waiters (also for fork's child). */
@@ -268,14 +296,19 @@ grow_task(void *arg)
 	pgen = reap_pressure_gen();
 	if (added != 0) {
 		if (tunable(KT_CACHE_GROW_AHEAD) != 0) {
+			/* A limit set since the watermarks were: held to it. */
+			uint64_t high = KMEM_MIN(atomic_load_explicit(&g->high,
+			    memory_order_relaxed), grow_as_cap(cp)), nfree;
 			unsigned int n;
 
 			grow_progress(g, false, false); /* waiters go on */
-			while (added < budget && grow_free_objects(cp) <
-			    atomic_load_explicit(&g->high,
-			    memory_order_relaxed) &&
+			/* A batch is no more slabs than reach high. */
+			while (added < budget &&
+			    (nfree = grow_free_objects(cp)) < high &&
 			    reap_pressure_gen() == pgen &&
-			    (n = slab_grow(cp, node, GROW_BATCH)) != 0) {
+			    (n = slab_grow(cp, node, (unsigned int)KMEM_MIN(
+			    GROW_BATCH, (high - nfree + cp->sl.objs_per_slab -
+			    1) / cp->sl.objs_per_slab))) != 0) {
 				added += n;
 				grow_progress(g, false, false);
 			}

@@ -1585,6 +1585,78 @@ START_TEST(test_free_keeps_errno)
 }
 END_TEST
 
+#define GROW_AS_LIMIT   ((rlim_t)128 << 20)
+#define GROW_AS_BLOCK   ((size_t)128 << 10)
+#define GROW_AS_BLOCKS  200
+
+/*
+ * test_grow_ahead_as_limit's process, started under the limit: the free
+ * bytes its blocks' class keeps after grow-ahead ran, or -1.
+ */
+static int
+grow_as_child(void)
+{
+	struct kmem_class_stats st;
+	void *v[GROW_AS_BLOCKS];
+	long long spare = -1;
+
+	for (int i = 0; i < GROW_AS_BLOCKS; i++) {
+		if ((v[i] = kept(malloc(launder_size(GROW_AS_BLOCK)))) == NULL)
+			return (2);
+	}
+	usleep(500 * 1000);     /* the grow task's run */
+	for (int i = 0; i < kmem_alloc_class_count(); i++) {
+		if (kmem_alloc_class_stats(i, &st) == 0 &&
+		    st.size == GROW_AS_BLOCK) {
+			spare = (long long)((st.obj_allocated - st.obj_used) *
+			    st.size);
+			if (spare > (long long)(GROW_AS_LIMIT / 64) +
+			    2 * (long long)(st.pages_per_slab *
+			    getpagesize())) {
+				printf("%lld KiB of %llu-byte objects mapped "
+				    "ahead under a %llu MiB RLIMIT_AS\n",
+				    spare >> 10, (unsigned long long)st.size,
+				    (unsigned long long)(GROW_AS_LIMIT >> 20));
+				return (1);
+			}
+		}
+	}
+	for (int i = 0; i < GROW_AS_BLOCKS; i++)
+		free(v[i]);
+	return (spare < 0 ? 3 : 0);
+}
+
+/*
+ * Under a tight address-space limit grow-ahead keeps about a 64th of it
+ * (two slabs more, for a growth in flight) in free objects: 200 blocks of 128 KiB had up to 18 MiB
+ * mapped ahead of them under a 128 MiB limit, which the program's own
+ * mmap then lacked.  The process starts under the limit (so the arena's regions are
+ * sized for it): this program runs itself again.
+ */
+START_TEST(test_grow_ahead_as_limit)
+{
+	struct rlimit rl;
+	pid_t pid;
+	int status;
+
+	ck_assert_int_eq(getrlimit(RLIMIT_AS, &rl), 0);
+	rl.rlim_cur = GROW_AS_LIMIT;
+	fflush(stdout);
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		(void) setrlimit(RLIMIT_AS, &rl);
+		execl("/proc/self/exe", "check_malloc", "grow-as-child",
+		    (char *)NULL);
+		_exit(127);
+	}
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert(WIFEXITED(status));
+	ck_assert_msg(WEXITSTATUS(status) == 0, "grow-as-child: exit %d",
+	    WEXITSTATUS(status));
+}
+END_TEST
+
 struct sleep_class {
 	size_t size;
 	void *p;
@@ -1965,12 +2037,22 @@ START_TEST(test_cancel_pending)
 END_TEST
 
 int
-main(void)
+main(int argc, char **argv)
 {
-	Suite *s = suite_create("malloc");
-	TCase *basic = tcase_create("basic");
-	TCase *align = tcase_create("align");
-	TCase *proc = tcase_create("processes");
+	Suite *s;
+	TCase *basic, *align, *proc;
+
+#if !defined(KMEM_TSAN) && !defined(KMEM_ASAN)
+	if (argc > 1 && strcmp(argv[1], "grow-as-child") == 0)
+		return (grow_as_child());
+#else
+	(void) argc;
+	(void) argv;
+#endif
+	s = suite_create("malloc");
+	basic = tcase_create("basic");
+	align = tcase_create("align");
+	proc = tcase_create("processes");
 
 	tcase_set_timeout(basic, 60);
 	tcase_add_test(basic, test_constructor_alloc);
@@ -1991,6 +2073,7 @@ main(void)
 	tcase_add_test(basic, test_realloc_shrink_out_of_memory);
 	tcase_add_test(basic, test_malloc_keeps_errno);
 	tcase_add_test(basic, test_free_keeps_errno);
+	tcase_add_test(basic, test_grow_ahead_as_limit);
 #endif
 	tcase_add_test(basic, test_realloc_nested);
 	tcase_add_test(basic, test_reallocarray);
