@@ -1628,10 +1628,11 @@ grow_as_child(void)
 
 /*
  * Under a tight address-space limit grow-ahead keeps about a 64th of it
- * (two slabs more, for a growth in flight) in free objects: 200 blocks of 128 KiB had up to 18 MiB
- * mapped ahead of them under a 128 MiB limit, which the program's own
- * mmap then lacked.  The process starts under the limit (so the arena's regions are
- * sized for it): this program runs itself again.
+ * (two slabs more, for a growth in flight) in free objects: 200 blocks
+ * of 128 KiB had up to 18 MiB mapped ahead of them under a 128 MiB
+ * limit, which the program's own mmap then lacked.  The process starts
+ * under the limit (so the arena's regions are sized for it): this
+ * program runs itself again.
  */
 START_TEST(test_grow_ahead_as_limit)
 {
