@@ -67,6 +67,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "cache.h"
@@ -89,6 +90,8 @@ static _Atomic bool reap_limit_again;   /* a crossing came while pending */
 static _Atomic uint64_t reap_npressure, reap_ndispatch, reap_ndropped;
 static _Atomic bool reap_psi_on;
 static _Atomic int reap_psi_fd = -1;    /* the monitor's trigger, -1: none */
+static dev_t reap_psi_dev;              /* the file reap_psi_fd was opened on */
+static ino_t reap_psi_ino;
 static _Atomic uint64_t reap_npasses;
 static __thread bool reap_in_pressure
     __attribute__((tls_model("initial-exec")));
@@ -523,6 +526,21 @@ reap_psi_open(void)
 	return (fd);
 }
 
+/*
+ * Is fd still the trigger's descriptor?  A program may close a descriptor
+ * it does not know (bash closes a pipe's twice: the second close hits
+ * whatever took the number since) and reuse the number: then it is the
+ * program's, and must not be closed here (stats.c does the same).
+ */
+static bool
+reap_psi_ours(int fd)
+{
+	struct stat st;
+
+	return (fd >= 0 && fstat(fd, &st) == 0 && st.st_dev == reap_psi_dev &&
+	    st.st_ino == reap_psi_ino);
+}
+
 static void *
 reap_psi_thread(void *arg)
 {
@@ -541,7 +559,8 @@ reap_psi_thread(void *arg)
 	}
 	atomic_store(&reap_psi_on, false);
 	atomic_store(&reap_psi_fd, -1);
-	close(fd);
+	if (reap_psi_ours(fd))
+		close(fd);
 	return (NULL);
 }
 
@@ -566,9 +585,16 @@ reap_psi_start(void)
 	pthread_attr_t attr;
 	pthread_t tid;
 	int fd = reap_psi_open();
+	struct stat st;
 
 	if (fd < 0)
 		return;                 /* no PSI here: limit and mmap only */
+	if (fstat(fd, &st) != 0) {
+		close(fd);
+		return;
+	}
+	reap_psi_dev = st.st_dev;
+	reap_psi_ino = st.st_ino;
 	pthread_attr_init(&attr);
 	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
 	pthread_attr_setstacksize(&attr, 64 * 1024);
@@ -687,8 +713,8 @@ reap_fork_child(void)
 {
 	int fd = atomic_exchange(&reap_psi_fd, -1);
 
-	/* The parent's trigger: no thread polls it here. */
-	if (fd >= 0)
+	/* The parent's trigger, if still ours: no thread polls it here. */
+	if (reap_psi_ours(fd))
 		(void) close(fd);
 	atomic_store(&reap_limit_pending, false);
 	/* A thread that was making the kmem taskq: gone, and its claim. */

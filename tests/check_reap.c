@@ -3,9 +3,9 @@
  * periodic aging, RSS after a burst, asynchronous growth and its deadlock
  * path, grow-ahead, small caches growing inline (a small process starts
  * no taskq worker and arms no PSI trigger), memory pressure (mmap
- * failure, the memory limit, PSI),
- * kmem_reap(), the kmem taskq's thread stacks, aging, PSI and statistics
- * started while no task entry can be had.
+ * failure, the memory limit, PSI, a program that closes and reuses the
+ * trigger's descriptor), kmem_reap(), the kmem taskq's thread stacks,
+ * aging, PSI and statistics started while no task entry can be had.
  */
 #include "config.h"
 
@@ -1983,6 +1983,76 @@ START_TEST(test_psi_fork_closes)
 }
 END_TEST
 
+/* The descriptor number of this process's PSI trigger, or -1. */
+static int
+psi_fd(void)
+{
+	DIR *d = opendir("/proc/self/fd");
+	struct dirent *e;
+	int fd = -1;
+
+	if (d == NULL)
+		return (-1);
+	while ((e = readdir(d)) != NULL) {
+		char path[300], target[PATH_MAX];
+		ssize_t len;
+
+		snprintf(path, sizeof (path), "/proc/self/fd/%s", e->d_name);
+		len = readlink(path, target, sizeof (target) - 1);
+		if (len > 0) {
+			target[len] = '\0';
+			if (strstr(target, "pressure") != NULL)
+				fd = atoi(e->d_name);
+		}
+	}
+	closedir(d);
+	return (fd);
+}
+
+/*
+ * A program that closes the trigger's descriptor (bash closes a pipe's
+ * descriptor twice, and the second close hits whatever took the number)
+ * and reuses the number: the descriptor is the program's now.  Neither
+ * the monitor thread nor a forked child closes it (a bash pipeline's
+ * child found its pipe closed before it could make it standard input).
+ */
+START_TEST(test_psi_fd_reused)
+{
+	kmem_cache_t *cp = kmem_cache_create("psireuse", 64, 0, NULL, NULL,
+	    NULL, NULL, NULL, 0);
+	double t0 = test_now();
+	int fd, pfd[2], st;
+	pid_t pid;
+
+	while (reap_psi_attempts() == 0 && test_now() - t0 < 30)
+		usleep(10000);
+	if (!reap_psi_active() || (fd = psi_fd()) < 0) {
+		kmem_cache_destroy(cp);
+		return;                 /* no PSI here */
+	}
+	ck_assert_int_eq(close(fd), 0);
+	ck_assert_int_eq(pipe(pfd), 0);
+	if (pfd[0] != fd) {
+		ck_assert_int_eq(dup2(pfd[0], fd), fd);
+		(void) close(pfd[0]);
+	}
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0)
+		_exit(fcntl(fd, F_GETFD) != -1 ? 0 : 1);
+	ck_assert_int_eq(waitpid(pid, &st, 0), pid);
+	ck_assert(WIFEXITED(st));
+	ck_assert_msg(WEXITSTATUS(st) == 0, "the child found descriptor %d "
+	    "closed", fd);
+	usleep(200000);                 /* for the monitor thread to end */
+	ck_assert_msg(fcntl(fd, F_GETFD) != -1, "descriptor %d was closed",
+	    fd);
+	(void) close(fd);
+	(void) close(pfd[1]);
+	kmem_cache_destroy(cp);
+}
+END_TEST
+
 /* Destroy while the aging pass is running on the same cache. */
 START_TEST(test_destroy_while_aging)
 {
@@ -2054,6 +2124,7 @@ main(void)
 	tcase_add_test(pr, test_reclaim_target_nothing_freed);
 	tcase_add_test(pr, test_psi);
 	tcase_add_test(pr, test_psi_fork_closes);
+	tcase_add_test(pr, test_psi_fd_reused);
 	suite_add_tcase(s, pr);
 	return (test_run_suite(s));
 }
