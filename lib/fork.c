@@ -5,7 +5,8 @@
  *
  * A child of a multi-threaded process starts with one thread and a copy
  * of every lock as it was.  pthread_atfork handlers, registered once when
- * libkmem starts, make the copy consistent: before fork() the forking
+ * libkmem starts (or, in libkmem_malloc.so, before any other handler is:
+ * malloc.c), make the copy consistent: before fork() the forking
  * thread takes every libkmem lock, in the one order the allocation paths
  * use (so this cannot deadlock against them), and after fork() parent and
  * child release them.  The child then restarts what lived in threads: the
@@ -48,7 +49,9 @@
 #include "config.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
+#include <unistd.h>
 
 #include "cache.h"
 #include "kmem_alloc.h"
@@ -85,7 +88,10 @@ fork_parent(void)
 	mag_fork_unlock(false);
 }
 
-static bool fork_registered;
+static bool fork_registered;             /* this process has them */
+static _Atomic pid_t fork_registering;  /* the process registering them */
+static __thread bool fork_in_init       /* this thread is, in fork_init */
+    __attribute__((tls_model("initial-exec")));
 
 static void
 fork_child(void)
@@ -104,7 +110,9 @@ fork_child(void)
 }
 
 /*
- * Once per process image (kmem_init's pthread_once calls it).  A child
+ * Once per process image (kmem_init's pthread_once calls it; so does
+ * libkmem_malloc.so's __register_atfork, before any other registration
+ * and within its own: malloc.c).  A child
  * forked while another thread was in kmem_init, past this, runs kmem_init
  * again - pthread_once starts over in a child - and has the handlers from
  * its parent already: registered twice, they took every lock twice, and
@@ -116,8 +124,23 @@ fork_child(void)
 void
 fork_init(void)
 {
-	if (fork_registered)
+	pid_t me, other = 0;
+
+	if (fork_registered || fork_in_init)
+		return;         /* (pthread_atfork comes back: malloc.c) */
+	me = getpid();
+	/*
+	 * One thread registers; another of this process that comes meanwhile
+	 * goes on without (its handlers may then precede libkmem's).  A
+	 * registration that a thread of the parent had begun when this
+	 * process forked is this process's to make.
+	 */
+	if (!atomic_compare_exchange_strong(&fork_registering, &other, me) &&
+	    (other == me || !atomic_compare_exchange_strong(&fork_registering,
+	    &other, me)))
 		return;
+	fork_in_init = true;
 	(void) pthread_atfork(fork_prepare, fork_parent, fork_child);
+	fork_in_init = false;
 	fork_registered = true;
 }

@@ -32,10 +32,20 @@
  * KM_MAYFAIL, which waits for a class to grow but not for memory to be
  * freed, and large ones give up after the arena's retries.
  *
+ * fork: libkmem's fork handlers (fork.c) are registered before anyone
+ * else's, by __register_atfork below, the call behind pthread_atfork:
+ * handlers run prepare in the reverse order of registration and child in
+ * the order, so libkmem's prepare, which takes every libkmem lock, runs
+ * after the others and its child handler, which releases them, before;
+ * the others may allocate.  A library linked at start registers in its
+ * constructor, which runs before this library's (a preloaded library is
+ * initialised last).
+ *
  * LOCKING: none of its own.
  */
 #include "config.h"
 
+#include <dlfcn.h>
 #include <errno.h>
 #include <malloc.h>
 #include <stdint.h>
@@ -409,4 +419,26 @@ malloc_trim(size_t pad)
 	kmem_reap();
 	vmem_usage(&after);
 	return (after.inuse < before.inuse);
+}
+
+/* Register libkmem's fork handlers first, then the caller's (see fork). */
+extern int __register_atfork(void (*)(void), void (*)(void), void (*)(void),
+    void *);
+
+KMEM_EXPORT int
+__register_atfork(void (*prepare)(void), void (*parent)(void),
+    void (*child)(void), void *dso)
+{
+	static __typeof__(__register_atfork) *_Atomic next;
+	__typeof__(__register_atfork) *fn = atomic_load(&next);
+
+	if (fn == NULL) {
+		fn = (__typeof__(__register_atfork) *)dlvsym(RTLD_NEXT,
+		    "__register_atfork", "GLIBC_2.3.2");
+		if (fn == NULL)
+			return (ENOMEM);
+		atomic_store(&next, fn);
+	}
+	fork_init();            /* calls this again for its own, first */
+	return (fn(prepare, parent, child, dso));
 }

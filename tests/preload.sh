@@ -4,7 +4,8 @@
 # with PYTHONMALLOC=malloc so that every object goes through malloc),
 # gcc -O2 compiling a large generated file (cc1 and as inherit the
 # preload), perl and sort on a large generated file, bash running 1,000
-# background jobs (a SIGCHLD each), and tests/mtmalloc.
+# background jobs (a SIGCHLD each), a program whose library, linked at
+# start, registers fork handlers that allocate, and tests/mtmalloc.
 # Each program's output must be identical both ways, and the preloaded runs
 # must print no "libkmem:" report.  python3 also runs out of memory under
 # ulimit -v (MemoryError, then goes on).  First checks that the preload is
@@ -242,6 +243,66 @@ SH
 run bash 'bash "$tmp/jobs.sh"'
 same bash out
 
+# ---------------------------------------------------------------- atfork
+# A library linked at start registers, in its constructor, fork handlers
+# that allocate.  That constructor runs before libkmem_malloc.so's (a
+# preloaded library is initialised last), yet libkmem's handlers must be
+# registered first: its prepare handler, which takes every libkmem lock,
+# then runs after the library's, and its child handler, which releases
+# them, before.  Registered after, both of the library's handlers
+# deadlocked in fork().
+cat >"$tmp/atfork.c" <<'C'
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+static void *kept;
+static void
+churn(void)
+{
+	for (size_t i = 1; i < 64; i++) {
+		void *p = malloc(i * 1000);
+		memset(p, 1, 8);
+		free(p);
+	}
+}
+static void prepare(void) { churn(); kept = malloc(300000); }
+static void parent(void) { free(kept); }
+static void child(void) { free(kept); churn(); }
+__attribute__((constructor)) static void
+init(void)
+{
+	pthread_atfork(prepare, parent, child);
+}
+C
+cat >"$tmp/atforkmain.c" <<'C'
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/wait.h>
+#include <unistd.h>
+int
+main(void)
+{
+	for (int i = 0; i < 5; i++) {
+		pid_t pid = fork();
+		int st;
+		if (pid == 0) {
+			free(malloc(100));
+			_exit(0);
+		}
+		if (pid < 0 || waitpid(pid, &st, 0) != pid || st != 0)
+			return (1);
+	}
+	printf("5 forks\n");
+	return (0);
+}
+C
+gcc -shared -fPIC -o "$tmp/libatfork.so" "$tmp/atfork.c" -lpthread &&
+    gcc -o "$tmp/atforkmain" "$tmp/atforkmain.c" -Wl,--no-as-needed \
+    -L"$tmp" -latfork -Wl,-rpath,"$tmp" ||
+	fail "cannot build the atfork program"
+run atfork 'timeout 60 "$tmp/atforkmain"'
+same atfork out
+
 # ---------------------------------------------------------------- mtmalloc
 run mtmalloc '"$mtmalloc"'
 same mtmalloc out
@@ -250,6 +311,6 @@ same mtmalloc out
 left=$(ls -A "$KMEM_STATS_DIR")
 [ -z "$left" ] || fail "statistics regions left behind: $left"
 
-echo "preload: python3, gcc, perl, sort, bash and mtmalloc agree with and" \
-    "without libkmem_malloc.so in $(($(date +%s) - t0)) s:$times"
+echo "preload: python3, gcc, perl, sort, bash, atfork and mtmalloc agree with" \
+    "and without libkmem_malloc.so in $(($(date +%s) - t0)) s:$times"
 exit 0
