@@ -323,8 +323,12 @@ main(int argc, char **argv)
 	    (long)pid);
 	fflush(stdout);
 	if (wait_serving(fd) && wait_region(pid)) {
-		/* Samples at 1, 2, ... s, the last a second before the end. */
-		long count = secs - 1;          /* secs >= 2 */
+		/*
+		 * Samples at 1, 2, ... s, the last two seconds before the end:
+		 * the server started and served before this, and a sample
+		 * asked for as it exits finds it gone (kmemstat says so).
+		 */
+		long count = secs > 2 ? secs - 2 : 1;
 
 		sleep_s(1.0);
 		snprintf(pid_arg, sizeof (pid_arg), "%ld", (long)pid);
