@@ -112,11 +112,11 @@ fork_child(void)
 /*
  * Once per process image (kmem_init's pthread_once calls it; so does
  * libkmem_malloc.so's __register_atfork, before any other registration
- * and within its own: malloc.c).  A child
- * forked while another thread was in kmem_init, past this, runs kmem_init
- * again - pthread_once starts over in a child - and has the handlers from
- * its parent already: registered twice, they took every lock twice, and
- * the child's next fork() hung.  So the flag says that this process has
+ * and within its own: malloc.c).  A child forked while another thread
+ * was in kmem_init, past this, runs kmem_init again - pthread_once starts
+ * over in a child - and has the handlers from its parent already:
+ * registered twice, they took every lock twice, and the child's next
+ * fork() hung.  So the flag says that this process has
  * them: set once they are registered, and by fork_child, which runs only
  * where they are.  (Set before, a child forked just before the
  * registration took it as made, and had none.)
