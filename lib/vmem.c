@@ -441,12 +441,13 @@ vmem_region_create_fit(size_t len, unsigned int cls)
  * and becomes transient; one that is all free is unmapped.  A region
  * keeps its first page for as long as it lives, so no other region can
  * start in its slot, and its page map covers the slot whatever its size.
- * True if any address space went back.  vmem_lock held.
+ * top_bytes is vmem_region_top(), read by the caller.  True if any
+ * address space went back.  vmem_lock held.
  */
 static bool
-vmem_trim_locked(void)
+vmem_trim_locked(size_t top_bytes)
 {
-	size_t top = vmem_region_top() >> vmem_page_shift;
+	size_t top = top_bytes >> vmem_page_shift;
 	struct vmem_region *r, *next;
 	bool trimmed = false;
 
@@ -491,8 +492,12 @@ vmem_trim_locked(void)
 void
 vmem_trim(void)
 {
+	size_t top = vmem_region_top();
+
+	if (top == VMEM_SLOT_SIZE)
+		return;         /* no limit below 8 GiB: no region is larger */
 	pthread_mutex_lock(&vmem_lock);
-	(void) vmem_trim_locked();
+	(void) vmem_trim_locked(top);
 	pthread_mutex_unlock(&vmem_lock);
 }
 
@@ -555,7 +560,7 @@ vmem_span_alloc(size_t len, int node, void *owner)
 	pthread_mutex_lock(&vmem_lock);
 	if (len > VMEM_SLOT_SIZE) {
 		r = vmem_region_create(len, true, cls);
-		if (r == NULL && vmem_trim_locked())
+		if (r == NULL && vmem_trim_locked(vmem_region_top()))
 			r = vmem_region_create(len, true, cls);
 		if (r == NULL)
 			goto nomem;
@@ -570,7 +575,7 @@ vmem_span_alloc(size_t len, int node, void *owner)
 			if ((f = meta_alloc()) == NULL)
 				goto nomem;
 			r = vmem_region_create_fit(len, cls);
-			if (r == NULL && vmem_trim_locked())
+			if (r == NULL && vmem_trim_locked(vmem_region_top()))
 				r = vmem_region_create_fit(len, cls);
 			if (r == NULL) {
 				meta_free(f);
