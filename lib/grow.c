@@ -143,13 +143,16 @@ grow_as_cap(const struct kmem_cache *cp)
 /*
  * Set the watermarks for a given low (see GROW-AHEAD): high is 16 x low
  * up to 8 MiB of objects, but always at least 2 x low, so that a grow run
- * is always worth the wakeup that starts it; both held to grow_as_cap.
+ * is always worth the wakeup that starts it; both held to grow_as_cap as
+ * last read (g->as_cap: grow_wait calls this under g->lock, where the
+ * limit is not read again).
  */
 static void
 grow_set_low(struct kmem_cache *cp, uint64_t low)
 {
 	struct grow_state *g = &cp->grow;
-	uint64_t cap = grow_as_cap(cp), high;
+	uint64_t cap = atomic_load_explicit(&g->as_cap, memory_order_relaxed);
+	uint64_t high;
 
 	low = KMEM_MIN(low, cap);
 	high = KMEM_MAX(2 * low, KMEM_MIN(16 * low,
@@ -180,6 +183,7 @@ grow_init(struct kmem_cache *cp)
 
 	grow_cv_init(g);
 	taskq_init_ent(&g->ent);
+	atomic_store(&g->as_cap, grow_as_cap(cp));
 	grow_set_low(cp, KMEM_MAX((uint64_t)cp->sl.objs_per_slab,
 	    KMEM_MIN(2 * (uint64_t)cpu_count() * batch,
 	    GROW_LOW_BYTES / cp->sl.chunk)));
@@ -297,10 +301,13 @@ grow_task(void *arg)
 	if (added != 0) {
 		if (tunable(KT_CACHE_GROW_AHEAD) != 0) {
 			/* A limit set since the watermarks were: held to it. */
+			uint64_t cap = grow_as_cap(cp), nfree;
 			uint64_t high = KMEM_MIN(atomic_load_explicit(&g->high,
-			    memory_order_relaxed), grow_as_cap(cp)), nfree;
+			    memory_order_relaxed), cap);
 			unsigned int n;
 
+			atomic_store_explicit(&g->as_cap, cap,
+			    memory_order_relaxed);
 			grow_progress(g, false, false); /* waiters go on */
 			/* A batch is no more slabs than reach high. */
 			while (added < budget &&

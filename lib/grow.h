@@ -24,6 +24,7 @@ struct grow_state {
 	uint64_t gen;                   /* grow tasks finished */
 	int node;                       /* where the next slab goes */
 	uint64_t pgen;                  /* reap_pressure_gen() when asked */
+	_Atomic uint64_t as_cap;        /* grow_as_cap(), as last read */
 	taskq_ent_t ent;                /* the one grow task's entry */
 	_Atomic uint64_t slabs;         /* slabs added by grow tasks */
 	_Atomic uint64_t waits;         /* callers that waited for one */
