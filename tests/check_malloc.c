@@ -1407,22 +1407,6 @@ START_TEST(test_malloc_new_class_enomem_quiet)
 }
 END_TEST
 
-/* The process's address space in bytes (VmSize). */
-static size_t
-vm_bytes(void)
-{
-	FILE *f = fopen("/proc/self/status", "r");
-	char line[256];
-	size_t kb = 0;
-
-	ck_assert_ptr_nonnull(f);
-	while (fgets(line, sizeof (line), f) != NULL &&
-	    sscanf(line, "VmSize: %zu kB", &kb) != 1)
-		continue;
-	(void) fclose(f);
-	return (kb << 10);
-}
-
 /*
  * Once memory has run out, realloc to a smaller size keeps the block (it
  * holds the new size): it returned NULL with ENOMEM, a large block shrunk
@@ -1442,7 +1426,7 @@ START_TEST(test_realloc_shrink_out_of_memory)
 	ck_assert_ptr_nonnull(p);
 	memset(p, 0x5a, 4096);
 	ck_assert_int_eq(getrlimit(RLIMIT_AS, &rl), 0);
-	rl.rlim_cur = vm_bytes() + ((size_t)64 << 20);
+	rl.rlim_cur = test_vm_size() + ((size_t)64 << 20);
 	ck_assert_int_eq(setrlimit(RLIMIT_AS, &rl), 0);
 	while (n < 65536 && (v[n] = kept(malloc(launder_size(1 << 20)))) !=
 	    NULL)
@@ -1501,7 +1485,7 @@ START_TEST(test_malloc_keeps_errno)
 	struct rlimit rl;
 
 	ck_assert_int_eq(getrlimit(RLIMIT_AS, &rl), 0);
-	rl.rlim_cur = vm_bytes() + ((size_t)256 << 20);
+	rl.rlim_cur = test_vm_size() + ((size_t)256 << 20);
 	ck_assert_int_eq(setrlimit(RLIMIT_AS, &rl), 0);
 	for (int round = 0; round < 2; round++) {
 		for (size_t k = 0; k < sizeof (sizes) / sizeof (sizes[0]);
@@ -1553,7 +1537,7 @@ START_TEST(test_free_keeps_errno)
 	struct rlimit rl;
 
 	ck_assert_int_eq(getrlimit(RLIMIT_AS, &rl), 0);
-	rl.rlim_cur = vm_bytes() + ((size_t)256 << 20);
+	rl.rlim_cur = test_vm_size() + ((size_t)256 << 20);
 	ck_assert_int_eq(setrlimit(RLIMIT_AS, &rl), 0);
 	for (int round = 0; round < 3; round++) {
 		for (size_t k = 0; k < sizeof (sizes) / sizeof (sizes[0]);

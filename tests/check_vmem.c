@@ -199,23 +199,6 @@ START_TEST(test_dedicated_region)
 }
 END_TEST
 
-/* Bytes of address space the process has mapped (VmSize). */
-static size_t
-vm_size(void)
-{
-	FILE *f = fopen("/proc/self/status", "r");
-	char line[256];
-	size_t kb = 0;
-
-	ck_assert_ptr_nonnull(f);
-	while (fgets(line, sizeof (line), f) != NULL) {
-		if (sscanf(line, "VmSize: %zu kB", &kb) == 1)
-			break;
-	}
-	(void) fclose(f);
-	return (kb << 10);
-}
-
 /*
  * Dedicated regions of nine sizes, each with a page map of its own size,
  * taken and given back three times: the maps of destroyed regions are
@@ -239,9 +222,9 @@ START_TEST(test_dedicated_maps_reused)
 			ck_assert_ptr_null(vmem_owner(a));
 		}
 		if (round == 0)
-			vm0 = vm_size();
+			vm0 = test_vm_size();
 	}
-	ck_assert_uint_le(vm_size(), vm0 + ((size_t)4 << 20));
+	ck_assert_uint_le(test_vm_size(), vm0 + ((size_t)4 << 20));
 }
 END_TEST
 
@@ -263,7 +246,7 @@ START_TEST(test_limit_slot_region_unmapped)
 	ck_assert_ptr_nonnull(s0);
 	ck_assert_int_eq(getrlimit(RLIMIT_AS, &old), 0);
 	rl = old;
-	rl.rlim_cur = vm_size() + ((size_t)3 << 30);
+	rl.rlim_cur = test_vm_size() + ((size_t)3 << 30);
 	if (rl.rlim_cur >= ((size_t)8 << 30) || rl.rlim_cur > old.rlim_cur) {
 		vmem_span_free(s0, page);
 		return;                 /* too big a process for the case */
@@ -305,7 +288,7 @@ START_TEST(test_limit_region_below_min)
 
 	ck_assert_int_eq(getrlimit(RLIMIT_AS, &old), 0);
 	rl = old;
-	rl.rlim_cur = vm_size() + ((size_t)1 << 20);
+	rl.rlim_cur = test_vm_size() + ((size_t)1 << 20);
 	if (rl.rlim_cur > old.rlim_cur)
 		return;                 /* a limit already below the case */
 	ck_assert_int_eq(setrlimit(RLIMIT_AS, &rl), 0);
@@ -317,7 +300,7 @@ START_TEST(test_limit_region_below_min)
 	}
 	ck_assert_uint_lt(n, MAXSPANS);
 	/* Room for 8 MiB and its map, not for 16 MiB. */
-	rl.rlim_cur = vm_size() + ((size_t)13 << 20);
+	rl.rlim_cur = test_vm_size() + ((size_t)13 << 20);
 	ck_assert_uint_le(rl.rlim_cur, old.rlim_cur);
 	ck_assert_int_eq(setrlimit(RLIMIT_AS, &rl), 0);
 	vmem_usage(&u0);
@@ -355,7 +338,7 @@ START_TEST(test_limit_span_extends_region)
 
 	ck_assert_int_eq(getrlimit(RLIMIT_AS, &old), 0);
 	rl = old;
-	rl.rlim_cur = vm_size() + ((size_t)512 << 20);
+	rl.rlim_cur = test_vm_size() + ((size_t)512 << 20);
 	if (rl.rlim_cur > old.rlim_cur || rl.rlim_cur >= ((size_t)800 << 20))
 		return;                 /* regions would hold the span */
 	ck_assert_int_eq(setrlimit(RLIMIT_AS, &rl), 0);
@@ -404,11 +387,11 @@ limit_lower(size_t room)
 
 	vmem_usage(&u);
 	ck_assert_int_eq(getrlimit(RLIMIT_AS, &rl), 0);
-	if (u.reserved < VMEM_SLOT_SIZE || vm_size() >= ((size_t)8 << 30))
+	if (u.reserved < VMEM_SLOT_SIZE || test_vm_size() >= ((size_t)8 << 30))
 		return (false);
-	if (vm_size() - VMEM_SLOT_SIZE + room > rl.rlim_cur)
+	if (test_vm_size() - VMEM_SLOT_SIZE + room > rl.rlim_cur)
 		return (false);
-	rl.rlim_cur = vm_size() - VMEM_SLOT_SIZE + room;
+	rl.rlim_cur = test_vm_size() - VMEM_SLOT_SIZE + room;
 	ck_assert_int_eq(setrlimit(RLIMIT_AS, &rl), 0);
 	return (true);
 }

@@ -120,6 +120,21 @@ static inline size_t test_rss_bytes(void)
 	return ((size_t)res * (size_t)sysconf(_SC_PAGESIZE));
 }
 
+/* The process's address space in bytes (VmSize). */
+static inline size_t test_vm_size(void)
+{
+	FILE *f = fopen("/proc/self/status", "r");
+	char line[256];
+	size_t kb = 0;
+
+	ck_assert_ptr_nonnull(f);
+	while (fgets(line, sizeof (line), f) != NULL &&
+	    sscanf(line, "VmSize: %zu kB", &kb) != 1)
+		continue;
+	(void) fclose(f);
+	return (kb << 10);
+}
+
 /* Minor page faults of this process so far. */
 static inline long test_minor_faults(void)
 {
